@@ -1,0 +1,1 @@
+//! The configuration file: format, loading, and validation errors with file:line:col.

@@ -1,0 +1,1 @@
+//! The provisioning engine: the pure planner, the reconcile loop, commands and events.

@@ -1,0 +1,117 @@
+//! What deskpool reads from a host: its desktops (domains carrying deskpool metadata), the volumes
+//! in its creation pool, and its seed copies. Plain data, shared by the hypervisor layer (which
+//! fills it) and the planner (which reads it).
+
+use serde::Serialize;
+
+/// The XML namespace of deskpool's domain metadata element.
+pub const METADATA_URI: &str = "https://deskpool.dev/xmlns/desktop/1";
+/// The prefix used for that namespace in domain XML.
+pub const METADATA_PREFIX: &str = "deskpool";
+/// Every desktop domain and volume deskpool makes starts with this, so leftovers are recognisable.
+pub const DESKTOP_PREFIX: &str = "dp-";
+/// Seed copies in the creation pool are named `seed-<class>@<version>.qcow2` (`@` never occurs in
+/// a validated name, so the class and version can be read back unambiguously).
+pub const SEED_COPY_PREFIX: &str = "seed-";
+
+/// Which pool a desktop belongs to. Recorded in the domain's metadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum PoolState {
+    /// Being made: volume and domain exist, not yet booted and ready.
+    Creation,
+    /// Booted, ready, unassigned.
+    Buffer,
+    /// Assigned to a user.
+    Production,
+    /// Released or surplus; being destroyed. Never handed out again.
+    Retired,
+}
+
+impl PoolState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PoolState::Creation => "creation",
+            PoolState::Buffer => "buffer",
+            PoolState::Production => "production",
+            PoolState::Retired => "retired",
+        }
+    }
+    pub fn parse(s: &str) -> Option<PoolState> {
+        Some(match s {
+            "creation" => PoolState::Creation,
+            "buffer" => PoolState::Buffer,
+            "production" => PoolState::Production,
+            "retired" => PoolState::Retired,
+            _ => return None,
+        })
+    }
+}
+
+/// deskpool's record of a desktop, stored in the domain's libvirt metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DesktopMeta {
+    pub class: String,
+    pub pool: PoolState,
+    pub seed_version: String,
+    pub user: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds of the last pool change.
+    pub changed_at: i64,
+    /// Failed attempts to make this desktop ready.
+    pub attempts: u32,
+}
+
+/// A deskpool desktop seen on a host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ObservedDesktop {
+    pub name: String,
+    pub host: String,
+    pub meta: DesktopMeta,
+    pub running: bool,
+}
+
+/// A seed copy in a host's creation pool.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SeedCopy {
+    pub class: String,
+    pub version: String,
+    /// Volume name in the creation pool.
+    pub volume: String,
+    /// Path of the volume on the host (what overlays name as their backing store).
+    pub path: String,
+    /// Disk format of the copy (`qcow2` or `raw`), declared as the overlays' backing format.
+    pub format: String,
+    /// Whether the copy finished (its completion marker volume exists).
+    pub complete: bool,
+}
+
+/// Everything deskpool reads from one host in one pass.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct HostObservation {
+    pub desktops: Vec<ObservedDesktop>,
+    /// Domains named like deskpool desktops but with no (or unreadable) deskpool metadata:
+    /// leftovers of a creation interrupted between define and set-metadata.
+    pub unlabelled_desktops: Vec<String>,
+    /// Volumes in the creation pool named like desktop disks (`dp-*`).
+    pub desktop_volumes: Vec<String>,
+    pub seed_copies: Vec<SeedCopy>,
+    /// Seed source volumes present on this host, as (pool, volume).
+    pub seed_sources: Vec<(String, String)>,
+}
+
+/// Name of a desktop's disk volume in the creation pool.
+pub fn desktop_volume_name(desktop: &str) -> String {
+    format!("{desktop}.qcow2")
+}
+
+/// Name of a class's seed copy volume in the creation pool.
+pub fn seed_copy_volume_name(class: &str, version: &str) -> String {
+    format!("{SEED_COPY_PREFIX}{class}@{version}.img")
+}
+
+/// Name of the marker volume that says a seed copy is complete.
+pub fn seed_copy_marker_name(class: &str, version: &str) -> String {
+    format!("{SEED_COPY_PREFIX}{class}@{version}.complete")
+}
