@@ -125,9 +125,12 @@ pub struct Usage {
 
 impl Usage {
     pub fn add(&mut self, class: &ClassSpec) {
-        self.desktops += 1;
-        self.memory_mib += class.memory_mib;
-        self.vcpus += class.vcpus;
+        self.add_n(class, 1);
+    }
+    pub fn add_n(&mut self, class: &ClassSpec, n: u32) {
+        self.desktops += n;
+        self.memory_mib += class.memory_mib * u64::from(n);
+        self.vcpus += class.vcpus * n;
     }
 }
 

@@ -46,7 +46,10 @@ impl Weekdays {
     }
 
     pub fn names(self) -> Vec<&'static str> {
-        (0..7).filter(|i| self.0 & (1 << i) != 0).map(|i| DAY_NAMES[i]).collect()
+        (0..7)
+            .filter(|i| self.0 & (1 << i) != 0)
+            .map(|i| DAY_NAMES[i])
+            .collect()
     }
 }
 
@@ -105,7 +108,11 @@ pub fn overlaps(a: &Period, b: &Period) -> bool {
                 continue;
             }
             let start = day * 86400 + p.from.0;
-            let len = if p.from < p.to { p.to.0 - p.from.0 } else { 86400 - p.from.0 + p.to.0 };
+            let len = if p.from < p.to {
+                p.to.0 - p.from.0
+            } else {
+                86400 - p.from.0 + p.to.0
+            };
             let end = start + len;
             if end <= week {
                 out.push((start, end));
