@@ -4,3 +4,5 @@ pub mod config;
 pub mod engine;
 pub mod hypervisor;
 pub mod policy;
+pub mod report;
+pub mod setup;

@@ -1,3 +1,155 @@
-fn main() {
-    println!("deskpool");
+//! The `deskpool` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use deskpool::engine::api::Command;
+use deskpool::engine::clock::SystemClock;
+use deskpool::engine::lock::EngineLock;
+use deskpool::engine::run::{self, Connections, EngineOptions};
+use deskpool::{config, report, setup};
+
+/// Keeps pools of virtual desktops ahead of demand on libvirt hosts.
+///
+/// With no config file (neither --config nor ~/.config/deskpool/config.toml), deskpool runs an
+/// embedded demo on libvirt's test driver. Logs go to STATE_DIR/deskpool.log
+/// (~/.local/state/deskpool/deskpool.log by default; set DESKPOOL_LOG=debug for more).
+#[derive(Parser)]
+#[command(version, about, long_about)]
+struct Cli {
+    /// Configuration file (default: $XDG_CONFIG_HOME/deskpool/config.toml).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Sub>,
+}
+
+#[derive(Subcommand)]
+enum Sub {
+    /// Validate the configuration and print a summary of it.
+    Check,
+    /// Run the engine without the console, then print per class and per host levels.
+    Reconcile {
+        /// Keep going until every class meets its targets (default: one pass).
+        #[arg(long)]
+        until_steady: bool,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Give up after this many seconds (exit status 2).
+        #[arg(long, default_value_t = 600, value_name = "SECS")]
+        timeout: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run_cli(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("deskpool: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_cli(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Some(Sub::Check) => check(cli.config),
+        Some(Sub::Reconcile {
+            until_steady,
+            json,
+            timeout,
+        }) => reconcile(cli.config, until_steady, json, Duration::from_secs(timeout)),
+        None => {
+            eprintln!(
+                "deskpool: the console arrives with the next release; running `deskpool reconcile --until-steady` meanwhile."
+            );
+            reconcile(cli.config, true, false, Duration::from_secs(600))
+        }
+    }
+}
+
+fn check(explicit: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let loaded = setup::load(explicit.as_deref())?;
+    match &loaded.source {
+        setup::Source::File(p) => println!("{}: valid", p.display()),
+        setup::Source::Demo => println!("no config file: the embedded demo configuration"),
+    }
+    print!("{}", config::summary(&loaded.fleet));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn reconcile(
+    explicit: Option<PathBuf>,
+    until_steady: bool,
+    json: bool,
+    timeout: Duration,
+) -> anyhow::Result<ExitCode> {
+    let loaded = setup::load(explicit.as_deref())?;
+    let _lock = EngineLock::acquire(&loaded.state_dir)?;
+    let _log = setup::init_logging(&loaded.state_dir)?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let mut engine = run::start(
+            loaded.fleet,
+            EngineOptions {
+                clock: Arc::new(SystemClock),
+                read_only: false,
+                paused: !until_steady,
+                connections: Connections::new(),
+            },
+        );
+        let settled = |s: &deskpool::engine::api::Snapshot| {
+            s.passes > 0
+                && s.hosts
+                    .iter()
+                    .all(|h| h.status != deskpool::engine::plan::HostStatus::Activating)
+        };
+        let outcome = if until_steady {
+            engine.wait_for(timeout, |s| s.steady).await
+        } else {
+            // One pass: wait for the hosts, let one pass act, then stop acting and let its jobs end.
+            match engine.wait_for(timeout, settled).await {
+                Err(s) => Err(s),
+                Ok(s) => {
+                    let after = s.passes;
+                    engine
+                        .send(Command::Resume, "reconcile")
+                        .await
+                        .map_err(anyhow::Error::msg)?;
+                    let _ = engine.wait_for(timeout, |s| s.passes > after).await;
+                    engine
+                        .send(Command::Pause, "reconcile")
+                        .await
+                        .map_err(anyhow::Error::msg)?;
+                    engine.wait_for(timeout, |s| s.jobs_in_flight == 0).await
+                }
+            }
+        };
+        let (snapshot, code) = match outcome {
+            Ok(s) => (s, ExitCode::SUCCESS),
+            Err(s) => {
+                eprintln!(
+                    "deskpool: not steady after {}s; where each class stands:",
+                    timeout.as_secs()
+                );
+                (s, ExitCode::from(2))
+            }
+        };
+        if json {
+            println!("{}", report::json(&snapshot));
+        } else {
+            print!("{}", report::table(&snapshot));
+        }
+        while let Ok(event) = engine.events.try_recv() {
+            tracing::debug!(?event, "event at exit");
+        }
+        engine.shutdown().await;
+        Ok(code)
+    })
 }

@@ -1,3 +1,8 @@
 //! The provisioning engine: the pure planner, the reconcile loop, commands and events.
 
+pub mod api;
+pub mod clock;
+pub mod jobs;
+pub mod lock;
 pub mod plan;
+pub mod run;

@@ -10,8 +10,9 @@ pub const METADATA_URI: &str = "https://deskpool.dev/xmlns/desktop/1";
 pub const METADATA_PREFIX: &str = "deskpool";
 /// Every desktop domain and volume deskpool makes starts with this, so leftovers are recognisable.
 pub const DESKTOP_PREFIX: &str = "dp-";
-/// Seed copies in the creation pool are named `seed-<class>@<version>.qcow2` (`@` never occurs in
-/// a validated name, so the class and version can be read back unambiguously).
+/// Seed copies in the creation pool are named `seed-<class>@<version>.img`, their completion
+/// markers `seed-<class>@<version>.complete` (`@` never occurs in a validated name, so the class
+/// and version can be read back unambiguously).
 pub const SEED_COPY_PREFIX: &str = "seed-";
 
 /// Which pool a desktop belongs to. Recorded in the domain's metadata.

@@ -1,0 +1,52 @@
+# deskpool: `make run` opens it on the embedded demo, `make test` runs every check.
+# Both install the Debian packages they need first (apt-get, as root or through sudo).
+
+SHELL := /bin/bash
+CARGO ?= cargo
+# Build: libvirt headers and pkg-config for the `virt` crate.
+BUILD_PACKAGES := pkg-config libvirt-dev
+# Tests: virsh and virt-xml-validate to check what deskpool writes from outside, tmux for the
+# console tests.
+TEST_PACKAGES := $(BUILD_PACKAGES) libvirt-clients libxml2-utils tmux
+
+.PHONY: run test build deps-build deps-test bench check-tools
+
+define apt_install
+	@missing=""; for p in $(1); do \
+	  dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
+	  $$sudo apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+endef
+
+check-tools:
+	@command -v $(CARGO) >/dev/null || { echo "cargo is missing: install Rust (https://rustup.rs)"; exit 1; }
+
+deps-build: check-tools
+	$(call apt_install,$(BUILD_PACKAGES))
+
+deps-test: check-tools
+	$(call apt_install,$(TEST_PACKAGES))
+
+build: deps-build
+	$(CARGO) build --release --locked
+
+run: build
+	./target/release/deskpool
+
+test: deps-test
+	$(CARGO) fmt --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+	  $(CARGO) nextest run --locked --no-fail-fast; \
+	else \
+	  $(CARGO) test --locked --no-fail-fast; \
+	fi
+
+bench: deps-build
+	$(CARGO) run --release --locked --example provision_bench
+	$(CARGO) run --release --locked --example planner_bench

@@ -1,0 +1,715 @@
+//! Builds the policy model ([`Fleet`]) from a parsed document, checking every rule of the file
+//! format and recording every mistake found.
+
+use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
+
+use jiff::tz::TimeZone;
+use toml_edit::Table;
+
+use super::error::{Diag, Span};
+use super::reader::{Field, Section};
+use crate::policy::schedule::overlaps;
+use crate::policy::{
+    BufferRule, Capacity, ClassSpec, EngineSettings, Fleet, HostSpec, LogoutAction, Pacing, Period,
+    Policy, SeedSpec, TimeOfDay, Weekdays,
+};
+
+const TOP_KEYS: &[&str] = &["engine", "hosts", "classes"];
+const ENGINE_KEYS: &[&str] = &[
+    "tick_secs",
+    "resync_secs",
+    "standby_idle_secs",
+    "creation_pool",
+    "creation_pool_path",
+    "max_attempts",
+    "retry_base_secs",
+    "retry_max_secs",
+    "timezone",
+    "state_dir",
+];
+const HOST_KEYS: &[&str] = &[
+    "name",
+    "uri",
+    "capacity",
+    "standby",
+    "activate_command",
+    "deactivate_command",
+    "creation_pool_path",
+];
+const CAPACITY_KEYS: &[&str] = &["desktops", "memory_mib", "vcpus"];
+const CLASS_KEYS: &[&str] = &[
+    "name",
+    "memory_mib",
+    "vcpus",
+    "disk_gib",
+    "template",
+    "seed",
+    "policy",
+];
+const SEED_KEYS: &[&str] = &["pool", "volume", "version", "host"];
+const POLICY_KEYS: &[&str] = &[
+    "cap",
+    "production",
+    "buffer",
+    "ready_secs",
+    "scale_down_delay_secs",
+    "on_logout",
+    "pacing",
+    "periods",
+];
+const BUFFER_KEYS: &[&str] = &["floor", "percent", "ceiling"];
+const PACING_KEYS: &[&str] = &["clones_per_host", "boots_per_host"];
+const PERIOD_KEYS: &[&str] = &["days", "from", "to", "production", "buffer"];
+
+/// Largest class cap (and so largest production, floor and ceiling).
+const MAX_CAP: i64 = 100_000;
+const WEEK_SECS: i64 = 7 * 86_400;
+
+/// Placeholders a domain template must contain.
+pub(super) const TEMPLATE_PLACEHOLDERS: &[&str] = &["{name}", "{disk_path}"];
+
+/// The fleet described by `root`, or `None` when any error was recorded in `diag`.
+/// Relative paths in the file (templates, `state_dir`) are resolved against `base_dir`.
+pub(super) fn build(root: &Table, diag: &mut Diag, base_dir: &Path) -> Option<Fleet> {
+    let root = Section::root(root);
+    root.check_keys(diag, TOP_KEYS);
+
+    let engine = root.opt(diag, "engine", EngineSettings::default(), |f, d| {
+        let section = f.table(d)?;
+        engine(d, &section, base_dir)
+    });
+
+    let host_sections = entries(diag, &root, "hosts", "host");
+    check_unique(diag, &host_sections, "host");
+    let hosts: Vec<Option<HostSpec>> = host_sections.iter().map(|s| host(diag, s)).collect();
+    if let Some(first) = host_sections.first()
+        && hosts.iter().all(|h| h.as_ref().is_some_and(|h| h.standby))
+    {
+        diag.error(
+            first.span(),
+            "every host is a standby host; at least one host needs standby = false",
+        );
+    }
+    let host_names: Vec<&str> = host_sections
+        .iter()
+        .filter_map(|s| s.field("name").and_then(|f| f.peek_str()))
+        .collect();
+
+    let class_sections = entries(diag, &root, "classes", "class");
+    check_unique(diag, &class_sections, "class");
+    let classes: Vec<Option<ClassSpec>> = class_sections
+        .iter()
+        .map(|s| class(diag, s, &host_names, base_dir))
+        .collect();
+
+    if diag.has_errors() {
+        return None;
+    }
+    Some(Fleet {
+        engine: engine?,
+        hosts: hosts.into_iter().collect::<Option<_>>()?,
+        classes: classes.into_iter().collect::<Option<_>>()?,
+    })
+}
+
+/// The tables of a top-level array (`[[hosts]]`, `[[classes]]`), which must not be empty.
+fn entries<'a>(diag: &mut Diag, root: &Section<'a>, key: &str, what: &str) -> Vec<Section<'a>> {
+    match root.field(key) {
+        None => {
+            diag.error(
+                Some(0..0),
+                format!("no {key} declared; add at least one [[{key}]] table (one per {what})"),
+            );
+            Vec::new()
+        }
+        Some(field) => {
+            let sections = field.tables(diag);
+            if sections.as_ref().is_some_and(Vec::is_empty) {
+                field.error(diag, format!("at least one {what} is required"));
+            }
+            sections.unwrap_or_default()
+        }
+    }
+}
+
+/// Reports every name declared twice among `sections`, at the second declaration.
+fn check_unique(diag: &mut Diag, sections: &[Section], what: &str) {
+    let mut seen: HashMap<&str, Option<Span>> = HashMap::new();
+    for section in sections {
+        let Some(field) = section.field("name") else {
+            continue;
+        };
+        let Some(name) = field.peek_str() else {
+            continue;
+        };
+        match seen.get(name) {
+            Some(first) => {
+                let line = first.as_ref().map_or(1, |s| diag.line_of(s));
+                field.error(
+                    diag,
+                    format!("duplicate {what} name {name:?} (first declared at line {line})"),
+                );
+            }
+            None => {
+                seen.insert(name, field.span());
+            }
+        }
+    }
+}
+
+fn engine(d: &mut Diag, s: &Section, base_dir: &Path) -> Option<EngineSettings> {
+    s.check_keys(d, ENGINE_KEYS);
+    let def = EngineSettings::default();
+    let tick_secs = s.opt(d, "tick_secs", def.tick_secs, |f, d| f.int(d, 1, 3600));
+    let resync_secs = s.opt(d, "resync_secs", def.resync_secs, |f, d| {
+        f.int(d, 1, 86_400)
+    });
+    let standby_idle_secs = s.opt(d, "standby_idle_secs", def.standby_idle_secs, |f, d| {
+        f.int(d, 0, WEEK_SECS)
+    });
+    let creation_pool = s.opt(d, "creation_pool", def.creation_pool, |f, d| f.name(d));
+    let creation_pool_path = s.opt(d, "creation_pool_path", def.creation_pool_path, |f, d| {
+        pool_path(f, d)
+    });
+    let max_attempts = s.opt(d, "max_attempts", def.max_attempts, |f, d| f.int(d, 1, 100));
+    let retry_base_secs = s.opt(d, "retry_base_secs", def.retry_base_secs, |f, d| {
+        f.int(d, 1, 86_400)
+    });
+    let retry_max_secs = s.opt(d, "retry_max_secs", def.retry_max_secs, |f, d| {
+        f.int(d, 1, WEEK_SECS)
+    });
+    if let (Some(base), Some(max)) = (retry_base_secs, retry_max_secs)
+        && max < base
+    {
+        let at = s
+            .field("retry_max_secs")
+            .or_else(|| s.field("retry_base_secs"));
+        if let Some(at) = at {
+            at.error(
+                d,
+                format!("retry_max_secs {max} is below retry_base_secs {base}"),
+            );
+        }
+    }
+    let timezone = s.opt(d, "timezone", def.timezone, |f, d| timezone(f, d));
+    let state_dir = s.opt(d, "state_dir", None, |f, d| {
+        state_dir(f, d, base_dir).map(Some)
+    });
+    Some(EngineSettings {
+        tick_secs: tick_secs?,
+        resync_secs: resync_secs?,
+        standby_idle_secs: standby_idle_secs?,
+        creation_pool: creation_pool?,
+        creation_pool_path: creation_pool_path?,
+        max_attempts: max_attempts?,
+        retry_base_secs: retry_base_secs?,
+        retry_max_secs: retry_max_secs?,
+        timezone: timezone?,
+        state_dir: state_dir?,
+    })
+}
+
+fn timezone(f: &Field, d: &mut Diag) -> Option<TimeZone> {
+    let name = f.str(d)?;
+    if name.eq_ignore_ascii_case("UTC") {
+        return Some(TimeZone::UTC);
+    }
+    match TimeZone::get(name) {
+        Ok(tz) => Some(tz),
+        Err(e) => {
+            f.error(d, format!("unknown time zone {name:?} (expected an IANA name such as \"Europe/Paris\"): {e}"));
+            None
+        }
+    }
+}
+
+fn state_dir(f: &Field, d: &mut Diag, base_dir: &Path) -> Option<PathBuf> {
+    let text = f.str(d)?;
+    if text.is_empty() {
+        f.error(d, "path is empty");
+        return None;
+    }
+    if text.chars().any(char::is_control) {
+        f.error(d, format!("path {text:?} contains a control character"));
+        return None;
+    }
+    Some(base_dir.join(text))
+}
+
+/// Checks a creation pool directory: absolute, no `..`, no whitespace or control characters.
+pub(super) fn check_pool_path(path: &str) -> Result<(), String> {
+    if path.is_empty() {
+        return Err("path is empty".into());
+    }
+    if !path.starts_with('/') {
+        return Err(format!(
+            "path {path:?} is not absolute (it must start with '/')"
+        ));
+    }
+    if let Some(bad) = path.chars().find(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "path {path:?} contains {bad:?}; whitespace and control characters are not allowed"
+        ));
+    }
+    if Path::new(path)
+        .components()
+        .any(|c| c == Component::ParentDir)
+    {
+        return Err(format!("path {path:?} must not contain '..'"));
+    }
+    Ok(())
+}
+
+fn pool_path(f: &Field, d: &mut Diag) -> Option<String> {
+    let text = f.str(d)?;
+    match check_pool_path(text) {
+        Ok(()) => Some(text.to_string()),
+        Err(why) => {
+            f.error(d, why);
+            None
+        }
+    }
+}
+
+fn host(d: &mut Diag, s: &Section) -> Option<HostSpec> {
+    s.check_keys(d, HOST_KEYS);
+    let name = s.req(d, "name", |f, d| f.name(d));
+    let uri = s.req(d, "uri", |f, d| uri(f, d));
+    let capacity = s.req(d, "capacity", |f, d| capacity(f, d));
+    let standby = s.opt(d, "standby", false, |f, d| f.bool(d));
+    let activate_command = s.opt(d, "activate_command", None, |f, d| command(f, d).map(Some));
+    let deactivate_command = s.opt(d, "deactivate_command", None, |f, d| {
+        command(f, d).map(Some)
+    });
+    let creation_pool_path = s.opt(d, "creation_pool_path", None, |f, d| {
+        pool_path(f, d).map(Some)
+    });
+    let mut commands_ok = true;
+    if standby == Some(false) {
+        for key in ["activate_command", "deactivate_command"] {
+            if let Some(f) = s.field(key) {
+                d.error(
+                    f.key_span(),
+                    format!(
+                        "{}: only allowed on a standby host; set standby = true or remove it",
+                        f.path
+                    ),
+                );
+                commands_ok = false;
+            }
+        }
+    }
+    if !commands_ok {
+        return None;
+    }
+    Some(HostSpec {
+        name: name?,
+        uri: uri?,
+        capacity: capacity?,
+        standby: standby?,
+        activate_command: activate_command?,
+        deactivate_command: deactivate_command?,
+        creation_pool_path: creation_pool_path?,
+    })
+}
+
+fn uri(f: &Field, d: &mut Diag) -> Option<String> {
+    let text = f.str(d)?;
+    let problem = if text.is_empty() {
+        "uri is empty".to_string()
+    } else if let Some(bad) = text.chars().find(|c| c.is_whitespace() || c.is_control()) {
+        format!("uri {text:?} contains {bad:?}; whitespace and control characters are not allowed")
+    } else if !text.contains(':') {
+        format!(
+            "{text:?} is not a libvirt URI (such as \"qemu:///system\" or \"qemu+ssh://host/system\")"
+        )
+    } else {
+        return Some(text.to_string());
+    };
+    f.error(d, problem);
+    None
+}
+
+fn command(f: &Field, d: &mut Diag) -> Option<String> {
+    let text = f.str(d)?;
+    if text.trim().is_empty() {
+        f.error(d, "command is empty");
+        return None;
+    }
+    Some(text.to_string())
+}
+
+fn capacity(f: &Field, d: &mut Diag) -> Option<Capacity> {
+    let s = f.table(d)?;
+    s.check_keys(d, CAPACITY_KEYS);
+    let desktops = s.opt(d, "desktops", None, |f, d| {
+        f.int(d, 1, i64::from(u32::MAX)).map(Some)
+    });
+    let memory_mib = s.opt(d, "memory_mib", None, |f, d| {
+        f.int(d, 1, i64::MAX).map(Some)
+    });
+    let vcpus = s.opt(d, "vcpus", None, |f, d| {
+        f.int(d, 1, i64::from(u32::MAX)).map(Some)
+    });
+    if CAPACITY_KEYS.iter().all(|k| s.field(k).is_none()) {
+        d.error(
+            s.span(),
+            format!(
+                "{}: set at least one of {}",
+                s.path(),
+                CAPACITY_KEYS.join(", ")
+            ),
+        );
+        return None;
+    }
+    Some(Capacity {
+        desktops: desktops?,
+        memory_mib: memory_mib?,
+        vcpus: vcpus?,
+    })
+}
+
+fn class(d: &mut Diag, s: &Section, hosts: &[&str], base_dir: &Path) -> Option<ClassSpec> {
+    s.check_keys(d, CLASS_KEYS);
+    let name = s.req(d, "name", |f, d| f.name(d));
+    let memory_mib = s.req(d, "memory_mib", |f, d| f.int(d, 64, 1_048_576));
+    let vcpus = s.req(d, "vcpus", |f, d| f.int(d, 1, 512));
+    let disk_gib = s.req(d, "disk_gib", |f, d| f.int(d, 1, 65_536));
+    let template = s.opt(d, "template", None, |f, d| {
+        template(f, d, base_dir).map(Some)
+    });
+    let seed = s.req(d, "seed", |f, d| seed(f, d, hosts));
+    let label = s.field("name").and_then(|f| f.peek_str());
+    let policy = s.req(d, "policy", |f, d| policy(f, d, label));
+    Some(ClassSpec {
+        name: name?,
+        seed: seed?,
+        memory_mib: memory_mib?,
+        vcpus: vcpus?,
+        disk_gib: disk_gib?,
+        template: template?,
+        policy: policy?,
+    })
+}
+
+/// Reads a domain template file: it must be well-formed XML with a `<domain>` root and hold
+/// every placeholder the engine fills in. Returns its text.
+fn template(f: &Field, d: &mut Diag, base_dir: &Path) -> Option<String> {
+    let rel = f.str(d)?;
+    if rel.is_empty() {
+        f.error(d, "template path is empty");
+        return None;
+    }
+    let path = base_dir.join(rel);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) => {
+            f.error(d, format!("cannot read template {}: {e}", path.display()));
+            return None;
+        }
+    };
+    let root = match roxmltree::Document::parse(&text) {
+        Ok(doc) => doc.root_element().tag_name().name().to_string(),
+        Err(e) => {
+            f.error(
+                d,
+                format!("template {} is not well-formed XML: {e}", path.display()),
+            );
+            return None;
+        }
+    };
+    if root != "domain" {
+        f.error(
+            d,
+            format!(
+                "template {} has root element <{root}>; expected <domain>",
+                path.display()
+            ),
+        );
+        return None;
+    }
+    let missing: Vec<&str> = TEMPLATE_PLACEHOLDERS
+        .iter()
+        .copied()
+        .filter(|p| !text.contains(p))
+        .collect();
+    if !missing.is_empty() {
+        f.error(
+            d,
+            format!(
+                "template {} lacks the placeholder(s) {}",
+                path.display(),
+                missing.join(", ")
+            ),
+        );
+        return None;
+    }
+    Some(text)
+}
+
+fn seed(f: &Field, d: &mut Diag, hosts: &[&str]) -> Option<SeedSpec> {
+    let s = f.table(d)?;
+    s.check_keys(d, SEED_KEYS);
+    let pool = s.req(d, "pool", |f, d| f.name(d));
+    let volume = s.req(d, "volume", |f, d| f.name(d));
+    let version = s.req(d, "version", |f, d| f.name(d));
+    let host = s.opt(d, "host", None, |f, d| {
+        let name = f.str(d)?;
+        if hosts.contains(&name) {
+            Some(Some(name.to_string()))
+        } else {
+            f.error(
+                d,
+                format!(
+                    "unknown host {name:?}; declared hosts: {}",
+                    hosts.join(", ")
+                ),
+            );
+            None
+        }
+    });
+    Some(SeedSpec {
+        pool: pool?,
+        volume: volume?,
+        version: version?,
+        host: host?,
+    })
+}
+
+fn policy(f: &Field, d: &mut Diag, class: Option<&str>) -> Option<Policy> {
+    let s = f.table(d)?;
+    s.check_keys(d, POLICY_KEYS);
+    let cap: Option<u32> = s.req(d, "cap", |f, d| f.int(d, 1, MAX_CAP));
+    let production = s.opt(d, "production", 0, |f, d| production(f, d, cap));
+    let buffer = match s.field("buffer") {
+        Some(f) => f.table(d).and_then(|b| buffer(d, &b, cap)),
+        None => cap.map(|cap| BufferRule {
+            floor: 0,
+            percent: 0,
+            ceiling: cap,
+        }),
+    };
+    let ready_secs = s.opt(d, "ready_secs", 90, |f, d| f.int(d, 1, 86_400));
+    let scale_down_delay_secs = s.opt(d, "scale_down_delay_secs", 300, |f, d| {
+        f.int(d, 0, WEEK_SECS)
+    });
+    let on_logout = s.opt(d, "on_logout", LogoutAction::Recycle, |f, d| {
+        logout_action(f, d)
+    });
+    let pacing = s.opt(
+        d,
+        "pacing",
+        Pacing {
+            clones_per_host: 4,
+            boots_per_host: 4,
+        },
+        |f, d| pacing(f, d),
+    );
+    let periods = s.opt(d, "periods", Vec::new(), |f, d| {
+        periods(f, d, cap, production, buffer, class)
+    });
+    Some(Policy {
+        cap: cap?,
+        buffer: buffer?,
+        production: production?,
+        periods: periods?,
+        pacing: pacing?,
+        on_logout: on_logout?,
+        ready_secs: ready_secs?,
+        scale_down_delay_secs: scale_down_delay_secs?,
+    })
+}
+
+fn production(f: &Field, d: &mut Diag, cap: Option<u32>) -> Option<u32> {
+    let value: u32 = f.int(d, 0, MAX_CAP)?;
+    if let Some(cap) = cap
+        && value > cap
+    {
+        f.error(d, format!("production {value} is above the cap {cap}"));
+        return None;
+    }
+    Some(value)
+}
+
+/// A buffer rule; the ceiling defaults to the cap, and must lie between the floor and the cap.
+fn buffer(d: &mut Diag, s: &Section, cap: Option<u32>) -> Option<BufferRule> {
+    s.check_keys(d, BUFFER_KEYS);
+    let floor: Option<u32> = s.opt(d, "floor", 0, |f, d| f.int(d, 0, MAX_CAP));
+    let percent: Option<u32> = s.opt(d, "percent", 0, |f, d| f.int(d, 0, 1000));
+    let ceiling_field = s.field("ceiling");
+    let ceiling: Option<u32> = match &ceiling_field {
+        Some(f) => f.int(d, 0, MAX_CAP),
+        None => cap,
+    };
+    let (floor, percent, ceiling) = (floor?, percent?, ceiling?);
+    let mut ok = true;
+    if let (Some(cap), Some(f)) = (cap, &ceiling_field)
+        && ceiling > cap
+    {
+        d.error(
+            f.span(),
+            format!("{}: ceiling {ceiling} is above the cap {cap}", s.path()),
+        );
+        ok = false;
+    }
+    if floor > ceiling {
+        let at = s.field("floor").and_then(|f| f.span()).or_else(|| s.span());
+        let why = if ceiling_field.is_none() {
+            " (the cap, as no ceiling is set)"
+        } else {
+            ""
+        };
+        d.error(
+            at,
+            format!(
+                "{}: floor {floor} is above ceiling {ceiling}{why}",
+                s.path()
+            ),
+        );
+        ok = false;
+    }
+    ok.then_some(BufferRule {
+        floor,
+        percent,
+        ceiling,
+    })
+}
+
+fn logout_action(f: &Field, d: &mut Diag) -> Option<LogoutAction> {
+    match f.str(d)? {
+        "recycle" => Some(LogoutAction::Recycle),
+        "delete" => Some(LogoutAction::Delete),
+        other => {
+            f.error(
+                d,
+                format!("unknown action {other:?}; expected \"recycle\" or \"delete\""),
+            );
+            None
+        }
+    }
+}
+
+fn pacing(f: &Field, d: &mut Diag) -> Option<Pacing> {
+    let s = f.table(d)?;
+    s.check_keys(d, PACING_KEYS);
+    let clones_per_host = s.opt(d, "clones_per_host", 4, |f, d| f.int(d, 1, 1000));
+    let boots_per_host = s.opt(d, "boots_per_host", 4, |f, d| f.int(d, 1, 1000));
+    Some(Pacing {
+        clones_per_host: clones_per_host?,
+        boots_per_host: boots_per_host?,
+    })
+}
+
+/// The periods of a class; what a period leaves out (production, buffer) it takes from the
+/// class's policy. Periods must not overlap.
+fn periods(
+    f: &Field,
+    d: &mut Diag,
+    cap: Option<u32>,
+    production: Option<u32>,
+    buffer: Option<BufferRule>,
+    class: Option<&str>,
+) -> Option<Vec<Period>> {
+    let sections = f.tables(d)?;
+    let parsed: Vec<Option<Period>> = sections
+        .iter()
+        .map(|s| period(d, s, cap, production, buffer))
+        .collect();
+    let class = class.map_or_else(|| "this class".to_string(), |c| format!("class {c:?}"));
+    for (j, later) in parsed.iter().enumerate() {
+        for (i, earlier) in parsed[..j].iter().enumerate() {
+            if let (Some(a), Some(b)) = (earlier, later)
+                && overlaps(a, b)
+            {
+                d.error(
+                    sections[j].span(),
+                    format!(
+                        "{}: periods {i} and {j} of {class} overlap ({} and {})",
+                        sections[j].path(),
+                        describe_period(a),
+                        describe_period(b)
+                    ),
+                );
+            }
+        }
+    }
+    parsed.into_iter().collect()
+}
+
+fn period(
+    d: &mut Diag,
+    s: &Section,
+    cap: Option<u32>,
+    default_production: Option<u32>,
+    default_buffer: Option<BufferRule>,
+) -> Option<Period> {
+    s.check_keys(d, PERIOD_KEYS);
+    let days = s.req(d, "days", |f, d| days(f, d));
+    let from = s.req(d, "from", |f, d| time(f, d));
+    let to = s.req(d, "to", |f, d| time(f, d));
+    let production = match s.field("production") {
+        Some(f) => production(&f, d, cap),
+        None => default_production,
+    };
+    let buffer = match s.field("buffer") {
+        Some(f) => f.table(d).and_then(|b| buffer(d, &b, cap)),
+        None => default_buffer,
+    };
+    Some(Period {
+        days: days?,
+        from: from?,
+        to: to?,
+        production: production?,
+        buffer: buffer?,
+    })
+}
+
+fn days(f: &Field, d: &mut Diag) -> Option<Weekdays> {
+    let entries = f.array(d)?;
+    if entries.is_empty() {
+        f.error(d, "no days given; list at least one of mon tue wed thu fri sat sun, weekdays, weekend, all");
+        return None;
+    }
+    let mut days = Some(Weekdays::default());
+    for entry in &entries {
+        let parsed = entry
+            .str(d)
+            .and_then(|name| match Weekdays::parse_day(name) {
+                Ok(w) => Some(w),
+                Err(why) => {
+                    entry.error(d, why);
+                    None
+                }
+            });
+        days = match (days, parsed) {
+            (Some(acc), Some(w)) => Some(Weekdays(acc.0 | w.0)),
+            _ => None,
+        };
+    }
+    days
+}
+
+fn time(f: &Field, d: &mut Diag) -> Option<TimeOfDay> {
+    match TimeOfDay::parse(f.str(d)?) {
+        Ok(t) => Some(t),
+        Err(why) => {
+            f.error(d, why);
+            None
+        }
+    }
+}
+
+/// `mon-fri 07:00-18:00`, for messages and summaries.
+pub(super) fn describe_period(p: &Period) -> String {
+    format!("{} {}-{}", describe_days(p.days), p.from, p.to)
+}
+
+pub(super) fn describe_days(days: Weekdays) -> String {
+    match days.0 {
+        0b111_1111 => "every day".to_string(),
+        0b001_1111 => "mon-fri".to_string(),
+        0b110_0000 => "sat-sun".to_string(),
+        _ => days.names().join(","),
+    }
+}

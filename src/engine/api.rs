@@ -1,0 +1,162 @@
+//! What the engine shows and what it takes: snapshots, events and commands.
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use serde::Serialize;
+use tokio::sync::oneshot;
+
+use super::plan::{ClassPlan, HostStatus};
+use crate::hypervisor::model::ObservedDesktop;
+use crate::policy::{Capacity, Policy};
+
+/// The engine's view of the fleet after a pass, published on a watch channel.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Snapshot {
+    pub at: Option<Timestamp>,
+    pub paused: bool,
+    pub read_only: bool,
+    /// Reconcile passes run so far.
+    pub passes: u64,
+    pub classes: Vec<ClassStatus>,
+    pub hosts: Vec<HostState>,
+    /// Every desktop the engine knows of, on every host.
+    pub desktops: Arc<Vec<ObservedDesktop>>,
+    /// Seed copies under way, with their progress.
+    pub seed_copies: Vec<SeedProgress>,
+    /// Jobs running on the hosts now.
+    pub jobs_in_flight: usize,
+    /// Every class at its targets, nothing in flight, every host that should be up is up.
+    pub steady: bool,
+    /// Events that could not be delivered because nobody read them in time.
+    pub events_dropped: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ClassStatus {
+    #[serde(flatten)]
+    pub plan: ClassPlan,
+    pub seed_version: String,
+    /// Desktops (any pool) on an older seed version.
+    pub on_old_seed: u32,
+    pub cap: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HostState {
+    pub name: String,
+    pub uri: String,
+    pub status: HostStatus,
+    pub standby: bool,
+    pub desktops: u32,
+    pub capacity: CapacityView,
+    /// Seconds until the next connection attempt, for a down host.
+    pub retry_in_secs: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct CapacityView {
+    pub desktops: Option<u32>,
+    pub memory_mib: Option<u64>,
+    pub vcpus: Option<u32>,
+}
+
+impl From<Capacity> for CapacityView {
+    fn from(c: Capacity) -> Self {
+        CapacityView {
+            desktops: c.desktops,
+            memory_mib: c.memory_mib,
+            vcpus: c.vcpus,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SeedProgress {
+    pub host: String,
+    pub class: String,
+    pub version: String,
+    pub done_bytes: u64,
+    pub total_bytes: u64,
+}
+
+/// Something that happened, for the event log.
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    pub at: Timestamp,
+    pub kind: EventKind,
+    pub class: Option<String>,
+    pub host: Option<String>,
+    pub desktop: Option<String>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EventKind {
+    Provisioned,
+    Assigned,
+    Released,
+    Destroyed,
+    Failed,
+    SeedCopied,
+    HostActivated,
+    HostDraining,
+    HostStandby,
+    HostDown,
+    HostUp,
+    PolicyChanged,
+    AdminAction,
+}
+
+/// An order to the engine. Each comes with who asked, for the events and the audit log.
+#[derive(Debug, Clone)]
+pub enum Command {
+    Pause,
+    Resume,
+    /// Retry a class's creations now, forgetting its backoff.
+    Refill {
+        class: String,
+    },
+    /// Hold at least `floor` buffered desktops until `until`.
+    RaiseFloor {
+        class: String,
+        floor: u32,
+        until: Timestamp,
+    },
+    DrainHost {
+        host: String,
+    },
+    UndrainHost {
+        host: String,
+    },
+    SetPolicy {
+        class: String,
+        policy: Box<Policy>,
+    },
+    /// Hand a buffered desktop of `class` to `user` (the same one again if the user holds one).
+    Assign {
+        class: String,
+        user: String,
+    },
+    /// The user logged out: the desktop leaves production and is recycled.
+    Release {
+        desktop: String,
+    },
+    /// Destroy a desktop (any pool) and let the planner replace it.
+    Recycle {
+        desktop: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Reply {
+    Done,
+    Assigned { desktop: String, host: String },
+}
+
+pub(crate) struct Request {
+    pub command: Command,
+    pub actor: String,
+    pub reply: oneshot::Sender<Result<Reply, String>>,
+}

@@ -1,0 +1,107 @@
+//! What every command does first: find the configuration (or build the embedded demo), the state
+//! directory, the engine lock and the log file.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::config;
+use crate::hypervisor::testbed;
+use crate::policy::Fleet;
+
+/// Where the fleet description came from.
+pub enum Source {
+    File(PathBuf),
+    /// No config file anywhere: the embedded demo on libvirt's test driver.
+    Demo,
+}
+
+pub struct Loaded {
+    pub fleet: Fleet,
+    pub source: Source,
+    pub state_dir: PathBuf,
+}
+
+/// The XDG state directory for deskpool: `$XDG_STATE_HOME/deskpool`, else `~/.local/state/deskpool`.
+pub fn default_state_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir).join("deskpool");
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/lib"));
+    home.join(".local/state/deskpool")
+}
+
+/// Loads `--config`, else the default config file if it exists, else the embedded demo (whose
+/// test-driver host files are written under the state directory).
+pub fn load(explicit: Option<&Path>) -> Result<Loaded> {
+    let path = match explicit {
+        Some(p) => Some(p.to_path_buf()),
+        None => config::default_config_path().filter(|p| p.exists()),
+    };
+    match path {
+        Some(path) => {
+            let fleet = config::load_file(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let state_dir = fleet
+                .engine
+                .state_dir
+                .clone()
+                .unwrap_or_else(default_state_dir);
+            Ok(Loaded {
+                fleet,
+                source: Source::File(path),
+                state_dir,
+            })
+        }
+        None => {
+            let state_dir = default_state_dir().join("demo");
+            let fleet = demo_fleet(&state_dir)?;
+            Ok(Loaded {
+                fleet,
+                source: Source::Demo,
+                state_dir,
+            })
+        }
+    }
+}
+
+/// The embedded demo: its config, and one test-driver node file per host holding the seeds.
+pub fn demo_fleet(state_dir: &Path) -> Result<Fleet> {
+    let hosts_dir = state_dir.join("hosts");
+    std::fs::create_dir_all(&hosts_dir)
+        .with_context(|| format!("cannot create {}", hosts_dir.display()))?;
+    let fleet = config::demo_config(&hosts_dir);
+    let seeds: Vec<(String, String, u64)> = fleet
+        .classes
+        .iter()
+        .map(|c| (c.seed.pool.clone(), c.seed.volume.clone(), c.disk_gib << 30))
+        .collect();
+    for host in &fleet.hosts {
+        let path = hosts_dir.join(format!("{}.xml", host.name));
+        let seeds: Vec<(&str, &str, u64)> = seeds
+            .iter()
+            .map(|(p, v, c)| (p.as_str(), v.as_str(), *c))
+            .collect();
+        testbed::write_demo_node(&path, &seeds)
+            .with_context(|| format!("cannot write the demo host file {}", path.display()))?;
+    }
+    Ok(fleet)
+}
+
+/// Sends tracing output to `STATE_DIR/deskpool.log` (never to the terminal). The guard must
+/// live as long as the program.
+pub fn init_logging(state_dir: &Path) -> Result<tracing_appender::non_blocking::WorkerGuard> {
+    std::fs::create_dir_all(state_dir)
+        .with_context(|| format!("cannot create {}", state_dir.display()))?;
+    let file = tracing_appender::rolling::never(state_dir, "deskpool.log");
+    let (writer, guard) = tracing_appender::non_blocking(file);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DESKPOOL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .with_ansi(false)
+        .try_init();
+    Ok(guard)
+}

@@ -1,0 +1,423 @@
+//! The engine against libvirt's test driver: every host a separate hypervisor (file-backed
+//! `test:///` URIs), every check read back from libvirt.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use deskpool::engine::api::{Command, Reply};
+use deskpool::engine::clock::ManualClock;
+use deskpool::engine::plan::HostStatus;
+use deskpool::hypervisor::model::PoolState;
+
+fn two_hosts_two_classes(capacity: u32) -> Bed {
+    let toml = format!(
+        "{ENGINE_TOML}{}{}{}{}",
+        host_toml("h1", capacity, false, ""),
+        host_toml("h2", capacity, false, ""),
+        class_toml("office", 4, ""),
+        class_toml("dev", 2, ""),
+    );
+    Bed::new(&["h1", "h2"], &["office", "dev"], &toml)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buffers_fill_from_empty_on_every_host() {
+    // Neither host alone can hold the 6 desktops wanted: both are used.
+    let bed = two_hosts_two_classes(4);
+    let mut engine = bed.start();
+    let s = wait(&mut engine, "steady", |s| s.steady).await;
+    assert_eq!(
+        (
+            class(&s, "office").plan.buffer,
+            class(&s, "dev").plan.buffer
+        ),
+        (4, 2)
+    );
+
+    let (o1, o2) = (bed.observe("h1"), bed.observe("h2"));
+    let office = count(&o1, "office", PoolState::Buffer) + count(&o2, "office", PoolState::Buffer);
+    let dev = count(&o1, "dev", PoolState::Buffer) + count(&o2, "dev", PoolState::Buffer);
+    assert_eq!(
+        (office, dev),
+        (4, 2),
+        "libvirt holds what the snapshot says"
+    );
+    assert_eq!(o1.desktops.len() + o2.desktops.len(), 6);
+    assert!(
+        o1.desktops.len() <= 4 && o2.desktops.len() <= 4,
+        "capacity respected"
+    );
+    assert_nothing_leaked(&o1);
+    assert_nothing_leaked(&o2);
+    // A complete seed copy of its class sits on the host of every desktop.
+    for o in [&o1, &o2] {
+        for d in &o.desktops {
+            assert!(
+                o.seed_copies
+                    .iter()
+                    .any(|c| c.class == d.meta.class && c.version == "v1" && c.complete),
+                "{} has no seed copy beside it",
+                d.name
+            );
+        }
+    }
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assign_and_release_follow_a_policy_change() {
+    let bed = two_hosts_two_classes(10);
+    let mut engine = bed.start();
+    wait(&mut engine, "steady", |s| s.steady).await;
+
+    let Ok(Reply::Assigned { desktop, host }) = engine
+        .send(
+            Command::Assign {
+                class: "office".into(),
+                user: "alice".into(),
+            },
+            "test",
+        )
+        .await
+    else {
+        panic!("assign failed")
+    };
+    let o = bed.observe(&host);
+    let d = o
+        .desktops
+        .iter()
+        .find(|d| d.name == desktop)
+        .expect("assigned desktop exists");
+    assert_eq!(
+        (d.meta.pool, d.meta.user.as_deref()),
+        (PoolState::Production, Some("alice"))
+    );
+    let again = engine
+        .send(
+            Command::Assign {
+                class: "office".into(),
+                user: "alice".into(),
+            },
+            "test",
+        )
+        .await;
+    assert_eq!(
+        again,
+        Ok(Reply::Assigned {
+            desktop: desktop.clone(),
+            host: host.clone()
+        }),
+        "same user, same desktop"
+    );
+
+    // The buffer refills behind the login, to the new policy's floor.
+    let mut policy = bed.fleet.class("office").unwrap().policy.clone();
+    policy.buffer.floor = 6;
+    policy.buffer.ceiling = 6;
+    engine
+        .send(
+            Command::SetPolicy {
+                class: "office".into(),
+                policy: Box::new(policy),
+            },
+            "test",
+        )
+        .await
+        .unwrap();
+    let s = wait(
+        &mut engine,
+        "office buffer at 6 with alice in production",
+        |s| {
+            s.steady
+                && class(s, "office").plan.buffer == 6
+                && class(s, "office").plan.production == 1
+        },
+    )
+    .await;
+    assert_eq!(class(&s, "office").plan.buffer_target, 6);
+
+    // Logout: the used desktop is destroyed, never handed to anyone else.
+    engine
+        .send(
+            Command::Release {
+                desktop: desktop.clone(),
+            },
+            "test",
+        )
+        .await
+        .unwrap();
+    wait(&mut engine, "the released desktop gone", |s| {
+        s.steady
+            && class(s, "office").plan.production == 0
+            && !s.desktops.iter().any(|d| d.name == desktop)
+    })
+    .await;
+    let o = bed.observe(&host);
+    assert!(
+        !o.desktops.iter().any(|d| d.name == desktop),
+        "released desktop still defined"
+    );
+    assert!(
+        !o.desktop_volumes.iter().any(|v| v.starts_with(&desktop)),
+        "released desktop's disk still there"
+    );
+    let err = engine
+        .send(
+            Command::Release {
+                desktop: desktop.clone(),
+            },
+            "test",
+        )
+        .await
+        .unwrap_err();
+    assert!(err.contains("unknown desktop"), "{err}");
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_period_boundary_raises_the_buffer_ahead_of_time() {
+    let period = "ready_secs = 60\n[[classes.policy.periods]]\ndays = [\"mon\"]\nfrom = \"07:00\"\nto = \"18:00\"\nproduction = 5\nbuffer = { floor = 1, percent = 0, ceiling = 1 }\n";
+    let toml = format!(
+        "{ENGINE_TOML}{}{}",
+        host_toml("h1", 20, false, ""),
+        class_toml("office", 1, period)
+    );
+    let bed = Bed::new(&["h1"], &["office"], &toml);
+    let clock = Arc::new(ManualClock::new("2026-01-05T06:50:00Z".parse().unwrap()));
+    let mut engine = bed.start_with(clock.clone());
+    let s = wait(&mut engine, "steady before the period", |s| s.steady).await;
+    assert_eq!(
+        (
+            class(&s, "office").plan.buffer_target,
+            class(&s, "office").plan.buffer
+        ),
+        (1, 1)
+    );
+
+    // 60 s before 07:00 the period's 5 expected logins + its floor of 1 must be ready.
+    clock.set("2026-01-05T06:59:30Z".parse().unwrap());
+    let s = wait(&mut engine, "steady at the period's target", |s| {
+        s.steady && class(s, "office").plan.buffer == 6
+    })
+    .await;
+    assert_eq!(class(&s, "office").plan.production_target, 5);
+    assert_eq!(count(&bed.observe("h1"), "office", PoolState::Buffer), 6);
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_host_is_activated_then_drained_back_to_standby() {
+    let marker = "@DIR@/h3.activated";
+    let off = "@DIR@/h3.deactivated";
+    let toml = format!(
+        "{ENGINE_TOML}{}{}{}",
+        host_toml("h1", 3, false, ""),
+        host_toml(
+            "h3",
+            10,
+            true,
+            &format!("activate_command = \"touch {marker}\"\ndeactivate_command = \"touch {off}\"")
+        ),
+        class_toml("office", 5, ""),
+    );
+    let bed = Bed::new(&["h1", "h3"], &["office"], &toml);
+    let mut engine = bed.start();
+    let s = wait(&mut engine, "steady on two hosts", |s| {
+        s.steady && host(s, "h3").status == HostStatus::Active
+    })
+    .await;
+    assert!(bed.file("h3.activated").exists(), "activation command ran");
+    assert_eq!((host(&s, "h1").desktops, host(&s, "h3").desktops), (3, 2));
+    let o3 = bed.observe("h3");
+    assert_eq!(
+        count(&o3, "office", PoolState::Buffer),
+        2,
+        "{o3:#?}\n{}\n{:#?}",
+        deskpool::report::table(&s),
+        s.desktops
+    );
+
+    // Demand falls: everything fits on h1 again, so h3 drains and returns to standby.
+    let mut policy = bed.fleet.class("office").unwrap().policy.clone();
+    policy.buffer.floor = 2;
+    policy.buffer.ceiling = 2;
+    engine
+        .send(
+            Command::SetPolicy {
+                class: "office".into(),
+                policy: Box::new(policy),
+            },
+            "test",
+        )
+        .await
+        .unwrap();
+    let s = wait(&mut engine, "h3 back on standby", |s| {
+        s.steady && host(s, "h3").status == HostStatus::Standby
+    })
+    .await;
+    assert_eq!((host(&s, "h1").desktops, host(&s, "h3").desktops), (2, 0));
+    assert!(
+        bed.file("h3.deactivated").exists(),
+        "deactivation command ran"
+    );
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_host_is_marked_down_and_the_others_carry_on() {
+    let toml = format!(
+        "{ENGINE_TOML}{}[[hosts]]\nname = \"h2\"\nuri = \"test:///no/such/dir/h2.xml\"\ncapacity = {{ desktops = 10 }}\n{}",
+        host_toml("h1", 10, false, ""),
+        class_toml("office", 3, ""),
+    );
+    let bed = Bed::new(&["h1"], &["office"], &toml);
+    let mut engine = bed.start();
+    let s = wait(&mut engine, "steady with h2 down", |s| s.steady).await;
+    let HostStatus::Down { reason } = &host(&s, "h2").status else {
+        panic!("h2 should be down: {:?}", host(&s, "h2").status)
+    };
+    assert!(
+        reason.contains("h2.xml"),
+        "the reason names what failed: {reason}"
+    );
+    assert!(
+        host(&s, "h2").retry_in_secs.is_some(),
+        "a retry is scheduled"
+    );
+    assert_eq!(count(&bed.observe("h1"), "office", PoolState::Buffer), 3);
+    engine.shutdown().await;
+}
+
+/// The first engine runs on a runtime of its own; dropping that runtime kills every engine task
+/// where it stands (as a killed process would) once the libvirt calls already sent have
+/// returned (as libvirtd would finish them for a killed client).
+#[test]
+fn an_interrupted_run_is_finished_by_the_next_engine_with_nothing_leaked() {
+    let toml = format!(
+        "{ENGINE_TOML}{}{}",
+        host_toml("h1", 40, false, ""),
+        class_toml(
+            "office",
+            20,
+            "pacing = { clones_per_host = 4, boots_per_host = 1 }"
+        ),
+    );
+    let bed = Bed::new(&["h1"], &["office"], &toml);
+    let first_runtime = tokio::runtime::Runtime::new().unwrap();
+    first_runtime.block_on(async {
+        let mut first = bed.start();
+        wait(&mut first, "provisioning under way", |s| {
+            s.jobs_in_flight > 0 && class(s, "office").plan.creation > 0
+        })
+        .await;
+        // Not shut down: dropping the runtime below kills it mid-step.
+        std::mem::forget(first);
+    });
+    drop(first_runtime);
+
+    // Leftovers of every kind an interruption can leave, made through libvirt directly.
+    let conn = bed
+        .connections
+        .get("h1")
+        .expect("the first engine connected h1");
+    let seed = bed
+        .observe("h1")
+        .seed_copies
+        .into_iter()
+        .find(|c| c.class == "office")
+        .expect("seed copied");
+    let pool = bed.fleet.engine.creation_pool.clone();
+    conn.create_overlay(&pool, "dp-office-orphan", &seed, 1 << 30)
+        .unwrap();
+    leftovers::define_unlabelled(&conn, &pool, &seed, "dp-office-nolabel");
+    leftovers::define_in_creation(&conn, &bed.fleet, &pool, &seed, "dp-office-halfway");
+    leftovers::define_retired(&conn, &bed.fleet, &pool, &seed, "dp-office-retired");
+
+    let second_runtime = tokio::runtime::Runtime::new().unwrap();
+    second_runtime.block_on(async {
+        let mut second = bed.start();
+        let s = wait(&mut second, "steady after the restart", |s| s.steady).await;
+        assert_eq!(class(&s, "office").plan.buffer, 20);
+        let o = bed.observe("h1");
+        assert_eq!(
+            count(&o, "office", PoolState::Buffer),
+            20,
+            "no desktop counted twice or lost"
+        );
+        assert_nothing_leaked(&o);
+        assert!(
+            o.desktops.iter().any(|d| d.name == "dp-office-halfway"),
+            "the half-made desktop was finished, not remade"
+        );
+        assert!(!o.desktops.iter().any(|d| d.name == "dp-office-retired"));
+        second.shutdown().await;
+    });
+}
+
+/// Leftovers an interrupted engine can leave behind, made with the hypervisor layer.
+mod leftovers {
+    use deskpool::hypervisor::model::{DesktopMeta, PoolState, SeedCopy};
+    use deskpool::hypervisor::{DesktopDefinition, HostConnection};
+    use deskpool::policy::Fleet;
+
+    fn define(
+        conn: &HostConnection,
+        fleet: &Fleet,
+        pool: &str,
+        seed: &SeedCopy,
+        name: &str,
+        state: PoolState,
+    ) {
+        let class = fleet.class("office").unwrap();
+        let path = conn.create_overlay(pool, name, seed, 1 << 30).unwrap();
+        let meta = DesktopMeta {
+            class: "office".into(),
+            pool: state,
+            seed_version: "v1".into(),
+            user: None,
+            created_at: 1,
+            changed_at: 1,
+            attempts: 0,
+        };
+        conn.define_desktop(&DesktopDefinition {
+            name,
+            class,
+            disk_path: &path,
+            disk_format: "qcow2",
+            meta: &meta,
+        })
+        .unwrap();
+    }
+
+    pub fn define_in_creation(
+        conn: &HostConnection,
+        fleet: &Fleet,
+        pool: &str,
+        seed: &SeedCopy,
+        name: &str,
+    ) {
+        define(conn, fleet, pool, seed, name, PoolState::Creation);
+    }
+
+    pub fn define_retired(
+        conn: &HostConnection,
+        fleet: &Fleet,
+        pool: &str,
+        seed: &SeedCopy,
+        name: &str,
+    ) {
+        define(conn, fleet, pool, seed, name, PoolState::Retired);
+        conn.start(name).unwrap();
+    }
+
+    /// A domain named like a desktop but without deskpool's label.
+    pub fn define_unlabelled(conn: &HostConnection, pool: &str, seed: &SeedCopy, name: &str) {
+        let path = conn.create_overlay(pool, name, seed, 1 << 30).unwrap();
+        conn.raw().define_domain_xml(&format!(
+            "<domain type='test'><name>{name}</name><memory unit='MiB'>128</memory><vcpu>1</vcpu><os><type>hvm</type></os><devices><disk type='file' device='disk'><source file='{path}'/><target dev='vda'/></disk></devices></domain>"
+        ))
+        .unwrap();
+    }
+}
