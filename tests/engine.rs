@@ -6,9 +6,10 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use deskpool::engine::api::{Command, Reply};
-use deskpool::engine::clock::ManualClock;
+use deskpool::engine::api::{Command, EventKind, Reply};
+use deskpool::engine::clock::{ManualClock, SystemClock};
 use deskpool::engine::plan::HostStatus;
+use deskpool::engine::run::{self, EngineOptions};
 use deskpool::hypervisor::model::PoolState;
 
 fn two_hosts_two_classes(capacity: u32) -> Bed {
@@ -401,6 +402,28 @@ mod leftovers {
         define(conn, fleet, pool, seed, name, PoolState::Creation);
     }
 
+    pub fn define_failed(
+        conn: &HostConnection,
+        fleet: &Fleet,
+        pool: &str,
+        seed: &SeedCopy,
+        name: &str,
+        attempts: u32,
+    ) {
+        define(conn, fleet, pool, seed, name, PoolState::Creation);
+        let mut meta = DesktopMeta {
+            class: "office".into(),
+            pool: PoolState::Creation,
+            seed_version: "v1".into(),
+            user: None,
+            created_at: 1,
+            changed_at: 1,
+            attempts,
+        };
+        meta.changed_at = 2;
+        conn.set_meta(name, &meta).unwrap();
+    }
+
     pub fn define_retired(
         conn: &HostConnection,
         fleet: &Fleet,
@@ -420,4 +443,228 @@ mod leftovers {
         ))
         .unwrap();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_engine_acts_on_nothing_until_resumed() {
+    let toml = format!(
+        "{ENGINE_TOML}{}{}",
+        host_toml("h1", 10, false, ""),
+        class_toml("office", 3, "")
+    );
+    let bed = Bed::new(&["h1"], &["office"], &toml);
+    let mut engine = run::start(
+        bed.fleet.clone(),
+        EngineOptions {
+            clock: Arc::new(SystemClock),
+            read_only: false,
+            paused: true,
+            connections: bed.connections.clone(),
+        },
+    );
+    let s = wait(&mut engine, "a few passes while paused", |s| {
+        s.passes >= 3 && s.paused
+    })
+    .await;
+    assert_eq!(class(&s, "office").plan.buffer_target, 3, "it still plans");
+    assert!(
+        bed.observe("h1").desktops.is_empty() && bed.observe("h1").seed_copies.is_empty(),
+        "it did nothing"
+    );
+    engine.send(Command::Resume, "test").await.unwrap();
+    wait(&mut engine, "steady after resume", |s| {
+        s.steady && !s.paused
+    })
+    .await;
+    assert_eq!(count(&bed.observe("h1"), "office", PoolState::Buffer), 3);
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_drain_moves_the_buffer_off_the_host_and_keeps_users() {
+    let toml = format!(
+        "{ENGINE_TOML}{}{}{}",
+        host_toml("h1", 10, false, ""),
+        host_toml("h2", 10, false, ""),
+        class_toml("office", 4, ""),
+    );
+    let bed = Bed::new(&["h1", "h2"], &["office"], &toml);
+    let mut engine = bed.start();
+    wait(&mut engine, "steady", |s| s.steady).await;
+    // Someone is working on h1 (or h2): that desktop must stay through the drain.
+    let Ok(Reply::Assigned {
+        desktop,
+        host: busy_host,
+    }) = engine
+        .send(
+            Command::Assign {
+                class: "office".into(),
+                user: "bob".into(),
+            },
+            "test",
+        )
+        .await
+    else {
+        panic!("assign failed")
+    };
+    engine
+        .send(
+            Command::DrainHost {
+                host: busy_host.clone(),
+            },
+            "admin",
+        )
+        .await
+        .unwrap();
+    let other = if busy_host == "h1" { "h2" } else { "h1" };
+    let s = wait(&mut engine, "buffer moved off the drained host", |s| {
+        s.steady
+            && host(s, &busy_host).desktops == 1
+            && host(s, &busy_host).status == HostStatus::Draining { by_admin: true }
+    })
+    .await;
+    assert_eq!(
+        host(&s, &busy_host).status,
+        HostStatus::Draining { by_admin: true }
+    );
+    let drained = bed.observe(&busy_host);
+    assert_eq!(drained.desktops.len(), 1);
+    assert_eq!(
+        drained.desktops[0].name, desktop,
+        "the user's desktop stays"
+    );
+    assert_eq!(count(&bed.observe(other), "office", PoolState::Buffer), 4);
+
+    engine
+        .send(
+            Command::UndrainHost {
+                host: busy_host.clone(),
+            },
+            "admin",
+        )
+        .await
+        .unwrap();
+    let s = wait(&mut engine, "host back in service", |s| {
+        host(s, &busy_host).status == HostStatus::Active
+    })
+    .await;
+    assert_eq!(class(&s, "office").plan.production, 1);
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_desktop_that_keeps_failing_is_destroyed_and_reported() {
+    let toml = format!(
+        "{ENGINE_TOML}{}{}",
+        host_toml("h1", 10, false, ""),
+        class_toml("office", 2, "")
+    );
+    let bed = Bed::new(&["h1"], &["office"], &toml);
+    let mut engine = bed.start();
+    wait(&mut engine, "steady", |s| s.steady).await;
+    engine.send(Command::Pause, "test").await.unwrap();
+    // A desktop that already failed as often as allowed, left in the creation pool.
+    let conn = bed.connections.get("h1").unwrap();
+    let seed = bed.observe("h1").seed_copies.into_iter().next().unwrap();
+    let pool = bed.fleet.engine.creation_pool.clone();
+    leftovers::define_failed(
+        &conn,
+        &bed.fleet,
+        &pool,
+        &seed,
+        "dp-office-broken",
+        bed.fleet.engine.max_attempts,
+    );
+    engine
+        .send(
+            Command::Refill {
+                class: "office".into(),
+            },
+            "test",
+        )
+        .await
+        .unwrap();
+    engine.send(Command::Resume, "test").await.unwrap();
+
+    // Reported first, then destroyed.
+    let mut reported = None;
+    loop {
+        let event = tokio::time::timeout(DEADLINE, engine.events.recv())
+            .await
+            .expect("an event")
+            .expect("engine alive");
+        if event.desktop.as_deref() != Some("dp-office-broken") {
+            continue;
+        }
+        match event.kind {
+            EventKind::Failed => reported = Some(event.message),
+            EventKind::Destroyed => break,
+            _ => {}
+        }
+    }
+    assert!(
+        reported
+            .expect("failure reported before the destruction")
+            .contains("gave up after 3 attempts")
+    );
+    let o = bed.observe("h1");
+    assert!(
+        !o.desktops.iter().any(|d| d.name == "dp-office-broken"),
+        "{o:#?}"
+    );
+    assert!(
+        !o.desktop_volumes
+            .iter()
+            .any(|v| v.starts_with("dp-office-broken")),
+        "its volume is deleted"
+    );
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_seed_backs_off_and_the_class_says_why() {
+    let toml = format!(
+        "{ENGINE_TOML}{}{}",
+        host_toml("h1", 10, false, ""),
+        class_toml("office", 2, "").replace("volume = \"office.qcow2\"", "volume = \"gone.qcow2\""),
+    );
+    let bed = Bed::new(&["h1"], &["office"], &toml);
+    let mut engine = bed.start();
+    let s = wait(&mut engine, "an explanation", |s| {
+        s.passes > 3 && class(s, "office").plan.explanation.contains("seed")
+    })
+    .await;
+    let why = &class(&s, "office").plan.explanation;
+    assert!(why.starts_with("buffer 0 below target 2"), "{why}");
+    let o = bed.observe("h1");
+    assert!(
+        o.desktops.is_empty() && o.desktop_volumes.is_empty() && o.seed_copies.is_empty(),
+        "nothing half-made: {o:?}"
+    );
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_desktop_removed_behind_the_engines_back_is_replaced() {
+    let toml = format!(
+        "{ENGINE_TOML}{}{}",
+        host_toml("h1", 10, false, ""),
+        class_toml("office", 3, "")
+    );
+    let bed = Bed::new(&["h1"], &["office"], &toml);
+    let mut engine = bed.start();
+    wait(&mut engine, "steady", |s| s.steady).await;
+    let victim = bed.observe("h1").desktops[0].name.clone();
+    // What an admin with virsh would do: destroy and undefine it.
+    let conn = bed.connections.get("h1").unwrap();
+    let domain = conn.raw().lookup_domain_by_name(&victim).unwrap();
+    domain.destroy().unwrap();
+    domain.undefine().unwrap();
+    wait(&mut engine, "a replacement", |s| {
+        s.steady && !s.desktops.iter().any(|d| d.name == victim)
+    })
+    .await;
+    let o = bed.observe("h1");
+    assert_eq!(count(&o, "office", PoolState::Buffer), 3);
+    engine.shutdown().await;
 }
