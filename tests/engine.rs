@@ -668,3 +668,71 @@ async fn a_desktop_removed_behind_the_engines_back_is_replaced() {
     assert_eq!(count(&o, "office", PoolState::Buffer), 3);
     engine.shutdown().await;
 }
+
+/// `recycle` replaces a released desktop at once (the surplus waits for the scale-down delay);
+/// `delete` only refills to the target.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_recycles_or_deletes_as_the_policy_says() {
+    let policy = |on_logout: &str| {
+        class_toml(on_logout, 2, &format!("on_logout = \"{on_logout}\""))
+            .replace("scale_down_delay_secs = 0", "scale_down_delay_secs = 3600")
+    };
+    let toml = format!(
+        "{ENGINE_TOML}{}{}{}",
+        host_toml("h1", 20, false, ""),
+        policy("recycle"),
+        policy("delete")
+    );
+    let bed = Bed::new(&["h1"], &["recycle", "delete"], &toml);
+    let mut engine = bed.start();
+    wait(&mut engine, "steady", |s| s.steady).await;
+    for class in ["recycle", "delete"] {
+        let Ok(Reply::Assigned { desktop, .. }) = engine
+            .send(
+                Command::Assign {
+                    class: class.into(),
+                    user: "carol".into(),
+                },
+                "test",
+            )
+            .await
+        else {
+            panic!("assign failed")
+        };
+        wait(&mut engine, "buffer refilled behind the login", |s| {
+            let c = &self::class(s, class).plan;
+            (c.production, c.buffer, c.creation) == (1, 2, 0)
+        })
+        .await;
+        engine
+            .send(Command::Release { desktop }, "test")
+            .await
+            .unwrap();
+    }
+    let s = wait(&mut engine, "both logouts handled", |s| {
+        s.jobs_in_flight == 0
+            && class(s, "recycle").plan.production == 0
+            && class(s, "delete").plan.production == 0
+            && class(s, "recycle").plan.buffer == 3
+    })
+    .await;
+    assert_eq!(
+        class(&s, "delete").plan.buffer,
+        2,
+        "delete: back to the target only"
+    );
+    assert!(
+        class(&s, "recycle").plan.explanation.contains("1 surplus"),
+        "{}",
+        class(&s, "recycle").plan.explanation
+    );
+    let o = bed.observe("h1");
+    assert_eq!(
+        (
+            count(&o, "recycle", PoolState::Buffer),
+            count(&o, "delete", PoolState::Buffer)
+        ),
+        (3, 2)
+    );
+    engine.shutdown().await;
+}

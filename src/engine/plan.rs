@@ -82,6 +82,10 @@ pub struct Busy {
     pub class_backoff: HashMap<String, (Timestamp, String)>,
     /// Admin floor raises: class → (floor, expiry).
     pub floor_raises: HashMap<String, (u32, Timestamp)>,
+    /// Fresh desktops owed to classes whose policy recycles on logout: each released desktop
+    /// is replaced at once, even when the buffer is at its target (a surplus is trimmed later,
+    /// after the scale-down delay).
+    pub owed_replacements: HashMap<String, u32>,
 }
 
 /// What the planner remembers between passes (it is handed back in, never kept inside).
@@ -389,7 +393,13 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         let mut notes: Vec<String> = Vec::new();
 
         // Creations wanted, within the cap (stale desktops make way when the cap is reached).
-        let wanted = buffer_target.saturating_sub(supply);
+        let owed = input
+            .busy
+            .owed_replacements
+            .get(&class.name)
+            .copied()
+            .unwrap_or(0);
+        let wanted = buffer_target.saturating_sub(supply).max(owed);
         let in_class = production + supply + stale;
         let cap_room = policy.cap.saturating_sub(in_class);
         let mut stale_sorted = stale_buffer.clone();

@@ -1042,3 +1042,35 @@ fn the_explanation_names_what_holds_the_buffer_back() {
         "buffer 3 below target 12: 4 in creation, pacing limit on h1, host h2 at capacity"
     );
 }
+
+#[test]
+fn a_recycled_desktop_is_replaced_at_once_even_at_target() {
+    let f = fleet(
+        vec![class("office", rule(2, 0, 2), 50)],
+        vec![host("h1", 50, false)],
+    );
+    let hosts = [seeded(&f, "h1", HostStatus::Active)];
+    let buffer = many(2, "h1", "office", PoolState::Buffer, "v2");
+    let busy = Busy {
+        owed_replacements: [("office".to_string(), 1)].into(),
+        ..Busy::default()
+    };
+    let p = run(
+        &f,
+        &hosts,
+        &buffer,
+        &busy,
+        &PlanMemory::default(),
+        monday("12:00"),
+    );
+    assert_eq!(creates(&p), vec![("h1", "office")]);
+    let p = run(
+        &f,
+        &hosts,
+        &buffer,
+        &Busy::default(),
+        &PlanMemory::default(),
+        monday("12:00"),
+    );
+    assert!(creates(&p).is_empty(), "nothing owed, nothing made");
+}

@@ -197,6 +197,8 @@ struct Engine {
     class_backoff: HashMap<String, Backoff>,
     seed_retry: HashMap<(String, String, String), Backoff>,
     floor_raises: HashMap<String, (u32, Timestamp)>,
+    /// Replacements owed to classes that recycle on logout.
+    owed_replacements: HashMap<String, u32>,
     memory: PlanMemory,
     pacers: HashMap<(String, String), Pacer>,
     seed_progress: HashMap<SeedKey, CopyProgress>,
@@ -259,6 +261,7 @@ impl Engine {
             class_backoff: HashMap::new(),
             seed_retry: HashMap::new(),
             floor_raises: HashMap::new(),
+            owed_replacements: HashMap::new(),
             memory: PlanMemory::default(),
             pacers: HashMap::new(),
             seed_progress: HashMap::new(),
@@ -1228,8 +1231,7 @@ impl Engine {
             ),
         );
         if logout && on_logout == Some(LogoutAction::Recycle) {
-            // The replacement is made by the planner as soon as the buffer is short of it.
-            tracing::debug!(desktop, "recycled on logout");
+            *self.owed_replacements.entry(class).or_default() += 1;
         }
         Ok(Reply::Done)
     }
@@ -1267,6 +1269,7 @@ impl Engine {
                 .insert(c.clone(), (b.until, b.reason.clone()));
         }
         busy.floor_raises = self.floor_raises.clone();
+        busy.owed_replacements = self.owed_replacements.clone();
         busy
     }
 
@@ -1450,6 +1453,9 @@ impl Engine {
                 };
                 let name = self.new_desktop_name(&class, now);
                 let pacer = self.pacer(&host, &spec);
+                if let Some(owed) = self.owed_replacements.get_mut(&class) {
+                    *owed = owed.saturating_sub(1);
+                }
                 // Shown in the creation pool at once, so the next pass counts it.
                 let placeholder = ObservedDesktop {
                     name: name.clone(),
