@@ -51,7 +51,12 @@ fn main() -> ExitCode {
     match run_cli(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("deskpool: {e:#}");
+            // Configuration errors print as FILE:LINE:COL: lines, as compilers do, so that
+            // editors and terminals can jump to them.
+            match e.downcast_ref::<config::ConfigErrors>() {
+                Some(errors) => eprintln!("{errors}"),
+                None => eprintln!("deskpool: {e:#}"),
+            }
             ExitCode::FAILURE
         }
     }

@@ -42,7 +42,7 @@ pub fn load(explicit: Option<&Path>) -> Result<Loaded> {
     };
     match path {
         Some(path) => {
-            let fleet = config::load_file(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let fleet = config::load_file(&path)?;
             let state_dir = fleet
                 .engine
                 .state_dir
