@@ -272,13 +272,19 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         .map(|(i, s)| (s.view.name.as_str(), i))
         .collect();
 
+    // Classes by name (the first of a name, as `Fleet::class`), looked up once per desktop.
+    let mut classes: HashMap<&str, &ClassSpec> = HashMap::with_capacity(fleet.classes.len());
+    for c in &fleet.classes {
+        classes.entry(c.name.as_str()).or_insert(c);
+    }
+
     // Usage per host, and desktops grouped per class.
     let mut by_class: HashMap<&str, Vec<&ObservedDesktop>> = HashMap::new();
     for d in input.desktops {
         let Some(&i) = slot_index.get(d.host.as_str()) else {
             continue;
         };
-        match fleet.class(&d.meta.class) {
+        match classes.get(d.meta.class.as_str()).copied() {
             Some(class) => {
                 slots[i].usage.add(class);
                 if d.meta.pool == PoolState::Creation {
@@ -615,7 +621,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         });
     }
 
-    clean_leftovers(input, &slots, &mut actions);
+    clean_leftovers(input, &slots, &classes, &mut actions);
     plan_hosts(
         input,
         &slots,
@@ -740,9 +746,31 @@ fn order_seed_copy(
     });
 }
 
+/// The desktops of one host, as [`clean_leftovers`] looks them up.
+#[derive(Default)]
+struct OnHost<'a> {
+    names: HashSet<&'a str>,
+    /// (class, seed version) of each desktop.
+    seeds: HashSet<(&'a str, &'a str)>,
+}
+
 /// Volumes, unlabelled domains and seed copies that nothing accounts for.
-fn clean_leftovers(input: &PlanInput<'_>, slots: &[HostSlot<'_>], actions: &mut Vec<Action>) {
-    let fleet = input.fleet;
+fn clean_leftovers(
+    input: &PlanInput<'_>,
+    slots: &[HostSlot<'_>],
+    classes: &HashMap<&str, &ClassSpec>,
+    actions: &mut Vec<Action>,
+) {
+    // Per host, the names of its desktops and the (class, seed version) pairs they use, in one
+    // pass over the desktops (not one pass per host, and not one per volume).
+    let mut on_hosts: HashMap<&str, OnHost<'_>> = HashMap::new();
+    for d in input.desktops {
+        let on = on_hosts.entry(d.host.as_str()).or_default();
+        on.names.insert(d.name.as_str());
+        on.seeds
+            .insert((d.meta.class.as_str(), d.meta.seed_version.as_str()));
+    }
+    let nothing = OnHost::default();
     for slot in slots {
         if matches!(
             slot.view.status,
@@ -751,8 +779,7 @@ fn clean_leftovers(input: &PlanInput<'_>, slots: &[HostSlot<'_>], actions: &mut 
             continue;
         }
         let host = slot.view.name.as_str();
-        let on_host: Vec<&ObservedDesktop> =
-            input.desktops.iter().filter(|d| d.host == host).collect();
+        let on_host = on_hosts.get(host).unwrap_or(&nothing);
         for name in &slot.view.unlabelled_desktops {
             if !input.busy.desktops.contains(name) {
                 actions.push(Action::Destroy {
@@ -764,7 +791,7 @@ fn clean_leftovers(input: &PlanInput<'_>, slots: &[HostSlot<'_>], actions: &mut 
         }
         for volume in &slot.view.desktop_volumes {
             let owner = volume.strip_suffix(".qcow2").unwrap_or(volume);
-            let owned = on_host.iter().any(|d| d.name == owner)
+            let owned = on_host.names.contains(owner)
                 || slot.view.unlabelled_desktops.iter().any(|u| u == owner)
                 || input.busy.desktops.contains(owner)
                 || input
@@ -783,12 +810,12 @@ fn clean_leftovers(input: &PlanInput<'_>, slots: &[HostSlot<'_>], actions: &mut 
             if input.busy.seed_copies.contains(&key) {
                 continue;
             }
-            let current = fleet
-                .class(&copy.class)
+            let current = classes
+                .get(copy.class.as_str())
                 .is_some_and(|c| c.seed.version == copy.version);
             let backs_something = on_host
-                .iter()
-                .any(|d| d.meta.class == copy.class && d.meta.seed_version == copy.version);
+                .seeds
+                .contains(&(copy.class.as_str(), copy.version.as_str()));
             if !copy.complete || (!current && !backs_something) {
                 actions.push(Action::DeleteSeedCopy {
                     host: host.to_string(),
