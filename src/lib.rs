@@ -6,3 +6,4 @@ pub mod hypervisor;
 pub mod policy;
 pub mod report;
 pub mod setup;
+pub mod tui;

@@ -55,6 +55,12 @@ impl std::error::Error for ConfigErrors {}
 
 pub(super) type Span = Range<usize>;
 
+/// 1-based line and column (in characters) of byte `offset` in `text`, as configuration errors
+/// count them (also used for other files the program reads, such as themes).
+pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    Diag::new(Path::new(""), text).position(offset)
+}
+
 /// Collects errors about one file's text, positioned from byte spans.
 pub(super) struct Diag<'a> {
     file: &'a Path,

@@ -13,8 +13,10 @@
 //!                                                   └─► validate (rules) ──► policy::Fleet
 //! ```
 
+pub mod edit;
 mod error;
 mod reader;
+mod rules;
 mod summary;
 mod validate;
 
@@ -24,7 +26,10 @@ mod tests;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
+pub use edit::{EditError, save_policy};
+pub(crate) use error::line_col;
 pub use error::{ConfigError, ConfigErrors};
+pub use rules::check_policy;
 pub use summary::summary;
 
 use crate::policy::Fleet;

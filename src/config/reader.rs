@@ -7,6 +7,7 @@
 use toml_edit::{InlineTable, Item, Key, Table, Value};
 
 use super::error::{Diag, Span};
+use super::rules::IntRange;
 use crate::policy::names::check_name;
 
 /// A table, written either as a `[section]` or inline as `{ ... }`.
@@ -254,32 +255,26 @@ impl<'a> Field<'a> {
 
     /// An integer in `lo ..= hi`, converted to the field's type (`hi` must fit in it).
     pub(super) fn int<T: TryFrom<i64>>(&self, diag: &mut Diag, lo: i64, hi: i64) -> Option<T> {
+        self.ranged(diag, IntRange::new(lo, hi))
+    }
+
+    /// An integer in `range`, converted to the field's type (`range.hi` must fit in it).
+    pub(super) fn ranged<T: TryFrom<i64>>(&self, diag: &mut Diag, range: IntRange) -> Option<T> {
         let Some(v) = self.node.value().and_then(Value::as_integer) else {
             self.wrong_type(diag, "an integer");
             return None;
         };
-        let range = if hi == i64::MAX {
-            format!("expected an integer of at least {lo}")
-        } else {
-            format!("expected an integer from {lo} to {hi}")
-        };
-        let problem = if v < 0 && lo >= 0 {
-            "is negative"
-        } else if v < lo {
-            "is too small"
-        } else if v > hi {
-            "is too large"
-        } else {
-            return match T::try_from(v) {
-                Ok(t) => Some(t),
-                Err(_) => {
-                    self.error(diag, format!("{v} is too large; {range}"));
-                    None
-                }
-            };
-        };
-        self.error(diag, format!("{v} {problem}; {range}"));
-        None
+        if let Some(problem) = range.problem(v) {
+            self.error(diag, problem);
+            return None;
+        }
+        match T::try_from(v) {
+            Ok(t) => Some(t),
+            Err(_) => {
+                self.error(diag, format!("{v} is too large; {}", range.expected()));
+                None
+            }
+        }
     }
 
     /// A safe libvirt object name (see [`check_name`]).

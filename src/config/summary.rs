@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::validate::describe_period;
+use super::rules::describe_period;
 use crate::policy::{BufferRule, Capacity, Fleet, LogoutAction};
 
 /// Describes the hosts and classes of `fleet`, one block per host and class.

@@ -9,7 +9,7 @@ use toml_edit::Table;
 
 use super::error::{Diag, Span};
 use super::reader::{Field, Section};
-use crate::policy::schedule::overlaps;
+use super::rules::{self, WEEK_SECS};
 use crate::policy::{
     BufferRule, Capacity, ClassSpec, EngineSettings, Fleet, HostSpec, LogoutAction, Pacing, Period,
     Policy, SeedSpec, TimeOfDay, Weekdays,
@@ -61,10 +61,6 @@ const POLICY_KEYS: &[&str] = &[
 const BUFFER_KEYS: &[&str] = &["floor", "percent", "ceiling"];
 const PACING_KEYS: &[&str] = &["clones_per_host", "boots_per_host"];
 const PERIOD_KEYS: &[&str] = &["days", "from", "to", "production", "buffer"];
-
-/// Largest class cap (and so largest production, floor and ceiling).
-const MAX_CAP: i64 = 100_000;
-const WEEK_SECS: i64 = 7 * 86_400;
 
 /// Placeholders a domain template must contain.
 pub(super) const TEMPLATE_PLACEHOLDERS: &[&str] = &["{name}", "{disk_path}"];
@@ -480,32 +476,27 @@ fn seed(f: &Field, d: &mut Diag, hosts: &[&str]) -> Option<SeedSpec> {
 fn policy(f: &Field, d: &mut Diag, class: Option<&str>) -> Option<Policy> {
     let s = f.table(d)?;
     s.check_keys(d, POLICY_KEYS);
-    let cap: Option<u32> = s.req(d, "cap", |f, d| f.int(d, 1, MAX_CAP));
-    let production = s.opt(d, "production", 0, |f, d| production(f, d, cap));
+    let cap: Option<u32> = s.req(d, "cap", |f, d| f.ranged(d, rules::CAP));
+    let production = s.opt(d, "production", rules::DEFAULT_PRODUCTION, |f, d| {
+        production(f, d, cap)
+    });
     let buffer = match s.field("buffer") {
         Some(f) => f.table(d).and_then(|b| buffer(d, &b, cap)),
-        None => cap.map(|cap| BufferRule {
-            floor: 0,
-            percent: 0,
-            ceiling: cap,
-        }),
+        None => cap.map(rules::default_buffer),
     };
-    let ready_secs = s.opt(d, "ready_secs", 90, |f, d| f.int(d, 1, 86_400));
-    let scale_down_delay_secs = s.opt(d, "scale_down_delay_secs", 300, |f, d| {
-        f.int(d, 0, WEEK_SECS)
+    let ready_secs = s.opt(d, "ready_secs", rules::DEFAULT_READY_SECS, |f, d| {
+        f.ranged(d, rules::READY_SECS)
     });
-    let on_logout = s.opt(d, "on_logout", LogoutAction::Recycle, |f, d| {
+    let scale_down_delay_secs = s.opt(
+        d,
+        "scale_down_delay_secs",
+        rules::DEFAULT_SCALE_DOWN_DELAY_SECS,
+        |f, d| f.ranged(d, rules::SCALE_DOWN_DELAY_SECS),
+    );
+    let on_logout = s.opt(d, "on_logout", rules::DEFAULT_ON_LOGOUT, |f, d| {
         logout_action(f, d)
     });
-    let pacing = s.opt(
-        d,
-        "pacing",
-        Pacing {
-            clones_per_host: 4,
-            boots_per_host: 4,
-        },
-        |f, d| pacing(f, d),
-    );
+    let pacing = s.opt(d, "pacing", rules::DEFAULT_PACING, |f, d| pacing(f, d));
     let periods = s.opt(d, "periods", Vec::new(), |f, d| {
         periods(f, d, cap, production, buffer, class)
     });
@@ -522,11 +513,9 @@ fn policy(f: &Field, d: &mut Diag, class: Option<&str>) -> Option<Policy> {
 }
 
 fn production(f: &Field, d: &mut Diag, cap: Option<u32>) -> Option<u32> {
-    let value: u32 = f.int(d, 0, MAX_CAP)?;
-    if let Some(cap) = cap
-        && value > cap
-    {
-        f.error(d, format!("production {value} is above the cap {cap}"));
+    let value: u32 = f.ranged(d, rules::PRODUCTION)?;
+    if let Some(why) = cap.and_then(|cap| rules::production_problem(value, cap)) {
+        f.error(d, why);
         return None;
     }
     Some(value)
@@ -535,38 +524,28 @@ fn production(f: &Field, d: &mut Diag, cap: Option<u32>) -> Option<u32> {
 /// A buffer rule; the ceiling defaults to the cap, and must lie between the floor and the cap.
 fn buffer(d: &mut Diag, s: &Section, cap: Option<u32>) -> Option<BufferRule> {
     s.check_keys(d, BUFFER_KEYS);
-    let floor: Option<u32> = s.opt(d, "floor", 0, |f, d| f.int(d, 0, MAX_CAP));
-    let percent: Option<u32> = s.opt(d, "percent", 0, |f, d| f.int(d, 0, 1000));
+    let floor: Option<u32> = s.opt(d, "floor", rules::DEFAULT_FLOOR, |f, d| {
+        f.ranged(d, rules::BUFFER_FLOOR)
+    });
+    let percent: Option<u32> = s.opt(d, "percent", rules::DEFAULT_PERCENT, |f, d| {
+        f.ranged(d, rules::BUFFER_PERCENT)
+    });
     let ceiling_field = s.field("ceiling");
     let ceiling: Option<u32> = match &ceiling_field {
-        Some(f) => f.int(d, 0, MAX_CAP),
+        Some(f) => f.ranged(d, rules::BUFFER_CEILING),
         None => cap,
     };
     let (floor, percent, ceiling) = (floor?, percent?, ceiling?);
     let mut ok = true;
     if let (Some(cap), Some(f)) = (cap, &ceiling_field)
-        && ceiling > cap
+        && let Some(why) = rules::ceiling_problem(ceiling, cap)
     {
-        d.error(
-            f.span(),
-            format!("{}: ceiling {ceiling} is above the cap {cap}", s.path()),
-        );
+        d.error(f.span(), format!("{}: {why}", s.path()));
         ok = false;
     }
-    if floor > ceiling {
+    if let Some(why) = rules::floor_problem(floor, ceiling, ceiling_field.is_none()) {
         let at = s.field("floor").and_then(|f| f.span()).or_else(|| s.span());
-        let why = if ceiling_field.is_none() {
-            " (the cap, as no ceiling is set)"
-        } else {
-            ""
-        };
-        d.error(
-            at,
-            format!(
-                "{}: floor {floor} is above ceiling {ceiling}{why}",
-                s.path()
-            ),
-        );
+        d.error(at, format!("{}: {why}", s.path()));
         ok = false;
     }
     ok.then_some(BufferRule {
@@ -577,24 +556,29 @@ fn buffer(d: &mut Diag, s: &Section, cap: Option<u32>) -> Option<BufferRule> {
 }
 
 fn logout_action(f: &Field, d: &mut Diag) -> Option<LogoutAction> {
-    match f.str(d)? {
-        "recycle" => Some(LogoutAction::Recycle),
-        "delete" => Some(LogoutAction::Delete),
-        other => {
-            f.error(
-                d,
-                format!("unknown action {other:?}; expected \"recycle\" or \"delete\""),
-            );
-            None
+    let text = f.str(d)?;
+    for action in [LogoutAction::Recycle, LogoutAction::Delete] {
+        if text == rules::logout_name(action) {
+            return Some(action);
         }
     }
+    f.error(
+        d,
+        format!("unknown action {text:?}; expected \"recycle\" or \"delete\""),
+    );
+    None
 }
 
 fn pacing(f: &Field, d: &mut Diag) -> Option<Pacing> {
     let s = f.table(d)?;
     s.check_keys(d, PACING_KEYS);
-    let clones_per_host = s.opt(d, "clones_per_host", 4, |f, d| f.int(d, 1, 1000));
-    let boots_per_host = s.opt(d, "boots_per_host", 4, |f, d| f.int(d, 1, 1000));
+    let def = rules::DEFAULT_PACING;
+    let clones_per_host = s.opt(d, "clones_per_host", def.clones_per_host, |f, d| {
+        f.ranged(d, rules::PACING)
+    });
+    let boots_per_host = s.opt(d, "boots_per_host", def.boots_per_host, |f, d| {
+        f.ranged(d, rules::PACING)
+    });
     Some(Pacing {
         clones_per_host: clones_per_host?,
         boots_per_host: boots_per_host?,
@@ -616,22 +600,21 @@ fn periods(
         .iter()
         .map(|s| period(d, s, cap, production, buffer))
         .collect();
-    let class = class.map_or_else(|| "this class".to_string(), |c| format!("class {c:?}"));
-    for (j, later) in parsed.iter().enumerate() {
-        for (i, earlier) in parsed[..j].iter().enumerate() {
-            if let (Some(a), Some(b)) = (earlier, later)
-                && overlaps(a, b)
-            {
-                d.error(
-                    sections[j].span(),
-                    format!(
-                        "{}: periods {i} and {j} of {class} overlap ({} and {})",
-                        sections[j].path(),
-                        describe_period(a),
-                        describe_period(b)
-                    ),
-                );
-            }
+    let of = class.map_or_else(
+        || " of this class".to_string(),
+        |c| format!(" of class {c:?}"),
+    );
+    let refs: Vec<Option<&Period>> = parsed.iter().map(Option::as_ref).collect();
+    for (i, j) in rules::overlapping_pairs(&refs) {
+        if let (Some(a), Some(b)) = (refs[i], refs[j]) {
+            d.error(
+                sections[j].span(),
+                format!(
+                    "{}: {}",
+                    sections[j].path(),
+                    rules::overlap_message(i, j, a, b, &of)
+                ),
+            );
         }
     }
     parsed.into_iter().collect()
@@ -668,7 +651,7 @@ fn period(
 fn days(f: &Field, d: &mut Diag) -> Option<Weekdays> {
     let entries = f.array(d)?;
     if entries.is_empty() {
-        f.error(d, "no days given; list at least one of mon tue wed thu fri sat sun, weekdays, weekend, all");
+        f.error(d, rules::NO_DAYS);
         return None;
     }
     let mut days = Some(Weekdays::default());
@@ -697,19 +680,5 @@ fn time(f: &Field, d: &mut Diag) -> Option<TimeOfDay> {
             f.error(d, why);
             None
         }
-    }
-}
-
-/// `mon-fri 07:00-18:00`, for messages and summaries.
-pub(super) fn describe_period(p: &Period) -> String {
-    format!("{} {}-{}", describe_days(p.days), p.from, p.to)
-}
-
-pub(super) fn describe_days(days: Weekdays) -> String {
-    match days.0 {
-        0b111_1111 => "every day".to_string(),
-        0b001_1111 => "mon-fri".to_string(),
-        0b110_0000 => "sat-sun".to_string(),
-        _ => days.names().join(","),
     }
 }
