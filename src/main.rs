@@ -11,10 +11,13 @@ use deskpool::engine::api::Command;
 use deskpool::engine::clock::SystemClock;
 use deskpool::engine::lock::EngineLock;
 use deskpool::engine::run::{self, Connections, EngineOptions};
+use deskpool::tui::ConsoleOptions;
+use deskpool::tui::theme::Theme;
 use deskpool::{config, report, setup};
 
 /// Keeps pools of virtual desktops ahead of demand on libvirt hosts.
 ///
+/// With no subcommand, opens the console (press ? in it for every key).
 /// With no config file (neither --config nor ~/.config/deskpool/config.toml), deskpool runs an
 /// embedded demo on libvirt's test driver. Logs go to STATE_DIR/deskpool.log
 /// (~/.local/state/deskpool/deskpool.log by default; set DESKPOOL_LOG=debug for more).
@@ -24,6 +27,12 @@ struct Cli {
     /// Configuration file (default: $XDG_CONFIG_HOME/deskpool/config.toml).
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Console colours: dark (default), light, high-contrast, or a theme file.
+    #[arg(long, value_name = "NAME|FILE")]
+    theme: Option<String>,
+    /// Open the console on read-only libvirt connections, with every action disabled.
+    #[arg(long)]
+    read_only: bool,
     #[command(subcommand)]
     command: Option<Sub>,
 }
@@ -70,12 +79,7 @@ fn run_cli(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
             timeout,
         }) => reconcile(cli.config, until_steady, json, Duration::from_secs(timeout)),
-        None => {
-            eprintln!(
-                "deskpool: the console arrives with the next release; running `deskpool reconcile --until-steady` meanwhile."
-            );
-            reconcile(cli.config, true, false, Duration::from_secs(600))
-        }
+        None => console(cli.config, cli.theme, cli.read_only),
     }
 }
 
@@ -83,9 +87,44 @@ fn check(explicit: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let loaded = setup::load(explicit.as_deref())?;
     match &loaded.source {
         setup::Source::File(p) => println!("{}: valid", p.display()),
-        setup::Source::Demo => println!("no config file: the embedded demo configuration"),
+        setup::Source::Demo(p) => println!(
+            "no config file: the embedded demo configuration ({})",
+            p.display()
+        ),
     }
     print!("{}", config::summary(&loaded.fleet));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn console(
+    explicit: Option<PathBuf>,
+    theme: Option<String>,
+    read_only: bool,
+) -> anyhow::Result<ExitCode> {
+    use std::io::IsTerminal;
+    let loaded = setup::load(explicit.as_deref())?;
+    let theme_name = theme
+        .or_else(|| loaded.fleet.console.theme.clone())
+        .unwrap_or_else(|| "dark".into());
+    let theme = Theme::load(&theme_name)?;
+    if !std::io::stdout().is_terminal() {
+        anyhow::bail!("the console needs a terminal; for headless runs use `deskpool reconcile`");
+    }
+    // A read-only console acts on nothing, so it may run beside the engine that does.
+    let _lock = if read_only {
+        None
+    } else {
+        Some(EngineLock::acquire(&loaded.state_dir)?)
+    };
+    let _log = setup::init_logging(&loaded.state_dir)?;
+    let options = ConsoleOptions {
+        theme,
+        read_only,
+        config_path: Some(loaded.source.path().to_path_buf()),
+        config_label: loaded.source.label(),
+        state_dir: loaded.state_dir.clone(),
+    };
+    deskpool::tui::run(loaded.fleet, options)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -12,8 +12,25 @@ use crate::policy::Fleet;
 /// Where the fleet description came from.
 pub enum Source {
     File(PathBuf),
-    /// No config file anywhere: the embedded demo on libvirt's test driver.
-    Demo,
+    /// No config file anywhere: the embedded demo on libvirt's test driver, whose configuration
+    /// is written once to this file (so that policy edits made in the console persist).
+    Demo(PathBuf),
+}
+
+impl Source {
+    /// The file policies are saved to.
+    pub fn path(&self) -> &Path {
+        match self {
+            Source::File(p) | Source::Demo(p) => p,
+        }
+    }
+    /// How the console's title names it.
+    pub fn label(&self) -> String {
+        match self {
+            Source::File(p) => p.display().to_string(),
+            Source::Demo(_) => "demo (test driver)".into(),
+        }
+    }
 }
 
 pub struct Loaded {
@@ -56,37 +73,45 @@ pub fn load(explicit: Option<&Path>) -> Result<Loaded> {
         }
         None => {
             let state_dir = default_state_dir().join("demo");
-            let fleet = demo_fleet(&state_dir)?;
+            let (fleet, path) = demo_fleet(&state_dir)?;
             Ok(Loaded {
                 fleet,
-                source: Source::Demo,
+                source: Source::Demo(path),
                 state_dir,
             })
         }
     }
 }
 
-/// The embedded demo: its config, and one test-driver node file per host holding the seeds.
-pub fn demo_fleet(state_dir: &Path) -> Result<Fleet> {
+/// The embedded demo: its config file (written on first use, then kept with any edits), and one
+/// test-driver node file per host holding the seeds.
+pub fn demo_fleet(state_dir: &Path) -> Result<(Fleet, PathBuf)> {
     let hosts_dir = state_dir.join("hosts");
     std::fs::create_dir_all(&hosts_dir)
         .with_context(|| format!("cannot create {}", hosts_dir.display()))?;
-    let fleet = config::demo_config(&hosts_dir);
+    let path = state_dir.join("deskpool.toml");
+    if !path.exists() {
+        let tmp = state_dir.join(".deskpool.toml.tmp");
+        std::fs::write(&tmp, config::demo_text(&hosts_dir))
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .with_context(|| format!("cannot write the demo configuration {}", path.display()))?;
+    }
+    let fleet = config::load_file(&path)?;
     let seeds: Vec<(String, String, u64)> = fleet
         .classes
         .iter()
         .map(|c| (c.seed.pool.clone(), c.seed.volume.clone(), c.disk_gib << 30))
         .collect();
     for host in &fleet.hosts {
-        let path = hosts_dir.join(format!("{}.xml", host.name));
+        let node = hosts_dir.join(format!("{}.xml", host.name));
         let seeds: Vec<(&str, &str, u64)> = seeds
             .iter()
             .map(|(p, v, c)| (p.as_str(), v.as_str(), *c))
             .collect();
-        testbed::write_demo_node(&path, &seeds)
-            .with_context(|| format!("cannot write the demo host file {}", path.display()))?;
+        testbed::write_demo_node(&node, &seeds)
+            .with_context(|| format!("cannot write the demo host file {}", node.display()))?;
     }
-    Ok(fleet)
+    Ok((fleet, path))
 }
 
 /// Sends tracing output to `STATE_DIR/deskpool.log` (never to the terminal). The guard must

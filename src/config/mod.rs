@@ -113,12 +113,16 @@ fn config_path_from(xdg_config_home: Option<OsString>, home: Option<OsString>) -
 ///
 /// Only if the embedded `demo.toml` is invalid, which a unit test rules out.
 pub fn demo_config(demo_dir: &Path) -> Fleet {
-    let dir = std::path::absolute(demo_dir).unwrap_or_else(|_| demo_dir.to_path_buf());
-    let text = DEMO_TOML.replace("@DEMO_DIR@", &uri_path(&dir));
-    match parse_str(&text, Path::new("demo.toml")) {
+    match parse_str(&demo_text(demo_dir), Path::new("demo.toml")) {
         Ok(fleet) => fleet,
         Err(errors) => panic!("the embedded demo configuration is invalid:\n{errors}"),
     }
+}
+
+/// The text of the embedded demo configuration, its hosts in `demo_dir`.
+pub fn demo_text(demo_dir: &Path) -> String {
+    let dir = std::path::absolute(demo_dir).unwrap_or_else(|_| demo_dir.to_path_buf());
+    DEMO_TOML.replace("@DEMO_DIR@", &uri_path(&dir))
 }
 
 /// An absolute path as the path part of a URI: percent-encoded, without a trailing `/`.

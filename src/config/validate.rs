@@ -11,11 +11,12 @@ use super::error::{Diag, Span};
 use super::reader::{Field, Section};
 use super::rules::{self, WEEK_SECS};
 use crate::policy::{
-    BufferRule, Capacity, ClassSpec, EngineSettings, Fleet, HostSpec, LogoutAction, Pacing, Period,
-    Policy, SeedSpec, TimeOfDay, Weekdays,
+    BufferRule, Capacity, ClassSpec, ConsoleSettings, EngineSettings, Fleet, HostSpec,
+    LogoutAction, Pacing, Period, Policy, SeedSpec, TimeOfDay, Weekdays,
 };
 
-const TOP_KEYS: &[&str] = &["engine", "hosts", "classes"];
+const TOP_KEYS: &[&str] = &["engine", "console", "hosts", "classes"];
+const CONSOLE_KEYS: &[&str] = &["theme"];
 const ENGINE_KEYS: &[&str] = &[
     "tick_secs",
     "resync_secs",
@@ -76,6 +77,13 @@ pub(super) fn build(root: &Table, diag: &mut Diag, base_dir: &Path) -> Option<Fl
         engine(d, &section, base_dir)
     });
 
+    let console = root.opt(diag, "console", ConsoleSettings::default(), |f, d| {
+        let section = f.table(d)?;
+        section.check_keys(d, CONSOLE_KEYS);
+        let theme = section.opt(d, "theme", None, |f, d| theme(f, d, base_dir).map(Some));
+        Some(ConsoleSettings { theme: theme? })
+    });
+
     let host_sections = entries(diag, &root, "hosts", "host");
     check_unique(diag, &host_sections, "host");
     let hosts: Vec<Option<HostSpec>> = host_sections.iter().map(|s| host(diag, s)).collect();
@@ -104,6 +112,7 @@ pub(super) fn build(root: &Table, diag: &mut Diag, base_dir: &Path) -> Option<Fl
     }
     Some(Fleet {
         engine: engine?,
+        console: console?,
         hosts: hosts.into_iter().collect::<Option<_>>()?,
         classes: classes.into_iter().collect::<Option<_>>()?,
     })
@@ -218,6 +227,27 @@ fn timezone(f: &Field, d: &mut Diag) -> Option<TimeZone> {
             None
         }
     }
+}
+
+/// A console theme: a built-in name, or a theme file (relative to the config file).
+fn theme(f: &Field, d: &mut Diag, base_dir: &Path) -> Option<String> {
+    let text = f.str(d)?;
+    if crate::tui::theme::Theme::names().contains(&text) {
+        return Some(text.to_string());
+    }
+    let path = base_dir.join(text);
+    if !path.is_file() {
+        f.error(
+            d,
+            format!(
+                "theme {text:?} is neither a built-in ({}) nor a file ({} not found)",
+                crate::tui::theme::Theme::names().join(", "),
+                path.display()
+            ),
+        );
+        return None;
+    }
+    Some(path.display().to_string())
 }
 
 fn state_dir(f: &Field, d: &mut Diag, base_dir: &Path) -> Option<PathBuf> {

@@ -110,7 +110,7 @@ pub enum EventKind {
 }
 
 /// An order to the engine. Each comes with who asked, for the events and the audit log.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     Pause,
     Resume,

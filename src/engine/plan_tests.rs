@@ -60,6 +60,7 @@ fn host(name: &str, desktops: u32, standby: bool) -> HostSpec {
 fn fleet(classes: Vec<ClassSpec>, hosts: Vec<HostSpec>) -> Fleet {
     Fleet {
         engine: EngineSettings::default(),
+        console: Default::default(),
         hosts,
         classes,
     }

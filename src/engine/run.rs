@@ -65,11 +65,15 @@ pub struct EngineHandle {
     shutdown: Option<oneshot::Sender<()>>,
 }
 
-impl EngineHandle {
+/// A cloneable way to send commands to the engine (from tasks of the console).
+#[derive(Clone)]
+pub struct Commander(mpsc::Sender<Request>);
+
+impl Commander {
     /// Sends a command and waits for its result.
     pub async fn send(&self, command: Command, actor: &str) -> Result<Reply, String> {
         let (reply, answer) = oneshot::channel();
-        self.commands
+        self.0
             .send(Request {
                 command,
                 actor: actor.to_string(),
@@ -80,6 +84,17 @@ impl EngineHandle {
         answer
             .await
             .map_err(|_| "the engine stopped before answering".to_string())?
+    }
+}
+
+impl EngineHandle {
+    /// Sends a command and waits for its result.
+    pub async fn send(&self, command: Command, actor: &str) -> Result<Reply, String> {
+        self.commander().send(command, actor).await
+    }
+
+    pub fn commander(&self) -> Commander {
+        Commander(self.commands.clone())
     }
 
     /// Waits until a published snapshot satisfies `ready`, for at most `limit`.
@@ -1414,16 +1429,17 @@ impl Engine {
     }
 
     fn new_desktop_name(&mut self, class: &str, now: Timestamp) -> String {
-        // Time-ordered and unique across restarts: microseconds since the epoch, bumped when two
-        // names are made in the same microsecond.
+        // Time-ordered and unique across restarts: microseconds since the epoch in base 36 (ten
+        // characters until the year 3600), bumped when two names fall in the same microsecond.
         let micros = now.as_microsecond().max(0) as u64;
         self.name_counter = self.name_counter.max(micros.saturating_sub(1)) + 1;
-        let mut name = format!("dp-{class}-{:x}", self.name_counter);
-        while self.desktops.contains_key(&name) {
+        while self
+            .desktops
+            .contains_key(&desktop_name(class, self.name_counter))
+        {
             self.name_counter += 1;
-            name = format!("dp-{class}-{:x}", self.name_counter);
         }
-        name
+        desktop_name(class, self.name_counter)
     }
 
     fn conn(&self, host: &str) -> Option<HostConnection> {
@@ -1719,6 +1735,17 @@ impl Engine {
     }
 }
 
+fn desktop_name(class: &str, id: u64) -> String {
+    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut digits = [b'0'; 10];
+    let mut n = id;
+    for d in digits.iter_mut().rev() {
+        *d = DIGITS[(n % 36) as usize];
+        n /= 36;
+    }
+    format!("dp-{class}-{}", String::from_utf8_lossy(&digits))
+}
+
 /// Exponential backoff: `base`, `2·base`, `4·base`, ... up to `max` seconds.
 fn backoff_secs(base: u64, max: u64, failures: u32) -> u64 {
     let exp = failures.saturating_sub(1).min(20);
@@ -1728,6 +1755,15 @@ fn backoff_secs(base: u64, max: u64, failures: u32) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::backoff_secs;
+
+    #[test]
+    fn desktop_names_are_short_and_sort_by_time() {
+        let a = super::desktop_name("office", 1_795_549_401_000_000);
+        let b = super::desktop_name("office", 1_795_549_401_000_001);
+        assert_eq!(a.len(), "dp-office-".len() + 10);
+        assert!(a < b, "{a} < {b}");
+        assert!(crate::policy::names::check_name(&a).is_ok());
+    }
 
     #[test]
     fn backoff_doubles_up_to_its_ceiling() {

@@ -12,6 +12,7 @@ use jiff::tz::TimeZone;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fleet {
     pub engine: EngineSettings,
+    pub console: ConsoleSettings,
     pub hosts: Vec<HostSpec>,
     pub classes: Vec<ClassSpec>,
 }
@@ -23,6 +24,13 @@ impl Fleet {
     pub fn host(&self, name: &str) -> Option<&HostSpec> {
         self.hosts.iter().find(|h| h.name == name)
     }
+}
+
+/// Console settings (`[console]` in the config file).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ConsoleSettings {
+    /// A built-in theme name or a theme file path; `--theme` overrides it.
+    pub theme: Option<String>,
 }
 
 /// Engine-wide settings (`[engine]` in the config file).
