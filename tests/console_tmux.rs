@@ -1,0 +1,268 @@
+//! The console as a person uses it: the real binary in tmux on the embedded default, keys sent
+//! with `send-keys`, the screen read with `capture-pane`. Every wait is for a condition on the
+//! screen, with a deadline.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+struct Console {
+    socket: String,
+    home: tempfile::TempDir,
+}
+
+impl Console {
+    /// Starts `deskpool ARGS` in an 80x24 tmux pane with a fresh home; after it exits the pane
+    /// prints its exit status and the terminal's line discipline (to prove it was restored).
+    fn start(args: &str) -> Console {
+        let home = tempfile::tempdir().unwrap();
+        let socket = format!(
+            "deskpool-test-{}-{}",
+            std::process::id(),
+            home.path().file_name().unwrap().to_string_lossy()
+        );
+        let h = home.path().display();
+        let script = format!(
+            "export HOME={h} XDG_CONFIG_HOME={h}/config XDG_STATE_HOME={h}/state TERM=xterm-256color; {} {args}; echo EXIT=$?; stty -a | tr ' ;' '\\n\\n' | grep -E '^-?(icanon|echo)$' | tr '\\n' ' '; echo; sleep 600",
+            env!("CARGO_BIN_EXE_deskpool")
+        );
+        let status = Command::new("tmux")
+            .args([
+                "-L",
+                &socket,
+                "new-session",
+                "-d",
+                "-x",
+                "80",
+                "-y",
+                "24",
+                "sh",
+                "-c",
+                &script,
+            ])
+            .status()
+            .expect("tmux runs (make test installs it)");
+        assert!(status.success());
+        Console { socket, home }
+    }
+
+    fn tmux(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn screen(&self) -> String {
+        self.tmux(&["capture-pane", "-p"])
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys"];
+        args.extend_from_slice(keys);
+        self.tmux(&args);
+    }
+
+    fn wait(&self, what: &str, ready: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if ready(&screen) {
+                return screen;
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "timed out waiting for {what}; the screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn state(&self) -> PathBuf {
+        self.home.path().join("state/deskpool/demo")
+    }
+
+    /// The deskpool process in the pane.
+    fn pid(&self) -> String {
+        let shell = self.tmux(&["list-panes", "-F", "#{pane_pid}"]);
+        let out = Command::new("pgrep")
+            .args(["-P", shell.trim(), "deskpool"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        self.tmux(&["kill-server"]);
+    }
+}
+
+/// The (level, target) pairs on a class's dashboard row: production, then buffer.
+fn levels(screen: &str, class: &str) -> Option<Vec<(u32, u32)>> {
+    let row = screen
+        .lines()
+        .find(|l| l.contains(&format!("{class} ")) && l.contains('/'))?;
+    let pairs: Vec<(u32, u32)> = row
+        .split_whitespace()
+        .filter_map(|w| w.split_once('/'))
+        .filter_map(|(a, b)| {
+            Some((
+                a.trim_start_matches(|c: char| !c.is_ascii_digit())
+                    .parse()
+                    .ok()?,
+                b.parse().ok()?,
+            ))
+        })
+        .collect();
+    (pairs.len() >= 2).then_some(pairs)
+}
+
+fn buffers_full(screen: &str) -> bool {
+    ["office", "dev", "cad"]
+        .iter()
+        .all(|c| levels(screen, c).is_some_and(|l| l[1].0 == l[1].1 && l[1].1 > 0))
+}
+
+/// The detail view's "in force" line and buffer target.
+fn in_force_and_target(screen: &str) -> (String, u32) {
+    let in_force = screen
+        .lines()
+        .find(|l| l.contains("in force"))
+        .unwrap_or("")
+        .to_string();
+    let target = screen
+        .lines()
+        .find(|l| l.contains("targets"))
+        .and_then(|l| l.split("buffer ").nth(1))
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(u32::MAX);
+    (in_force, target)
+}
+
+fn wait_for_exit(console: &Console) {
+    // The exit status, then the terminal modes printed after it.
+    let screen = console.wait("the console to exit", |s| {
+        s.contains("EXIT=") && s.contains("icanon")
+    });
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    // The terminal is usable again: canonical mode and echo are back on.
+    let modes = screen
+        .lines()
+        .find(|l| l.contains("icanon"))
+        .unwrap_or_default();
+    assert!(
+        modes.split_whitespace().any(|m| m == "icanon")
+            && modes.split_whitespace().any(|m| m == "echo"),
+        "terminal left raw: {modes:?}"
+    );
+    assert!(
+        !screen.contains("deskpool · demo"),
+        "the alternate screen was left:\n{screen}"
+    );
+}
+
+#[test]
+fn dashboard_help_policy_edit_and_quit_on_the_embedded_default() {
+    let console = Console::start("");
+    let screen = console.wait("every class at its buffer target", buffers_full);
+    assert!(
+        screen.contains("deskpool · demo (test driver) · dashboard"),
+        "{screen}"
+    );
+    for host in ["h1", "h2", "h3"] {
+        assert!(screen.contains(host), "{host} missing:\n{screen}");
+    }
+
+    console.keys(&["?"]);
+    console.wait("help", |s| {
+        s.contains("Keys of the dashboard view") && s.contains("command mode")
+    });
+    console.keys(&["Escape"]);
+    console.wait("the dashboard again", |s| s.contains("· dashboard"));
+
+    // Raise office's buffer floors by 5 (the class's rule and its period's), then save.
+    let config = console.state().join("deskpool.toml");
+    let before = std::fs::read_to_string(&config).unwrap();
+    console.keys(&["Enter"]);
+    let screen = console.wait("office in detail", |s| {
+        s.contains("class office") && s.contains("targets")
+    });
+    let (in_force, target) = in_force_and_target(&screen);
+    console.keys(&["e"]);
+    console.wait("the editor", |s| s.contains("policy of office"));
+    console.keys(&["Down", "Down", "BSpace", "BSpace", "BSpace", "9"]);
+    for _ in 0..12 {
+        console.keys(&["Down"]);
+    }
+    console.keys(&["BSpace", "BSpace", "BSpace", "1", "1"]);
+    console.wait("the edited values, valid", |s| {
+        s.contains("buffer floor                9") && s.contains("✓ valid")
+    });
+    console.keys(&["C-s"]);
+    let screen = console.wait("the saved policy", |s| s.contains("applied and saved"));
+    let (in_force_after, _) = in_force_and_target(&screen);
+    if in_force_after == in_force {
+        console.wait("the buffer target raised by 5", |s| {
+            in_force_and_target(s).1 == target + 5
+        });
+    }
+    let after = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        after.contains("buffer = { floor = 9, percent = 10, ceiling = 12 }"),
+        "{after}"
+    );
+    assert!(
+        after.contains("buffer = { floor = 11, percent = 15, ceiling = 16 }"),
+        "{after}"
+    );
+    // Only those two values changed; comments and layout are kept.
+    let changed: Vec<(&str, &str)> = before
+        .lines()
+        .zip(after.lines())
+        .filter(|(a, b)| a != b)
+        .collect();
+    assert_eq!(changed.len(), 2, "{changed:?}");
+    assert_eq!(before.lines().count(), after.lines().count());
+    let audit = std::fs::read_to_string(console.state().join("audit.log")).unwrap();
+    assert!(
+        audit.contains("change the policy of office") && audit.contains("\"result\":\"ok\""),
+        "{audit}"
+    );
+
+    console.keys(&["q"]);
+    wait_for_exit(&console);
+}
+
+#[test]
+fn sigterm_and_sighup_restore_the_terminal() {
+    for signal in ["TERM", "HUP"] {
+        let console = Console::start("--theme light");
+        console.wait("the dashboard", |s| {
+            s.contains("· dashboard") && s.contains("office")
+        });
+        let pid = console.pid();
+        assert!(!pid.is_empty(), "deskpool's pid");
+        let killed = Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        wait_for_exit(&console);
+    }
+}
+
+#[test]
+fn a_missing_theme_file_is_refused_before_the_screen_is_taken() {
+    let console = Console::start("--theme /nonexistent/theme.toml");
+    let screen = console.wait("the error", |s| s.contains("EXIT="));
+    assert!(screen.contains("EXIT=1"), "{screen}");
+    assert!(screen.contains("/nonexistent/theme.toml"), "{screen}");
+}
