@@ -452,7 +452,7 @@ fn unknown_keys_inside_inline_tables_and_at_the_top_are_reported() {
         &text,
         1,
         1,
-        "unknown key \"colour\" at the top level; expected one of engine, hosts, classes",
+        "unknown key \"colour\" at the top level; expected one of engine, console, hosts, classes",
     );
     let text = MINIMAL.replace("cap = 200", "cap = 200\nbufer = { floor = 1 }");
     assert_one_error(
@@ -1074,4 +1074,33 @@ fn default_config_path_follows_xdg() {
     let relative_xdg = config_path_from(Some("rel".into()), Some("/home/u".into()));
     assert_eq!(relative_xdg, home);
     assert_eq!(config_path_from(Some("".into()), None), None);
+}
+
+#[test]
+fn the_console_theme_is_a_builtin_or_an_existing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/deskpool.toml"),
+    )
+    .unwrap();
+    let path = dir.path().join("deskpool.toml");
+    let fleet = parse_str(&format!("[console]\ntheme = \"light\"\n{base}"), &path).unwrap();
+    assert_eq!(fleet.console.theme.as_deref(), Some("light"));
+    std::fs::write(dir.path().join("mine.toml"), "").unwrap();
+    let fleet = parse_str(&format!("[console]\ntheme = \"mine.toml\"\n{base}"), &path).unwrap();
+    assert_eq!(
+        fleet.console.theme,
+        Some(dir.path().join("mine.toml").display().to_string())
+    );
+    let errors = parse_str(&format!("[console]\ntheme = \"purple\"\n{base}"), &path)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        errors.starts_with(&format!("{}:2:9: ", path.display())),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("neither a built-in (dark, light, high-contrast) nor a file"),
+        "{errors}"
+    );
 }
