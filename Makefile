@@ -47,6 +47,8 @@ test: deps-test
 	  $(CARGO) test --locked --no-fail-fast; \
 	fi
 
-bench: deps-build
+bench: build
 	$(CARGO) run --release --locked --example provision_bench
 	$(CARGO) run --release --locked --example planner_bench
+	$(CARGO) run --release --locked --example render_bench
+	$(CARGO) run --release --locked --example idle_cpu
