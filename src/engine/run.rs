@@ -744,19 +744,8 @@ impl Engine {
                     Some(left) => {
                         // Booting failed: retry this desktop later (or give up at max attempts).
                         let failures = left.meta.attempts;
-                        let delay = backoff_secs(
-                            self.fleet.engine.retry_base_secs,
-                            self.fleet.engine.retry_max_secs,
-                            failures,
-                        );
-                        self.desktop_retry.insert(
-                            desktop.clone(),
-                            Backoff {
-                                until: now + SignedDuration::from_secs(delay as i64),
-                                failures,
-                                reason: reason.clone(),
-                            },
-                        );
+                        self.desktop_retry
+                            .insert(desktop.clone(), self.backoff(now, failures, reason.clone()));
                         self.desktops.insert(
                             desktop.clone(),
                             Tracked {
@@ -769,19 +758,8 @@ impl Engine {
                         self.desktops.remove(&desktop);
                         self.removed.insert(desktop.clone(), seq);
                         let failures = self.class_backoff.get(&class).map_or(0, |b| b.failures) + 1;
-                        let delay = backoff_secs(
-                            self.fleet.engine.retry_base_secs,
-                            self.fleet.engine.retry_max_secs,
-                            failures,
-                        );
-                        self.class_backoff.insert(
-                            class.clone(),
-                            Backoff {
-                                until: now + SignedDuration::from_secs(delay as i64),
-                                failures,
-                                reason: reason.clone(),
-                            },
-                        );
+                        self.class_backoff
+                            .insert(class.clone(), self.backoff(now, failures, reason.clone()));
                     }
                 }
                 self.emit(
@@ -803,19 +781,8 @@ impl Engine {
                     )));
                 }
                 let failures = self.desktop_retry.get(&desktop).map_or(0, |b| b.failures) + 1;
-                let delay = backoff_secs(
-                    self.fleet.engine.retry_base_secs,
-                    self.fleet.engine.retry_max_secs,
-                    failures,
-                );
-                self.desktop_retry.insert(
-                    desktop.clone(),
-                    Backoff {
-                        until: now + SignedDuration::from_secs(delay as i64),
-                        failures,
-                        reason: reason.clone(),
-                    },
-                );
+                self.desktop_retry
+                    .insert(desktop.clone(), self.backoff(now, failures, reason.clone()));
                 let class = self
                     .desktops
                     .get(&desktop)
@@ -903,27 +870,12 @@ impl Engine {
                 let key = (host.clone(), class.clone(), version.clone());
                 self.seed_progress.remove(&key);
                 let failures = self.seed_retry.get(&key).map_or(0, |b| b.failures) + 1;
-                let delay = backoff_secs(
-                    self.fleet.engine.retry_base_secs,
-                    self.fleet.engine.retry_max_secs,
-                    failures,
-                );
-                self.seed_retry.insert(
-                    key,
-                    Backoff {
-                        until: now + SignedDuration::from_secs(delay as i64),
-                        failures,
-                        reason: reason.clone(),
-                    },
-                );
+                self.seed_retry
+                    .insert(key, self.backoff(now, failures, reason.clone()));
                 // Creations of the class wait on this copy: say so on the class.
                 self.class_backoff.insert(
                     class.clone(),
-                    Backoff {
-                        until: now + SignedDuration::from_secs(delay as i64),
-                        failures,
-                        reason: format!("seed copy on {host}: {reason}"),
-                    },
+                    self.backoff(now, failures, format!("seed copy on {host}: {reason}")),
                 );
                 self.emit(
                     EventKind::Failed,
@@ -1252,6 +1204,21 @@ impl Engine {
     }
 
     // ---- the pass ----------------------------------------------------------------------
+
+    /// The next retry after `failures` failures in a row (exponential, within the configured
+    /// bounds).
+    fn backoff(&self, now: Timestamp, failures: u32, reason: String) -> Backoff {
+        let delay = backoff_secs(
+            self.fleet.engine.retry_base_secs,
+            self.fleet.engine.retry_max_secs,
+            failures,
+        );
+        Backoff {
+            until: now + SignedDuration::from_secs(delay as i64),
+            failures,
+            reason,
+        }
+    }
 
     fn busy(&self, now: Timestamp) -> Busy {
         let mut busy = Busy::default();
