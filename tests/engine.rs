@@ -73,11 +73,12 @@ async fn assign_and_release_follow_a_policy_change() {
     let mut engine = bed.start();
     wait(&mut engine, "steady", |s| s.steady).await;
 
-    let Ok(Reply::Assigned { desktop, host }) = engine
+    let Ok(Reply::Assigned { desktop, host, .. }) = engine
         .send(
             Command::Assign {
                 class: "office".into(),
                 user: "alice".into(),
+                wait_secs: 0,
             },
             "test",
         )
@@ -100,6 +101,7 @@ async fn assign_and_release_follow_a_policy_change() {
             Command::Assign {
                 class: "office".into(),
                 user: "alice".into(),
+                wait_secs: 0,
             },
             "test",
         )
@@ -108,7 +110,9 @@ async fn assign_and_release_follow_a_policy_change() {
         again,
         Ok(Reply::Assigned {
             desktop: desktop.clone(),
-            host: host.clone()
+            host: host.clone(),
+            display: None,
+            waited_ms: 0,
         }),
         "same user, same desktop"
     );
@@ -495,11 +499,13 @@ async fn an_admin_drain_moves_the_buffer_off_the_host_and_keeps_users() {
     let Ok(Reply::Assigned {
         desktop,
         host: busy_host,
+        ..
     }) = engine
         .send(
             Command::Assign {
                 class: "office".into(),
                 user: "bob".into(),
+                wait_secs: 0,
             },
             "test",
         )
@@ -692,6 +698,7 @@ async fn logout_recycles_or_deletes_as_the_policy_says() {
                 Command::Assign {
                     class: class.into(),
                     user: "carol".into(),
+                    wait_secs: 0,
                 },
                 "test",
             )
@@ -734,5 +741,82 @@ async fn logout_recycles_or_deletes_as_the_policy_says() {
         ),
         (3, 2)
     );
+    engine.shutdown().await;
+}
+
+/// With the buffer empty, a login waits for the next desktop to become ready (and the wait is
+/// measured); without leave to wait, or past its wait, it is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_on_an_empty_buffer_waits_for_the_next_desktop() {
+    let toml = format!(
+        "{ENGINE_TOML}{}{}",
+        host_toml("h1", 10, false, ""),
+        class_toml("office", 0, "")
+    );
+    let bed = Bed::new(&["h1"], &["office"], &toml);
+    let mut engine = bed.start();
+    wait(&mut engine, "steady with an empty buffer", |s| s.steady).await;
+
+    let refused = engine
+        .send(
+            Command::Assign {
+                class: "office".into(),
+                user: "dan".into(),
+                wait_secs: 0,
+            },
+            "test",
+        )
+        .await;
+    assert!(refused.unwrap_err().contains("no office desktop is ready"));
+
+    // Paused, nothing can be made: the wait runs out.
+    engine.send(Command::Pause, "test").await.unwrap();
+    let timed_out = engine
+        .send(
+            Command::Assign {
+                class: "office".into(),
+                user: "dan".into(),
+                wait_secs: 1,
+            },
+            "test",
+        )
+        .await;
+    assert!(
+        timed_out
+            .unwrap_err()
+            .contains("no office desktop became ready within 1s")
+    );
+    engine.send(Command::Resume, "test").await.unwrap();
+
+    // The waiting login is owed a desktop even though the buffer target is 0.
+    let Ok(Reply::Assigned {
+        desktop, waited_ms, ..
+    }) = engine
+        .send(
+            Command::Assign {
+                class: "office".into(),
+                user: "erin".into(),
+                wait_secs: 30,
+            },
+            "test",
+        )
+        .await
+    else {
+        panic!("the login was not served")
+    };
+    assert!(waited_ms > 0, "the wait is measured");
+    let o = bed.observe("h1");
+    let d = o.desktops.iter().find(|d| d.name == desktop).unwrap();
+    assert_eq!(
+        (d.meta.pool, d.meta.user.as_deref()),
+        (PoolState::Production, Some("erin"))
+    );
+    let s = wait(&mut engine, "the login counted", |s| {
+        class(s, "office").logins.served == 1
+    })
+    .await;
+    let logins = &class(&s, "office").logins;
+    assert_eq!((logins.instant, logins.refused, logins.waiting), (0, 2, 0));
+    assert!(logins.wait_secs_total > 0.0);
     engine.shutdown().await;
 }

@@ -40,6 +40,25 @@ pub struct ClassStatus {
     /// Desktops (any pool) on an older seed version.
     pub on_old_seed: u32,
     pub cap: u32,
+    pub logins: LoginStats,
+}
+
+/// Logins served since the engine started, for the metrics.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LoginStats {
+    /// Desktops handed out (a user asking again for the one they hold is not counted).
+    pub served: u64,
+    /// Of those, served at once from the buffer.
+    pub instant: u64,
+    /// Logins waiting now for a desktop to become ready.
+    pub waiting: u32,
+    /// Total and longest wait of the logins that waited, in seconds.
+    pub wait_secs_total: f64,
+    pub wait_secs_max: f64,
+    /// Logins that got no desktop (empty buffer without waiting, or the wait ran out).
+    pub refused: u64,
+    /// Desktops that failed to become ready.
+    pub failures: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -135,9 +154,11 @@ pub enum Command {
         policy: Box<Policy>,
     },
     /// Hand a buffered desktop of `class` to `user` (the same one again if the user holds one).
+    /// With the buffer empty, wait up to `wait_secs` for the next desktop to become ready.
     Assign {
         class: String,
         user: String,
+        wait_secs: u64,
     },
     /// The user logged out: the desktop leaves production and is recycled.
     Release {
@@ -152,7 +173,14 @@ pub enum Command {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum Reply {
     Done,
-    Assigned { desktop: String, host: String },
+    Assigned {
+        desktop: String,
+        host: String,
+        /// Where the desktop's display listens (`spice://…`, `vnc://…`), when it has one.
+        display: Option<String>,
+        /// How long the login waited for a desktop (0 when one was ready).
+        waited_ms: u64,
+    },
 }
 
 pub(crate) struct Request {

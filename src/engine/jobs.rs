@@ -48,6 +48,11 @@ pub enum Outcome {
         host: String,
         reason: String,
     },
+    /// A desktop was handed to a user.
+    Assigned {
+        desktop: ObservedDesktop,
+        display: Option<String>,
+    },
     /// A desktop reached a new state (created, booted, promoted, assigned, ...).
     Desktop {
         desktop: ObservedDesktop,
@@ -321,6 +326,33 @@ pub async fn relabel(
     let (name, meta) = (desktop.name.clone(), desktop.meta.clone());
     match blocking("relabel", move || conn.set_meta(&name, &meta)).await {
         Ok(()) => Outcome::Desktop { desktop, event },
+        Err(reason) => Outcome::DesktopFailed {
+            host: desktop.host.clone(),
+            desktop: desktop.name.clone(),
+            reason,
+        },
+    }
+}
+
+/// Hands a desktop to a user: labels it "production" for them and reads its display address.
+pub async fn assign(
+    conn: HostConnection,
+    mut desktop: ObservedDesktop,
+    user: String,
+    now: i64,
+) -> Outcome {
+    desktop.meta.pool = PoolState::Production;
+    desktop.meta.user = Some(user);
+    desktop.meta.changed_at = now;
+    let (name, meta) = (desktop.name.clone(), desktop.meta.clone());
+    let result = blocking("assign", move || {
+        conn.set_meta(&name, &meta)?;
+        // The address is a convenience for the broker: a desktop without one is still assigned.
+        Ok(conn.display_address(&name).unwrap_or(None))
+    })
+    .await;
+    match result {
+        Ok(display) => Outcome::Assigned { desktop, display },
         Err(reason) => Outcome::DesktopFailed {
             host: desktop.host.clone(),
             desktop: desktop.name.clone(),

@@ -5,7 +5,7 @@
 //! jobs. Every cache entry remembers the sequence number of the last change the engine made to
 //! it, so a host read that started before a change cannot undo it.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -15,7 +15,8 @@ use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
 use super::api::{
-    ClassStatus, Command, Event, EventKind, HostState, Reply, Request, SeedProgress, Snapshot,
+    ClassStatus, Command, Event, EventKind, HostState, LoginStats, Reply, Request, SeedProgress,
+    Snapshot,
 };
 use super::clock::Clock;
 use super::jobs::{self, NewDesktop, Outcome, Pacer, SeedJob};
@@ -186,6 +187,18 @@ type SeedKey = (String, String, String);
 /// Bytes done and bytes in all, written by the copying thread.
 type CopyProgress = (Arc<AtomicU64>, Arc<AtomicU64>);
 
+/// A user asking for a desktop.
+struct Login {
+    class: String,
+    user: String,
+    reply: oneshot::Sender<Result<Reply, String>>,
+    asked: tokio::time::Instant,
+    /// Until when the login may wait for a desktop.
+    deadline: tokio::time::Instant,
+    /// A desktop was ready when the user asked (no wait for a new one).
+    instant: bool,
+}
+
 struct Backoff {
     until: Timestamp,
     failures: u32,
@@ -217,8 +230,12 @@ struct Engine {
     memory: PlanMemory,
     pacers: HashMap<(String, String), Pacer>,
     seed_progress: HashMap<SeedKey, CopyProgress>,
-    /// Assign replies waiting for the label write.
-    pending_assign: HashMap<String, oneshot::Sender<Result<Reply, String>>>,
+    /// Logins whose desktop is being labelled, by desktop.
+    pending_assign: HashMap<String, Login>,
+    /// Logins waiting for a desktop of their class to become ready, oldest first.
+    waiting: HashMap<String, VecDeque<Login>>,
+    /// Logins served, waited and refused, per class.
+    login_stats: HashMap<String, LoginStats>,
     snapshot_tx: watch::Sender<Arc<Snapshot>>,
     events_tx: mpsc::Sender<Event>,
     events_dropped: u64,
@@ -281,6 +298,8 @@ impl Engine {
             pacers: HashMap::new(),
             seed_progress: HashMap::new(),
             pending_assign: HashMap::new(),
+            waiting: HashMap::new(),
+            login_stats: HashMap::new(),
             snapshot_tx,
             events_tx,
             events_dropped: 0,
@@ -308,6 +327,7 @@ impl Engine {
                         None => stopping = true,
                     }
                 }
+                _ = sleep_until_or_never(self.next_deadline()) => {}
                 Some(done) = self.jobs.join_next_with_id() => {
                     self.finish(done);
                     // Take every other finished job before planning again.
@@ -714,7 +734,6 @@ impl Engine {
                         },
                     );
                 }
-                let assigned = desktop.meta.pool == PoolState::Production;
                 self.desktops.insert(
                     name.clone(),
                     Tracked {
@@ -722,16 +741,48 @@ impl Engine {
                         touched: seq,
                     },
                 );
-                if let Some(reply) = self.pending_assign.remove(&name) {
-                    let _ = reply.send(Ok(Reply::Assigned {
-                        desktop: name.clone(),
-                        host: host.clone(),
-                    }));
-                }
                 if let Some((kind, message)) = event {
-                    let _ = assigned;
                     self.emit(kind, Some(&class), Some(&host), Some(&name), message);
                 }
+            }
+            Outcome::Assigned { desktop, display } => {
+                let name = desktop.name.clone();
+                let (host, class) = (desktop.host.clone(), desktop.meta.class.clone());
+                let user = desktop.meta.user.clone().unwrap_or_default();
+                self.desktop_retry.remove(&name);
+                self.desktops.insert(
+                    name.clone(),
+                    Tracked {
+                        value: desktop,
+                        touched: seq,
+                    },
+                );
+                let mut message = format!("assigned to {user}");
+                if let Some(login) = self.pending_assign.remove(&name) {
+                    let waited = login.asked.elapsed();
+                    let stats = self.login_stats.entry(class.clone()).or_default();
+                    stats.served += 1;
+                    if login.instant {
+                        stats.instant += 1;
+                    } else {
+                        stats.wait_secs_total += waited.as_secs_f64();
+                        stats.wait_secs_max = stats.wait_secs_max.max(waited.as_secs_f64());
+                        message = format!("{message} after waiting {}s", waited.as_secs());
+                    }
+                    let _ = login.reply.send(Ok(Reply::Assigned {
+                        desktop: name.clone(),
+                        host: host.clone(),
+                        display,
+                        waited_ms: waited.as_millis() as u64,
+                    }));
+                }
+                self.emit(
+                    EventKind::Assigned,
+                    Some(&class),
+                    Some(&host),
+                    Some(&name),
+                    message,
+                );
             }
             Outcome::CreateFailed {
                 host,
@@ -762,6 +813,7 @@ impl Engine {
                             .insert(class.clone(), self.backoff(now, failures, reason.clone()));
                     }
                 }
+                self.login_stats.entry(class.clone()).or_default().failures += 1;
                 self.emit(
                     EventKind::Failed,
                     Some(&class),
@@ -775,10 +827,16 @@ impl Engine {
                 desktop,
                 reason,
             } => {
-                if let Some(reply) = self.pending_assign.remove(&desktop) {
-                    let _ = reply.send(Err(format!(
-                        "desktop {desktop} could not be assigned: {reason}"
-                    )));
+                if let Some(login) = self.pending_assign.remove(&desktop) {
+                    // Another desktop may serve it: back to the front of its queue.
+                    let login = Login {
+                        instant: false,
+                        ..login
+                    };
+                    self.waiting
+                        .entry(login.class.clone())
+                        .or_default()
+                        .push_front(login);
                 }
                 let failures = self.desktop_retry.get(&desktop).map_or(0, |b| b.failures) + 1;
                 self.desktop_retry
@@ -1065,7 +1123,11 @@ impl Engine {
                     }
                 }
             }
-            Command::Assign { class, user } => return self.assign(class, user, reply),
+            Command::Assign {
+                class,
+                user,
+                wait_secs,
+            } => return self.assign(class, user, wait_secs, reply),
             Command::Release { desktop } => self.release(&desktop, actor, true),
             Command::Recycle { desktop } => self.release(&desktop, actor, false),
         };
@@ -1077,15 +1139,15 @@ impl Engine {
         &mut self,
         class: String,
         user: String,
+        wait_secs: u64,
         reply: oneshot::Sender<Result<Reply, String>>,
     ) -> Option<(
         oneshot::Sender<Result<Reply, String>>,
         Result<Reply, String>,
     )> {
-        let Some(spec) = self.fleet.class(&class) else {
+        if self.fleet.class(&class).is_none() {
             return Some((reply, Err(format!("unknown class {class:?}"))));
-        };
-        let version = spec.seed.version.clone();
+        }
         // The same user gets the same desktop back.
         if let Some(d) = self.desktops.values().find(|d| {
             d.value.meta.class == class
@@ -1095,16 +1157,48 @@ impl Engine {
             let r = Reply::Assigned {
                 desktop: d.value.name.clone(),
                 host: d.value.host.clone(),
+                display: None,
+                waited_ms: 0,
             };
             return Some((reply, Ok(r)));
         }
+        let now = tokio::time::Instant::now();
+        let login = Login {
+            class: class.clone(),
+            user,
+            reply,
+            asked: now,
+            deadline: now + Duration::from_secs(wait_secs),
+            instant: true,
+        };
+        match self.ready_desktop(&class) {
+            Some(desktop) => self.hand_out(desktop, login),
+            None if wait_secs > 0 => {
+                let login = Login {
+                    instant: false,
+                    ..login
+                };
+                self.waiting.entry(class).or_default().push_back(login);
+            }
+            None => {
+                self.login_stats.entry(class.clone()).or_default().refused += 1;
+                let _ = login
+                    .reply
+                    .send(Err(format!("no {class} desktop is ready in the buffer")));
+            }
+        }
+        None
+    }
+
+    /// The buffered desktop a login of `class` gets: current seed first, then the oldest.
+    fn ready_desktop(&self, class: &str) -> Option<ObservedDesktop> {
+        let version = self.fleet.class(class)?.seed.version.clone();
         let usable = |h: &str| {
             self.hosts
                 .get(h)
                 .is_some_and(|rt| rt.status == HostStatus::Active && rt.conn.is_some())
         };
-        let candidate = self
-            .desktops
+        self.desktops
             .values()
             .filter(|d| {
                 d.value.meta.class == class
@@ -1115,39 +1209,63 @@ impl Engine {
                         .contains(&JobKey::Desktop(d.value.name.clone()))
                     && usable(&d.value.host)
             })
-            // Current seed first, then the oldest desktop.
             .min_by_key(|d| {
                 (
                     d.value.meta.seed_version != version,
                     d.value.meta.created_at,
                 )
             })
-            .map(|d| d.value.clone());
-        let Some(desktop) = candidate else {
-            return Some((
-                reply,
-                Err(format!("no {class} desktop is ready in the buffer")),
-            ));
-        };
-        let Some(conn) = self.hosts.get(&desktop.host).and_then(|rt| rt.conn.clone()) else {
-            return Some((reply, Err("host connection lost".into())));
+            .map(|d| d.value.clone())
+    }
+
+    /// Labels `desktop` for the login; the reply goes out when the label is written.
+    fn hand_out(&mut self, desktop: ObservedDesktop, login: Login) {
+        let Some(conn) = self.conn(&desktop.host) else {
+            let _ = login.reply.send(Err("host connection lost".into()));
+            return;
         };
         let now = self.now().as_second();
         let name = desktop.name.clone();
-        self.pending_assign.insert(name.clone(), reply);
-        let message = format!("assigned to {user}");
-        self.spawn(
-            JobKey::Desktop(name),
-            jobs::relabel(
-                conn,
-                desktop,
-                PoolState::Production,
-                Some(user),
-                now,
-                Some((EventKind::Assigned, message)),
-            ),
-        );
-        None
+        let job = jobs::assign(conn, desktop, login.user.clone(), now);
+        self.pending_assign.insert(name.clone(), login);
+        self.spawn(JobKey::Desktop(name), job);
+    }
+
+    /// Gives newly ready desktops to waiting logins, and turns away those whose wait ran out.
+    fn serve_waiting(&mut self) {
+        let now = tokio::time::Instant::now();
+        let classes: Vec<String> = self.waiting.keys().cloned().collect();
+        for class in classes {
+            let mut queue = self.waiting.remove(&class).unwrap_or_default();
+            while let Some(login) = queue.pop_front() {
+                if login.deadline <= now {
+                    self.login_stats.entry(class.clone()).or_default().refused += 1;
+                    let waited = now.duration_since(login.asked).as_secs();
+                    let _ = login.reply.send(Err(format!(
+                        "no {class} desktop became ready within {waited}s"
+                    )));
+                    continue;
+                }
+                match self.ready_desktop(&class) {
+                    Some(desktop) => self.hand_out(desktop, login),
+                    None => {
+                        queue.push_front(login);
+                        break;
+                    }
+                }
+            }
+            if !queue.is_empty() {
+                self.waiting.insert(class, queue);
+            }
+        }
+    }
+
+    /// When the earliest waiting login runs out of time.
+    fn next_deadline(&self) -> Option<tokio::time::Instant> {
+        self.waiting
+            .values()
+            .filter_map(|q| q.iter().map(|l| l.deadline).min())
+            .min()
     }
 
     /// Release (a logout) or recycle (an admin action) a desktop: it is retired, then destroyed.
@@ -1252,6 +1370,10 @@ impl Engine {
         }
         busy.floor_raises = self.floor_raises.clone();
         busy.owed_replacements = self.owed_replacements.clone();
+        // Logins waiting for a desktop are owed one each, whatever the buffer target says.
+        for (class, queue) in &self.waiting {
+            *busy.owed_replacements.entry(class.clone()).or_default() += queue.len() as u32;
+        }
         busy
     }
 
@@ -1271,6 +1393,7 @@ impl Engine {
 
     fn pass(&mut self) {
         self.resync();
+        self.serve_waiting();
         let now = self.now();
         self.floor_raises.retain(|_, (_, until)| *until > now);
         let desktops: Vec<ObservedDesktop> =
@@ -1316,11 +1439,14 @@ impl Engine {
                             && d.meta.pool != PoolState::Retired
                     })
                     .count() as u32;
+                let mut logins = self.login_stats.get(&p.name).cloned().unwrap_or_default();
+                logins.waiting = self.waiting.get(&p.name).map_or(0, |q| q.len() as u32);
                 ClassStatus {
                     plan: p.clone(),
                     seed_version: version,
                     on_old_seed,
                     cap: spec.map_or(0, |c| c.policy.cap),
+                    logins,
                 }
             })
             .collect();
@@ -1711,6 +1837,14 @@ fn desktop_name(class: &str, id: u64) -> String {
         n /= 36;
     }
     format!("dp-{class}-{}", String::from_utf8_lossy(&digits))
+}
+
+/// Sleeps until `deadline`, or forever when there is none.
+async fn sleep_until_or_never(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Exponential backoff: `base`, `2·base`, `4·base`, ... up to `max` seconds.

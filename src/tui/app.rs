@@ -889,6 +889,8 @@ fn prompt_effect(purpose: &PromptPurpose, answer: &str, now: Timestamp) -> Resul
                 command: Command::Assign {
                     class: class.clone(),
                     user: user.to_string(),
+                    // By hand, an admin gets a ready desktop or is told there is none.
+                    wait_secs: 0,
                 },
                 what: format!("assign a {class} desktop to {user}"),
             })

@@ -105,6 +105,7 @@ pub fn snapshot(fleet: &Fleet, desktops: usize, at: Timestamp) -> Snapshot {
                 seed_version: c.seed.version.clone(),
                 on_old_seed: 0,
                 cap: c.policy.cap,
+                logins: Default::default(),
             }
         })
         .collect();
