@@ -155,6 +155,7 @@ async fn engine_run(a: Args) -> EngineRun {
             read_only: false,
             paused: false,
             connections: connections.clone(),
+            state_dir: None,
         },
     );
     // A console would read the events; so does the bench (they are not left to overflow).

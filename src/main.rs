@@ -146,6 +146,7 @@ fn reconcile(
                 read_only: false,
                 paused: !until_steady,
                 connections: Connections::new(),
+                state_dir: Some(loaded.state_dir.clone()),
             },
         );
         let settled = |s: &deskpool::engine::api::Snapshot| {

@@ -464,6 +464,7 @@ async fn a_paused_engine_acts_on_nothing_until_resumed() {
             read_only: false,
             paused: true,
             connections: bed.connections.clone(),
+            state_dir: None,
         },
     );
     let s = wait(&mut engine, "a few passes while paused", |s| {
@@ -819,4 +820,68 @@ async fn a_login_on_an_empty_buffer_waits_for_the_next_desktop() {
     assert_eq!((logins.instant, logins.refused, logins.waiting), (0, 2, 0));
     assert!(logins.wait_secs_total > 0.0);
     engine.shutdown().await;
+}
+
+/// Logins and logouts are counted per class and kept across a restart in STATE/demand.json.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demand_history_is_recorded_and_survives_a_restart() {
+    let toml = format!(
+        "{ENGINE_TOML}{}{}",
+        host_toml("h1", 10, false, ""),
+        class_toml("office", 2, "")
+    );
+    let bed = Bed::new(&["h1"], &["office"], &toml);
+    let state = bed.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let options = |state: &std::path::Path| EngineOptions {
+        clock: Arc::new(SystemClock),
+        read_only: false,
+        paused: false,
+        connections: bed.connections.clone(),
+        state_dir: Some(state.to_path_buf()),
+    };
+    let mut engine = run::start(bed.fleet.clone(), options(&state));
+    wait(&mut engine, "steady", |s| s.steady).await;
+    for user in ["u1", "u2"] {
+        let Ok(Reply::Assigned { desktop, .. }) = engine
+            .send(
+                Command::Assign {
+                    class: "office".into(),
+                    user: user.into(),
+                    wait_secs: 10,
+                },
+                "test",
+            )
+            .await
+        else {
+            panic!("assign failed")
+        };
+        engine
+            .send(Command::Release { desktop }, "test")
+            .await
+            .unwrap();
+    }
+    let s = wait(&mut engine, "two logins in the last bucket", |s| {
+        class(s, "office").demand.iter().sum::<u32>() == 2
+    })
+    .await;
+    assert_eq!(
+        class(&s, "office").demand.len(),
+        12,
+        "an hour of 5-minute buckets"
+    );
+    engine.shutdown().await;
+
+    let saved = deskpool::engine::history::DemandHistory::load(&state.join("demand.json")).unwrap();
+    let (logins, logouts) = saved
+        .buckets("office")
+        .fold((0, 0), |(i, o), b| (i + b.logins, o + b.logouts));
+    assert_eq!((logins, logouts), (2, 2));
+
+    let mut again = run::start(bed.fleet.clone(), options(&state));
+    wait(&mut again, "the history back after a restart", |s| {
+        s.passes > 0 && class(s, "office").demand.iter().sum::<u32>() == 2
+    })
+    .await;
+    again.shutdown().await;
 }

@@ -41,6 +41,8 @@ pub struct ClassStatus {
     pub on_old_seed: u32,
     pub cap: u32,
     pub logins: LoginStats,
+    /// Logins per 5 minutes over the last hour, oldest first (from the demand history).
+    pub demand: Vec<u32>,
 }
 
 /// Logins served since the engine started, for the metrics.

@@ -19,6 +19,7 @@ use super::api::{
     Snapshot,
 };
 use super::clock::Clock;
+use super::history::DemandHistory;
 use super::jobs::{self, NewDesktop, Outcome, Pacer, SeedJob};
 use super::plan::{self, Action, Busy, HostStatus, HostView, PlanInput, PlanMemory};
 use crate::hypervisor::HostConnection;
@@ -55,6 +56,8 @@ pub struct EngineOptions {
     /// Start paused: observe and plan, act on nothing until resumed.
     pub paused: bool,
     pub connections: Connections,
+    /// Where the demand history is kept across restarts (`None`: not kept).
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 /// The console's and the CLI's handle on a running engine.
@@ -148,6 +151,8 @@ pub fn start(fleet: Fleet, options: EngineOptions) -> EngineHandle {
 }
 
 const EVENT_BUFFER: usize = 1024;
+/// Logins per 5 minutes over the last hour, in each snapshot.
+const DEMAND_BUCKETS_SHOWN: usize = 12;
 /// How long a host's activation command may take.
 const ACTIVATION_LIMIT: Duration = Duration::from_secs(300);
 
@@ -236,6 +241,11 @@ struct Engine {
     waiting: HashMap<String, VecDeque<Login>>,
     /// Logins served, waited and refused, per class.
     login_stats: HashMap<String, LoginStats>,
+    /// Logins and logouts per class, and where they are saved.
+    history: DemandHistory,
+    history_path: Option<std::path::PathBuf>,
+    history_unsaved: bool,
+    history_saved: tokio::time::Instant,
     snapshot_tx: watch::Sender<Arc<Snapshot>>,
     events_tx: mpsc::Sender<Event>,
     events_dropped: u64,
@@ -275,7 +285,21 @@ impl Engine {
                 (h.name.clone(), runtime)
             })
             .collect();
+        let history_path = options.state_dir.as_ref().map(|d| d.join("demand.json"));
+        let history = match history_path.as_deref().map(DemandHistory::load) {
+            Some(Ok(h)) => h,
+            Some(Err(e)) => {
+                // A damaged history only costs the past; the engine carries on without it.
+                tracing::warn!("demand history not loaded, starting empty: {e}");
+                DemandHistory::default()
+            }
+            None => DemandHistory::default(),
+        };
         Engine {
+            history,
+            history_path,
+            history_unsaved: false,
+            history_saved: tokio::time::Instant::now(),
             classes: Arc::new(fleet.classes.clone()),
             fleet,
             clock: options.clock,
@@ -344,6 +368,7 @@ impl Engine {
             }
             self.pass();
         }
+        self.save_history(true);
         self.publish(&[]);
     }
 
@@ -759,6 +784,8 @@ impl Engine {
                 );
                 let mut message = format!("assigned to {user}");
                 if let Some(login) = self.pending_assign.remove(&name) {
+                    self.history.record_login(&class, now);
+                    self.history_unsaved = true;
                     let waited = login.asked.elapsed();
                     let stats = self.login_stats.entry(class.clone()).or_default();
                     stats.served += 1;
@@ -1315,6 +1342,10 @@ impl Engine {
                 Some((kind, message)),
             ),
         );
+        if logout {
+            self.history.record_logout(&class, self.now());
+            self.history_unsaved = true;
+        }
         if logout && on_logout == Some(LogoutAction::Recycle) {
             *self.owed_replacements.entry(class).or_default() += 1;
         }
@@ -1391,7 +1422,25 @@ impl Engine {
             .collect()
     }
 
+    /// Saves the demand history when it changed, at most once a minute (and at shutdown).
+    fn save_history(&mut self, force: bool) {
+        let due = force || self.history_saved.elapsed() >= Duration::from_secs(60);
+        if !self.history_unsaved || !due {
+            return;
+        }
+        if let Some(path) = &self.history_path {
+            match self.history.save(path) {
+                Ok(()) => self.history_unsaved = false,
+                Err(e) => {
+                    tracing::warn!("cannot save the demand history to {}: {e}", path.display())
+                }
+            }
+        }
+        self.history_saved = tokio::time::Instant::now();
+    }
+
     fn pass(&mut self) {
+        self.save_history(false);
         self.resync();
         self.serve_waiting();
         let now = self.now();
@@ -1447,6 +1496,9 @@ impl Engine {
                     on_old_seed,
                     cap: spec.map_or(0, |c| c.policy.cap),
                     logins,
+                    demand: self
+                        .history
+                        .recent_logins(&p.name, now, DEMAND_BUCKETS_SHOWN),
                 }
             })
             .collect();

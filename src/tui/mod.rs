@@ -55,6 +55,7 @@ pub fn run(fleet: Fleet, options: ConsoleOptions) -> anyhow::Result<()> {
                 read_only: options.read_only,
                 paused: false,
                 connections: Connections::new(),
+                state_dir: Some(options.state_dir.clone()),
             },
         );
         let log_path = options.state_dir.join("deskpool.log");

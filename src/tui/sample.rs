@@ -106,6 +106,9 @@ pub fn snapshot(fleet: &Fleet, desktops: usize, at: Timestamp) -> Snapshot {
                 on_old_seed: 0,
                 cap: c.policy.cap,
                 logins: Default::default(),
+                demand: (0..12)
+                    .map(|b| ((b * 7 + production as usize) % 9) as u32)
+                    .collect(),
             }
         })
         .collect();

@@ -67,6 +67,7 @@ impl Bed {
                 read_only: false,
                 paused: false,
                 connections: self.connections.clone(),
+                state_dir: None,
             },
         )
     }

@@ -43,7 +43,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
     let rows = s.classes.iter().map(|c| {
         let p = &c.plan;
         let health = theme.style(Area::Dashboard, buffer_slot(c));
-        let (demand, buffered) = app.history.series(&p.name, SPARK);
+        let (_, buffered) = app.history.series(&p.name, SPARK);
+        let demand: Vec<u64> = c.demand.iter().map(|&n| u64::from(n)).collect();
         let old = if c.on_old_seed > 0 {
             Span::styled(
                 format!(" {} old", c.on_old_seed),
