@@ -35,8 +35,9 @@ deps-test: check-tools
 build: deps-build
 	$(CARGO) build --release --locked
 
+# The console on the embedded demo, with a synthetic working day replayed 60 times faster.
 run: build
-	./target/release/deskpool
+	./target/release/deskpool --demo
 
 test: deps-test
 	$(CARGO) fmt --check

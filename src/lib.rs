@@ -1,6 +1,7 @@
 //! deskpool keeps pools of virtual desktops ahead of demand on libvirt hosts.
 
 pub mod config;
+pub mod demo;
 pub mod engine;
 pub mod hypervisor;
 pub mod policy;

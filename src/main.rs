@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 use deskpool::engine::api::Command;
-use deskpool::engine::clock::SystemClock;
+use deskpool::engine::clock::{ScaledClock, SystemClock};
 use deskpool::engine::lock::EngineLock;
 use deskpool::engine::run::{self, Connections, EngineOptions};
 use deskpool::tui::ConsoleOptions;
@@ -33,6 +33,13 @@ struct Cli {
     /// Open the console on read-only libvirt connections, with every action disabled.
     #[arg(long)]
     read_only: bool,
+    /// Replay a synthetic working day (morning logins, lunch, evening logouts) on the embedded
+    /// demo, in accelerated time.
+    #[arg(long)]
+    demo: bool,
+    /// How many times faster than real time the demo day runs.
+    #[arg(long, default_value_t = 60, value_name = "N", requires = "demo", value_parser = clap::value_parser!(u32).range(1..=3600))]
+    speed: u32,
     #[command(subcommand)]
     command: Option<Sub>,
 }
@@ -79,7 +86,21 @@ fn run_cli(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
             timeout,
         }) => reconcile(cli.config, until_steady, json, Duration::from_secs(timeout)),
-        None => console(cli.config, cli.theme, cli.read_only),
+        None => {
+            let demo = if cli.demo {
+                if cli.config.is_some() {
+                    anyhow::bail!("--demo runs on the embedded demo; leave out --config");
+                }
+                let today = jiff::Zoned::now()
+                    .with_time_zone(jiff::tz::TimeZone::UTC)
+                    .date();
+                let start = deskpool::demo::day::demo_start(today);
+                Some(Arc::new(ScaledClock::new(start, cli.speed)))
+            } else {
+                None
+            };
+            console(cli.config, cli.theme, cli.read_only, demo)
+        }
     }
 }
 
@@ -100,6 +121,7 @@ fn console(
     explicit: Option<PathBuf>,
     theme: Option<String>,
     read_only: bool,
+    demo: Option<Arc<ScaledClock>>,
 ) -> anyhow::Result<ExitCode> {
     use std::io::IsTerminal;
     let loaded = setup::load(explicit.as_deref())?;
@@ -123,6 +145,7 @@ fn console(
         config_path: Some(loaded.source.path().to_path_buf()),
         config_label: loaded.source.label(),
         state_dir: loaded.state_dir.clone(),
+        demo,
     };
     deskpool::tui::run(loaded.fleet, options)?;
     Ok(ExitCode::SUCCESS)

@@ -121,6 +121,8 @@ pub struct App {
     pub can_save: bool,
     /// Rows a page holds in the current list (set by the last draw).
     pub page_rows: usize,
+    /// The demo's clock speed, shown in the title.
+    pub demo_speed: Option<u32>,
 }
 
 impl App {
@@ -146,6 +148,7 @@ impl App {
             config_label,
             can_save,
             page_rows: 10,
+            demo_speed: None,
         }
     }
 

@@ -21,7 +21,7 @@ use crossterm::event::Event as TermEvent;
 use tokio::sync::mpsc;
 
 use crate::engine::api::Command;
-use crate::engine::clock::SystemClock;
+use crate::engine::clock::{Clock, ScaledClock, SystemClock};
 use crate::engine::run::{self, Connections, EngineHandle, EngineOptions};
 use crate::policy::Fleet;
 use app::{App, Effect};
@@ -35,6 +35,8 @@ pub struct ConsoleOptions {
     pub config_path: Option<PathBuf>,
     pub config_label: String,
     pub state_dir: PathBuf,
+    /// The demo: an accelerated clock, and a synthetic day played against the engine.
+    pub demo: Option<Arc<ScaledClock>>,
 }
 
 /// What a finished effect reports back to the loop.
@@ -48,10 +50,14 @@ enum Done {
 pub fn run(fleet: Fleet, options: ConsoleOptions) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
     runtime.block_on(async move {
+        let clock: Arc<dyn Clock> = match &options.demo {
+            Some(demo) => demo.clone(),
+            None => Arc::new(SystemClock),
+        };
         let engine = run::start(
             fleet.clone(),
             EngineOptions {
-                clock: Arc::new(SystemClock),
+                clock,
                 read_only: options.read_only,
                 paused: false,
                 connections: Connections::new(),
@@ -82,6 +88,10 @@ async fn event_loop(
         options.config_label.clone(),
         options.config_path.is_some(),
     );
+    if let Some(demo) = &options.demo {
+        app.demo_speed = Some(demo.speed());
+        tokio::spawn(crate::demo::drive(engine.commander(), demo.clone()));
+    }
     let (keys_tx, mut keys) = mpsc::channel::<TermEvent>(64);
     // crossterm's read blocks: it gets a thread of its own, and costs nothing while idle.
     std::thread::spawn(move || {

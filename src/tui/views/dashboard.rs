@@ -1,4 +1,4 @@
-//! The home view: one row per class (levels against targets, seed, an hour of demand and
+//! The home view: one row per class (levels against targets, seed, an hour of logins and
 //! buffer), the hosts panel, and seed copies in progress.
 
 use ratatui::Frame;
@@ -38,7 +38,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
     .areas(area);
 
     let header =
-        Row::new(["class", "prod", "buffer", "new", "seed", "demand", "buffer"].map(Cell::from))
+        Row::new(["class", "prod", "buffer", "new", "seed", "logins", "buffer"].map(Cell::from))
             .style(theme.style(Area::Dashboard, Slot::Muted));
     let rows = s.classes.iter().map(|c| {
         let p = &c.plan;

@@ -43,15 +43,21 @@ pub fn title(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             base,
         ),
     ]);
-    let right = Line::from(vec![
-        Span::styled(
-            state,
-            theme
-                .style(Area::StatusBar, slot)
-                .add_modifier(Modifier::BOLD),
-        ),
-        Span::styled(format!(" · {clock} "), base),
-    ]);
+    let mut right = Vec::new();
+    if let Some(speed) = app.demo_speed {
+        right.push(Span::styled(
+            format!("demo ×{speed} · "),
+            theme.style(Area::StatusBar, Slot::Accent),
+        ));
+    }
+    right.push(Span::styled(
+        state,
+        theme
+            .style(Area::StatusBar, slot)
+            .add_modifier(Modifier::BOLD),
+    ));
+    right.push(Span::styled(format!(" · {clock} "), base));
+    let right = Line::from(right);
     let [l, r] = Layout::horizontal([Constraint::Min(1), Constraint::Length(right.width() as u16)])
         .areas(area);
     frame.render_widget(Paragraph::new(left).style(base), l);
