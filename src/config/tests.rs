@@ -1179,3 +1179,12 @@ fn a_predictive_service_level_out_of_range_or_mistyped_is_refused_at_its_value()
     assert_eq!(problems[0].0, "predictive.service_level");
     assert!(problems[0].1.contains("0.2 is too small"), "{problems:?}");
 }
+
+#[test]
+fn the_simulator_example_file_is_valid_and_predictive() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/sim-office-week.toml");
+    let fleet = load_file(&path).unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<&str> = fleet.classes.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["office", "dev", "cad"]);
+    assert!(fleet.classes.iter().all(|c| c.policy.predictive.is_some()));
+}
