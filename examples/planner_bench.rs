@@ -112,6 +112,8 @@ struct Data {
     busy: Busy,
     memory: PlanMemory,
     now: Timestamp,
+    /// Expected logins per predictive class (none in this fleet: every class uses its rule).
+    forecasts: HashMap<String, f64>,
 }
 
 fn build(a: &Args) -> Data {
@@ -202,6 +204,7 @@ fn build(a: &Args) -> Data {
         busy,
         memory: PlanMemory::default(),
         now,
+        forecasts: HashMap::new(),
     }
 }
 
@@ -213,6 +216,7 @@ fn input(d: &Data) -> PlanInput<'_> {
         busy: &d.busy,
         memory: &d.memory,
         now: d.now,
+        forecasts: &d.forecasts,
     }
 }
 

@@ -7,4 +7,5 @@ pub mod hypervisor;
 pub mod policy;
 pub mod report;
 pub mod setup;
+pub mod sim;
 pub mod tui;

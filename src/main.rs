@@ -13,7 +13,7 @@ use deskpool::engine::lock::EngineLock;
 use deskpool::engine::run::{self, Connections, EngineOptions};
 use deskpool::tui::ConsoleOptions;
 use deskpool::tui::theme::Theme;
-use deskpool::{config, report, setup};
+use deskpool::{config, report, setup, sim};
 
 /// Keeps pools of virtual desktops ahead of demand on libvirt hosts.
 ///
@@ -60,6 +60,37 @@ enum Sub {
         #[arg(long, default_value_t = 600, value_name = "SECS")]
         timeout: u64,
     },
+    /// Replay a login trace through the planner in virtual time and report what users saw.
+    ///
+    /// The trace is CSV with the header time,user,class,event (RFC 3339 UTC times in order,
+    /// event login or logout). Nothing touches libvirt: the hosts are a model in which cloning
+    /// and booting take the times given.
+    Simulate {
+        /// The login trace (CSV).
+        #[arg(long, value_name = "CSV")]
+        trace: PathBuf,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Seconds to clone a desktop.
+        #[arg(long, default_value_t = 20, value_name = "SECS")]
+        clone_secs: u32,
+        /// Seconds to boot a desktop until it is ready.
+        #[arg(long, default_value_t = 60, value_name = "SECS")]
+        boot_secs: u32,
+        /// Seconds to copy a seed image to a host (0: at once).
+        #[arg(long, default_value_t = 0, value_name = "SECS")]
+        seed_secs: u32,
+        /// Seconds to bring a standby host into service.
+        #[arg(long, default_value_t = 120, value_name = "SECS")]
+        activate_secs: u32,
+        /// Seconds of virtual time between two planner passes.
+        #[arg(long, default_value_t = 10, value_name = "SECS")]
+        tick_secs: u32,
+        /// A login waiting this long without a desktop is refused.
+        #[arg(long, default_value_t = 900, value_name = "SECS")]
+        max_wait_secs: u32,
+    },
 }
 
 fn main() -> ExitCode {
@@ -86,6 +117,26 @@ fn run_cli(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
             timeout,
         }) => reconcile(cli.config, until_steady, json, Duration::from_secs(timeout)),
+        Some(Sub::Simulate {
+            trace,
+            json,
+            clone_secs,
+            boot_secs,
+            seed_secs,
+            activate_secs,
+            tick_secs,
+            max_wait_secs,
+        }) => {
+            let options = sim::SimOptions {
+                clone_secs: clone_secs.into(),
+                boot_secs: boot_secs.into(),
+                seed_secs: seed_secs.into(),
+                activate_secs: activate_secs.into(),
+                tick_secs: i64::from(tick_secs.max(1)),
+                max_wait_secs: max_wait_secs.into(),
+            };
+            simulate(cli.config, &trace, json, &options)
+        }
         None => {
             let demo = if cli.demo {
                 if cli.config.is_some() {
@@ -114,6 +165,26 @@ fn check(explicit: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         ),
     }
     print!("{}", config::summary(&loaded.fleet));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn simulate(
+    explicit: Option<PathBuf>,
+    trace: &std::path::Path,
+    json: bool,
+    options: &sim::SimOptions,
+) -> anyhow::Result<ExitCode> {
+    let loaded = setup::load(explicit.as_deref())?;
+    let text = std::fs::read_to_string(trace)
+        .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", trace.display()))?;
+    let events = sim::trace::parse(&text, &loaded.fleet)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", trace.display()))?;
+    let report = sim::simulate(&loaded.fleet, &events, options);
+    if json {
+        println!("{}", report.json());
+    } else {
+        print!("{}", report.table());
+    }
     Ok(ExitCode::SUCCESS)
 }
 

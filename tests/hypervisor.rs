@@ -65,6 +65,7 @@ fn class(name: &str, seed_volume: &str) -> ClassSpec {
             on_logout: LogoutAction::Recycle,
             ready_secs: 60,
             scale_down_delay_secs: 600,
+            predictive: None,
         },
     }
 }

@@ -30,7 +30,7 @@ use toml_edit::{Array, ArrayOfTables, DocumentMut, InlineTable, Item, Table, Tab
 use super::rules;
 pub use super::rules::check_policy;
 use super::{ConfigErrors, parse_str};
-use crate::policy::{BufferRule, Period, Policy, TimeOfDay, Weekdays};
+use crate::policy::{BufferRule, Period, Policy, Predictive, TimeOfDay, Weekdays};
 
 /// Why a policy was not saved. Nothing was written in every case.
 #[derive(Debug)]
@@ -299,7 +299,34 @@ fn edit_policy(t: &mut dyn TableLike, inline: bool, policy: &Policy) -> Option<(
         ],
         policy.pacing == def,
     );
+    edit_predictive(t, inline, policy.predictive);
     edit_periods(t, inline, policy)
+}
+
+/// `predictive = { service_level = 0.99 }`: set in place, added, or removed.
+fn edit_predictive(t: &mut dyn TableLike, inline: bool, predictive: Option<Predictive>) {
+    let Some(predictive) = predictive else {
+        t.remove("predictive");
+        return;
+    };
+    let level = predictive.service_level;
+    let sub_inline = matches!(
+        t.get("predictive"),
+        Some(Item::Value(Value::InlineTable(_)))
+    );
+    if let Some(sub) = t.get_mut("predictive").and_then(Item::as_table_like_mut) {
+        let same = sub
+            .get("service_level")
+            .and_then(|i| i.as_float().or_else(|| i.as_integer().map(|v| v as f64)))
+            == Some(level);
+        if !same {
+            set_value(sub, sub_inline, "service_level", Value::from(level));
+        }
+        return;
+    }
+    let mut table = InlineTable::new();
+    table.insert("service_level", Value::from(level));
+    set_value(t, inline, "predictive", Value::InlineTable(table));
 }
 
 /// Sets an integer key when its value differs from `new`; an absent key is added only when `new`

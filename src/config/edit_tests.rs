@@ -389,3 +389,47 @@ fn check_policy_and_the_loader_agree_on_the_messages() {
         "{errors}"
     );
 }
+
+#[test]
+fn a_predictive_buffer_is_added_changed_and_removed_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, before) = demo_file(dir.path());
+    let mut policy = policy_of(&path, "dev");
+    assert!(policy.predictive.is_none());
+    policy.predictive = Some(crate::policy::Predictive {
+        service_level: 0.99,
+    });
+    save_policy(&path, "dev", &policy).unwrap();
+    let after = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        after.contains("predictive = { service_level = 0.99 }"),
+        "{after}"
+    );
+    assert_eq!(policy_of(&path, "dev"), policy);
+
+    policy.predictive = Some(crate::policy::Predictive {
+        service_level: 0.995,
+    });
+    save_policy(&path, "dev", &policy).unwrap();
+    let after = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        after.contains("predictive = { service_level = 0.995 }"),
+        "{after}"
+    );
+    assert_eq!(policy_of(&path, "dev"), policy);
+
+    policy.predictive = None;
+    save_policy(&path, "dev", &policy).unwrap();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
+}
+
+#[test]
+fn an_invalid_service_level_is_not_saved() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, before) = demo_file(dir.path());
+    let mut policy = policy_of(&path, "dev");
+    policy.predictive = Some(crate::policy::Predictive { service_level: 1.5 });
+    let e = save_policy(&path, "dev", &policy).unwrap_err();
+    assert!(e.to_string().contains("predictive.service_level"), "{e}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
+}

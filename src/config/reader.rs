@@ -277,6 +277,23 @@ impl<'a> Field<'a> {
         }
     }
 
+    /// A number (integer or float) in `lo ..= hi`.
+    pub(super) fn float(&self, diag: &mut Diag, lo: f64, hi: f64) -> Option<f64> {
+        let value = self.node.value();
+        let Some(v) = value
+            .and_then(Value::as_float)
+            .or_else(|| value.and_then(Value::as_integer).map(|i| i as f64))
+        else {
+            self.wrong_type(diag, "a number");
+            return None;
+        };
+        if let Some(problem) = super::rules::float_problem(v, lo, hi) {
+            self.error(diag, problem);
+            return None;
+        }
+        Some(v)
+    }
+
     /// A safe libvirt object name (see [`check_name`]).
     pub(super) fn name(&self, diag: &mut Diag) -> Option<String> {
         let text = self.str(diag)?;

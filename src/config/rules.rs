@@ -56,6 +56,23 @@ pub(super) const BUFFER_CEILING: IntRange = IntRange::new(0, MAX_CAP);
 pub(super) const READY_SECS: IntRange = IntRange::new(1, 86_400);
 pub(super) const SCALE_DOWN_DELAY_SECS: IntRange = IntRange::new(0, WEEK_SECS);
 pub(super) const PACING: IntRange = IntRange::new(1, 1000);
+/// Bounds of `predictive.service_level`.
+pub(super) const SERVICE_LEVEL_MIN: f64 = 0.5;
+pub(super) const SERVICE_LEVEL_MAX: f64 = 0.9999;
+
+/// What is wrong with a number that must lie in `lo ..= hi`, if anything.
+pub(super) fn float_problem(v: f64, lo: f64, hi: f64) -> Option<String> {
+    let what = if !v.is_finite() {
+        "is not a finite number"
+    } else if v < lo {
+        "is too small"
+    } else if v > hi {
+        "is too large"
+    } else {
+        return None;
+    };
+    Some(format!("{v} {what}; expected a number from {lo} to {hi}"))
+}
 
 /// Defaults of the optional policy keys.
 pub(super) const DEFAULT_PRODUCTION: u32 = 0;
@@ -164,7 +181,8 @@ pub(super) fn describe_days(days: Weekdays) -> String {
 /// belongs to: `cap`, `production`, `buffer.floor`, `buffer.percent`, `buffer.ceiling`,
 /// `ready_secs`, `scale_down_delay_secs`, `pacing.clones_per_host`, `pacing.boots_per_host`,
 /// `periods[N].days`, `periods[N].from`, `periods[N].to`, `periods[N].production`,
-/// `periods[N].buffer.floor`, ... and `periods` (for periods that overlap).
+/// `periods[N].buffer.floor`, ..., `periods` (for periods that overlap) and
+/// `predictive.service_level`.
 pub fn check_policy(policy: &Policy) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let cap = policy.cap;
@@ -208,6 +226,15 @@ pub fn check_policy(policy: &Policy) -> Vec<(String, String)> {
             cap,
         );
         check_buffer(&mut out, &format!("{at}.buffer"), period.buffer, cap);
+    }
+    if let Some(predictive) = policy.predictive
+        && let Some(why) = float_problem(
+            predictive.service_level,
+            SERVICE_LEVEL_MIN,
+            SERVICE_LEVEL_MAX,
+        )
+    {
+        out.push(("predictive.service_level".into(), why));
     }
     let periods: Vec<Option<&Period>> = policy.periods.iter().map(Some).collect();
     for (i, j) in overlapping_pairs(&periods) {

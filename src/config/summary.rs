@@ -104,6 +104,14 @@ pub fn summary(fleet: &Fleet) -> String {
             p.production,
             describe_buffer(&p.buffer)
         );
+        if let Some(predictive) = p.predictive {
+            let _ = writeln!(
+                out,
+                "    predictive buffer: {}% of logins instant, from the forecast of logins \
+                 during ready_secs (within each rule's floor and ceiling; percent unused)",
+                predictive.service_level * 100.0
+            );
+        }
         for (i, period) in p.periods.iter().enumerate() {
             let _ = writeln!(
                 out,

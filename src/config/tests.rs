@@ -1104,3 +1104,87 @@ fn the_console_theme_is_a_builtin_or_an_existing_file() {
         "{errors}"
     );
 }
+
+#[test]
+fn a_predictive_buffer_reads_its_service_level() {
+    let fleet = parse(&MINIMAL.replace(
+        "cap = 200",
+        "cap = 200\npredictive = { service_level = 0.99 }",
+    ))
+    .unwrap();
+    let predictive = fleet.classes[0].policy.predictive.unwrap();
+    assert_eq!(predictive.service_level, 0.99);
+    assert!(
+        parse(MINIMAL).unwrap().classes[0]
+            .policy
+            .predictive
+            .is_none()
+    );
+    let summary = summary(&fleet);
+    assert!(
+        summary.contains("predictive buffer: 99% of logins instant"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn a_predictive_service_level_out_of_range_or_mistyped_is_refused_at_its_value() {
+    let with = |value: &str| {
+        MINIMAL.replace(
+            "cap = 200",
+            &format!("cap = 200\npredictive = {{ service_level = {value} }}"),
+        )
+    };
+    assert_one_error(
+        &with("0.3"),
+        15,
+        32,
+        "classes[0].policy.predictive.service_level: 0.3 is too small; expected a number from 0.5 to 0.9999",
+    );
+    assert_one_error(
+        &with("1"),
+        15,
+        32,
+        "classes[0].policy.predictive.service_level: 1 is too large",
+    );
+    assert_one_error(
+        &with("\"high\""),
+        15,
+        32,
+        "classes[0].policy.predictive.service_level: expected a number, found",
+    );
+    // A misspelt key: named with a suggestion, and the required key reported missing.
+    let errs = errors(&MINIMAL.replace(
+        "cap = 200",
+        "cap = 200\npredictive = { service_levl = 0.9 }",
+    ));
+    let messages: Vec<String> = errs
+        .iter()
+        .map(|e| format!("{}:{}: {}", e.line, e.col, e.message))
+        .collect();
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert!(
+        messages[0].contains("15:14: classes[0].policy.predictive: missing key \"service_level\""),
+        "{messages:?}"
+    );
+    assert!(
+        messages[1].contains("15:16: unknown key \"service_levl\""),
+        "{messages:?}"
+    );
+    // check_policy applies the same rule.
+    let mut policy = parse(MINIMAL).unwrap().classes[0].policy.clone();
+    policy.predictive = Some(crate::policy::Predictive { service_level: 0.2 });
+    let problems = check_policy(&policy);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].0, "predictive.service_level");
+    assert!(problems[0].1.contains("0.2 is too small"), "{problems:?}");
+}
+
+#[test]
+fn the_simulator_example_file_is_valid_and_predictive() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/sim-office-week.toml");
+    let fleet = load_file(&path).unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<&str> = fleet.classes.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["office", "dev", "cad"]);
+    assert!(fleet.classes.iter().all(|c| c.policy.predictive.is_some()));
+}

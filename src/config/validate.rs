@@ -12,7 +12,7 @@ use super::reader::{Field, Section};
 use super::rules::{self, WEEK_SECS};
 use crate::policy::{
     BufferRule, Capacity, ClassSpec, ConsoleSettings, EngineSettings, Fleet, HostSpec,
-    LogoutAction, Pacing, Period, Policy, SeedSpec, TimeOfDay, Weekdays,
+    LogoutAction, Pacing, Period, Policy, Predictive, SeedSpec, TimeOfDay, Weekdays,
 };
 
 const TOP_KEYS: &[&str] = &["engine", "console", "hosts", "classes"];
@@ -58,9 +58,11 @@ const POLICY_KEYS: &[&str] = &[
     "on_logout",
     "pacing",
     "periods",
+    "predictive",
 ];
 const BUFFER_KEYS: &[&str] = &["floor", "percent", "ceiling"];
 const PACING_KEYS: &[&str] = &["clones_per_host", "boots_per_host"];
+const PREDICTIVE_KEYS: &[&str] = &["service_level"];
 const PERIOD_KEYS: &[&str] = &["days", "from", "to", "production", "buffer"];
 
 /// Placeholders a domain template must contain.
@@ -530,6 +532,7 @@ fn policy(f: &Field, d: &mut Diag, class: Option<&str>) -> Option<Policy> {
     let periods = s.opt(d, "periods", Vec::new(), |f, d| {
         periods(f, d, cap, production, buffer, class)
     });
+    let predictive = s.opt(d, "predictive", None, |f, d| predictive(f, d).map(Some));
     Some(Policy {
         cap: cap?,
         buffer: buffer?,
@@ -539,6 +542,7 @@ fn policy(f: &Field, d: &mut Diag, class: Option<&str>) -> Option<Policy> {
         on_logout: on_logout?,
         ready_secs: ready_secs?,
         scale_down_delay_secs: scale_down_delay_secs?,
+        predictive: predictive?,
     })
 }
 
@@ -582,6 +586,18 @@ fn buffer(d: &mut Diag, s: &Section, cap: Option<u32>) -> Option<BufferRule> {
         floor,
         percent,
         ceiling,
+    })
+}
+
+/// `predictive = { service_level = 0.99 }`.
+fn predictive(f: &Field, d: &mut Diag) -> Option<Predictive> {
+    let s = f.table(d)?;
+    s.check_keys(d, PREDICTIVE_KEYS);
+    let service_level = s.req(d, "service_level", |f, d| {
+        f.float(d, rules::SERVICE_LEVEL_MIN, rules::SERVICE_LEVEL_MAX)
+    });
+    Some(Predictive {
+        service_level: service_level?,
     })
 }
 

@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod clock;
+pub mod demand;
 pub mod history;
 pub mod jobs;
 pub mod lock;

@@ -6,7 +6,10 @@
 //! 1. production target = the expected production of the period in force now or `ready_secs`
 //!    ahead (whichever asks more), never below the desktops actually assigned;
 //! 2. buffer target = desktops expected to log in but not yet assigned + the buffer rule's spare
-//!    (a percentage of current production between a floor and a ceiling), within the class cap;
+//!    (a percentage of current production between a floor and a ceiling), within the class cap.
+//!    A *predictive* class ([`crate::policy::Predictive`]) replaces the percentage with
+//!    [`predictive_spare`] of its forecast (`PlanInput::forecasts`), bounded by the larger floor
+//!    and the larger ceiling of the rules in force now and `ready_secs` ahead;
 //! 3. desktops that cannot serve a new login (old seed version, on a draining host) are
 //!    *stale*: fresh ones are made first, and the stale ones are removed once they are covered;
 //! 4. a surplus of fresh desktops is removed only after it has lasted `scale_down_delay_secs`
@@ -105,6 +108,10 @@ pub struct PlanInput<'a> {
     pub busy: &'a Busy,
     pub memory: &'a PlanMemory,
     pub now: Timestamp,
+    /// Per class with a predictive policy: the logins expected during the next `ready_secs`
+    /// (from [`super::demand::DemandModel::forecast`], computed by the caller). A predictive
+    /// class missing here counts as expecting none (its spare is then the floor, at least 1).
+    pub forecasts: &'a HashMap<String, f64>,
 }
 
 /// Why a desktop is destroyed.
@@ -381,7 +388,16 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
             |p: Option<(usize, &crate::policy::Period)>| p.map_or(policy.buffer, |(_, p)| p.buffer);
         let expected = expected_of(now_period).max(expected_of(ahead_period));
         let spare_rule = pick_larger(rule_of(now_period), rule_of(ahead_period), production);
-        let mut spare = spare_rule.spare_for(production);
+        let mut spare = match policy.predictive {
+            None => spare_rule.spare_for(production),
+            Some(predictive) => {
+                let (a, b) = (rule_of(now_period), rule_of(ahead_period));
+                let expected = input.forecasts.get(&class.name).copied().unwrap_or(0.0);
+                predictive_spare(expected, predictive.service_level)
+                    .max(a.floor.max(b.floor))
+                    .min(a.ceiling.max(b.ceiling))
+            }
+        };
         if let Some((floor, until)) = input.busy.floor_raises.get(&class.name)
             && *until > now
         {
@@ -636,6 +652,40 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         actions,
         memory,
     }
+}
+
+/// The spare of a predictive buffer: with `expected` logins forecast during the time a new
+/// desktop takes to become ready, the desktops to keep (ready or in creation) so that a share
+/// `service_level` of logins finds one ready.
+///
+/// Each login takes a ready desktop and the planner orders its replacement at once, so ready +
+/// in creation stays at the target S, and a login finds a ready desktop exactly when fewer than
+/// S logins came during the last `ready_secs` (those are the desktops still in creation). With
+/// Poisson arrivals of mean `expected` (and Poisson arrivals see time averages), the share served
+/// at once is P(N ≤ S − 1); the smallest S reaching `service_level` is the Poisson quantile at
+/// `service_level` plus one: the desktop for the login at hand, plus the quantile of logins
+/// while its replacement is made. At `expected` = 0 this is 1.
+pub fn predictive_spare(expected: f64, service_level: f64) -> u32 {
+    poisson_quantile(expected, service_level).saturating_add(1)
+}
+
+/// The smallest k with P(N ≤ k) ≥ `p` for N ~ Poisson(`mean`). Terms are summed in log space
+/// (no underflow for large means); bounded at mean + 40·√mean + 50.
+pub fn poisson_quantile(mean: f64, p: f64) -> u32 {
+    if mean.is_nan() || mean <= 0.0 || !mean.is_finite() {
+        return 0;
+    }
+    let limit = mean + 40.0 * mean.sqrt() + 50.0;
+    let ln_mean = mean.ln();
+    let mut log_pmf = -mean;
+    let mut cdf = log_pmf.exp();
+    let mut k = 0u32;
+    while cdf < p && f64::from(k) < limit {
+        k += 1;
+        log_pmf += ln_mean - f64::from(k).ln();
+        cdf += log_pmf.exp();
+    }
+    k
 }
 
 /// The larger (by spare desktops for the current production) of two buffer rules.

@@ -37,6 +37,7 @@ fn class(name: &str, buffer: BufferRule, cap: u32) -> ClassSpec {
             on_logout: LogoutAction::Recycle,
             ready_secs: 90,
             scale_down_delay_secs: 300,
+            predictive: None,
         },
     }
 }
@@ -155,6 +156,7 @@ fn run(
         busy,
         memory,
         now,
+        forecasts: &HashMap::new(),
     })
 }
 
@@ -1074,4 +1076,117 @@ fn a_recycled_desktop_is_replaced_at_once_even_at_target() {
         monday("12:00"),
     );
     assert!(creates(&p).is_empty(), "nothing owed, nothing made");
+}
+
+#[test]
+fn poisson_quantiles_match_the_tables() {
+    assert_eq!(poisson_quantile(0.0, 0.99), 0);
+    assert_eq!(poisson_quantile(-1.0, 0.99), 0);
+    assert_eq!(poisson_quantile(f64::NAN, 0.99), 0);
+    // P(N <= 3) = 0.981, P(N <= 4) = 0.996 for a mean of 1.
+    assert_eq!(poisson_quantile(1.0, 0.99), 4);
+    assert_eq!(poisson_quantile(1.0, 0.98), 3);
+    // Mean 10: P(N <= 17) = 0.9857, P(N <= 18) = 0.9928.
+    assert_eq!(poisson_quantile(10.0, 0.99), 18);
+    // A large mean does not underflow: about mean + 2.33 sd.
+    let q = poisson_quantile(1000.0, 0.99);
+    assert!((1070..=1077).contains(&q), "{q}");
+    assert_eq!(predictive_spare(0.0, 0.99), 1);
+    assert_eq!(predictive_spare(1.0, 0.99), 5);
+}
+
+/// A predictive class with `rule` and a 99% service level.
+fn predictive_class(name: &str, rule: BufferRule, cap: u32) -> ClassSpec {
+    let mut c = class(name, rule, cap);
+    c.policy.predictive = Some(crate::policy::Predictive {
+        service_level: 0.99,
+    });
+    c
+}
+
+fn run_forecast(f: &Fleet, desktops: &[ObservedDesktop], forecast: Option<f64>) -> Plan {
+    let hosts = [seeded(f, "h1", HostStatus::Active)];
+    let forecasts: HashMap<String, f64> = forecast
+        .map(|x| ("office".to_string(), x))
+        .into_iter()
+        .collect();
+    plan(&PlanInput {
+        fleet: f,
+        hosts: &hosts,
+        desktops,
+        busy: &Busy::default(),
+        memory: &PlanMemory::default(),
+        now: monday("12:00"),
+        forecasts: &forecasts,
+    })
+}
+
+#[test]
+fn a_predictive_buffer_holds_the_quantile_of_the_forecast_plus_one() {
+    let f = fleet(
+        vec![predictive_class("office", rule(0, 0, 30), 100)],
+        vec![host("h1", 200, false)],
+    );
+    // One login expected while a desktop is made: 4 (99% quantile) + 1.
+    let p = run_forecast(&f, &[], Some(1.0));
+    assert_eq!(p.classes[0].buffer_target, 5);
+    assert_eq!(creates(&p).len(), 4, "pacing: 4 clones at a time per host");
+    let p = run_forecast(&f, &[], Some(10.0));
+    assert_eq!(p.classes[0].buffer_target, 19);
+    // Nothing expected (or no forecast given): the desktop for the next login only.
+    assert_eq!(run_forecast(&f, &[], Some(0.0)).classes[0].buffer_target, 1);
+    assert_eq!(run_forecast(&f, &[], None).classes[0].buffer_target, 1);
+}
+
+#[test]
+fn a_predictive_buffer_keeps_within_the_floor_and_ceiling_and_ignores_the_percentage() {
+    let f = fleet(
+        vec![predictive_class("office", rule(3, 50, 8), 200)],
+        vec![host("h1", 300, false)],
+    );
+    // 100 in production: the 50% would ask for 50 (capped at 8); the forecast decides instead.
+    let production = many(100, "h1", "office", PoolState::Production, "v2");
+    assert_eq!(
+        run_forecast(&f, &production, Some(1.0)).classes[0].buffer_target,
+        5
+    );
+    assert_eq!(
+        run_forecast(&f, &production, Some(0.0)).classes[0].buffer_target,
+        3,
+        "floor"
+    );
+    assert_eq!(
+        run_forecast(&f, &production, Some(10.0)).classes[0].buffer_target,
+        8,
+        "ceiling"
+    );
+    // The same class without the predictive part follows its percentage (50 → ceiling 8).
+    let plain = fleet(
+        vec![class("office", rule(3, 50, 8), 200)],
+        vec![host("h1", 300, false)],
+    );
+    assert_eq!(
+        run_forecast(
+            &plain,
+            &many(4, "h1", "office", PoolState::Production, "v2"),
+            Some(10.0)
+        )
+        .classes[0]
+            .buffer_target,
+        3,
+        "50% of 4 is 2, under the floor; the forecast is not read"
+    );
+}
+
+#[test]
+fn a_predictive_buffer_uses_the_larger_bounds_of_the_rules_now_and_ahead() {
+    let mut c = predictive_class("office", rule(1, 0, 4), 100);
+    // A period starting at 12:01 (within ready_secs of 12:00) with a higher floor and ceiling.
+    c.policy.periods = vec![weekday_period("12:01", "18:00", 0, rule(6, 0, 12))];
+    let f = fleet(vec![c], vec![host("h1", 200, false)]);
+    assert_eq!(run_forecast(&f, &[], Some(0.0)).classes[0].buffer_target, 6);
+    assert_eq!(
+        run_forecast(&f, &[], Some(10.0)).classes[0].buffer_target,
+        12
+    );
 }

@@ -1456,6 +1456,7 @@ impl Engine {
             busy: &busy,
             memory: &self.memory,
             now,
+            forecasts: &HashMap::new(),
         });
         self.memory = plan.memory.clone();
         self.passes += 1;

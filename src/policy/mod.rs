@@ -185,6 +185,20 @@ pub struct Policy {
     pub ready_secs: u64,
     /// A buffer surplus must last this long before desktops are removed (no flapping).
     pub scale_down_delay_secs: u64,
+    /// A predictive buffer: the spare follows the forecast of logins instead of the buffer
+    /// rule's percentage (the rule's floor and ceiling still bound it). `None`: the rule alone.
+    pub predictive: Option<Predictive>,
+}
+
+/// A buffer sized from the forecast of logins (`[classes.policy] predictive = { service_level =
+/// 0.99 }`): the planner keeps ready, besides the desktop for the login at hand, the
+/// `service_level` quantile of the logins expected while a new desktop is made (`ready_secs`),
+/// assuming Poisson arrivals at the forecast rate. See [`crate::engine::plan`] and
+/// [`crate::engine::demand`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Predictive {
+    /// Share of logins that should find a ready desktop, 0.5..=0.9999.
+    pub service_level: f64,
 }
 
 /// Unassigned ready desktops to hold: `percent` of the current production, at least `floor`,

@@ -336,6 +336,8 @@ impl PolicyForm {
                 on_logout,
                 ready_secs,
                 scale_down_delay_secs: delay,
+                // Not edited in the form: kept as loaded.
+                predictive: self.original.predictive,
             }),
             _ => None,
         };

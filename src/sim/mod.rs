@@ -1,0 +1,22 @@
+//! The simulator: replays a login trace through the real planner in virtual time, on a model of
+//! the hosts in which cloning and booting take configurable times, and measures what users saw
+//! (instant logins, waits, refusals) and what it cost (idle desktop-hours, peak desktops,
+//! host-hours).
+//!
+//! ```text
+//! trace.csv ──► trace::parse ──► run::simulate ──► report::Report (table, JSON)
+//!                                  │  ▲
+//!                   plan::plan ◄───┘  └── model::Model (hosts, desktops, jobs in virtual time)
+//! ```
+
+pub mod model;
+pub mod report;
+pub mod run;
+pub mod trace;
+
+#[cfg(test)]
+mod tests;
+
+pub use report::{ClassReport, Report};
+pub use run::{SimOptions, simulate};
+pub use trace::{TraceError, TraceEvent};
