@@ -885,3 +885,55 @@ async fn demand_history_is_recorded_and_survives_a_restart() {
     .await;
     again.shutdown().await;
 }
+
+/// A predictive class keeps ready what its history says will be asked for during a desktop's
+/// ready time; a class with no history keeps its floor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_predictive_class_learns_its_morning_from_the_saved_history() {
+    let predictive = "ready_secs = 80\npredictive = { service_level = 0.99 }";
+    let toml = format!(
+        "{ENGINE_TOML}{}{}{}",
+        host_toml("h1", 60, false, ""),
+        class_toml("busy", 1, predictive).replace("ceiling = 1 }", "ceiling = 40 }"),
+        class_toml("quiet", 1, predictive).replace("ceiling = 1 }", "ceiling = 40 }"),
+    );
+    let bed = Bed::new(&["h1"], &["busy", "quiet"], &toml);
+    // A week of mornings: 12 logins every 5 minutes between 08:00 and 09:00 for class busy.
+    let mut history = deskpool::engine::history::DemandHistory::default();
+    let monday: jiff::Timestamp = "2026-01-05T00:00:00Z".parse().unwrap();
+    for day in 0..7 {
+        for minute in (0..60).step_by(5) {
+            for _ in 0..12 {
+                let at =
+                    monday + jiff::SignedDuration::from_secs(day * 86_400 + 8 * 3600 + minute * 60);
+                history.record_login("busy", at);
+            }
+        }
+    }
+    let state = bed.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    history.save(&state.join("demand.json")).unwrap();
+
+    let clock = Arc::new(ManualClock::new("2026-01-12T08:20:00Z".parse().unwrap()));
+    let mut engine = run::start(
+        bed.fleet.clone(),
+        EngineOptions {
+            clock,
+            read_only: false,
+            paused: false,
+            connections: bed.connections.clone(),
+            state_dir: Some(state),
+        },
+    );
+    let s = wait(&mut engine, "steady", |s| s.steady).await;
+    // The history says about 3.2 logins in 80 s; with no login yet this morning the model
+    // scales that down (to a fifth at most), which still keeps several above the floor.
+    let busy = class(&s, "busy").plan.buffer_target;
+    assert!((3..=12).contains(&busy), "busy keeps {busy} ready");
+    assert_eq!(
+        class(&s, "quiet").plan.buffer_target,
+        1,
+        "no history: the floor"
+    );
+    engine.shutdown().await;
+}

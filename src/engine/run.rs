@@ -19,7 +19,8 @@ use super::api::{
     Snapshot,
 };
 use super::clock::Clock;
-use super::history::DemandHistory;
+use super::demand::DemandModel;
+use super::history::{BUCKET_SECS, DemandHistory};
 use super::jobs::{self, NewDesktop, Outcome, Pacer, SeedJob};
 use super::plan::{self, Action, Busy, HostStatus, HostView, PlanInput, PlanMemory};
 use crate::hypervisor::HostConnection;
@@ -243,6 +244,8 @@ struct Engine {
     login_stats: HashMap<String, LoginStats>,
     /// Logins and logouts per class, and where they are saved.
     history: DemandHistory,
+    /// What predictive classes expect, learnt from the history and every login since.
+    demand: DemandModel,
     history_path: Option<std::path::PathBuf>,
     history_unsaved: bool,
     history_saved: tokio::time::Instant,
@@ -295,7 +298,9 @@ impl Engine {
             }
             None => DemandHistory::default(),
         };
+        let demand = learn_from(&history, &fleet);
         Engine {
+            demand,
             history,
             history_path,
             history_unsaved: false,
@@ -785,6 +790,7 @@ impl Engine {
                 let mut message = format!("assigned to {user}");
                 if let Some(login) = self.pending_assign.remove(&name) {
                     self.history.record_login(&class, now);
+                    self.demand.record_login(&class, now);
                     self.history_unsaved = true;
                     let waited = login.asked.elapsed();
                     let stats = self.login_stats.entry(class.clone()).or_default();
@@ -1449,6 +1455,17 @@ impl Engine {
             self.desktops.values().map(|d| d.value.clone()).collect();
         let views = self.host_views();
         let busy = self.busy(now);
+        // Expected logins during the time a new desktop takes, for predictive classes.
+        let forecasts: HashMap<String, f64> = self
+            .fleet
+            .classes
+            .iter()
+            .filter(|c| c.policy.predictive.is_some())
+            .map(|c| {
+                let expected = self.demand.forecast(&c.name, now, c.policy.ready_secs);
+                (c.name.clone(), expected)
+            })
+            .collect();
         let plan = plan::plan(&PlanInput {
             fleet: &self.fleet,
             hosts: &views,
@@ -1456,7 +1473,7 @@ impl Engine {
             busy: &busy,
             memory: &self.memory,
             now,
-            forecasts: &HashMap::new(),
+            forecasts: &forecasts,
         });
         self.memory = plan.memory.clone();
         self.passes += 1;
@@ -1890,6 +1907,23 @@ fn desktop_name(class: &str, id: u64) -> String {
         n /= 36;
     }
     format!("dp-{class}-{}", String::from_utf8_lossy(&digits))
+}
+
+/// A demand model that has seen every login of the history, in order.
+fn learn_from(history: &DemandHistory, fleet: &Fleet) -> DemandModel {
+    let mut model = DemandModel::new(fleet.engine.timezone.clone());
+    for class in &fleet.classes {
+        for bucket in history.buckets(&class.name) {
+            // Spread a bucket's logins evenly across it.
+            for i in 0..i64::from(bucket.logins) {
+                let at = bucket.start + i * BUCKET_SECS / i64::from(bucket.logins);
+                if let Ok(at) = Timestamp::from_second(at) {
+                    model.record_login(&class.name, at);
+                }
+            }
+        }
+    }
+    model
 }
 
 /// Sleeps until `deadline`, or forever when there is none.
