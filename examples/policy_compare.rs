@@ -14,7 +14,7 @@
 //!
 //! ```sh
 //! cargo run --release --example policy_compare -- \
-//!     [--config examples/sim-office-week.toml] [--trace /work/shared/traces/office-week.csv]
+//!     [--config examples/sim-office-week.toml] [--trace ../shared/traces/office-week.csv]
 //! ```
 
 use std::path::PathBuf;
@@ -28,7 +28,8 @@ const TARGET: f64 = 0.99;
 
 fn args() -> (PathBuf, PathBuf) {
     let mut config = PathBuf::from("examples/sim-office-week.toml");
-    let mut trace = PathBuf::from("/work/shared/traces/office-week.csv");
+    // The sample traces live in shared/, beside the repository.
+    let mut trace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/traces/office-week.csv");
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
