@@ -35,6 +35,16 @@ pub struct ConsoleOptions {
     pub config_path: Option<PathBuf>,
     pub config_label: String,
     pub state_dir: PathBuf,
+    pub engine: ConsoleEngine,
+}
+
+/// Where the console's engine runs.
+pub enum ConsoleEngine {
+    /// Start one in this process and serve the broker socket at this path from it (so that
+    /// `deskpool ctl` and other consoles can reach it).
+    Own { socket: PathBuf },
+    /// Attach to the engine listening on this socket (another console or `deskpool serve`).
+    Attach { socket: PathBuf },
 }
 
 /// What a finished effect reports back to the loop.
@@ -48,22 +58,49 @@ enum Done {
 pub fn run(fleet: Fleet, options: ConsoleOptions) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
     runtime.block_on(async move {
-        let engine = run::start(
-            fleet.clone(),
-            EngineOptions {
-                clock: Arc::new(SystemClock),
-                read_only: options.read_only,
-                paused: false,
-                connections: Connections::new(),
-            },
-        );
+        let mut broker_note = None;
+        let (mut engine, broker) = match &options.engine {
+            ConsoleEngine::Attach { socket } => {
+                let engine = crate::broker::attach(socket, options.read_only).await?;
+                (engine, None)
+            }
+            ConsoleEngine::Own { socket } => {
+                let mut engine = run::start(
+                    fleet.clone(),
+                    EngineOptions {
+                        clock: Arc::new(SystemClock),
+                        read_only: options.read_only,
+                        paused: false,
+                        connections: Connections::new(),
+                    },
+                );
+                let classes = fleet.classes.iter().map(|c| c.name.clone()).collect();
+                // A console without its socket still works; it says why nobody can reach it.
+                let broker = match crate::broker::Broker::start(&mut engine, socket, classes) {
+                    Ok(b) => Some(b),
+                    Err(e) => {
+                        tracing::warn!("broker socket: {e:#}");
+                        broker_note = Some(format!("broker socket not served: {e:#}"));
+                        None
+                    }
+                };
+                (engine, broker)
+            }
+        };
+        if matches!(options.engine, ConsoleEngine::Attach { .. }) {
+            // The first snapshot is already there: show it at once.
+            engine.snapshot.mark_changed();
+        }
         let log_path = options.state_dir.join("deskpool.log");
         // libvirt and libxml2 may print to stderr; on the console's screen that is garbage.
         let stderr_guard = StderrToFile::redirect(&log_path);
         let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
-        let result = event_loop(&mut terminal, engine, fleet, &options).await;
+        let result = event_loop(&mut terminal, engine, fleet, &options, broker_note).await;
         ratatui::restore();
         drop(stderr_guard);
+        if let Some(broker) = broker {
+            broker.shutdown().await;
+        }
         result
     })
 }
@@ -73,6 +110,7 @@ async fn event_loop(
     mut engine: EngineHandle,
     fleet: Fleet,
     options: &ConsoleOptions,
+    broker_note: Option<String>,
 ) -> anyhow::Result<()> {
     let audit = AuditLog::new(&options.state_dir);
     let mut app = App::new(
@@ -81,6 +119,9 @@ async fn event_loop(
         options.config_label.clone(),
         options.config_path.is_some(),
     );
+    if let Some(note) = broker_note {
+        app.complain(note);
+    }
     let (keys_tx, mut keys) = mpsc::channel::<TermEvent>(64);
     // crossterm's read blocks: it gets a thread of its own, and costs nothing while idle.
     std::thread::spawn(move || {
@@ -126,6 +167,9 @@ async fn event_loop(
             }
             changed = engine.snapshot.changed() => {
                 if changed.is_err() {
+                    if let ConsoleEngine::Attach { socket } = &options.engine {
+                        return Err(anyhow::anyhow!("the engine on {} went away (stopped, or its console quit)", socket.display()));
+                    }
                     return Err(anyhow::anyhow!("the engine stopped unexpectedly; see {}", options.state_dir.join("deskpool.log").display()));
                 }
                 let snapshot = engine.snapshot.borrow_and_update().clone();
