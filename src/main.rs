@@ -163,6 +163,8 @@ fn console(
         let label = format!("attached to {}", socket.display());
         (ConsoleEngine::Attach { socket }, label)
     } else {
+        // A read-only engine of its own serves no socket: it owns nothing to hand out.
+        let socket = (!read_only).then_some(socket);
         (ConsoleEngine::Own { socket }, loaded.source.label())
     };
     let options = ConsoleOptions {

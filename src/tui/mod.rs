@@ -1,4 +1,5 @@
-//! The console: ratatui over the engine, which runs as a background task of the same process.
+//! The console: ratatui over the engine, which runs as a background task of the same process
+//! (serving the broker socket), or in another process reached through that socket (attached).
 //! It redraws only when something changed (a snapshot, an event, a key, a resize), restores the
 //! terminal on quit, on panic and on SIGTERM/SIGHUP, and stops the engine cleanly (libvirt keeps
 //! the desktops and their state).
@@ -41,8 +42,9 @@ pub struct ConsoleOptions {
 /// Where the console's engine runs.
 pub enum ConsoleEngine {
     /// Start one in this process and serve the broker socket at this path from it (so that
-    /// `deskpool ctl` and other consoles can reach it).
-    Own { socket: PathBuf },
+    /// `deskpool ctl` and other consoles can reach it); `None` serves nothing (a read-only
+    /// engine beside the one that works).
+    Own { socket: Option<PathBuf> },
     /// Attach to the engine listening on this socket (another console or `deskpool serve`).
     Attach { socket: PathBuf },
 }
@@ -76,9 +78,13 @@ pub fn run(fleet: Fleet, options: ConsoleOptions) -> anyhow::Result<()> {
                 );
                 let classes = fleet.classes.iter().map(|c| c.name.clone()).collect();
                 // A console without its socket still works; it says why nobody can reach it.
-                let broker = match crate::broker::Broker::start(&mut engine, socket, classes) {
-                    Ok(b) => Some(b),
-                    Err(e) => {
+                let broker = match socket
+                    .as_ref()
+                    .map(|socket| crate::broker::Broker::start(&mut engine, socket, classes))
+                {
+                    None => None,
+                    Some(Ok(b)) => Some(b),
+                    Some(Err(e)) => {
                         tracing::warn!("broker socket: {e:#}");
                         broker_note = Some(format!("broker socket not served: {e:#}"));
                         None
