@@ -245,3 +245,55 @@ pub struct Request {
     pub actor: String,
     pub reply: oneshot::Sender<CommandResult>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_command_survives_the_wire() {
+        let policy = crate::config::demo_config(std::path::Path::new("/tmp/demo")).classes[0]
+            .policy
+            .clone();
+        let commands = vec![
+            Command::Pause,
+            Command::Resume,
+            Command::Refill {
+                class: "office".into(),
+            },
+            Command::RaiseFloor {
+                class: "office".into(),
+                floor: 3,
+                until: "2026-11-24T20:00:00Z".parse().unwrap(),
+            },
+            Command::DrainHost { host: "h1".into() },
+            Command::UndrainHost { host: "h1".into() },
+            Command::SetPolicy {
+                class: "office".into(),
+                policy: Box::new(policy),
+            },
+            Command::Assign {
+                class: "office".into(),
+                user: "alice".into(),
+                wait_secs: 5,
+            },
+            Command::Release {
+                desktop: "dp-office-x".into(),
+            },
+            Command::Recycle {
+                desktop: "dp-office-x".into(),
+            },
+        ];
+        for c in commands {
+            let text = serde_json::to_string(&c).unwrap();
+            let back: Command = serde_json::from_str(&text).unwrap();
+            assert_eq!(back, c, "{text}");
+        }
+        let assign: Command =
+            serde_json::from_str(r#"{"type":"assign","class":"office","user":"a"}"#).unwrap();
+        assert!(matches!(assign, Command::Assign { wait_secs: 0, .. }));
+        assert!(
+            serde_json::from_str::<Command>(r#"{"type":"refill","class":"office","x":1}"#).is_err()
+        );
+    }
+}
