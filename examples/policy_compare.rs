@@ -29,7 +29,8 @@ const TARGET: f64 = 0.99;
 fn args() -> (PathBuf, PathBuf) {
     let mut config = PathBuf::from("examples/sim-office-week.toml");
     // The sample traces live in shared/, beside the repository.
-    let mut trace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/traces/office-week.csv");
+    let mut trace =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/traces/office-week.csv");
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {

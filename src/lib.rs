@@ -1,5 +1,6 @@
 //! deskpool keeps pools of virtual desktops ahead of demand on libvirt hosts.
 
+pub mod broker;
 pub mod config;
 pub mod demo;
 pub mod engine;

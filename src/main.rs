@@ -7,17 +7,20 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+use deskpool::broker;
 use deskpool::engine::api::Command;
 use deskpool::engine::clock::{ScaledClock, SystemClock};
 use deskpool::engine::lock::EngineLock;
 use deskpool::engine::run::{self, Connections, EngineOptions};
-use deskpool::tui::ConsoleOptions;
 use deskpool::tui::theme::Theme;
+use deskpool::tui::{ConsoleEngine, ConsoleOptions};
 use deskpool::{config, report, setup, sim};
 
 /// Keeps pools of virtual desktops ahead of demand on libvirt hosts.
 ///
-/// With no subcommand, opens the console (press ? in it for every key).
+/// With no subcommand, opens the console (press ? in it for every key): attached to the engine
+/// already serving the broker socket if there is one, else with an engine of its own that
+/// serves the socket.
 /// With no config file (neither --config nor ~/.config/deskpool/config.toml), deskpool runs an
 /// embedded demo on libvirt's test driver. Logs go to STATE_DIR/deskpool.log
 /// (~/.local/state/deskpool/deskpool.log by default; set DESKPOOL_LOG=debug for more).
@@ -91,6 +94,40 @@ enum Sub {
         #[arg(long, default_value_t = 900, value_name = "SECS")]
         max_wait_secs: u32,
     },
+    /// Run the engine and the broker socket without a console, until SIGTERM, SIGINT or SIGHUP
+    /// (for a service manager). Consoles attach to it.
+    Serve,
+    /// Talk to the running engine through its broker socket.
+    Ctl {
+        /// The broker socket (default: [broker] socket of the config, else STATE_DIR/deskpool.sock).
+        #[arg(long, value_name = "PATH", global = true)]
+        socket: Option<PathBuf>,
+        #[command(subcommand)]
+        command: Ctl,
+    },
+}
+
+#[derive(Subcommand)]
+enum Ctl {
+    /// Give USER a desktop of CLASS (the one they hold, if any); print its name, host and display.
+    Assign {
+        class: String,
+        user: String,
+        /// With the buffer empty, wait this long for the next desktop to become ready.
+        #[arg(long, default_value_t = 0, value_name = "SECS")]
+        wait: u64,
+        /// Print the JSON answer.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The user of DESKTOP logged out: it is recycled.
+    Release { desktop: String },
+    /// Per class levels and targets, per host state and load.
+    Status {
+        /// Print the JSON answer.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -137,6 +174,8 @@ fn run_cli(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             simulate(cli.config, &trace, json, &options)
         }
+        Some(Sub::Serve) => serve(cli.config),
+        Some(Sub::Ctl { socket, command }) => ctl(cli.config, socket, command),
         None => {
             let demo = if cli.demo {
                 if cli.config.is_some() {
@@ -203,23 +242,211 @@ fn console(
     if !std::io::stdout().is_terminal() {
         anyhow::bail!("the console needs a terminal; for headless runs use `deskpool reconcile`");
     }
-    // A read-only console acts on nothing, so it may run beside the engine that does.
-    let _lock = if read_only {
+    let socket = loaded.fleet.broker.socket_path(&loaded.state_dir);
+    let attach = broker::is_live(&socket);
+    // An attached console needs no lock (the engine it talks to holds it); a read-only console
+    // acts on nothing, so it may run beside the engine that does.
+    let _lock = if read_only || attach {
         None
     } else {
         Some(EngineLock::acquire(&loaded.state_dir)?)
     };
     let _log = setup::init_logging(&loaded.state_dir)?;
+    let (engine, config_label) = if attach {
+        let label = format!("attached to {}", socket.display());
+        (ConsoleEngine::Attach { socket }, label)
+    } else {
+        // A read-only engine of its own serves no socket: it owns nothing to hand out.
+        let socket = (!read_only).then_some(socket);
+        (ConsoleEngine::Own { socket }, loaded.source.label())
+    };
     let options = ConsoleOptions {
         theme,
         read_only,
         config_path: Some(loaded.source.path().to_path_buf()),
-        config_label: loaded.source.label(),
+        config_label,
         state_dir: loaded.state_dir.clone(),
+        engine,
         demo,
     };
     deskpool::tui::run(loaded.fleet, options)?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn serve(explicit: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let loaded = setup::load(explicit.as_deref())?;
+    let _lock = EngineLock::acquire(&loaded.state_dir)?;
+    let _log = setup::init_logging(&loaded.state_dir)?;
+    let socket = loaded.fleet.broker.socket_path(&loaded.state_dir);
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let mut terminate = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut hangup = signal(SignalKind::hangup())?;
+        let classes = loaded
+            .fleet
+            .classes
+            .iter()
+            .map(|c| c.name.clone())
+            .collect();
+        let mut engine = run::start(
+            loaded.fleet,
+            EngineOptions {
+                clock: Arc::new(SystemClock),
+                read_only: false,
+                paused: false,
+                connections: Connections::new(),
+                state_dir: Some(loaded.state_dir.clone()),
+            },
+        );
+        let broker = match broker::Broker::start(&mut engine, &socket, classes) {
+            Ok(b) => b,
+            Err(e) => {
+                engine.shutdown().await;
+                return Err(e);
+            }
+        };
+        println!(
+            "deskpool: engine running; broker socket {} (logs in {})",
+            socket.display(),
+            loaded.state_dir.join("deskpool.log").display()
+        );
+        let signal = tokio::select! {
+            _ = terminate.recv() => "SIGTERM",
+            _ = interrupt.recv() => "SIGINT",
+            _ = hangup.recv() => "SIGHUP",
+            _ = async { while engine.snapshot.changed().await.is_ok() {} } => "the engine stopping",
+        };
+        tracing::info!("{signal}: shutting down");
+        // No new requests, then the engine stops at a clean point.
+        broker.shutdown().await;
+        let _ = tokio::time::timeout(Duration::from_secs(60), engine.shutdown()).await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn ctl(
+    explicit: Option<PathBuf>,
+    socket: Option<PathBuf>,
+    command: Ctl,
+) -> anyhow::Result<ExitCode> {
+    let socket = match socket {
+        Some(s) => s,
+        None => {
+            let loaded = setup::load(explicit.as_deref())?;
+            loaded.fleet.broker.socket_path(&loaded.state_dir)
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let call = |method: &'static str,
+                    target: &'static str,
+                    body: Option<serde_json::Value>,
+                    limit: u64| {
+            let socket = socket.clone();
+            async move {
+                broker::client::call(
+                    &socket,
+                    method,
+                    target,
+                    body.as_ref(),
+                    Duration::from_secs(limit),
+                )
+                .await
+            }
+        };
+        let answer = match &command {
+            Ctl::Assign {
+                class, user, wait, ..
+            } => {
+                let body = serde_json::json!({ "class": class, "user": user, "wait_secs": wait });
+                call("POST", "/v1/assign", Some(body), wait + 60).await?
+            }
+            Ctl::Release { desktop } => {
+                call(
+                    "POST",
+                    "/v1/release",
+                    Some(serde_json::json!({ "desktop": desktop })),
+                    60,
+                )
+                .await?
+            }
+            Ctl::Status { .. } => call("GET", "/v1/status", None, 60).await?,
+        };
+        if !answer.ok() {
+            eprintln!("deskpool: {} ({})", answer.error(), answer.status);
+            // 503: nothing to hand out now (a login script may retry); anything else: refused.
+            return Ok(ExitCode::from(if answer.status == 503 { 3 } else { 1 }));
+        }
+        let text = String::from_utf8_lossy(&answer.body).into_owned();
+        match command {
+            Ctl::Assign { json: true, .. } | Ctl::Status { json: true } => println!("{text}"),
+            Ctl::Assign { .. } => {
+                let v: serde_json::Value = answer.json().map_err(anyhow::Error::msg)?;
+                let field = |k: &str| v[k].as_str().unwrap_or("-").to_string();
+                println!(
+                    "{} on {} display {} (waited {} ms)",
+                    field("desktop"),
+                    field("host"),
+                    field("display"),
+                    v["waited_ms"].as_u64().unwrap_or(0)
+                );
+            }
+            Ctl::Release { desktop } => println!("{desktop} released"),
+            Ctl::Status { .. } => {
+                let s: broker::server::Status = answer.json().map_err(anyhow::Error::msg)?;
+                print!("{}", ctl_status_table(&s));
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn ctl_status_table(s: &broker::server::Status) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let state = if s.paused { "paused" } else { "running" };
+    let _ = writeln!(
+        out,
+        "engine {state}, pass {}, {} jobs in flight",
+        s.passes, s.jobs_in_flight
+    );
+    let _ = writeln!(
+        out,
+        "{:<16} {:>6} {:>6} {:>6} {:>8} {:>8} {:>7} {:>7}",
+        "CLASS", "PROD", "BUFFER", "CREATE", "PROD-TGT", "BUF-TGT", "LOGINS", "WAITING"
+    );
+    for c in &s.classes {
+        let _ = writeln!(
+            out,
+            "{:<16} {:>6} {:>6} {:>6} {:>8} {:>8} {:>7} {:>7}",
+            c.name,
+            c.production,
+            c.buffer,
+            c.creation,
+            c.production_target,
+            c.buffer_target,
+            c.logins.served,
+            c.logins.waiting
+        );
+    }
+    let _ = writeln!(out, "{:<16} {:<10} {:>8}", "HOST", "STATE", "DESKTOPS");
+    for h in &s.hosts {
+        let cap = h
+            .capacity_desktops
+            .map_or(String::new(), |c| format!("/{c}"));
+        let _ = writeln!(
+            out,
+            "{:<16} {:<10} {:>8}",
+            h.name,
+            h.state,
+            format!("{}{cap}", h.desktops)
+        );
+    }
+    out
 }
 
 fn reconcile(

@@ -189,10 +189,129 @@ fn help_names_the_log_file_and_every_command() {
     let home = tempfile::tempdir().unwrap();
     let out = deskpool(&["--help"], home.path());
     let help = text(&out.stdout);
-    for needle in ["deskpool.log", "check", "reconcile", "--config"] {
+    for needle in [
+        "deskpool.log",
+        "check",
+        "reconcile",
+        "serve",
+        "ctl",
+        "--config",
+    ] {
         assert!(
             help.contains(needle),
             "{needle} missing from --help:\n{help}"
         );
     }
+}
+
+/// `deskpool serve` in the background, its first line read.
+struct Serving {
+    child: std::process::Child,
+    first_line: String,
+}
+
+impl Serving {
+    fn start(config: &std::path::Path, home: &std::path::Path) -> Serving {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_deskpool"))
+            .args(["serve", "--config", config.to_str().unwrap()])
+            .env("HOME", home)
+            .env("XDG_CONFIG_HOME", home.join("config"))
+            .env("XDG_STATE_HOME", home.join("state"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first_line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first_line)
+            .unwrap();
+        Serving { child, first_line }
+    }
+
+    /// Sends `signal` and waits (with the deadline) for the exit status.
+    fn stop(mut self, signal: i32) -> std::process::ExitStatus {
+        // SAFETY: signalling a child process this test started.
+        unsafe { libc::kill(self.child.id() as i32, signal) };
+        let deadline = std::time::Instant::now() + DEADLINE;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(std::time::Instant::now() < deadline, "serve did not stop");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+#[test]
+fn serve_answers_ctl_and_removes_its_socket_on_sigterm() {
+    let bed = test_fleet();
+    let config = bed.file("deskpool.toml");
+    let config_arg = config.to_str().unwrap();
+    let socket = bed.file("state/deskpool.sock");
+    let out = deskpool(&["ctl", "--config", config_arg, "status"], bed.path());
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "no deskpool engine is listening on {}",
+            socket.display()
+        )) && err.contains("deskpool serve"),
+        "{err}"
+    );
+
+    let serving = Serving::start(&config, bed.path());
+    assert!(
+        serving.first_line.contains(&socket.display().to_string()),
+        "the start line names the socket: {:?}",
+        serving.first_line
+    );
+    let out = deskpool(
+        &["ctl", "--config", config_arg, "status", "--json"],
+        bed.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["classes"][0]["name"], "office");
+    assert_eq!(status["hosts"][0]["name"], "h1");
+
+    let out = deskpool(
+        &[
+            "ctl", "--config", config_arg, "assign", "office", "alice", "--wait", "30", "--json",
+        ],
+        bed.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let assigned: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let desktop = assigned["desktop"].as_str().unwrap().to_string();
+    assert!(desktop.starts_with("dp-office-"), "{assigned}");
+    assert_eq!(assigned["host"], "h1");
+
+    // --socket instead of the config.
+    let socket_arg = socket.to_str().unwrap();
+    let out = deskpool(
+        &["ctl", "--socket", socket_arg, "release", &desktop],
+        bed.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains(&format!("{desktop} released")));
+    let out = deskpool(
+        &["ctl", "--socket", socket_arg, "assign", "cad", "bob"],
+        bed.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("unknown class"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let status = serving.stop(libc::SIGTERM);
+    assert!(status.success(), "{status:?}");
+    assert!(!socket.exists(), "the socket is removed on SIGTERM");
+    assert!(
+        EngineLock::acquire(&bed.file("state")).is_ok(),
+        "the engine lock is released"
+    );
 }

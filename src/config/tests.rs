@@ -452,7 +452,7 @@ fn unknown_keys_inside_inline_tables_and_at_the_top_are_reported() {
         &text,
         1,
         1,
-        "unknown key \"colour\" at the top level; expected one of engine, console, hosts, classes",
+        "unknown key \"colour\" at the top level; expected one of engine, console, broker, hosts, classes",
     );
     let text = MINIMAL.replace("cap = 200", "cap = 200\nbufer = { floor = 1 }");
     assert_one_error(
@@ -1187,4 +1187,41 @@ fn the_simulator_example_file_is_valid_and_predictive() {
     let names: Vec<&str> = fleet.classes.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, ["office", "dev", "cad"]);
     assert!(fleet.classes.iter().all(|c| c.policy.predictive.is_some()));
+}
+
+#[test]
+fn the_broker_socket_is_relative_to_the_config_file_and_short_enough() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/deskpool.toml"),
+    )
+    .unwrap();
+    let path = dir.path().join("deskpool.toml");
+    let fleet = parse_str(&base, &path).unwrap();
+    assert_eq!(fleet.broker.socket, None);
+    assert_eq!(
+        fleet.broker.socket_path(Path::new("/state")),
+        Path::new("/state/deskpool.sock")
+    );
+    let fleet = parse_str(
+        &format!("[broker]\nsocket = \"run/dp.sock\"\n{base}"),
+        &path,
+    )
+    .unwrap();
+    assert_eq!(fleet.broker.socket, Some(dir.path().join("run/dp.sock")));
+    let long = "x".repeat(120);
+    let errors = parse_str(&format!("[broker]\nsocket = \"/{long}\"\n{base}"), &path)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        errors.starts_with(&format!("{}:2:10: ", path.display())) && errors.contains("at most 107"),
+        "{errors}"
+    );
+    let errors = parse_str(&format!("[broker]\nsock = \"x\"\n{base}"), &path)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        errors.starts_with(&format!("{}:2:1: ", path.display())) && errors.contains("sock"),
+        "{errors}"
+    );
 }

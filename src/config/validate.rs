@@ -11,12 +11,13 @@ use super::error::{Diag, Span};
 use super::reader::{Field, Section};
 use super::rules::{self, WEEK_SECS};
 use crate::policy::{
-    BufferRule, Capacity, ClassSpec, ConsoleSettings, EngineSettings, Fleet, HostSpec,
-    LogoutAction, Pacing, Period, Policy, Predictive, SeedSpec, TimeOfDay, Weekdays,
+    BrokerSettings, BufferRule, Capacity, ClassSpec, ConsoleSettings, EngineSettings, Fleet,
+    HostSpec, LogoutAction, Pacing, Period, Policy, Predictive, SeedSpec, TimeOfDay, Weekdays,
 };
 
-const TOP_KEYS: &[&str] = &["engine", "console", "hosts", "classes"];
+const TOP_KEYS: &[&str] = &["engine", "console", "broker", "hosts", "classes"];
 const CONSOLE_KEYS: &[&str] = &["theme"];
+const BROKER_KEYS: &[&str] = &["socket"];
 const ENGINE_KEYS: &[&str] = &[
     "tick_secs",
     "resync_secs",
@@ -86,6 +87,15 @@ pub(super) fn build(root: &Table, diag: &mut Diag, base_dir: &Path) -> Option<Fl
         Some(ConsoleSettings { theme: theme? })
     });
 
+    let broker = root.opt(diag, "broker", BrokerSettings::default(), |f, d| {
+        let section = f.table(d)?;
+        section.check_keys(d, BROKER_KEYS);
+        let socket = section.opt(d, "socket", None, |f, d| {
+            socket_path(f, d, base_dir).map(Some)
+        });
+        Some(BrokerSettings { socket: socket? })
+    });
+
     let host_sections = entries(diag, &root, "hosts", "host");
     check_unique(diag, &host_sections, "host");
     let hosts: Vec<Option<HostSpec>> = host_sections.iter().map(|s| host(diag, s)).collect();
@@ -115,6 +125,7 @@ pub(super) fn build(root: &Table, diag: &mut Diag, base_dir: &Path) -> Option<Fl
     Some(Fleet {
         engine: engine?,
         console: console?,
+        broker: broker?,
         hosts: hosts.into_iter().collect::<Option<_>>()?,
         classes: classes.into_iter().collect::<Option<_>>()?,
     })
@@ -250,6 +261,26 @@ fn theme(f: &Field, d: &mut Diag, base_dir: &Path) -> Option<String> {
         return None;
     }
     Some(path.display().to_string())
+}
+
+/// Longest Unix socket path the kernel takes (`sun_path` holds 108 bytes with the final NUL).
+const MAX_SOCKET_PATH: usize = 107;
+
+/// The broker socket: a path relative to the config file, short enough for a Unix socket.
+fn socket_path(f: &Field, d: &mut Diag, base_dir: &Path) -> Option<PathBuf> {
+    let path = state_dir(f, d, base_dir)?;
+    let len = path.as_os_str().len();
+    if len > MAX_SOCKET_PATH {
+        f.error(
+            d,
+            format!(
+                "socket path {} is {len} bytes long; a Unix socket path holds at most {MAX_SOCKET_PATH}",
+                path.display()
+            ),
+        );
+        return None;
+    }
+    Some(path)
 }
 
 fn state_dir(f: &Field, d: &mut Diag, base_dir: &Path) -> Option<PathBuf> {

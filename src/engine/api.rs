@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use super::plan::{ClassPlan, HostStatus};
@@ -11,7 +11,7 @@ use crate::hypervisor::model::ObservedDesktop;
 use crate::policy::{Capacity, Policy};
 
 /// The engine's view of the fleet after a pass, published on a watch channel.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Snapshot {
     pub at: Option<Timestamp>,
     pub paused: bool,
@@ -32,7 +32,7 @@ pub struct Snapshot {
     pub events_dropped: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClassStatus {
     #[serde(flatten)]
     pub plan: ClassPlan,
@@ -46,7 +46,7 @@ pub struct ClassStatus {
 }
 
 /// Logins served since the engine started, for the metrics.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LoginStats {
     /// Desktops handed out (a user asking again for the one they hold is not counted).
     pub served: u64,
@@ -63,7 +63,7 @@ pub struct LoginStats {
     pub failures: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HostState {
     pub name: String,
     pub uri: String,
@@ -75,7 +75,7 @@ pub struct HostState {
     pub retry_in_secs: Option<u64>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct CapacityView {
     pub desktops: Option<u32>,
     pub memory_mib: Option<u64>,
@@ -92,7 +92,7 @@ impl From<Capacity> for CapacityView {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SeedProgress {
     pub host: String,
     pub class: String,
@@ -102,7 +102,7 @@ pub struct SeedProgress {
 }
 
 /// Something that happened, for the event log.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Event {
     pub at: Timestamp,
     pub kind: EventKind,
@@ -112,7 +112,7 @@ pub struct Event {
     pub message: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum EventKind {
     Provisioned,
@@ -131,7 +131,11 @@ pub enum EventKind {
 }
 
 /// An order to the engine. Each comes with who asked, for the events and the audit log.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// On the wire (the broker's `POST /v1/command`) a command is an object tagged by `type`:
+/// `{"type": "pause"}`, `{"type": "refill", "class": "office"}`, ...
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Command {
     Pause,
     Resume,
@@ -160,6 +164,7 @@ pub enum Command {
     Assign {
         class: String,
         user: String,
+        #[serde(default)]
         wait_secs: u64,
     },
     /// The user logged out: the desktop leaves production and is recycled.
@@ -172,7 +177,8 @@ pub enum Command {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum Reply {
     Done,
     Assigned {
@@ -185,8 +191,111 @@ pub enum Reply {
     },
 }
 
-pub(crate) struct Request {
+/// Why the engine refused a command: a sentence for people, a kind for programs (the broker
+/// turns it into an HTTP status).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct CommandError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// No such class, host or desktop.
+    NotFound,
+    /// The request is well formed but not allowed (a bad name, an expiry in the past).
+    Invalid,
+    /// Not now: the object is busy or in the wrong state.
+    Conflict,
+    /// No desktop could be had (empty buffer, wait ran out), or the engine is not running.
+    Unavailable,
+    /// The engine (or the console) is read-only.
+    ReadOnly,
+}
+
+impl CommandError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> CommandError {
+        CommandError {
+            kind,
+            message: message.into(),
+        }
+    }
+    pub fn not_found(message: impl Into<String>) -> CommandError {
+        Self::new(ErrorKind::NotFound, message)
+    }
+    pub fn invalid(message: impl Into<String>) -> CommandError {
+        Self::new(ErrorKind::Invalid, message)
+    }
+    pub fn conflict(message: impl Into<String>) -> CommandError {
+        Self::new(ErrorKind::Conflict, message)
+    }
+    pub fn unavailable(message: impl Into<String>) -> CommandError {
+        Self::new(ErrorKind::Unavailable, message)
+    }
+    pub fn read_only(message: impl Into<String>) -> CommandError {
+        Self::new(ErrorKind::ReadOnly, message)
+    }
+}
+
+/// What the engine answers a command with.
+pub type CommandResult = Result<Reply, CommandError>;
+
+pub struct Request {
     pub command: Command,
     pub actor: String,
-    pub reply: oneshot::Sender<Result<Reply, String>>,
+    pub reply: oneshot::Sender<CommandResult>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_command_survives_the_wire() {
+        let policy = crate::config::demo_config(std::path::Path::new("/tmp/demo")).classes[0]
+            .policy
+            .clone();
+        let commands = vec![
+            Command::Pause,
+            Command::Resume,
+            Command::Refill {
+                class: "office".into(),
+            },
+            Command::RaiseFloor {
+                class: "office".into(),
+                floor: 3,
+                until: "2026-11-24T20:00:00Z".parse().unwrap(),
+            },
+            Command::DrainHost { host: "h1".into() },
+            Command::UndrainHost { host: "h1".into() },
+            Command::SetPolicy {
+                class: "office".into(),
+                policy: Box::new(policy),
+            },
+            Command::Assign {
+                class: "office".into(),
+                user: "alice".into(),
+                wait_secs: 5,
+            },
+            Command::Release {
+                desktop: "dp-office-x".into(),
+            },
+            Command::Recycle {
+                desktop: "dp-office-x".into(),
+            },
+        ];
+        for c in commands {
+            let text = serde_json::to_string(&c).unwrap();
+            let back: Command = serde_json::from_str(&text).unwrap();
+            assert_eq!(back, c, "{text}");
+        }
+        let assign: Command =
+            serde_json::from_str(r#"{"type":"assign","class":"office","user":"a"}"#).unwrap();
+        assert!(matches!(assign, Command::Assign { wait_secs: 0, .. }));
+        assert!(
+            serde_json::from_str::<Command>(r#"{"type":"refill","class":"office","x":1}"#).is_err()
+        );
+    }
 }

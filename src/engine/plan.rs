@@ -23,13 +23,13 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use jiff::{SignedDuration, Timestamp};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::hypervisor::model::{ObservedDesktop, PoolState, SeedCopy};
 use crate::policy::{BufferRule, ClassSpec, Fleet, HostSpec, Usage};
 
 /// What the engine currently knows about a host.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "lowercase")]
 pub enum HostStatus {
     /// In service: desktops are placed here.
@@ -198,7 +198,7 @@ pub enum Action {
 }
 
 /// Targets and levels of one class after a pass.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClassPlan {
     pub name: String,
     pub production: u32,

@@ -62,6 +62,7 @@ fn fleet(classes: Vec<ClassSpec>, hosts: Vec<HostSpec>) -> Fleet {
     Fleet {
         engine: EngineSettings::default(),
         console: Default::default(),
+        broker: Default::default(),
         hosts,
         classes,
     }

@@ -15,8 +15,8 @@ use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
 use super::api::{
-    ClassStatus, Command, Event, EventKind, HostState, LoginStats, Reply, Request, SeedProgress,
-    Snapshot,
+    ClassStatus, Command, CommandError, CommandResult, Event, EventKind, HostState, LoginStats,
+    Reply, Request, SeedProgress, Snapshot,
 };
 use super::clock::Clock;
 use super::demand::DemandModel;
@@ -61,12 +61,15 @@ pub struct EngineOptions {
     pub state_dir: Option<std::path::PathBuf>,
 }
 
-/// The console's and the CLI's handle on a running engine.
+/// The console's and the CLI's handle on a running engine: one started in this process
+/// ([`start`]), or one in another process reached through its broker socket
+/// (`broker::client::attach`, built with [`EngineHandle::from_parts`]).
 pub struct EngineHandle {
     pub snapshot: watch::Receiver<Arc<Snapshot>>,
     pub events: mpsc::Receiver<Event>,
     commands: mpsc::Sender<Request>,
     task: tokio::task::JoinHandle<()>,
+    /// `None` for an attached engine: shutting the handle down stops only the local task.
     shutdown: Option<oneshot::Sender<()>>,
 }
 
@@ -77,6 +80,11 @@ pub struct Commander(mpsc::Sender<Request>);
 impl Commander {
     /// Sends a command and waits for its result.
     pub async fn send(&self, command: Command, actor: &str) -> Result<Reply, String> {
+        self.request(command, actor).await.map_err(|e| e.message)
+    }
+
+    /// Sends a command and waits for its result, with the kind of a refusal.
+    pub async fn request(&self, command: Command, actor: &str) -> CommandResult {
         let (reply, answer) = oneshot::channel();
         self.0
             .send(Request {
@@ -85,14 +93,32 @@ impl Commander {
                 reply,
             })
             .await
-            .map_err(|_| "the engine has stopped".to_string())?;
+            .map_err(|_| CommandError::unavailable("the engine has stopped"))?;
         answer
             .await
-            .map_err(|_| "the engine stopped before answering".to_string())?
+            .map_err(|_| CommandError::unavailable("the engine stopped before answering"))?
     }
 }
 
 impl EngineHandle {
+    /// A handle on an engine that runs elsewhere: `snapshot`, `events` and `commands` are fed
+    /// and served by `task` (which owns whatever pumps them). [`EngineHandle::shutdown`] then
+    /// stops `task` only.
+    pub fn from_parts(
+        snapshot: watch::Receiver<Arc<Snapshot>>,
+        events: mpsc::Receiver<Event>,
+        commands: mpsc::Sender<Request>,
+        task: tokio::task::JoinHandle<()>,
+    ) -> EngineHandle {
+        EngineHandle {
+            snapshot,
+            events,
+            commands,
+            task,
+            shutdown: None,
+        }
+    }
+
     /// Sends a command and waits for its result.
     pub async fn send(&self, command: Command, actor: &str) -> Result<Reply, String> {
         self.commander().send(command, actor).await
@@ -121,10 +147,14 @@ impl EngineHandle {
         }
     }
 
-    /// Stops the engine at a clean point: jobs under way finish, nothing new starts.
+    /// Stops the engine at a clean point: jobs under way finish, nothing new starts. For an
+    /// attached engine, stops the local pumps and leaves the engine running.
     pub async fn shutdown(mut self) {
-        if let Some(stop) = self.shutdown.take() {
-            let _ = stop.send(());
+        match self.shutdown.take() {
+            Some(stop) => {
+                let _ = stop.send(());
+            }
+            None => self.task.abort(),
         }
         let _ = (&mut self.task).await;
     }
@@ -197,7 +227,7 @@ type CopyProgress = (Arc<AtomicU64>, Arc<AtomicU64>);
 struct Login {
     class: String,
     user: String,
-    reply: oneshot::Sender<Result<Reply, String>>,
+    reply: oneshot::Sender<CommandResult>,
     asked: tokio::time::Instant,
     /// Until when the login may wait for a desktop.
     deadline: tokio::time::Instant,
@@ -1055,14 +1085,14 @@ impl Engine {
         &mut self,
         command: Command,
         actor: &str,
-        reply: oneshot::Sender<Result<Reply, String>>,
-    ) -> Option<(
-        oneshot::Sender<Result<Reply, String>>,
-        Result<Reply, String>,
-    )> {
+        reply: oneshot::Sender<CommandResult>,
+    ) -> Option<(oneshot::Sender<CommandResult>, CommandResult)> {
         let writes = !matches!(command, Command::Assign { .. } | Command::Release { .. });
         if self.read_only && writes {
-            return Some((reply, Err("the engine is read-only".into())));
+            return Some((
+                reply,
+                Err(CommandError::read_only("the engine is read-only")),
+            ));
         }
         let result = match command {
             Command::Pause => {
@@ -1071,7 +1101,7 @@ impl Engine {
             }
             Command::Resume => {
                 if self.read_only {
-                    Err("the engine is read-only".into())
+                    Err(CommandError::read_only("the engine is read-only"))
                 } else {
                     self.paused = false;
                     Ok(Reply::Done)
@@ -1079,7 +1109,7 @@ impl Engine {
             }
             Command::Refill { class } => {
                 if self.fleet.class(&class).is_none() {
-                    Err(format!("unknown class {class:?}"))
+                    Err(CommandError::not_found(format!("unknown class {class:?}")))
                 } else {
                     self.class_backoff.remove(&class);
                     let names: Vec<String> = self
@@ -1101,19 +1131,19 @@ impl Engine {
                 until,
             } => {
                 if self.fleet.class(&class).is_none() {
-                    Err(format!("unknown class {class:?}"))
+                    Err(CommandError::not_found(format!("unknown class {class:?}")))
                 } else if until <= self.now() {
-                    Err("the expiry is in the past".into())
+                    Err(CommandError::invalid("the expiry is in the past"))
                 } else {
                     self.floor_raises.insert(class, (floor, until));
                     Ok(Reply::Done)
                 }
             }
             Command::DrainHost { host } => match self.hosts.get_mut(&host) {
-                None => Err(format!("unknown host {host:?}")),
-                Some(rt) if matches!(rt.status, HostStatus::Standby) => {
-                    Err(format!("host {host} is on standby; nothing to drain"))
-                }
+                None => Err(CommandError::not_found(format!("unknown host {host:?}"))),
+                Some(rt) if matches!(rt.status, HostStatus::Standby) => Err(
+                    CommandError::conflict(format!("host {host} is on standby; nothing to drain")),
+                ),
                 Some(rt) => {
                     rt.status = HostStatus::Draining { by_admin: true };
                     self.emit(
@@ -1127,7 +1157,7 @@ impl Engine {
                 }
             },
             Command::UndrainHost { host } => match self.hosts.get_mut(&host) {
-                None => Err(format!("unknown host {host:?}")),
+                None => Err(CommandError::not_found(format!("unknown host {host:?}"))),
                 Some(rt) if matches!(rt.status, HostStatus::Draining { .. }) => {
                     rt.status = if rt.conn.is_some() {
                         HostStatus::Active
@@ -1136,11 +1166,13 @@ impl Engine {
                     };
                     Ok(Reply::Done)
                 }
-                Some(_) => Err(format!("host {host} is not draining")),
+                Some(_) => Err(CommandError::conflict(format!(
+                    "host {host} is not draining"
+                ))),
             },
             Command::SetPolicy { class, policy } => {
                 match self.fleet.classes.iter_mut().find(|c| c.name == class) {
-                    None => Err(format!("unknown class {class:?}")),
+                    None => Err(CommandError::not_found(format!("unknown class {class:?}"))),
                     Some(c) => {
                         c.policy = *policy;
                         self.classes = Arc::new(self.fleet.classes.clone());
@@ -1173,27 +1205,43 @@ impl Engine {
         class: String,
         user: String,
         wait_secs: u64,
-        reply: oneshot::Sender<Result<Reply, String>>,
-    ) -> Option<(
-        oneshot::Sender<Result<Reply, String>>,
-        Result<Reply, String>,
-    )> {
+        reply: oneshot::Sender<CommandResult>,
+    ) -> Option<(oneshot::Sender<CommandResult>, CommandResult)> {
         if self.fleet.class(&class).is_none() {
-            return Some((reply, Err(format!("unknown class {class:?}"))));
+            return Some((
+                reply,
+                Err(CommandError::not_found(format!("unknown class {class:?}"))),
+            ));
         }
-        // The same user gets the same desktop back.
+        if let Err(e) = crate::policy::names::check_name(&user) {
+            return Some((reply, Err(CommandError::invalid(format!("user: {e}")))));
+        }
+        // The same user gets the same desktop back (its display read again from the host).
         if let Some(d) = self.desktops.values().find(|d| {
             d.value.meta.class == class
                 && d.value.meta.pool == PoolState::Production
                 && d.value.meta.user.as_deref() == Some(user.as_str())
         }) {
-            let r = Reply::Assigned {
-                desktop: d.value.name.clone(),
-                host: d.value.host.clone(),
-                display: None,
-                waited_ms: 0,
-            };
-            return Some((reply, Ok(r)));
+            let (name, host) = (d.value.name.clone(), d.value.host.clone());
+            let conn = self.conn(&host);
+            tokio::spawn(async move {
+                let display = match conn {
+                    Some(conn) => {
+                        let n = name.clone();
+                        jobs::blocking("read display", move || conn.display_address(&n))
+                            .await
+                            .unwrap_or(None)
+                    }
+                    None => None,
+                };
+                let _ = reply.send(Ok(Reply::Assigned {
+                    desktop: name,
+                    host,
+                    display,
+                    waited_ms: 0,
+                }));
+            });
+            return None;
         }
         let now = tokio::time::Instant::now();
         let login = Login {
@@ -1215,9 +1263,9 @@ impl Engine {
             }
             None => {
                 self.login_stats.entry(class.clone()).or_default().refused += 1;
-                let _ = login
-                    .reply
-                    .send(Err(format!("no {class} desktop is ready in the buffer")));
+                let _ = login.reply.send(Err(CommandError::unavailable(format!(
+                    "no {class} desktop is ready in the buffer"
+                ))));
             }
         }
         None
@@ -1254,7 +1302,9 @@ impl Engine {
     /// Labels `desktop` for the login; the reply goes out when the label is written.
     fn hand_out(&mut self, desktop: ObservedDesktop, login: Login) {
         let Some(conn) = self.conn(&desktop.host) else {
-            let _ = login.reply.send(Err("host connection lost".into()));
+            let _ = login
+                .reply
+                .send(Err(CommandError::unavailable("host connection lost")));
             return;
         };
         let now = self.now().as_second();
@@ -1274,9 +1324,9 @@ impl Engine {
                 if login.deadline <= now {
                     self.login_stats.entry(class.clone()).or_default().refused += 1;
                     let waited = now.duration_since(login.asked).as_secs();
-                    let _ = login.reply.send(Err(format!(
+                    let _ = login.reply.send(Err(CommandError::unavailable(format!(
                         "no {class} desktop became ready within {waited}s"
-                    )));
+                    ))));
                     continue;
                 }
                 match self.ready_desktop(&class) {
@@ -1302,24 +1352,31 @@ impl Engine {
     }
 
     /// Release (a logout) or recycle (an admin action) a desktop: it is retired, then destroyed.
-    fn release(&mut self, desktop: &str, actor: &str, logout: bool) -> Result<Reply, String> {
+    fn release(&mut self, desktop: &str, actor: &str, logout: bool) -> CommandResult {
         let Some(d) = self.desktops.get(desktop).map(|d| d.value.clone()) else {
-            return Err(format!("unknown desktop {desktop:?}"));
+            return Err(CommandError::not_found(format!(
+                "unknown desktop {desktop:?}"
+            )));
         };
         if logout && d.meta.pool != PoolState::Production {
-            return Err(format!(
+            return Err(CommandError::conflict(format!(
                 "desktop {desktop} is not assigned (it is in {})",
                 d.meta.pool.as_str()
-            ));
+            )));
         }
         if self
             .in_flight
             .contains(&JobKey::Desktop(desktop.to_string()))
         {
-            return Err(format!("desktop {desktop} is busy; try again in a moment"));
+            return Err(CommandError::conflict(format!(
+                "desktop {desktop} is busy; try again in a moment"
+            )));
         }
         let Some(conn) = self.hosts.get(&d.host).and_then(|rt| rt.conn.clone()) else {
-            return Err(format!("host {} is not connected", d.host));
+            return Err(CommandError::unavailable(format!(
+                "host {} is not connected",
+                d.host
+            )));
         };
         let user = d.meta.user.clone().unwrap_or_default();
         let class = d.meta.class.clone();

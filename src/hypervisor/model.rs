@@ -2,7 +2,7 @@
 //! in its creation pool, and its seed copies. Plain data, shared by the hypervisor layer (which
 //! fills it) and the planner (which reads it).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The XML namespace of deskpool's domain metadata element.
 pub const METADATA_URI: &str = "https://deskpool.dev/xmlns/desktop/1";
@@ -16,7 +16,7 @@ pub const DESKTOP_PREFIX: &str = "dp-";
 pub const SEED_COPY_PREFIX: &str = "seed-";
 
 /// Which pool a desktop belongs to. Recorded in the domain's metadata.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
 pub enum PoolState {
     /// Being made: volume and domain exist, not yet booted and ready.
@@ -50,7 +50,7 @@ impl PoolState {
 }
 
 /// deskpool's record of a desktop, stored in the domain's libvirt metadata.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DesktopMeta {
     pub class: String,
     pub pool: PoolState,
@@ -65,7 +65,7 @@ pub struct DesktopMeta {
 }
 
 /// A deskpool desktop seen on a host.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObservedDesktop {
     pub name: String,
     pub host: String,

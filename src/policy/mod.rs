@@ -13,6 +13,7 @@ use jiff::tz::TimeZone;
 pub struct Fleet {
     pub engine: EngineSettings,
     pub console: ConsoleSettings,
+    pub broker: BrokerSettings,
     pub hosts: Vec<HostSpec>,
     pub classes: Vec<ClassSpec>,
 }
@@ -31,6 +32,22 @@ impl Fleet {
 pub struct ConsoleSettings {
     /// A built-in theme name or a theme file path; `--theme` overrides it.
     pub theme: Option<String>,
+}
+
+/// The broker socket (`[broker]` in the config file).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BrokerSettings {
+    /// Unix socket the engine serves its JSON API on; `None` means `STATE_DIR/deskpool.sock`.
+    pub socket: Option<std::path::PathBuf>,
+}
+
+impl BrokerSettings {
+    /// The socket path, given the state directory in use.
+    pub fn socket_path(&self, state_dir: &std::path::Path) -> std::path::PathBuf {
+        self.socket
+            .clone()
+            .unwrap_or_else(|| state_dir.join("deskpool.sock"))
+    }
 }
 
 /// Engine-wide settings (`[engine]` in the config file).
@@ -169,7 +186,7 @@ pub struct SeedSpec {
 }
 
 /// How many desktops of a class to keep, and how fast to make them.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Policy {
     /// Most desktops of this class in all pools together.
     pub cap: u32,
@@ -195,7 +212,7 @@ pub struct Policy {
 /// `service_level` quantile of the logins expected while a new desktop is made (`ready_secs`),
 /// assuming Poisson arrivals at the forecast rate. See [`crate::engine::plan`] and
 /// [`crate::engine::demand`].
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Predictive {
     /// Share of logins that should find a ready desktop, 0.5..=0.9999.
     pub service_level: f64,
@@ -203,7 +220,7 @@ pub struct Predictive {
 
 /// Unassigned ready desktops to hold: `percent` of the current production, at least `floor`,
 /// at most `ceiling`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BufferRule {
     pub floor: u32,
     pub percent: u32,
@@ -219,7 +236,7 @@ impl BufferRule {
 }
 
 /// A recurring stretch of time with its own expected production and buffer rule.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Period {
     /// Days on which the period starts (a period ending past midnight runs into the next day).
     pub days: Weekdays,
@@ -231,14 +248,15 @@ pub struct Period {
 }
 
 /// Per host limits on concurrent work for one class.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Pacing {
     pub clones_per_host: u32,
     pub boots_per_host: u32,
 }
 
 /// What happens to a desktop when its user logs out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum LogoutAction {
     /// Destroy it and make a fresh one in its place at once (the default).
     Recycle,

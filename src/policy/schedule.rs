@@ -5,7 +5,7 @@ use jiff::civil::{Time, Weekday};
 use super::Period;
 
 /// A set of weekdays (bit 0 = Monday).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Weekdays(pub u8);
 
 const DAY_NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
@@ -54,7 +54,18 @@ impl Weekdays {
 }
 
 /// Seconds since midnight, 0..86400.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct TimeOfDay(pub u32);
 
 impl TimeOfDay {

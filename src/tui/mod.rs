@@ -1,4 +1,5 @@
-//! The console: ratatui over the engine, which runs as a background task of the same process.
+//! The console: ratatui over the engine, which runs as a background task of the same process
+//! (serving the broker socket), or in another process reached through that socket (attached).
 //! It redraws only when something changed (a snapshot, an event, a key, a resize), restores the
 //! terminal on quit, on panic and on SIGTERM/SIGHUP, and stops the engine cleanly (libvirt keeps
 //! the desktops and their state).
@@ -37,6 +38,17 @@ pub struct ConsoleOptions {
     pub state_dir: PathBuf,
     /// The demo: an accelerated clock, and a synthetic day played against the engine.
     pub demo: Option<Arc<ScaledClock>>,
+    pub engine: ConsoleEngine,
+}
+
+/// Where the console's engine runs.
+pub enum ConsoleEngine {
+    /// Start one in this process and serve the broker socket at this path from it (so that
+    /// `deskpool ctl` and other consoles can reach it); `None` serves nothing (a read-only
+    /// engine beside the one that works).
+    Own { socket: Option<PathBuf> },
+    /// Attach to the engine listening on this socket (another console or `deskpool serve`).
+    Attach { socket: PathBuf },
 }
 
 /// What a finished effect reports back to the loop.
@@ -50,27 +62,58 @@ enum Done {
 pub fn run(fleet: Fleet, options: ConsoleOptions) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
     runtime.block_on(async move {
-        let clock: Arc<dyn Clock> = match &options.demo {
-            Some(demo) => demo.clone(),
-            None => Arc::new(SystemClock),
+        let mut broker_note = None;
+        let (mut engine, broker) = match &options.engine {
+            ConsoleEngine::Attach { socket } => {
+                let engine = crate::broker::attach(socket, options.read_only).await?;
+                (engine, None)
+            }
+            ConsoleEngine::Own { socket } => {
+                let clock: Arc<dyn Clock> = match &options.demo {
+                    Some(demo) => demo.clone(),
+                    None => Arc::new(SystemClock),
+                };
+                let mut engine = run::start(
+                    fleet.clone(),
+                    EngineOptions {
+                        clock,
+                        read_only: options.read_only,
+                        paused: false,
+                        connections: Connections::new(),
+                        state_dir: Some(options.state_dir.clone()),
+                    },
+                );
+                let classes = fleet.classes.iter().map(|c| c.name.clone()).collect();
+                // A console without its socket still works; it says why nobody can reach it.
+                let broker = match socket
+                    .as_ref()
+                    .map(|socket| crate::broker::Broker::start(&mut engine, socket, classes))
+                {
+                    None => None,
+                    Some(Ok(b)) => Some(b),
+                    Some(Err(e)) => {
+                        tracing::warn!("broker socket: {e:#}");
+                        broker_note = Some(format!("broker socket not served: {e:#}"));
+                        None
+                    }
+                };
+                (engine, broker)
+            }
         };
-        let engine = run::start(
-            fleet.clone(),
-            EngineOptions {
-                clock,
-                read_only: options.read_only,
-                paused: false,
-                connections: Connections::new(),
-                state_dir: Some(options.state_dir.clone()),
-            },
-        );
+        if matches!(options.engine, ConsoleEngine::Attach { .. }) {
+            // The first snapshot is already there: show it at once.
+            engine.snapshot.mark_changed();
+        }
         let log_path = options.state_dir.join("deskpool.log");
         // libvirt and libxml2 may print to stderr; on the console's screen that is garbage.
         let stderr_guard = StderrToFile::redirect(&log_path);
         let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
-        let result = event_loop(&mut terminal, engine, fleet, &options).await;
+        let result = event_loop(&mut terminal, engine, fleet, &options, broker_note).await;
         ratatui::restore();
         drop(stderr_guard);
+        if let Some(broker) = broker {
+            broker.shutdown().await;
+        }
         result
     })
 }
@@ -80,6 +123,7 @@ async fn event_loop(
     mut engine: EngineHandle,
     fleet: Fleet,
     options: &ConsoleOptions,
+    broker_note: Option<String>,
 ) -> anyhow::Result<()> {
     let audit = AuditLog::new(&options.state_dir);
     let mut app = App::new(
@@ -91,6 +135,9 @@ async fn event_loop(
     if let Some(demo) = &options.demo {
         app.demo_speed = Some(demo.speed());
         tokio::spawn(crate::demo::drive(engine.commander(), demo.clone()));
+    }
+    if let Some(note) = broker_note {
+        app.complain(note);
     }
     let (keys_tx, mut keys) = mpsc::channel::<TermEvent>(64);
     // crossterm's read blocks: it gets a thread of its own, and costs nothing while idle.
@@ -137,6 +184,9 @@ async fn event_loop(
             }
             changed = engine.snapshot.changed() => {
                 if changed.is_err() {
+                    if let ConsoleEngine::Attach { socket } = &options.engine {
+                        return Err(anyhow::anyhow!("the engine on {} went away (stopped, or its console quit)", socket.display()));
+                    }
                     return Err(anyhow::anyhow!("the engine stopped unexpectedly; see {}", options.state_dir.join("deskpool.log").display()));
                 }
                 let snapshot = engine.snapshot.borrow_and_update().clone();

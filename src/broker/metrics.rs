@@ -1,0 +1,313 @@
+//! `GET /metrics`: the latest snapshot in the Prometheus text exposition format (0.0.4).
+
+use std::fmt::Write;
+
+use crate::engine::api::{ClassStatus, HostState, Snapshot};
+use crate::engine::plan::HostStatus;
+
+type ClassValue = fn(&ClassStatus) -> f64;
+type HostValue = fn(&HostState) -> Option<f64>;
+
+/// Per class metrics: name, type, help, value.
+const CLASS_METRICS: &[(&str, &str, &str, ClassValue)] = &[
+    (
+        "deskpool_class_production",
+        "gauge",
+        "Desktops assigned to users.",
+        |c| c.plan.production as f64,
+    ),
+    (
+        "deskpool_class_buffer",
+        "gauge",
+        "Booted, ready, unassigned desktops.",
+        |c| c.plan.buffer as f64,
+    ),
+    (
+        "deskpool_class_creation",
+        "gauge",
+        "Desktops being made.",
+        |c| c.plan.creation as f64,
+    ),
+    (
+        "deskpool_class_buffer_target",
+        "gauge",
+        "Buffered desktops the policy asks for now.",
+        |c| c.plan.buffer_target as f64,
+    ),
+    (
+        "deskpool_class_production_target",
+        "gauge",
+        "Production the policy expects now.",
+        |c| c.plan.production_target as f64,
+    ),
+    (
+        "deskpool_class_cap",
+        "gauge",
+        "Most desktops of the class in all pools.",
+        |c| c.cap as f64,
+    ),
+    (
+        "deskpool_logins_total",
+        "counter",
+        "Desktops handed out since the engine started.",
+        |c| c.logins.served as f64,
+    ),
+    (
+        "deskpool_logins_instant_total",
+        "counter",
+        "Logins served at once from the buffer.",
+        |c| c.logins.instant as f64,
+    ),
+    (
+        "deskpool_login_wait_seconds_sum",
+        "counter",
+        "Total time logins waited for a desktop.",
+        |c| c.logins.wait_secs_total,
+    ),
+    (
+        "deskpool_login_wait_seconds_max",
+        "gauge",
+        "Longest time a login waited for a desktop.",
+        |c| c.logins.wait_secs_max,
+    ),
+    (
+        "deskpool_logins_waiting",
+        "gauge",
+        "Logins waiting now for a desktop to become ready.",
+        |c| c.logins.waiting as f64,
+    ),
+    (
+        "deskpool_logins_refused_total",
+        "counter",
+        "Logins that got no desktop (empty buffer, or the wait ran out).",
+        |c| c.logins.refused as f64,
+    ),
+    (
+        "deskpool_desktop_failures_total",
+        "counter",
+        "Desktops that failed to become ready.",
+        |c| c.logins.failures as f64,
+    ),
+];
+
+/// Per host metrics: name, type, help, value (`None`: no sample for this host).
+const HOST_METRICS: &[(&str, &str, &str, HostValue)] = &[
+    (
+        "deskpool_host_up",
+        "gauge",
+        "1 when the host is connected and in service (active or draining).",
+        |h| {
+            Some(
+                if matches!(h.status, HostStatus::Active | HostStatus::Draining { .. }) {
+                    1.0
+                } else {
+                    0.0
+                },
+            )
+        },
+    ),
+    (
+        "deskpool_host_standby",
+        "gauge",
+        "1 for a standby host.",
+        |h| Some(if h.standby { 1.0 } else { 0.0 }),
+    ),
+    (
+        "deskpool_host_desktops",
+        "gauge",
+        "Desktops on the host (any pool).",
+        |h| Some(h.desktops as f64),
+    ),
+    (
+        "deskpool_host_capacity_desktops",
+        "gauge",
+        "Desktops the host may hold, when limited.",
+        |h| h.capacity.desktops.map(f64::from),
+    ),
+];
+
+pub fn render(s: &Snapshot) -> String {
+    let mut out = String::new();
+    for (name, kind, help, value) in CLASS_METRICS {
+        header(&mut out, name, kind, help);
+        for c in &s.classes {
+            sample(&mut out, name, &[("class", &c.plan.name)], value(c));
+        }
+    }
+    for (name, kind, help, value) in HOST_METRICS {
+        header(&mut out, name, kind, help);
+        for h in &s.hosts {
+            if let Some(v) = value(h) {
+                sample(&mut out, name, &[("host", &h.name)], v);
+            }
+        }
+    }
+    header(
+        &mut out,
+        "deskpool_host_state",
+        "gauge",
+        "1 for the state each host is in.",
+    );
+    for h in &s.hosts {
+        sample(
+            &mut out,
+            "deskpool_host_state",
+            &[("host", &h.name), ("state", h.status.label())],
+            1.0,
+        );
+    }
+    let engine: [(&str, &str, &str, f64); 5] = [
+        (
+            "deskpool_engine_passes_total",
+            "counter",
+            "Reconcile passes run.",
+            s.passes as f64,
+        ),
+        (
+            "deskpool_engine_paused",
+            "gauge",
+            "1 while the engine is paused.",
+            bool_value(s.paused),
+        ),
+        (
+            "deskpool_engine_steady",
+            "gauge",
+            "1 when every class meets its targets.",
+            bool_value(s.steady),
+        ),
+        (
+            "deskpool_engine_jobs_in_flight",
+            "gauge",
+            "Jobs running on the hosts.",
+            s.jobs_in_flight as f64,
+        ),
+        (
+            "deskpool_events_dropped_total",
+            "counter",
+            "Events nobody read in time.",
+            s.events_dropped as f64,
+        ),
+    ];
+    for (name, kind, help, v) in engine {
+        header(&mut out, name, kind, help);
+        sample(&mut out, name, &[], v);
+    }
+    out
+}
+
+fn bool_value(b: bool) -> f64 {
+    if b { 1.0 } else { 0.0 }
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: f64) {
+    out.push_str(name);
+    if !labels.is_empty() {
+        out.push('{');
+        for (i, (k, v)) in labels.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let _ = write!(out, "{k}=\"{}\"", escape_label(v));
+        }
+        out.push('}');
+    }
+    let _ = writeln!(out, " {value}");
+}
+
+/// A label value as the text format wants it: `\`, `"` and newlines escaped.
+pub fn escape_label(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::api::{CapacityView, LoginStats};
+    use crate::engine::plan::ClassPlan;
+
+    #[test]
+    fn escapes_label_values() {
+        assert_eq!(escape_label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+
+    #[test]
+    fn renders_classes_and_hosts_with_help_and_type() {
+        let s = Snapshot {
+            classes: vec![ClassStatus {
+                plan: ClassPlan {
+                    name: "office".into(),
+                    production: 3,
+                    buffer: 2,
+                    creation: 1,
+                    production_target: 4,
+                    buffer_target: 5,
+                    total_target: 9,
+                    period: None,
+                    stale: 0,
+                    explanation: String::new(),
+                },
+                seed_version: "v1".into(),
+                on_old_seed: 0,
+                cap: 10,
+                logins: LoginStats {
+                    served: 7,
+                    instant: 6,
+                    wait_secs_total: 1.5,
+                    wait_secs_max: 1.5,
+                    ..LoginStats::default()
+                },
+                demand: vec![0, 2],
+            }],
+            hosts: vec![HostState {
+                name: "h\"1".into(),
+                uri: "test:///default".into(),
+                status: HostStatus::Down { reason: "x".into() },
+                standby: false,
+                desktops: 4,
+                capacity: CapacityView {
+                    desktops: Some(10),
+                    memory_mib: None,
+                    vcpus: None,
+                },
+                retry_in_secs: None,
+            }],
+            ..Snapshot::default()
+        };
+        let text = render(&s);
+        for line in [
+            "# TYPE deskpool_class_production gauge",
+            "deskpool_class_production{class=\"office\"} 3",
+            "deskpool_class_buffer_target{class=\"office\"} 5",
+            "# TYPE deskpool_logins_total counter",
+            "deskpool_logins_total{class=\"office\"} 7",
+            "deskpool_login_wait_seconds_sum{class=\"office\"} 1.5",
+            "deskpool_host_up{host=\"h\\\"1\"} 0",
+            "deskpool_host_capacity_desktops{host=\"h\\\"1\"} 10",
+            "deskpool_host_state{host=\"h\\\"1\",state=\"down\"} 1",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line:?} missing from\n{text}"
+            );
+        }
+        // Every sample's metric has HELP and TYPE lines before it.
+        for l in text.lines().filter(|l| !l.starts_with('#')) {
+            let name = l.split(['{', ' ']).next().unwrap();
+            assert!(text.contains(&format!("# TYPE {name} ")), "{name}");
+        }
+    }
+}

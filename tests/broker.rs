@@ -1,0 +1,609 @@
+//! The broker socket on the libvirt test driver: what a connection broker, a monitoring system
+//! and a second console get from it, and what bad requests do not change.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::*;
+use deskpool::broker::{self, Broker, client};
+use deskpool::engine::api::{Command, Snapshot};
+use deskpool::engine::run::EngineHandle;
+use deskpool::hypervisor::model::PoolState;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// One host with room for 10, class `office` with a buffer of `floor`.
+fn bed(floor: u32) -> Bed {
+    let toml = format!(
+        "{}{}{}",
+        ENGINE_TOML,
+        host_toml("h1", 10, false, ""),
+        class_toml("office", floor, ""),
+    );
+    Bed::new(&["h1"], &["office"], &toml)
+}
+
+struct Served {
+    engine: EngineHandle,
+    broker: Broker,
+    socket: PathBuf,
+}
+
+fn serve(bed: &Bed) -> Served {
+    let mut engine = bed.start();
+    let socket = bed.file("deskpool.sock");
+    let classes = bed.fleet.classes.iter().map(|c| c.name.clone()).collect();
+    let broker = Broker::start(&mut engine, &socket, classes).expect("the socket is served");
+    Served {
+        engine,
+        broker,
+        socket,
+    }
+}
+
+impl Served {
+    async fn get(&self, target: &str) -> (u16, Value) {
+        let a = client::call(&self.socket, "GET", target, None, DEADLINE)
+            .await
+            .unwrap();
+        (
+            a.status,
+            serde_json::from_slice(&a.body).unwrap_or(Value::Null),
+        )
+    }
+
+    async fn post(&self, target: &str, body: Value) -> (u16, Value) {
+        let a = client::call(&self.socket, "POST", target, Some(&body), DEADLINE)
+            .await
+            .unwrap();
+        (a.status, serde_json::from_slice(&a.body).unwrap())
+    }
+
+    async fn text(&self, target: &str) -> String {
+        let a = client::call(&self.socket, "GET", target, None, DEADLINE)
+            .await
+            .unwrap();
+        assert_eq!(a.status, 200);
+        String::from_utf8(a.body).unwrap()
+    }
+
+    async fn buffer_full(&mut self) -> std::sync::Arc<Snapshot> {
+        wait(&mut self.engine, "the buffer at its target", |s| {
+            s.steady
+                && s.classes
+                    .iter()
+                    .all(|c| c.plan.buffer == c.plan.buffer_target)
+        })
+        .await
+    }
+
+    async fn stop(self) {
+        self.broker.shutdown().await;
+        self.engine.shutdown().await;
+    }
+}
+
+/// Sends raw bytes and reads the status and body of the answer (until the server closes: ask
+/// for `Connection: close` unless the request is one the server refuses outright).
+async fn raw(socket: &Path, request: &[u8]) -> (u16, String) {
+    let mut stream = tokio::net::UnixStream::connect(socket).await.unwrap();
+    // The server may answer (and stop reading) before all of an oversized body is sent.
+    let _ = stream.write_all(request).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(DEADLINE, stream.read_to_end(&mut answer)).await;
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {text:?}"));
+    let body = text
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_assign_is_served_from_the_buffer_and_the_same_user_gets_the_same_desktop() {
+    let bed = bed(2);
+    let mut served = serve(&bed);
+    served.buffer_full().await;
+    let (status, alice) = served
+        .post("/v1/assign", json!({"class": "office", "user": "alice"}))
+        .await;
+    assert_eq!(status, 200, "{alice}");
+    let desktop = alice["desktop"].as_str().unwrap().to_string();
+    assert!(desktop.starts_with("dp-office-"), "{alice}");
+    assert_eq!(alice["host"], "h1");
+    assert!(
+        alice.get("display").is_some() && alice["waited_ms"].is_u64(),
+        "{alice}"
+    );
+
+    let (status, again) = served
+        .post("/v1/assign", json!({"class": "office", "user": "alice"}))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        again["desktop"],
+        desktop.as_str(),
+        "same user, same desktop"
+    );
+    let (_, bob) = served
+        .post("/v1/assign", json!({"class": "office", "user": "bob"}))
+        .await;
+    assert_ne!(
+        bob["desktop"],
+        desktop.as_str(),
+        "another user, another desktop"
+    );
+
+    // libvirt records the assignment.
+    let o = bed.observe("h1");
+    let d = o.desktops.iter().find(|d| d.name == desktop).unwrap();
+    assert_eq!(d.meta.pool, PoolState::Production);
+    assert_eq!(d.meta.user.as_deref(), Some("alice"));
+
+    wait(&mut served.engine, "two in production", |s| {
+        class(s, "office").plan.production == 2
+    })
+    .await;
+    let (status, classes) = served.get("/v1/classes").await;
+    assert_eq!(status, 200);
+    let office = &classes["classes"][0];
+    assert_eq!(office["name"], "office");
+    assert_eq!(office["production"], 2);
+    assert_eq!(
+        office["logins"]["served"], 2,
+        "asking again is not a new login"
+    );
+    assert_eq!(office["logins"]["instant"], 2);
+    served.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_assign_on_an_empty_buffer_waits_for_the_next_desktop_and_the_wait_is_measured() {
+    let bed = bed(0);
+    let mut served = serve(&bed);
+    served.buffer_full().await;
+    let (status, answer) = served
+        .post(
+            "/v1/assign",
+            json!({"class": "office", "user": "carol", "wait_secs": 30}),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer["waited_ms"].as_u64().unwrap() > 0, "{answer}");
+    let metrics = served.text("/metrics").await;
+    for line in [
+        "deskpool_logins_total{class=\"office\"} 1",
+        "deskpool_logins_instant_total{class=\"office\"} 0",
+        "deskpool_logins_waiting{class=\"office\"} 0",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} not in\n{metrics}"
+        );
+    }
+    let sum: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("deskpool_login_wait_seconds_sum{class=\"office\"} "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(sum > 0.0, "{metrics}");
+    served.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_assign_gets_503_when_no_desktop_is_ready_in_time() {
+    let bed = bed(0);
+    let mut served = serve(&bed);
+    served.buffer_full().await;
+    // Paused, the engine makes nothing: the wait must run out.
+    served.engine.send(Command::Pause, "test").await.unwrap();
+    let (status, now) = served
+        .post("/v1/assign", json!({"class": "office", "user": "dave"}))
+        .await;
+    assert_eq!(status, 503, "{now}");
+    assert!(
+        now["error"]
+            .as_str()
+            .unwrap()
+            .contains("no office desktop is ready"),
+        "{now}"
+    );
+    let started = std::time::Instant::now();
+    let (status, later) = served
+        .post(
+            "/v1/assign",
+            json!({"class": "office", "user": "dave", "wait_secs": 1}),
+        )
+        .await;
+    assert_eq!(status, 503, "{later}");
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    assert!(
+        later["error"].as_str().unwrap().contains("within"),
+        "{later}"
+    );
+    let metrics = served.text("/metrics").await;
+    assert!(
+        metrics.contains("deskpool_logins_refused_total{class=\"office\"} 2"),
+        "{metrics}"
+    );
+    served.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_release_recycles_the_desktop_and_an_unknown_one_is_404() {
+    let bed = bed(1);
+    let mut served = serve(&bed);
+    served.buffer_full().await;
+    let (_, a) = served
+        .post("/v1/assign", json!({"class": "office", "user": "erin"}))
+        .await;
+    let desktop = a["desktop"].as_str().unwrap().to_string();
+    let (status, r) = served
+        .post("/v1/release", json!({"desktop": desktop}))
+        .await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["released"], desktop.as_str());
+    wait(&mut served.engine, "the released desktop gone", |s| {
+        !s.desktops.iter().any(|d| d.name == desktop)
+    })
+    .await;
+    let (status, r) = served
+        .post("/v1/release", json!({"desktop": desktop}))
+        .await;
+    assert_eq!(status, 404, "{r}");
+    let (status, r) = served
+        .post("/v1/release", json!({"desktop": "dp-office-nosuch"}))
+        .await;
+    assert_eq!(status, 404, "{r}");
+    served.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_requests_get_a_clear_4xx_and_change_nothing() {
+    let bed = bed(2);
+    let mut served = serve(&bed);
+    let before = served.buffer_full().await;
+    let socket = served.socket.clone();
+    let long = "u".repeat(300);
+    for (user, why) in [
+        ("a<b", "'<'"),
+        ("a/b", "'/'"),
+        ("a..b", "'..'"),
+        ("a b", "' '"),
+        (long.as_str(), "at most"),
+    ] {
+        let (status, r) = served
+            .post("/v1/assign", json!({"class": "office", "user": user}))
+            .await;
+        assert_eq!(status, 422, "{user}: {r}");
+        let e = r["error"].as_str().unwrap();
+        assert!(e.starts_with("user: ") && e.contains(why), "{user}: {e}");
+    }
+    let (status, r) = served
+        .post("/v1/assign", json!({"class": "of/fice", "user": "a"}))
+        .await;
+    assert_eq!(
+        (status, r["error"].as_str().unwrap().starts_with("class: ")),
+        (422, true),
+        "{r}"
+    );
+    let (status, r) = served
+        .post("/v1/assign", json!({"class": "cad", "user": "alice"}))
+        .await;
+    assert_eq!(status, 404, "{r}");
+    assert!(
+        r["error"].as_str().unwrap().contains("unknown class"),
+        "{r}"
+    );
+    let (status, r) = served
+        .post(
+            "/v1/assign",
+            json!({"class": "office", "user": "a", "wait_secs": 4000}),
+        )
+        .await;
+    assert_eq!(status, 422, "{r}");
+    let (status, r) = served.post("/v1/assign", json!({"class": "office"})).await;
+    assert_eq!(status, 422, "{r}");
+    assert!(r["error"].as_str().unwrap().contains("user"), "{r}");
+    let (status, r) = served
+        .post(
+            "/v1/command",
+            json!({"command": {"type": "explode"}, "actor": "x"}),
+        )
+        .await;
+    assert_eq!(status, 422, "{r}");
+
+    let post = |body: &str, ct: &str| {
+        format!(
+            "POST /v1/assign HTTP/1.1\r\nConnection: close\r\nContent-Type: {ct}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let (status, body) = raw(
+        &socket,
+        post("{\"class\": \"office\",", "application/json").as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("malformed JSON"), "{body}");
+    let big = format!(
+        "{{\"class\":\"office\",\"user\":\"{}\"}}",
+        "x".repeat(70_000)
+    );
+    let (status, body) = raw(&socket, post(&big, "application/json").as_bytes()).await;
+    assert_eq!(status, 413, "{body}");
+    let (status, body) = raw(&socket, post("{}", "text/plain").as_bytes()).await;
+    assert_eq!(status, 415, "{body}");
+    let (status, body) = raw(&socket, b"POST /v1/assign HTTP/1.1\r\n\r\n").await;
+    assert_eq!(status, 411, "{body}");
+    let (status, body) = raw(
+        &socket,
+        b"GET /v1/assign HTTP/1.1\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status, 405, "{body}");
+    let (status, body) = raw(
+        &socket,
+        b"GET /v2/nothing HTTP/1.1\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+
+    // Nothing changed: no login counted, nothing assigned, on libvirt as in the engine.
+    served
+        .engine
+        .send(
+            Command::Refill {
+                class: "office".into(),
+            },
+            "test",
+        )
+        .await
+        .unwrap();
+    let after = wait(&mut served.engine, "a pass after the bad requests", |s| {
+        s.passes > before.passes
+    })
+    .await;
+    let (b, a) = (class(&before, "office"), class(&after, "office"));
+    assert_eq!(
+        (a.plan.production, a.plan.buffer, a.plan.creation),
+        (b.plan.production, b.plan.buffer, b.plan.creation)
+    );
+    assert_eq!(a.logins, b.logins);
+    assert_eq!(
+        count(&bed.observe("h1"), "office", PoolState::Production),
+        0
+    );
+    served.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_socket_is_private_stale_ones_are_replaced_live_ones_refused_and_it_is_removed_at_the_end()
+ {
+    let bed = bed(0);
+    let socket = bed.file("deskpool.sock");
+    // A stale socket: bound, then its listener dropped (nobody listening).
+    drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
+    assert!(socket.exists());
+    let mut served = serve(&bed);
+    let mode = std::fs::metadata(&socket).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "mode {mode:o}");
+    assert!(broker::is_live(&socket));
+
+    let mut other = bed.start();
+    let err = Broker::start(&mut other, &socket, vec!["office".into()])
+        .err()
+        .expect("a live socket is refused")
+        .to_string();
+    assert!(err.contains("already listening"), "{err}");
+    other.shutdown().await;
+    assert!(
+        broker::is_live(&socket),
+        "the refusal left the live socket alone"
+    );
+
+    let file = bed.file("not-a-socket");
+    std::fs::write(&file, "keep me").unwrap();
+    let mut third = bed.start();
+    let err = Broker::start(&mut third, &file, vec![])
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("not a socket"), "{err}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
+    third.shutdown().await;
+
+    served.buffer_full().await;
+    served.stop().await;
+    assert!(!socket.exists(), "socket removed on shutdown");
+    let err = client::call(&socket, "GET", "/v1/status", None, DEADLINE)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no deskpool engine is listening on"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_and_metrics_describe_classes_and_hosts() {
+    let bed = bed(2);
+    let mut served = serve(&bed);
+    served.buffer_full().await;
+    let (status, s) = served.get("/v1/status").await;
+    assert_eq!(status, 200);
+    assert_eq!(s["classes"][0]["name"], "office");
+    assert_eq!(s["classes"][0]["buffer"], 2);
+    assert_eq!(s["classes"][0]["buffer_target"], 2);
+    assert_eq!(s["hosts"][0]["name"], "h1");
+    assert_eq!(s["hosts"][0]["state"], "active");
+    assert_eq!(s["hosts"][0]["desktops"], 2);
+    assert_eq!(s["hosts"][0]["capacity_desktops"], 10);
+    assert_eq!(s["paused"], false);
+    // Two requests on one kept-alive connection, two answers.
+    let mut stream = tokio::net::UnixStream::connect(&served.socket)
+        .await
+        .unwrap();
+    stream
+        .write_all(
+            b"GET /v1/status HTTP/1.1\r\n\r\nGET /v1/classes HTTP/1.1\r\nConnection: close\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut both = String::new();
+    tokio::time::timeout(DEADLINE, stream.read_to_string(&mut both))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(both.matches("HTTP/1.1 200 OK").count(), 2, "{both}");
+    let metrics = served.text("/metrics").await;
+    for line in [
+        "# TYPE deskpool_class_buffer gauge",
+        "deskpool_class_buffer{class=\"office\"} 2",
+        "deskpool_class_buffer_target{class=\"office\"} 2",
+        "deskpool_class_production{class=\"office\"} 0",
+        "deskpool_class_creation{class=\"office\"} 0",
+        "deskpool_class_production_target{class=\"office\"} 0",
+        "deskpool_desktop_failures_total{class=\"office\"} 0",
+        "deskpool_host_up{host=\"h1\"} 1",
+        "deskpool_host_desktops{host=\"h1\"} 2",
+        "deskpool_host_capacity_desktops{host=\"h1\"} 10",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} not in\n{metrics}"
+        );
+    }
+    served.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn curl_works_against_the_socket() {
+    if std::process::Command::new("curl")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("curl is not installed: skipping the curl check");
+        return;
+    }
+    let bed = bed(1);
+    let mut served = serve(&bed);
+    served.buffer_full().await;
+    let socket = served.socket.display().to_string();
+    let curl = move |args: &[&str]| {
+        let out = std::process::Command::new("curl")
+            .args(["-sS", "--unix-socket", &socket, "-w", "\n%{http_code}"])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let assign = tokio::task::spawn_blocking({
+        let curl = curl.clone();
+        move || {
+            curl(&[
+                "-d",
+                "{\"class\":\"office\",\"user\":\"frank\"}",
+                "http://localhost/v1/assign",
+            ])
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        assign.ends_with("\n200") && assign.contains("dp-office-"),
+        "{assign}"
+    );
+    let metrics = tokio::task::spawn_blocking(move || curl(&["http://localhost/metrics"]))
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("deskpool_logins_total{class=\"office\"} 1"),
+        "{metrics}"
+    );
+    served.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_attached_console_sees_the_same_engine_and_its_pause_pauses_it() {
+    let bed = bed(1);
+    let mut served = serve(&bed);
+    let here = served.buffer_full().await;
+    let mut attached = broker::attach(&served.socket, false).await.unwrap();
+    let there = attached.snapshot.borrow().clone();
+    assert!(there.passes >= here.passes);
+    assert_eq!(there.classes.len(), 1);
+    assert_eq!(class(&there, "office").plan.buffer, 1);
+    assert_eq!(there.desktops.len(), here.desktops.len());
+    assert_eq!(there.hosts[0].name, "h1");
+
+    // Its commands reach the serving engine; its snapshots follow.
+    attached
+        .send(Command::Pause, "second-console")
+        .await
+        .unwrap();
+    wait(&mut served.engine, "the serving engine paused", |s| {
+        s.paused
+    })
+    .await;
+    wait(&mut attached, "the attached console sees it paused", |s| {
+        s.paused
+    })
+    .await;
+    // The engine's events reach it too (the pause is an admin action).
+    let event = tokio::time::timeout(DEADLINE, async {
+        loop {
+            let e = attached.events.recv().await.expect("events flow");
+            if e.message.contains("second-console") {
+                return e;
+            }
+        }
+    })
+    .await
+    .expect("the admin action event arrives");
+    assert!(event.message.contains("Pause"), "{event:?}");
+    let err = attached
+        .send(
+            Command::Refill {
+                class: "cad".into(),
+            },
+            "second-console",
+        )
+        .await
+        .unwrap_err();
+    assert!(err.contains("unknown class"), "{err}");
+
+    // A read-only console refuses locally; the engine never hears of it.
+    let read_only = broker::attach(&served.socket, true).await.unwrap();
+    let err = read_only.send(Command::Resume, "ro").await.unwrap_err();
+    assert!(err.contains("read-only"), "{err}");
+    assert!(served.engine.snapshot.borrow().paused);
+    read_only.shutdown().await;
+
+    // Shutting an attached console down leaves the engine running.
+    let passes = served.engine.snapshot.borrow().passes;
+    attached.shutdown().await;
+    served.engine.send(Command::Resume, "test").await.unwrap();
+    wait(&mut served.engine, "the engine still running", |s| {
+        s.passes > passes && !s.paused
+    })
+    .await;
+
+    // When the engine goes away, an attached console's snapshot channel closes.
+    let mut orphan = broker::attach(&served.socket, false).await.unwrap();
+    served.stop().await;
+    let closed = tokio::time::timeout(DEADLINE, async {
+        while orphan.snapshot.changed().await.is_ok() {}
+    })
+    .await;
+    assert!(closed.is_ok(), "the snapshot channel closed");
+}
