@@ -277,6 +277,8 @@ async fn bad_requests_get_a_clear_4xx_and_change_nothing() {
     let long = "u".repeat(300);
     for (user, why) in [
         ("a<b", "'<'"),
+        ("a'b", "'\\''"),
+        ("a&b", "'&'"),
         ("a/b", "'/'"),
         ("a..b", "'..'"),
         ("a b", "' '"),
