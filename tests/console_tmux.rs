@@ -17,7 +17,12 @@ impl Console {
     /// Starts `deskpool ARGS` in an 80x24 tmux pane with a fresh home; after it exits the pane
     /// prints its exit status and the terminal's line discipline (to prove it was restored).
     fn start(args: &str) -> Console {
-        let home = tempfile::tempdir().unwrap();
+        Console::start_in(tempfile::tempdir().unwrap(), args)
+    }
+
+    /// Like `start`, in a home of the caller's (to share its state directory with another
+    /// deskpool process).
+    fn start_in(home: tempfile::TempDir, args: &str) -> Console {
         let socket = format!(
             "deskpool-test-{}-{}",
             std::process::id(),
@@ -265,4 +270,63 @@ fn a_missing_theme_file_is_refused_before_the_screen_is_taken() {
     let screen = console.wait("the error", |s| s.contains("EXIT="));
     assert!(screen.contains("EXIT=1"), "{screen}");
     assert!(screen.contains("/nonexistent/theme.toml"), "{screen}");
+}
+
+/// Two administrators: `deskpool serve` runs the engine; a console attaches to it through the
+/// broker socket, pauses the engine from there, and quits without stopping it.
+#[test]
+fn a_console_attaches_to_a_serving_engine_and_quitting_it_leaves_the_engine_running() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path().to_path_buf();
+    let env = |c: &mut Command| {
+        c.env("HOME", &h)
+            .env("XDG_CONFIG_HOME", h.join("config"))
+            .env("XDG_STATE_HOME", h.join("state"));
+    };
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_deskpool"));
+    env(&mut serve);
+    let mut server = serve
+        .arg("serve")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let socket = h.join("state/deskpool/demo/deskpool.sock");
+    let start = Instant::now();
+    while !socket.exists() {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "the server never opened its socket"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ctl_status = || {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_deskpool"));
+        env(&mut c);
+        let out = c.args(["ctl", "status"]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+
+    let console = Console::start_in(home, "");
+    console.wait("the attached console", |s| {
+        s.contains("attached to") && s.contains("office")
+    });
+    console.keys(&["p"]);
+    console.wait("the engine paused", |s| s.contains("paused"));
+    let status = ctl_status();
+    assert!(
+        status.contains("paused"),
+        "the serving engine is paused: {status}"
+    );
+    console.keys(&["q"]);
+    wait_for_exit(&console);
+    let status = ctl_status();
+    assert!(
+        status.contains("engine"),
+        "the engine still answers after the console quit: {status}"
+    );
+    let _ = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status();
+    let _ = server.wait();
 }
