@@ -234,14 +234,18 @@ async fn a_standby_host_is_activated_then_drained_back_to_standby() {
     })
     .await;
     assert!(bed.file("h3.activated").exists(), "activation command ran");
-    assert_eq!((host(&s, "h1").desktops, host(&s, "h3").desktops), (3, 2));
+    // Which host fills first depends on whose seed copy is ready first; what holds: h1 stays
+    // within its 3, and the standby host carries the rest.
+    let (on_h1, on_h3) = (host(&s, "h1").desktops, host(&s, "h3").desktops);
+    assert!(
+        on_h1 <= 3 && on_h1 + on_h3 == 5 && on_h3 >= 2,
+        "h1 {on_h1}, h3 {on_h3}"
+    );
     let o3 = bed.observe("h3");
     assert_eq!(
         count(&o3, "office", PoolState::Buffer),
-        2,
-        "{o3:#?}\n{}\n{:#?}",
-        deskpool::report::table(&s),
-        s.desktops
+        on_h3 as usize,
+        "libvirt agrees"
     );
 
     // Demand falls: everything fits on h1 again, so h3 drains and returns to standby.
@@ -313,8 +317,12 @@ fn an_interrupted_run_is_finished_by_the_next_engine_with_nothing_leaked() {
     let first_runtime = tokio::runtime::Runtime::new().unwrap();
     first_runtime.block_on(async {
         let mut first = bed.start();
-        wait(&mut first, "provisioning under way", |s| {
-            s.jobs_in_flight > 0 && class(s, "office").plan.creation > 0
+        // Killed wherever it has got to once it holds h1 (the run may be barely started, half
+        // done or done); the half-made states that matter are made below, whatever the timing.
+        wait(&mut first, "the first engine at work on h1", |s| {
+            s.hosts
+                .iter()
+                .any(|h| h.name == "h1" && h.status == HostStatus::Active)
         })
         .await;
         // Not shut down: dropping the runtime below kills it mid-step.
@@ -327,17 +335,17 @@ fn an_interrupted_run_is_finished_by_the_next_engine_with_nothing_leaked() {
         .connections
         .get("h1")
         .expect("the first engine connected h1");
-    let seed = bed
-        .observe("h1")
-        .seed_copies
-        .into_iter()
-        .find(|c| c.class == "office")
-        .expect("seed copied");
     let pool = bed.fleet.engine.creation_pool.clone();
+    // The seed copy as the engine makes it (returned as it is if the first engine finished it).
+    let seed = conn
+        .copy_seed_local("seeds", "office.qcow2", &pool, "office", "v1", &|_, _| {})
+        .unwrap();
     conn.create_overlay(&pool, "dp-office-orphan", &seed, 1 << 30)
         .unwrap();
     leftovers::define_unlabelled(&conn, &pool, &seed, "dp-office-nolabel");
     leftovers::define_in_creation(&conn, &bed.fleet, &pool, &seed, "dp-office-halfway");
+    leftovers::define_in_creation(&conn, &bed.fleet, &pool, &seed, "dp-office-booted");
+    conn.start("dp-office-booted").unwrap();
     leftovers::define_retired(&conn, &bed.fleet, &pool, &seed, "dp-office-retired");
 
     let second_runtime = tokio::runtime::Runtime::new().unwrap();
@@ -353,6 +361,10 @@ fn an_interrupted_run_is_finished_by_the_next_engine_with_nothing_leaked() {
         );
         assert_nothing_leaked(&o);
         assert!(
+            o.desktops.iter().any(|d| d.name == "dp-office-booted"),
+            "the booted desktop was promoted, not remade"
+        );
+        assert!(
             o.desktops.iter().any(|d| d.name == "dp-office-halfway"),
             "the half-made desktop was finished, not remade"
         );
@@ -366,6 +378,9 @@ mod leftovers {
     use deskpool::hypervisor::model::{DesktopMeta, PoolState, SeedCopy};
     use deskpool::hypervisor::{DesktopDefinition, HostConnection};
     use deskpool::policy::Fleet;
+
+    /// Labelled newer than anything the engine made, so that a surplus is trimmed elsewhere.
+    const NEWEST: i64 = 4_000_000_000;
 
     fn define(
         conn: &HostConnection,
@@ -382,7 +397,7 @@ mod leftovers {
             pool: state,
             seed_version: "v1".into(),
             user: None,
-            created_at: 1,
+            created_at: NEWEST,
             changed_at: 1,
             attempts: 0,
         };
@@ -420,7 +435,7 @@ mod leftovers {
             pool: PoolState::Creation,
             seed_version: "v1".into(),
             user: None,
-            created_at: 1,
+            created_at: NEWEST,
             changed_at: 1,
             attempts,
         };

@@ -182,6 +182,8 @@ pub fn start(fleet: Fleet, options: EngineOptions) -> EngineHandle {
 }
 
 const EVENT_BUFFER: usize = 1024;
+/// The shortest time between two passes.
+const MIN_PASS_GAP: Duration = Duration::from_millis(10);
 /// Logins per 5 minutes over the last hour, in each snapshot.
 const DEMAND_BUCKETS_SHOWN: usize = 12;
 /// How long a host's activation command may take.
@@ -374,9 +376,12 @@ impl Engine {
             tokio::time::interval(Duration::from_secs(self.fleet.engine.tick_secs.max(1)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut stopping = false;
+        let mut last_pass: Option<tokio::time::Instant> = None;
+        let mut pass_due: Option<tokio::time::Instant> = None;
         loop {
             tokio::select! {
                 _ = tick.tick(), if !stopping => {}
+                _ = sleep_until_or_never(pass_due) => {}
                 _ = &mut stop, if !stopping => {
                     stopping = true;
                 }
@@ -401,7 +406,17 @@ impl Engine {
                 }
                 continue;
             }
-            self.pass();
+            // At most one pass per MIN_PASS_GAP: a burst of finished jobs is planned together
+            // instead of once per job (a pass reads every desktop).
+            let now = tokio::time::Instant::now();
+            let earliest = last_pass.map_or(now, |t| t + MIN_PASS_GAP);
+            if earliest <= now {
+                self.pass();
+                last_pass = Some(now);
+                pass_due = None;
+            } else {
+                pass_due = Some(earliest);
+            }
         }
         self.save_history(true);
         self.publish(&[]);
