@@ -285,6 +285,10 @@ struct Engine {
     events_tx: mpsc::Sender<Event>,
     events_dropped: u64,
     passes: u64,
+    /// Something a user asked for changed (a command, a login served): plan and publish now.
+    publish_now: bool,
+    /// Answers held until the snapshot that shows their effect is published.
+    answers: Vec<(oneshot::Sender<CommandResult>, CommandResult)>,
     last_resync: Option<tokio::time::Instant>,
     name_counter: u64,
 }
@@ -365,6 +369,8 @@ impl Engine {
             events_tx,
             events_dropped: 0,
             passes: 0,
+            publish_now: false,
+            answers: Vec::new(),
             last_resync: None,
             name_counter: 0,
         }
@@ -408,10 +414,13 @@ impl Engine {
             }
             // At most one pass per MIN_PASS_GAP: a burst of finished jobs is planned together
             // instead of once per job (a pass reads every desktop).
+            // Commands and logins are answered and shown at once; only the bursts of finished
+            // provisioning jobs wait for the gap.
             let now = tokio::time::Instant::now();
             let earliest = last_pass.map_or(now, |t| t + MIN_PASS_GAP);
-            if earliest <= now {
+            if earliest <= now || std::mem::take(&mut self.publish_now) {
                 self.pass();
+                self.send_answers();
                 last_pass = Some(now);
                 pass_due = None;
             } else {
@@ -420,6 +429,7 @@ impl Engine {
         }
         self.save_history(true);
         self.publish(&[]);
+        self.send_answers();
     }
 
     fn now(&self) -> Timestamp {
@@ -821,6 +831,7 @@ impl Engine {
                 }
             }
             Outcome::Assigned { desktop, display } => {
+                self.publish_now = true;
                 let name = desktop.name.clone();
                 let (host, class) = (desktop.host.clone(), desktop.meta.class.clone());
                 let user = desktop.meta.user.clone().unwrap_or_default();
@@ -847,12 +858,15 @@ impl Engine {
                         stats.wait_secs_max = stats.wait_secs_max.max(waited.as_secs_f64());
                         message = format!("{message} after waiting {}s", waited.as_secs());
                     }
-                    let _ = login.reply.send(Ok(Reply::Assigned {
-                        desktop: name.clone(),
-                        host: host.clone(),
-                        display,
-                        waited_ms: waited.as_millis() as u64,
-                    }));
+                    self.answer(
+                        login.reply,
+                        Ok(Reply::Assigned {
+                            desktop: name.clone(),
+                            host: host.clone(),
+                            display,
+                            waited_ms: waited.as_millis() as u64,
+                        }),
+                    );
                 }
                 self.emit(
                     EventKind::Assigned,
@@ -1066,7 +1080,20 @@ impl Engine {
 
     // ---- commands ----------------------------------------------------------------------
 
+    /// Queues an answer; it goes out once the next snapshot (which shows its effect) is out, so
+    /// that a client reading the status right after its answer sees what it did.
+    fn answer(&mut self, to: oneshot::Sender<CommandResult>, result: CommandResult) {
+        self.answers.push((to, result));
+    }
+
+    fn send_answers(&mut self) {
+        for (to, result) in self.answers.drain(..) {
+            let _ = to.send(result);
+        }
+    }
+
     fn command(&mut self, request: Request) {
+        self.publish_now = true;
         let Request {
             command,
             actor,
@@ -1090,7 +1117,7 @@ impl Engine {
                     format!("{actor}: {describe}: {note}"),
                 );
             }
-            let _ = reply.send(result);
+            self.answer(reply, result);
         }
     }
 
@@ -1278,9 +1305,12 @@ impl Engine {
             }
             None => {
                 self.login_stats.entry(class.clone()).or_default().refused += 1;
-                let _ = login.reply.send(Err(CommandError::unavailable(format!(
-                    "no {class} desktop is ready in the buffer"
-                ))));
+                self.answer(
+                    login.reply,
+                    Err(CommandError::unavailable(format!(
+                        "no {class} desktop is ready in the buffer"
+                    ))),
+                );
             }
         }
         None
@@ -1339,9 +1369,12 @@ impl Engine {
                 if login.deadline <= now {
                     self.login_stats.entry(class.clone()).or_default().refused += 1;
                     let waited = now.duration_since(login.asked).as_secs();
-                    let _ = login.reply.send(Err(CommandError::unavailable(format!(
-                        "no {class} desktop became ready within {waited}s"
-                    ))));
+                    self.answer(
+                        login.reply,
+                        Err(CommandError::unavailable(format!(
+                            "no {class} desktop became ready within {waited}s"
+                        ))),
+                    );
                     continue;
                 }
                 match self.ready_desktop(&class) {
