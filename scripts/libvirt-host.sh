@@ -81,17 +81,27 @@ prepare_system() {
   fi
 }
 
-pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# Whether pid $1 is a live process (a killed daemon can linger as a zombie until init reaps it).
+live() { [ -r "/proc/$1/stat" ] && ! awk '{exit ($3 == "Z") ? 0 : 1}' "/proc/$1/stat" 2>/dev/null; }
+pid_alive() { [ -f "$1" ] && live "$(cat "$1")"; }
+# Whether a live process named $1 runs.
+running() {
+  local p
+  for p in $(pgrep -x "$1" 2>/dev/null); do live "$p" && return 0; done
+  return 1
+}
 
 # Starts daemon $1 (with args) unless it runs; remembers the pid only when this script started it.
 start_daemon() {
   local name=$1 pidfile="$STATE_DIR/$1.pid"; shift
   if pid_alive "$pidfile"; then return 0; fi
-  if pgrep -x "$name" >/dev/null 2>&1; then
+  if running "$name"; then
     note "$name already runs (not started here: down leaves it alone)"
     return 0
   fi
-  as_root "$name" -d --pid-file "$pidfile.daemon" "$@" >>"$LOG_DIR/$name.log" 2>&1 ||
+  # Without systemd or syslog, the daemons' warnings and errors go to a file of their own.
+  as_root env LIBVIRT_LOG_OUTPUTS="3:file:$LOG_DIR/$name.log" \
+    "$name" -d --pid-file "$pidfile.daemon" "$@" >>"$LOG_DIR/$name.log" 2>&1 ||
     { tail -n 20 "$LOG_DIR/$name.log" >&2; die "$name failed to start (log: $LOG_DIR/$name.log)"; }
   local i
   for i in $(seq 50); do
@@ -107,6 +117,10 @@ answers() { virsh -c "$URI" version >/dev/null 2>&1; }
 wait_until_answers() {
   local deadline=$((SECONDS + WAIT_SECS))
   until answers; do
+    if [ -f "$STATE_DIR/libvirtd.pid" ] && ! pid_alive "$STATE_DIR/libvirtd.pid"; then
+      tail -n 20 "$LOG_DIR/libvirtd.log" >&2 || true
+      die "libvirtd exited during start-up (log: $LOG_DIR/libvirtd.log)"
+    fi
     if [ $SECONDS -ge $deadline ]; then
       virsh -c "$URI" version >&2 || true
       tail -n 20 "$LOG_DIR/libvirtd.log" >&2 || true
@@ -146,10 +160,11 @@ stop_daemon() {
   local name=$1 pidfile="$STATE_DIR/$1.pid" pid i
   [ -f "$pidfile" ] || return 0
   pid=$(cat "$pidfile")
-  if kill -0 "$pid" 2>/dev/null && [ "$(cat /proc/"$pid"/comm 2>/dev/null)" = "$name" ]; then
+  if live "$pid" && [ "$(cat /proc/"$pid"/comm 2>/dev/null)" = "$name" ]; then
     as_root kill -TERM "$pid"
-    for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$pid" 2>/dev/null; then as_root kill -KILL "$pid" || true; fi
+    for i in $(seq 100); do live "$pid" || break; sleep 0.1; done
+    if live "$pid"; then as_root kill -KILL "$pid" || true; fi
+    for i in $(seq 50); do live "$pid" || break; sleep 0.1; done
   fi
   as_root rm -f "$pidfile" "$pidfile.daemon"
 }
@@ -170,7 +185,7 @@ status() {
   local name
   for name in virtlogd libvirtd; do
     if pid_alive "$STATE_DIR/$name.pid"; then echo "$name: running (pid $(cat "$STATE_DIR/$name.pid"), started here)"
-    elif pgrep -x "$name" >/dev/null 2>&1; then echo "$name: running (not started here)"
+    elif running "$name"; then echo "$name: running (not started here)"
     else echo "$name: stopped"; fi
   done
   if answers; then
@@ -188,7 +203,10 @@ case "${1:-}" in
   status) status ;;
   kill-libvirtd)
     pid_alive "$STATE_DIR/libvirtd.pid" || die "no libvirtd started by this script runs"
-    as_root kill -KILL "$(cat "$STATE_DIR/libvirtd.pid")"
+    pid=$(cat "$STATE_DIR/libvirtd.pid")
+    as_root kill -KILL "$pid"
+    for _ in $(seq 100); do live "$pid" || break; sleep 0.1; done
+    live "$pid" && die "libvirtd (pid $pid) survived SIGKILL"
     as_root rm -f "$STATE_DIR/libvirtd.pid" "$STATE_DIR/libvirtd.pid.daemon" ;;
   *) echo "usage: $0 up|down|status|kill-libvirtd" >&2; exit 2 ;;
 esac
