@@ -384,6 +384,17 @@ async fn buffers_of_two_classes_are_real_running_overlays_of_their_seed_copy() {
     }
     engine.shutdown().await;
 
+    // KVM where the host offers it (and /dev/kvm is usable by qemu), TCG emulation otherwise.
+    let kvm = virsh(&["capabilities"]).contains("<domain type='kvm'");
+    let accel = if kvm { "kvm" } else { "qemu" };
+    println!("domain type {accel}");
+    for d in world.domains(false) {
+        assert!(
+            virsh(&["dumpxml", &d]).starts_with(&format!("<domain type='{accel}'")),
+            "{d} is not a {accel} domain"
+        );
+    }
+
     // virsh list: exactly N running desktops per class, each with deskpool's metadata.
     let desktops = world.assert_clean();
     assert_eq!(desktops.len(), 2 * N);
