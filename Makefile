@@ -9,7 +9,7 @@ BUILD_PACKAGES := pkg-config libvirt-dev
 # console tests.
 TEST_PACKAGES := $(BUILD_PACKAGES) libvirt-clients libxml2-utils tmux
 
-.PHONY: run test build deps-build deps-test bench check-tools
+.PHONY: run test test-qemu build deps-build deps-test bench check-tools
 
 define apt_install
 	@missing=""; for p in $(1); do \
@@ -46,6 +46,17 @@ test: deps-test
 	  $(CARGO) nextest run --locked --no-fail-fast; \
 	else \
 	  $(CARGO) test --locked --no-fail-fast; \
+	fi
+
+# deskpool on a real libvirtd (qemu:///system): installs and starts it (scripts/libvirt-host.sh;
+# KVM where /dev/kvm works, TCG otherwise), then runs tests/qemu.rs. `scripts/libvirt-host.sh
+# down` stops the daemons again.
+test-qemu: deps-test
+	scripts/libvirt-host.sh up
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+	  DESKPOOL_QEMU=1 $(CARGO) nextest run --locked --no-fail-fast --test qemu; \
+	else \
+	  DESKPOOL_QEMU=1 $(CARGO) test --locked --no-fail-fast --test qemu; \
 	fi
 
 bench: build

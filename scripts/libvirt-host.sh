@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# Runs a real libvirt daemon with the QEMU driver on this machine, for deskpool's qemu tests.
+#
+#   scripts/libvirt-host.sh up      install what is missing, start virtlogd + libvirtd, wait for qemu:///system
+#   scripts/libvirt-host.sh down    stop the daemons this script started (and only those)
+#   scripts/libvirt-host.sh status  say what runs; exit 0 when qemu:///system answers
+#   scripts/libvirt-host.sh kill-libvirtd   SIGKILL the libvirtd started here (a fault for the
+#                                   tests; guests keep running; `up` starts it again)
+#
+# For a fresh Debian 12 machine, as root (or through sudo), with or without systemd. Quiet on
+# success; on failure it says what failed and where to look, and exits non-zero. Idempotent.
+# Uses KVM when /dev/kvm is there and usable, TCG otherwise (libvirt decides from its
+# capabilities; deskpool picks `kvm` when they offer it).
+set -euo pipefail
+
+STATE_DIR=${DESKPOOL_HOST_STATE:-/var/lib/deskpool-host}
+URI=qemu:///system
+WAIT_SECS=${DESKPOOL_HOST_WAIT_SECS:-60}
+SEED_POOL=deskpool-seeds
+SEED_DIR=/var/lib/deskpool-seeds
+
+export DEBIAN_FRONTEND=noninteractive LC_ALL=C
+
+die() { echo "libvirt-host: $*" >&2; exit 1; }
+note() { [ -z "${VERBOSE:-}" ] || echo "libvirt-host: $*" >&2; }
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || die "run as root (or install sudo)"
+  SUDO="sudo -n"
+fi
+as_root() { $SUDO "$@"; }
+
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep "install ok installed" >/dev/null; }
+
+# The bookworm version of a package (the highest candidate from a bookworm archive), for pins.
+bookworm_version() {
+  apt-cache madison "$1" | awk -F'|' '$3 ~ /bookworm(-updates|-security)?\/main/ && $3 !~ /backports/ {gsub(/ /,"",$2); print $2}' |
+    sort -V -r | head -n1
+}
+
+install_packages() {
+  local missing=() p
+  for p in libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 libvirt-clients libxml2-utils; do
+    installed "$p" || missing+=("$p")
+  done
+  # qemu-system-x86 7.2 needs qemu-utils of its own version; a newer one (a backport) is downgraded.
+  local want_utils sys_ver utils_ver
+  sys_ver=$(dpkg-query -W -f='${Version}' qemu-system-x86 2>/dev/null || true)
+  utils_ver=$(dpkg-query -W -f='${Version}' qemu-utils 2>/dev/null || true)
+  if [ ${#missing[@]} -eq 0 ] && [ -n "$sys_ver" ] && [ "$sys_ver" = "$utils_ver" ]; then
+    return 0
+  fi
+  note "installing: ${missing[*]:-} (qemu-utils pinned)"
+  as_root apt-get update -qq >"$LOG_DIR/apt.log" 2>&1 || { cat "$LOG_DIR/apt.log" >&2; die "apt-get update failed"; }
+  want_utils=$(bookworm_version qemu-system-x86)
+  [ -n "$want_utils" ] || die "no bookworm version of qemu-system-x86 in the apt sources (apt-cache madison qemu-system-x86)"
+  apt-cache madison qemu-utils | grep -F "| $want_utils |" >/dev/null ||
+    die "qemu-utils $want_utils (to match qemu-system-x86) is not available (apt-cache madison qemu-utils)"
+  if ! as_root apt-get install -y -qq --no-install-recommends --allow-downgrades \
+      libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libxml2-utils \
+      "qemu-system-x86=$want_utils" "qemu-utils=$want_utils" >>"$LOG_DIR/apt.log" 2>&1; then
+    tail -n 30 "$LOG_DIR/apt.log" >&2
+    die "apt-get install failed (full log: $LOG_DIR/apt.log)"
+  fi
+}
+
+# What a systemd-less start needs: users, groups, runtime and log directories.
+prepare_system() {
+  getent group kvm >/dev/null || as_root groupadd --system kvm
+  getent group libvirt >/dev/null || as_root groupadd --system libvirt
+  getent group libvirt-qemu >/dev/null || as_root groupadd --system libvirt-qemu
+  getent passwd libvirt-qemu >/dev/null ||
+    as_root useradd --system --no-create-home --home-dir /var/lib/libvirt --shell /usr/sbin/nologin \
+      -g libvirt-qemu -G kvm libvirt-qemu
+  id -nG libvirt-qemu | grep -w kvm >/dev/null || as_root usermod -a -G kvm libvirt-qemu
+  as_root mkdir -p /var/log/libvirt/qemu /var/run/libvirt /var/lib/libvirt/images /var/lib/libvirt/qemu "$SEED_DIR"
+  # KVM: qemu runs as libvirt-qemu (group kvm); without udev rules /dev/kvm is root-only.
+  if [ -c /dev/kvm ]; then
+    as_root chgrp kvm /dev/kvm && as_root chmod 0660 /dev/kvm || true
+  fi
+}
+
+# Whether pid $1 is a live process (a killed daemon can linger as a zombie until init reaps it).
+live() { [ -r "/proc/$1/stat" ] && ! awk '{exit ($3 == "Z") ? 0 : 1}' "/proc/$1/stat" 2>/dev/null; }
+pid_alive() { [ -f "$1" ] && live "$(cat "$1")"; }
+# Whether a live process named $1 runs.
+running() {
+  local p
+  for p in $(pgrep -x "$1" 2>/dev/null); do live "$p" && return 0; done
+  return 1
+}
+
+# Starts daemon $1 (with args) unless it runs; remembers the pid only when this script started it.
+start_daemon() {
+  local name=$1 pidfile="$STATE_DIR/$1.pid"; shift
+  if pid_alive "$pidfile"; then return 0; fi
+  if running "$name"; then
+    note "$name already runs (not started here: down leaves it alone)"
+    return 0
+  fi
+  # Without systemd or syslog, the daemons' warnings and errors go to a file of their own.
+  as_root env LIBVIRT_LOG_OUTPUTS="3:file:$LOG_DIR/$name.log" \
+    "$name" -d --pid-file "$pidfile.daemon" "$@" >>"$LOG_DIR/$name.log" 2>&1 ||
+    { tail -n 20 "$LOG_DIR/$name.log" >&2; die "$name failed to start (log: $LOG_DIR/$name.log)"; }
+  local i
+  for i in $(seq 50); do
+    [ -s "$pidfile.daemon" ] && break
+    sleep 0.1
+  done
+  [ -s "$pidfile.daemon" ] || die "$name did not write its pid file"
+  cp "$pidfile.daemon" "$pidfile"
+}
+
+answers() { virsh -c "$URI" version >/dev/null 2>&1; }
+
+wait_until_answers() {
+  local deadline=$((SECONDS + WAIT_SECS))
+  until answers; do
+    if [ -f "$STATE_DIR/libvirtd.pid" ] && ! pid_alive "$STATE_DIR/libvirtd.pid"; then
+      tail -n 20 "$LOG_DIR/libvirtd.log" >&2 || true
+      die "libvirtd exited during start-up (log: $LOG_DIR/libvirtd.log)"
+    fi
+    if [ $SECONDS -ge $deadline ]; then
+      virsh -c "$URI" version >&2 || true
+      tail -n 20 "$LOG_DIR/libvirtd.log" >&2 || true
+      die "libvirtd did not answer on $URI within ${WAIT_SECS}s (log: $LOG_DIR/libvirtd.log)"
+    fi
+    sleep 0.2
+  done
+}
+
+ensure_seed_pool() {
+  if ! virsh -c "$URI" pool-info "$SEED_POOL" >/dev/null 2>&1; then
+    virsh -c "$URI" pool-define-as "$SEED_POOL" dir --target "$SEED_DIR" >/dev/null
+  fi
+  local info
+  info=$(virsh -c "$URI" pool-info "$SEED_POOL" 2>/dev/null || true)
+  if ! grep -q '^State: *running' <<<"$info"; then
+    virsh -c "$URI" pool-start "$SEED_POOL" >/dev/null
+  fi
+  grep -q '^Autostart: *yes' <<<"$info" || virsh -c "$URI" pool-autostart "$SEED_POOL" >/dev/null
+}
+
+accel() {
+  if grep -q "<domain type='kvm'" <<<"$(virsh -c "$URI" capabilities 2>/dev/null)"; then echo kvm; else echo tcg; fi
+}
+
+up() {
+  install_packages
+  prepare_system
+  start_daemon virtlogd
+  start_daemon libvirtd
+  wait_until_answers
+  ensure_seed_pool
+  note "up: $URI answers, acceleration $(accel)"
+}
+
+stop_daemon() {
+  local name=$1 pidfile="$STATE_DIR/$1.pid" pid i
+  [ -f "$pidfile" ] || return 0
+  pid=$(cat "$pidfile")
+  if live "$pid" && [ "$(cat /proc/"$pid"/comm 2>/dev/null)" = "$name" ]; then
+    as_root kill -TERM "$pid"
+    for i in $(seq 100); do live "$pid" || break; sleep 0.1; done
+    if live "$pid"; then as_root kill -KILL "$pid" || true; fi
+    for i in $(seq 50); do live "$pid" || break; sleep 0.1; done
+  fi
+  as_root rm -f "$pidfile" "$pidfile.daemon"
+}
+
+down() {
+  if [ -f "$STATE_DIR/libvirtd.pid" ] && answers; then
+    # Guests of the tests would outlive libvirtd: stop the dp- ones (deskpool's) first.
+    local d
+    for d in $(virsh -c "$URI" list --name 2>/dev/null | grep '^dp-' || true); do
+      virsh -c "$URI" destroy "$d" >/dev/null 2>&1 || true
+    done
+  fi
+  stop_daemon libvirtd
+  stop_daemon virtlogd
+}
+
+status() {
+  local name
+  for name in virtlogd libvirtd; do
+    if pid_alive "$STATE_DIR/$name.pid"; then echo "$name: running (pid $(cat "$STATE_DIR/$name.pid"), started here)"
+    elif running "$name"; then echo "$name: running (not started here)"
+    else echo "$name: stopped"; fi
+  done
+  if answers; then
+    echo "$URI: answers ($(virsh -c "$URI" version 2>/dev/null | awk '/hypervisor/{print $NF}' | head -n1); acceleration $(accel))"
+  else
+    echo "$URI: does not answer"; return 1
+  fi
+}
+
+as_root mkdir -p "$STATE_DIR"
+LOG_DIR=$STATE_DIR
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  kill-libvirtd)
+    pid_alive "$STATE_DIR/libvirtd.pid" || die "no libvirtd started by this script runs"
+    pid=$(cat "$STATE_DIR/libvirtd.pid")
+    as_root kill -KILL "$pid"
+    for _ in $(seq 100); do live "$pid" || break; sleep 0.1; done
+    live "$pid" && die "libvirtd (pid $pid) survived SIGKILL"
+    as_root rm -f "$STATE_DIR/libvirtd.pid" "$STATE_DIR/libvirtd.pid.daemon" ;;
+  *) echo "usage: $0 up|down|status|kill-libvirtd" >&2; exit 2 ;;
+esac
