@@ -1,0 +1,364 @@
+//! One test's world on a real libvirt daemon (`qemu:///system`): its own seed pool, creation
+//! pool and classes under a random suffix, removed when dropped; and the outside tools
+//! (`virsh`, `qemu-img`, `virt-xml-validate`) the tests check deskpool with.
+#![allow(dead_code)]
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::common::DEADLINE;
+use deskpool::config;
+use deskpool::engine::clock::SystemClock;
+use deskpool::engine::run::{self, Connections, EngineHandle, EngineOptions};
+use deskpool::hypervisor::model::{DesktopMeta, METADATA_URI, PoolState};
+use deskpool::hypervisor::parse_meta;
+use deskpool::policy::Fleet;
+
+pub const URI: &str = "qemu:///system";
+/// Longer than the test driver's: real domains and a daemon restart take seconds.
+pub const QEMU_DEADLINE: Duration = Duration::from_secs(120);
+
+pub fn enabled(test: &str) -> bool {
+    if std::env::var("DESKPOOL_QEMU").as_deref() == Ok("1") {
+        return true;
+    }
+    println!("{test}: skipped (set DESKPOOL_QEMU=1, or run `make test-qemu`)");
+    false
+}
+
+pub fn run(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} does not run: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn virsh(args: &[&str]) -> String {
+    let mut all = vec!["-c", URI];
+    all.extend_from_slice(args);
+    run("virsh", &all)
+}
+
+/// `virsh` whose failure does not matter (clean-up).
+pub fn virsh_quiet(args: &[&str]) {
+    let _ = Command::new("virsh")
+        .args(["-c", URI])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+pub fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/libvirt-host.sh")
+}
+
+/// A unique, short suffix for this test's names.
+pub fn suffix() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{:x}", (nanos ^ (std::process::id() << 12)) & 0xff_ffff)
+}
+
+/// One test's world on the real host: a directory libvirt's qemu user can traverse, a seed pool
+/// with one small qcow2 per class, a config. Removes every domain, volume and pool of its
+/// classes when dropped (also when the test fails).
+pub struct World {
+    pub dir: tempfile::TempDir,
+    pub classes: Vec<String>,
+    pub creation_pool: String,
+    pub seed_pool: String,
+    pub children: Vec<Child>,
+    _lock: std::fs::File,
+}
+
+impl World {
+    pub fn new(class_names: &[&str]) -> World {
+        let lock = std::fs::File::create("/tmp/deskpool-qemu-tests.lock").unwrap();
+        // SAFETY: flock on a file descriptor this test owns.
+        assert_eq!(
+            unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) },
+            0
+        );
+        let s = suffix();
+        // qemu runs as libvirt-qemu: the disks' directories must be traversable by it, which a
+        // 0700 directory under /tmp is not.
+        let dir = tempfile::Builder::new()
+            .prefix("deskpool-test-")
+            .tempdir_in("/var/lib/libvirt")
+            .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::create_dir(dir.path().join("seeds")).unwrap();
+        let classes: Vec<String> = class_names.iter().map(|c| format!("{c}{s}")).collect();
+        let world = World {
+            creation_pool: format!("dpt-{s}"),
+            seed_pool: format!("dps-{s}"),
+            classes,
+            children: Vec::new(),
+            dir,
+            _lock: lock,
+        };
+        for c in &world.classes {
+            let path = world.seed_path(c);
+            run(
+                "qemu-img",
+                &["create", "-q", "-f", "qcow2", path.to_str().unwrap(), "64M"],
+            );
+        }
+        let seeds = world.dir.path().join("seeds");
+        virsh(&[
+            "pool-create-as",
+            &world.seed_pool,
+            "dir",
+            "--target",
+            seeds.to_str().unwrap(),
+        ]);
+        world
+    }
+
+    pub fn seed_path(&self, class: &str) -> PathBuf {
+        self.dir.path().join("seeds").join(format!("{class}.qcow2"))
+    }
+
+    pub fn pool_path(&self) -> PathBuf {
+        self.dir.path().join("pool")
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("deskpool.toml")
+    }
+
+    /// Writes the config: one host (this machine), each class with a buffer of `buffers[i]`.
+    pub fn write_config(&self, buffers: &[u32], pacing: &str) -> PathBuf {
+        self.write_config_with(buffers, pacing, "capacity = { desktops = 20 }", "")
+    }
+
+    /// As [`World::write_config`], with the local host's capacity line, and `more_hosts` (TOML
+    /// `[[hosts]]` tables) after it.
+    pub fn write_config_with(
+        &self,
+        buffers: &[u32],
+        pacing: &str,
+        capacity: &str,
+        more_hosts: &str,
+    ) -> PathBuf {
+        let mut toml = format!(
+            "[engine]\ntick_secs = 1\nresync_secs = 1\nretry_base_secs = 1\nretry_max_secs = 4\n\
+             creation_pool = \"{}\"\ncreation_pool_path = \"{}\"\nstate_dir = \"{}\"\n\n\
+             [[hosts]]\nname = \"local\"\nuri = \"{URI}\"\n{capacity}\n\n{more_hosts}\n",
+            self.creation_pool,
+            self.pool_path().display(),
+            self.dir.path().join("state").display(),
+        );
+        for (c, n) in self.classes.iter().zip(buffers) {
+            toml.push_str(&format!(
+                "[[classes]]\nname = \"{c}\"\nmemory_mib = 64\nvcpus = 1\ndisk_gib = 1\n\
+                 seed = {{ pool = \"{}\", volume = \"{c}.qcow2\", version = \"v1\" }}\n\n\
+                 [classes.policy]\ncap = 50\nbuffer = {{ floor = {n}, percent = 0, ceiling = {n} }}\n\
+                 scale_down_delay_secs = 0\n{pacing}\n\n",
+                self.seed_pool
+            ));
+        }
+        let path = self.config_path();
+        std::fs::write(&path, toml).unwrap();
+        path
+    }
+
+    pub fn fleet(&self) -> Fleet {
+        config::load_file(&self.config_path())
+            .unwrap_or_else(|e| panic!("test config is invalid:\n{e}"))
+    }
+
+    pub fn start_engine(&self) -> EngineHandle {
+        run::start(
+            self.fleet(),
+            EngineOptions {
+                clock: Arc::new(SystemClock),
+                read_only: false,
+                paused: false,
+                connections: Connections::new(),
+                state_dir: None,
+            },
+        )
+    }
+
+    pub fn is_ours(&self, domain: &str) -> bool {
+        self.classes
+            .iter()
+            .any(|c| domain.starts_with(&format!("dp-{c}-")))
+    }
+
+    /// This test's desktops as `virsh list` names them (`all`: defined ones too).
+    pub fn domains(&self, all: bool) -> Vec<String> {
+        let mut args = vec!["list", "--name"];
+        if all {
+            args.push("--all");
+        }
+        let mut v: Vec<String> = virsh(&args)
+            .lines()
+            .map(str::trim)
+            .filter(|n| self.is_ours(n))
+            .map(String::from)
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Names of the volumes `virsh vol-list` shows in the creation pool.
+    pub fn volumes(&self) -> Vec<String> {
+        let listing = virsh(&["vol-list", "--pool", &self.creation_pool]);
+        let mut v: Vec<String> = listing
+            .lines()
+            .skip_while(|l| !l.starts_with("---"))
+            .skip(1)
+            .filter_map(|l| l.split_whitespace().next())
+            .map(String::from)
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// deskpool's metadata of `domain`, read from `virsh dumpxml`.
+    pub fn meta(&self, domain: &str) -> DesktopMeta {
+        let xml = virsh(&["dumpxml", domain]);
+        assert!(
+            xml.contains(METADATA_URI),
+            "dumpxml of {domain} lacks deskpool's metadata namespace:\n{xml}"
+        );
+        parse_meta(&xml).unwrap_or_else(|| panic!("unreadable metadata in {domain}:\n{xml}"))
+    }
+
+    /// Polls `ready` until it holds, for at most [`QEMU_DEADLINE`].
+    pub fn poll(&self, what: &str, mut ready: impl FnMut() -> bool) {
+        let deadline = Instant::now() + QEMU_DEADLINE;
+        while !ready() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn deskpool(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_deskpool"));
+        cmd.args(args)
+            .arg("--config")
+            .arg(self.config_path())
+            .env("HOME", self.dir.path())
+            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
+            .env("XDG_STATE_HOME", self.dir.path().join("state"));
+        cmd
+    }
+
+    /// `deskpool serve` in the background, once it says it serves; returns its index.
+    pub fn serve(&mut self) -> usize {
+        let mut child = self
+            .deskpool(&["serve"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(!line.is_empty(), "deskpool serve printed nothing");
+        self.children.push(child);
+        self.children.len() - 1
+    }
+
+    pub fn signal(&mut self, child: usize, signal: i32) {
+        let c = &mut self.children[child];
+        // SAFETY: signalling a child process this test started.
+        unsafe { libc::kill(c.id() as i32, signal) };
+        let deadline = Instant::now() + DEADLINE;
+        while c.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "deskpool did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Everything on the host belongs to a desktop; every desktop is labelled, settled and
+    /// running; returns the desktops with their metadata.
+    pub fn assert_clean(&self) -> Vec<(String, DesktopMeta)> {
+        let all = self.domains(true);
+        let running = self.domains(false);
+        assert_eq!(all, running, "every desktop runs");
+        let desktops: Vec<(String, DesktopMeta)> =
+            all.iter().map(|d| (d.clone(), self.meta(d))).collect();
+        for (d, m) in &desktops {
+            assert!(
+                matches!(m.pool, PoolState::Buffer | PoolState::Production),
+                "{d} is left in pool {:?}",
+                m.pool
+            );
+        }
+        let mut disks: Vec<String> = self
+            .volumes()
+            .into_iter()
+            .filter(|v| v.starts_with("dp-"))
+            .collect();
+        disks.sort();
+        let mut want: Vec<String> = all.iter().map(|d| format!("{d}.qcow2")).collect();
+        want.sort();
+        assert_eq!(disks, want, "one disk volume per desktop, no orphan");
+        desktops
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if let Ok(out) = Command::new("virsh")
+            .args(["-c", URI, "list", "--all", "--name"])
+            .output()
+        {
+            for d in String::from_utf8_lossy(&out.stdout).lines() {
+                let d = d.trim();
+                if self.is_ours(d) {
+                    virsh_quiet(&["destroy", d]);
+                    virsh_quiet(&["undefine", d]);
+                }
+            }
+        }
+        virsh_quiet(&["pool-destroy", &self.creation_pool]);
+        virsh_quiet(&["pool-undefine", &self.creation_pool]);
+        virsh_quiet(&["pool-destroy", &self.seed_pool]);
+    }
+}
+
+pub fn count_in(desktops: &[(String, DesktopMeta)], class: &str, pool: PoolState) -> usize {
+    desktops
+        .iter()
+        .filter(|(_, m)| m.class == class && m.pool == pool)
+        .count()
+}
+
+pub fn validate(dir: &Path, name: &str, xml: &str, kind: &str) {
+    let file = dir.join(format!("{name}.{kind}.xml"));
+    std::fs::write(&file, xml).unwrap();
+    let out = Command::new("virt-xml-validate")
+        .arg(&file)
+        .arg(kind)
+        .output()
+        .expect("virt-xml-validate runs (package libxml2-utils)");
+    assert!(
+        out.status.success(),
+        "{kind} XML of {name} does not validate: {}{}\n{xml}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
