@@ -39,24 +39,35 @@ build: deps-build
 run: build
 	./target/release/deskpool --demo
 
+# Every check, including deskpool on a real libvirtd with QEMU (tests/qemu*.rs): the script
+# installs and starts it (KVM where /dev/kvm works, TCG otherwise) and `make test` stops it again
+# unless it was already running before.
 test: deps-test
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
-	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
-	  $(CARGO) nextest run --locked --no-fail-fast; \
+	@qemu=""; was_up=""; \
+	if [ "$$(id -u)" -eq 0 ]; then \
+	  qemu=1; scripts/libvirt-host.sh status >/dev/null 2>&1 && was_up=1; \
+	  scripts/libvirt-host.sh up || exit 1; \
 	else \
-	  $(CARGO) test --locked --no-fail-fast; \
-	fi
+	  echo "not root: the real-host tests (tests/qemu*.rs) are skipped; run make test as root for them"; \
+	fi; \
+	status=0; \
+	if $(CARGO) nextest --version >/dev/null 2>&1; then \
+	  DESKPOOL_QEMU=$$qemu $(CARGO) nextest run --locked --no-fail-fast || status=$$?; \
+	else \
+	  DESKPOOL_QEMU=$$qemu $(CARGO) test --locked --no-fail-fast || status=$$?; \
+	fi; \
+	[ -z "$$qemu" ] || [ -n "$$was_up" ] || scripts/libvirt-host.sh down; \
+	exit $$status
 
-# deskpool on a real libvirtd (qemu:///system): installs and starts it (scripts/libvirt-host.sh;
-# KVM where /dev/kvm works, TCG otherwise), then runs tests/qemu.rs. `scripts/libvirt-host.sh
-# down` stops the daemons again.
+# Only the real-host tests (the daemons are left running: `scripts/libvirt-host.sh down`).
 test-qemu: deps-test
 	scripts/libvirt-host.sh up
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
-	  DESKPOOL_QEMU=1 $(CARGO) nextest run --locked --no-fail-fast --test qemu; \
+	  DESKPOOL_QEMU=1 $(CARGO) nextest run --locked --no-fail-fast -E 'binary(/^qemu/)'; \
 	else \
-	  DESKPOOL_QEMU=1 $(CARGO) test --locked --no-fail-fast --test qemu; \
+	  DESKPOOL_QEMU=1 $(CARGO) test --locked --no-fail-fast --test 'qemu*'; \
 	fi
 
 bench: build

@@ -155,6 +155,7 @@ fn build(a: &Args) -> Data {
                     attempts: 0,
                 },
                 running: pool != PoolState::Creation,
+                persistent: true,
             });
             n += 1;
         }

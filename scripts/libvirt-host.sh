@@ -91,6 +91,15 @@ running() {
   return 1
 }
 
+# Closes every descriptor above stderr in the current (sub)shell.
+close_inherited_fds() {
+  local fd
+  for fd in $(ls /proc/$BASHPID/fd); do
+    [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null
+  done
+  return 0
+}
+
 # Starts daemon $1 (with args) unless it runs; remembers the pid only when this script started it.
 start_daemon() {
   local name=$1 pidfile="$STATE_DIR/$1.pid"; shift
@@ -99,9 +108,12 @@ start_daemon() {
     note "$name already runs (not started here: down leaves it alone)"
     return 0
   fi
-  # Without systemd or syslog, the daemons' warnings and errors go to a file of their own.
-  as_root env LIBVIRT_LOG_OUTPUTS="3:file:$LOG_DIR/$name.log" \
-    "$name" -d --pid-file "$pidfile.daemon" "$@" >>"$LOG_DIR/$name.log" 2>&1 ||
+  # Without systemd or syslog, the daemons' warnings and errors go to a file of their own. The
+  # daemon must not inherit our other descriptors: a lock held by whoever called us (e.g. `flock
+  # FILE scripts/libvirt-host.sh up`) would otherwise stay held for the daemon's whole life.
+  (close_inherited_fds
+   as_root env LIBVIRT_LOG_OUTPUTS="3:file:$LOG_DIR/$name.log" \
+    "$name" -d --pid-file "$pidfile.daemon" "$@" >>"$LOG_DIR/$name.log" 2>&1) ||
     { tail -n 20 "$LOG_DIR/$name.log" >&2; die "$name failed to start (log: $LOG_DIR/$name.log)"; }
   local i
   for i in $(seq 50); do

@@ -13,10 +13,54 @@ mod qemu_world;
 use std::process::Command;
 use std::time::Instant;
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use common::{class, host, wait};
+use deskpool::engine::api::{Command as EngineCommand, EventKind, Reply, Snapshot};
 use deskpool::engine::plan::HostStatus;
+use deskpool::engine::run::EngineHandle;
 use deskpool::hypervisor::model::PoolState;
-use qemu_world::{QEMU_DEADLINE, World, count_in, enabled, run, script, validate, virsh};
+use qemu_world::{
+    QEMU_DEADLINE, SmallDisk, World, count_events, count_in, enabled, run, script, validate, virsh,
+};
+
+/// Waits for `ready` (after the first pass), or fails showing the fleet as `deskpool reconcile` would.
+async fn until(
+    engine: &mut EngineHandle,
+    what: &str,
+    mut ready: impl FnMut(&Snapshot) -> bool,
+) -> Arc<Snapshot> {
+    // The snapshot before the first pass knows no class yet.
+    match engine
+        .wait_for(QEMU_DEADLINE, |s| s.passes > 0 && ready(s))
+        .await
+    {
+        Ok(s) => s,
+        Err(s) => panic!(
+            "timed out waiting for {what}:\n{}",
+            deskpool::report::table(&s)
+        ),
+    }
+}
+
+async fn assign(engine: &EngineHandle, class: &str, user: &str) -> String {
+    let reply = engine
+        .send(
+            EngineCommand::Assign {
+                class: class.to_string(),
+                user: user.to_string(),
+                wait_secs: 60,
+            },
+            "test",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("assign {user}: {e}"));
+    match reply {
+        Reply::Assigned { desktop, .. } => desktop,
+        other => panic!("assign {user}: {other:?}"),
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn buffers_of_two_classes_are_real_running_overlays_of_their_seed_copy() {
@@ -299,4 +343,370 @@ async fn a_libvirtd_restart_marks_the_host_down_then_the_engine_reconnects_and_c
     }
     engine.shutdown().await;
     assert_eq!(world.assert_clean().len(), 2 * N + 1);
+}
+
+/// A login takes a real buffered desktop; a logout destroys it and a fresh one is made. A new
+/// seed version replaces the buffered desktops first, leaves the user's desktop on the old seed
+/// until logout, and deletes the old seed copy only when no disk is backed by it any more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assign_release_and_a_seed_version_change_on_real_disks() {
+    if !enabled("assign_release_and_a_seed_version_change_on_real_disks") {
+        return;
+    }
+    const N: usize = 2;
+    let world = World::new(&["off"]);
+    let c = world.classes[0].clone();
+    world.write_config(&[N as u32], "");
+    let mut engine = world.start_engine();
+    until(&mut engine, "a full buffer", |s| s.steady).await;
+
+    let alice = assign(&engine, &c, "alice").await;
+    let bob = assign(&engine, &c, "bob").await;
+    assert_ne!(alice, bob);
+    let s = until(&mut engine, "the buffer refilled", |s| {
+        s.steady && class(s, &c).plan.production == 2
+    })
+    .await;
+    assert_eq!(class(&s, &c).plan.buffer as usize, N);
+    let m = world.meta(&alice);
+    assert_eq!(
+        (m.pool, m.user.as_deref()),
+        (PoolState::Production, Some("alice"))
+    );
+
+    // Logout: alice's desktop is destroyed, its disk deleted, and the buffer stays full.
+    engine
+        .send(
+            EngineCommand::Release {
+                desktop: alice.clone(),
+            },
+            "test",
+        )
+        .await
+        .unwrap();
+    until(&mut engine, "alice's desktop gone", |s| {
+        s.steady && !s.desktops.iter().any(|d| d.name == alice)
+    })
+    .await;
+    assert!(
+        !world.domains(true).contains(&alice),
+        "alice's domain is gone"
+    );
+    assert!(
+        !world.volumes().contains(&format!("{alice}.qcow2")),
+        "alice's disk is deleted"
+    );
+    let desktops = world.assert_clean();
+    assert_eq!(count_in(&desktops, &c, PoolState::Buffer), N);
+    assert_eq!(count_in(&desktops, &c, PoolState::Production), 1);
+    engine.shutdown().await;
+
+    // Seed v2, with other content: the admin edits the config and restarts deskpool.
+    let v2_volume = format!("{c}-v2.qcow2");
+    world.make_seed(&v2_volume, 4, 0x42);
+    world.set_seed(&c, &v2_volume, "v2");
+    let old_buffer: Vec<String> = desktops
+        .iter()
+        .filter(|(_, m)| m.pool == PoolState::Buffer)
+        .map(|(d, _)| d.clone())
+        .collect();
+    let mut engine = world.start_engine();
+    let s = until(&mut engine, "the buffer on seed v2", |s| {
+        s.steady && class(s, &c).seed_version == "v2"
+    })
+    .await;
+    assert_eq!(class(&s, &c).on_old_seed, 1, "bob's desktop is still on v1");
+    let desktops = world.assert_clean();
+    let copy_v1 = world.pool_path().join(format!("seed-{c}@v1.img"));
+    let copy_v2 = world.pool_path().join(format!("seed-{c}@v2.img"));
+    for (d, m) in &desktops {
+        if m.pool == PoolState::Buffer {
+            assert!(!old_buffer.contains(d), "{d} was buffered on v1");
+            assert_eq!(m.seed_version, "v2", "{d}");
+            assert_eq!(world.backing_of(d), copy_v2.to_str().unwrap(), "{d}");
+        }
+    }
+    let m = world.meta(&bob);
+    assert_eq!(
+        (m.pool, m.user.as_deref(), m.seed_version.as_str()),
+        (PoolState::Production, Some("bob"), "v1"),
+        "bob keeps his desktop on the old seed while he works"
+    );
+    assert_eq!(world.backing_of(&bob), copy_v1.to_str().unwrap());
+    assert!(
+        world.volumes().contains(&format!("seed-{c}@v1.img")),
+        "the v1 copy stays while bob's disk is backed by it"
+    );
+    // The new copy holds the new seed's data.
+    run(
+        "qemu-img",
+        &[
+            "compare",
+            "-U",
+            world
+                .seed_path(&c)
+                .with_file_name(&v2_volume)
+                .to_str()
+                .unwrap(),
+            copy_v2.to_str().unwrap(),
+        ],
+    );
+
+    // Bob logs out: his v1 desktop goes, and with it the v1 seed copy.
+    engine
+        .send(
+            EngineCommand::Release {
+                desktop: bob.clone(),
+            },
+            "test",
+        )
+        .await
+        .unwrap();
+    let s = until(&mut engine, "bob's desktop gone", |s| {
+        s.steady && class(s, &c).on_old_seed == 0 && !s.desktops.iter().any(|d| d.name == bob)
+    })
+    .await;
+    assert_eq!(class(&s, &c).plan.buffer as usize, N);
+    world.poll("the v1 seed copy deleted", || {
+        world.volumes_starting(&format!("seed-{c}@v1")).is_empty()
+    });
+    engine.shutdown().await;
+    let desktops = world.assert_clean();
+    assert_eq!(desktops.len(), N);
+    assert!(desktops.iter().all(|(_, m)| m.seed_version == "v2"));
+    assert_eq!(
+        world.volumes_starting("seed-"),
+        vec![format!("seed-{c}@v2.complete"), format!("seed-{c}@v2.img")]
+    );
+}
+
+/// Hosts that cannot be reached when deskpool starts (a URI libvirt rejects, a daemon that is
+/// not running) are down with their reason in the snapshot; the reachable host fills.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosts_unreachable_at_start_are_down_with_a_reason_and_the_others_carry_on() {
+    if !enabled("hosts_unreachable_at_start_are_down_with_a_reason_and_the_others_carry_on") {
+        return;
+    }
+    const N: usize = 3;
+    let world = World::new(&["off"]);
+    let c = world.classes[0].clone();
+    let stopped = world.dir.path().join("no-daemon.sock");
+    world.write_config_with(
+        &[N as u32],
+        "",
+        "capacity = { desktops = 20 }",
+        &format!(
+            "[[hosts]]\nname = \"stopped\"\nuri = \"qemu+unix:///system?socket={}\"\n\
+             capacity = {{ desktops = 20 }}\n\n\
+             [[hosts]]\nname = \"bad-uri\"\nuri = \"qemu:///no-such-path\"\n\
+             capacity = {{ desktops = 20 }}\n\n",
+            stopped.display()
+        ),
+    );
+    let mut engine = world.start_engine();
+    // Steady: the reachable host carries the class.
+    let s = until(&mut engine, "the reachable host full", |s| s.steady).await;
+    assert_eq!(class(&s, &c).plan.buffer as usize, N);
+    for name in ["stopped", "bad-uri"] {
+        let h = host(&s, name);
+        let HostStatus::Down { reason } = &h.status else {
+            panic!("{name} is {:?}", h.status)
+        };
+        println!("{name}: {reason}");
+        assert!(!reason.trim().is_empty(), "{name} says why it is down");
+        assert!(h.retry_in_secs.is_some(), "{name} is retried");
+    }
+    let HostStatus::Down { reason } = &host(&s, "stopped").status else {
+        unreachable!()
+    };
+    assert!(
+        reason.contains("no-daemon.sock"),
+        "the reason names the socket: {reason}"
+    );
+    assert!(matches!(host(&s, "local").status, HostStatus::Active));
+    assert!(s.desktops.iter().all(|d| d.host == "local"));
+    engine.shutdown().await;
+    assert_eq!(world.assert_clean().len(), N);
+}
+
+/// A class whose seed volume is missing says so and makes nothing (no job fails over and over,
+/// nothing is half-made); once the seed file appears in the pool's directory, it fills.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_seed_says_why_makes_nothing_and_fills_once_it_appears() {
+    if !enabled("a_missing_seed_says_why_makes_nothing_and_fills_once_it_appears") {
+        return;
+    }
+    const N: usize = 2;
+    let world = World::new(&["off"]);
+    let c = world.classes[0].clone();
+    world.write_config(&[N as u32], "");
+    let late = format!("{c}-late.qcow2");
+    world.set_seed(&c, &late, "v1");
+    let mut engine = world.start_engine();
+    let s = until(&mut engine, "the class saying why", |s| {
+        class(s, &c).plan.explanation.contains("not found")
+    })
+    .await;
+    let why = class(&s, &c).plan.explanation.clone();
+    println!("{why}");
+    assert!(why.contains(&late), "the reason names the volume: {why}");
+
+    // Nothing is tried while no host has the seed: no failing job, so no hot loop.
+    count_events(&mut engine, EventKind::Failed, &c);
+    // A window of time to count attempts in (a rate, not a condition to wait for).
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let failures = count_events(&mut engine, EventKind::Failed, &c);
+    assert_eq!(failures, 0, "failed attempts while the seed is missing");
+    let s = engine.snapshot.borrow().clone();
+    assert_eq!(s.jobs_in_flight, 0);
+    assert!(class(&s, &c).plan.explanation.contains("not found"));
+    assert!(
+        world.volumes_starting("seed-").is_empty() && world.volumes_starting("dp-").is_empty(),
+        "nothing half-made: {:?}",
+        world.volumes()
+    );
+    assert!(world.domains(true).is_empty());
+
+    // The admin copies the seed file into the pool's directory (libvirt is not told).
+    let staged = world.dir.path().join(&late);
+    run(
+        "qemu-img",
+        &[
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            staged.to_str().unwrap(),
+            "64M",
+        ],
+    );
+    std::fs::rename(&staged, world.dir.path().join("seeds").join(&late)).unwrap();
+    until(&mut engine, "the buffer full", |s| s.steady).await;
+    engine.shutdown().await;
+    assert_eq!(world.assert_clean().len(), N);
+}
+
+/// Creation on a full, then a read-only, creation pool: the class says why, retries with
+/// backoff, leaves no partial volume; when the disk has room and is writable again, it fills.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_or_read_only_creation_pool_backs_off_says_why_and_leaves_nothing_partial() {
+    if !enabled("a_full_or_read_only_creation_pool_backs_off_says_why_and_leaves_nothing_partial") {
+        return;
+    }
+    const N: usize = 2;
+    let world = World::new(&["off"]);
+    let c = world.classes[0].clone();
+    // 8 MiB of data in the seed: its copy cannot fit on a 4 MiB disk.
+    let seed = format!("{c}-data.qcow2");
+    world.make_seed(&seed, 8, 0x33);
+    world.write_config(&[N as u32], "");
+    world.set_seed(&c, &seed, "v1");
+    let disk = SmallDisk::mount(&world.pool_path(), "4m");
+
+    let mut engine = world.start_engine();
+    let s = until(&mut engine, "the class saying the pool is full", |s| {
+        class(s, &c).plan.explanation.contains("seed copy on")
+    })
+    .await;
+    let why = class(&s, &c).plan.explanation.clone();
+    println!("full: {why}");
+    assert!(
+        why.to_lowercase().contains("space"),
+        "the reason says the disk is full: {why}"
+    );
+    count_events(&mut engine, EventKind::Failed, &c);
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let failures = count_events(&mut engine, EventKind::Failed, &c);
+    println!("{failures} failed seed copies in 10 s");
+    assert!(
+        (1..=5).contains(&failures),
+        "{failures} attempts in 10 s: no backoff"
+    );
+    assert!(
+        world.volumes_starting("seed-").is_empty(),
+        "no partial seed copy: {:?}",
+        world.volumes()
+    );
+
+    // Read-only (mounted so while nothing in it is open; a busy mount cannot be made
+    // read-only), now with room.
+    disk.remount("size=64m,ro");
+    let s = until(&mut engine, "the class saying the pool is read-only", |s| {
+        class(s, &c)
+            .plan
+            .explanation
+            .to_lowercase()
+            .contains("read-only")
+    })
+    .await;
+    println!("read-only: {}", class(&s, &c).plan.explanation);
+    count_events(&mut engine, EventKind::Failed, &c);
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let failures = count_events(&mut engine, EventKind::Failed, &c);
+    println!("{failures} failed seed copies in 10 s");
+    assert!(
+        (1..=5).contains(&failures),
+        "{failures} attempts in 10 s: no backoff"
+    );
+    assert!(world.volumes_starting("seed-").is_empty());
+    assert!(world.domains(true).is_empty());
+
+    disk.remount("rw");
+    until(&mut engine, "the buffer full once writable", |s| s.steady).await;
+    engine.shutdown().await;
+    let desktops = world.assert_clean();
+    assert_eq!(desktops.len(), N);
+    // The copy that finally made it holds the seed's data.
+    run(
+        "qemu-img",
+        &[
+            "compare",
+            "-U",
+            world.dir.path().join("seeds").join(&seed).to_str().unwrap(),
+            world
+                .pool_path()
+                .join(format!("seed-{c}@v1.img"))
+                .to_str()
+                .unwrap(),
+        ],
+    );
+}
+
+/// What an admin may do with virsh: destroy a desktop (it stays defined, shut off), destroy and
+/// undefine one, undefine a running one (it runs on, transient). Each is noticed and the buffer
+/// ends with only running, defined desktops and one disk each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn desktops_destroyed_or_undefined_with_virsh_are_detected_and_replaced() {
+    if !enabled("desktops_destroyed_or_undefined_with_virsh_are_detected_and_replaced") {
+        return;
+    }
+    const N: usize = 4;
+    let world = World::new(&["off"]);
+    let c = world.classes[0].clone();
+    world.write_config(&[N as u32], "");
+    let mut engine = world.start_engine();
+    until(&mut engine, "a full buffer", |s| s.steady).await;
+    let before = world.domains(true);
+    assert_eq!(before.len(), N);
+    let (destroyed, gone, transient) = (&before[0], &before[1], &before[2]);
+    virsh(&["destroy", destroyed]);
+    virsh(&["destroy", gone]);
+    virsh(&["undefine", gone]);
+    virsh(&["undefine", transient]);
+
+    world.poll("the fleet to heal", || {
+        let all = world.domains(true);
+        let persistent = virsh(&["list", "--all", "--persistent", "--name"]);
+        all.len() == N
+            && all == world.domains(false)
+            && all
+                .iter()
+                .all(|d| persistent.lines().any(|l| l.trim() == d))
+            && ![destroyed, gone, transient].iter().any(|d| all.contains(d))
+    });
+    let s = until(&mut engine, "steady", |s| s.steady).await;
+    assert_eq!(class(&s, &c).plan.buffer as usize, N);
+    engine.shutdown().await;
+    let desktops = world.assert_clean();
+    assert_eq!(count_in(&desktops, &c, PoolState::Buffer), N);
 }

@@ -26,7 +26,8 @@ pub struct Snapshot {
     pub seed_copies: Vec<SeedProgress>,
     /// Jobs running on the hosts now.
     pub jobs_in_flight: usize,
-    /// Every class at its targets, nothing in flight, every host that should be up is up.
+    /// Every class at its targets, nothing in flight, no standby host being activated. A host
+    /// that is down does not keep the fleet from being steady: the others carry its load.
     pub steady: bool,
     /// Events that could not be delivered because nobody read them in time.
     pub events_dropped: u64,

@@ -250,6 +250,7 @@ pub async fn create(job: NewDesktop) -> Outcome {
         host: host.clone(),
         meta,
         running: false,
+        persistent: true,
     };
     boot(conn, desktop, pacer, now).await
 }

@@ -132,6 +132,9 @@ pub enum DestroyReason {
     NotRunning,
     /// Left unlabelled by an interrupted creation.
     Unlabelled,
+    /// Undefined on its host behind deskpool's back (it runs on as a transient domain, gone at
+    /// its next shutdown): replaced by a fresh one first.
+    Undefined,
     /// Its class is no longer configured.
     UnknownClass,
 }
@@ -362,7 +365,10 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
                         actions.push(destroy(d, DestroyReason::NotRunning));
                         continue;
                     }
-                    if d.meta.seed_version != version || draining.contains(d.host.as_str()) {
+                    if d.meta.seed_version != version
+                        || draining.contains(d.host.as_str())
+                        || !d.persistent
+                    {
                         stale_buffer.push(d);
                     } else {
                         fresh_buffer.push(d);
@@ -451,6 +457,8 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
             if !busy(d) {
                 let reason = if draining.contains(d.host.as_str()) {
                     DestroyReason::HostDraining
+                } else if !d.persistent {
+                    DestroyReason::Undefined
                 } else {
                     DestroyReason::StaleSeed
                 };
@@ -588,6 +596,15 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
                 .collect();
             if !copying.is_empty() {
                 notes.push(format!("seed copy in progress on {}", copying.join(", ")));
+            } else if !seed_available(class, &slots) {
+                let wherever = match class.seed.host.as_deref() {
+                    Some(h) => format!("on its host {h}"),
+                    None => "on any reachable host".to_string(),
+                };
+                notes.push(format!(
+                    "seed volume {}/{} not found {wherever}",
+                    class.seed.pool, class.seed.volume
+                ));
             } else {
                 notes.push(format!(
                     "seed copy ordered for {}",
@@ -605,7 +622,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         }
         if stale > 0 {
             notes.push(format!(
-                "{stale} on an old seed or draining host, being replaced"
+                "{stale} on an old seed, a draining host or undefined, being replaced"
             ));
         }
 
@@ -720,6 +737,8 @@ fn recover_creation(
 ) {
     if d.meta.attempts >= fleet.engine.max_attempts {
         actions.push(destroy(d, DestroyReason::Failed));
+    } else if !d.persistent {
+        actions.push(destroy(d, DestroyReason::Undefined));
     } else if d.meta.seed_version != class.seed.version {
         actions.push(destroy(d, DestroyReason::StaleSeed));
     } else if d.running {
@@ -733,6 +752,20 @@ fn recover_creation(
             desktop: d.name.clone(),
         });
     }
+}
+
+/// Whether some reachable host holds the class's seed volume (where it is pinned, if it is) or
+/// a finished copy of its current version, so a copy can be made.
+fn seed_available(class: &ClassSpec, slots: &[HostSlot<'_>]) -> bool {
+    let source = (class.seed.pool.clone(), class.seed.volume.clone());
+    let pinned = class.seed.host.as_deref();
+    slots
+        .iter()
+        .filter(|s| !matches!(s.view.status, HostStatus::Down { .. } | HostStatus::Standby))
+        .any(|s| {
+            (pinned.is_none_or(|p| p == s.view.name) && s.view.seed_sources.contains(&source))
+                || s.seed_ready(&class.name, &class.seed.version).is_some()
+        })
 }
 
 /// Orders a seed copy onto `slot` when the class will need it there and none is under way.

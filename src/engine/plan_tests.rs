@@ -120,6 +120,7 @@ fn desk(name: &str, host: &str, class: &str, pool: PoolState, version: &str) -> 
             attempts: 0,
         },
         running: pool != PoolState::Creation,
+        persistent: true,
     }
 }
 
@@ -535,6 +536,66 @@ fn old_seed_desktops_are_replaced_before_they_are_removed() {
             .all(|(n, r)| n.contains("buffer") && *r == DestroyReason::StaleSeed)
     );
     assert!(gone.iter().all(|(n, _)| old.iter().any(|d| d.name == *n)));
+}
+
+#[test]
+fn desktops_undefined_behind_our_back_are_replaced_before_they_are_removed() {
+    let f = fleet(
+        vec![class("office", rule(2, 0, 2), 50)],
+        vec![host("h1", 50, false)],
+    );
+    let hosts = [seeded(&f, "h1", HostStatus::Active)];
+    let mut buffer = many(2, "h1", "office", PoolState::Buffer, "v2");
+    buffer[0].persistent = false;
+    let p = run(
+        &f,
+        &hosts,
+        &buffer,
+        &Busy::default(),
+        &PlanMemory::default(),
+        monday("12:00"),
+    );
+    assert_eq!(creates(&p).len(), 1, "a replacement first");
+    assert!(destroys(&p).is_empty(), "{:?}", p.actions);
+    assert_eq!(p.classes[0].stale, 1);
+
+    buffer.push(desk(
+        "dp-office-fresh",
+        "h1",
+        "office",
+        PoolState::Buffer,
+        "v2",
+    ));
+    let p = run(
+        &f,
+        &hosts,
+        &buffer,
+        &Busy::default(),
+        &PlanMemory::default(),
+        monday("12:00"),
+    );
+    assert!(creates(&p).is_empty());
+    assert_eq!(
+        destroys(&p),
+        vec![(buffer[0].name.as_str(), DestroyReason::Undefined)]
+    );
+
+    // One in the creation pool is not finished: it is gone at its next shutdown.
+    let mut half = many(1, "h1", "office", PoolState::Creation, "v2");
+    half[0].persistent = false;
+    half[0].running = true;
+    let p = run(
+        &f,
+        &hosts,
+        &half,
+        &Busy::default(),
+        &PlanMemory::default(),
+        monday("12:00"),
+    );
+    assert_eq!(
+        destroys(&p),
+        vec![(half[0].name.as_str(), DestroyReason::Undefined)]
+    );
 }
 
 #[test]

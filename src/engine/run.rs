@@ -1754,6 +1754,7 @@ impl Engine {
                         attempts: 0,
                     },
                     running: false,
+                    persistent: true,
                 };
                 let seq = self.next_seq();
                 self.desktops.insert(
@@ -1817,6 +1818,9 @@ impl Engine {
                     plan::DestroyReason::Surplus => "surplus buffer".to_string(),
                     plan::DestroyReason::StaleSeed => "old seed version".to_string(),
                     plan::DestroyReason::HostDraining => "host draining".to_string(),
+                    plan::DestroyReason::Undefined => {
+                        "undefined behind deskpool's back".to_string()
+                    }
                     plan::DestroyReason::Retired => "recycled".to_string(),
                     plan::DestroyReason::Failed => {
                         let attempts = known.as_ref().map_or(0, |d| d.meta.attempts);

@@ -108,7 +108,7 @@ impl HostConnection {
     }
 
     /// Replaces the desktop's deskpool metadata, in its persistent config and, when it runs, in
-    /// the live domain too.
+    /// the live domain too (only there for a transient domain).
     pub fn set_meta(&self, name: &str, meta: &DesktopMeta) -> Result<(), HvError> {
         const OP: &str = "set metadata of domain";
         self.check_desktop_name(OP, name)?;
@@ -124,6 +124,11 @@ impl HostConnection {
             )
         };
         let running = dom.is_active().map_err(|e| self.err(OP, name, e))?;
+        let persistent = dom.is_persistent().map_err(|e| self.err(OP, name, e))?;
+        if running && !persistent {
+            // Undefined behind our back while running: the live domain is all there is.
+            return set(sys::VIR_DOMAIN_AFFECT_LIVE).map_err(|e| self.err(OP, name, e));
+        }
         let config = sys::VIR_DOMAIN_AFFECT_CONFIG;
         if !running {
             return set(config).map_err(|e| self.err(OP, name, e));

@@ -71,6 +71,14 @@ pub struct ObservedDesktop {
     pub host: String,
     pub meta: DesktopMeta,
     pub running: bool,
+    /// Defined on the host (false: a transient domain, e.g. after `virsh undefine` of a running
+    /// desktop; it vanishes at shutdown and its metadata can no longer be saved).
+    #[serde(default = "defined")]
+    pub persistent: bool,
+}
+
+fn defined() -> bool {
+    true
 }
 
 /// A seed copy in a host's creation pool.

@@ -40,11 +40,18 @@ impl HostConnection {
 
     fn observe_domains(&self, host_name: &str, obs: &mut HostObservation) -> Result<(), HvError> {
         const OP: &str = "list domains of";
-        // Which domains run, in one call (instead of one virDomainIsActive per domain, which
+        // Which domains run, and which are transient, in one call each (instead of one virDomainIsActive per domain, which
         // is a round trip each on a remote host).
         let running: HashSet<String> = self
             .raw()
             .list_all_domains(sys::VIR_CONNECT_LIST_DOMAINS_ACTIVE)
+            .map_err(|e| self.err(OP, "host", e))?
+            .iter()
+            .filter_map(|d| d.name().ok())
+            .collect();
+        let transient: HashSet<String> = self
+            .raw()
+            .list_all_domains(sys::VIR_CONNECT_LIST_DOMAINS_TRANSIENT)
             .map_err(|e| self.err(OP, "host", e))?
             .iter()
             .filter_map(|d| d.name().ok())
@@ -67,6 +74,7 @@ impl HostConnection {
                 Ok(xml) => match parse_meta(&xml) {
                     Some(meta) => obs.desktops.push(ObservedDesktop {
                         running: running.contains(&name),
+                        persistent: !transient.contains(&name),
                         name,
                         host: host_name.to_string(),
                         meta,
@@ -190,7 +198,15 @@ impl HostConnection {
                 Err(e) if e.is_not_found() || e.has_code(ErrorNumber::InvalidArg) => continue,
                 Err(e) => return Err(e),
             };
-            match self.lookup_volume(&pool, pool_name, volume) {
+            let mut found = self.lookup_volume(&pool, pool_name, volume);
+            if found.as_ref().is_err_and(|e| e.is_not_found()) {
+                // A seed file copied into the pool's directory is unknown to libvirt until the
+                // pool is refreshed (a refresh refused while a job runs is only a later look).
+                if pool.refresh(0).is_ok() {
+                    found = self.lookup_volume(&pool, pool_name, volume);
+                }
+            }
+            match found {
                 Ok(_) => present.push((pool_name.to_string(), volume.to_string())),
                 Err(e) if e.is_not_found() => {}
                 // An inactive pool lists no volumes: the seed is not available here now.

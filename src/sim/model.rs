@@ -135,6 +135,7 @@ impl Model {
                 attempts: 0,
             },
             running: false,
+            persistent: true,
         });
         self.phase.push((class, Phase::Cloning));
         self.busy.desktops.insert(name.clone());

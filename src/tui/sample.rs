@@ -69,6 +69,7 @@ pub fn snapshot(fleet: &Fleet, desktops: usize, at: Timestamp) -> Snapshot {
                     attempts: 0,
                 },
                 running: pool != PoolState::Creation,
+                persistent: true,
             }
         })
         .collect();

@@ -83,14 +83,41 @@ pub struct World {
     _lock: std::fs::File,
 }
 
+/// The machine-wide lock of the real-host tests and benchmark.
+pub const HOST_LOCK: &str = "/tmp/deskpool-qemu-tests.lock";
+/// Longer than any other test or benchmark run holds the lock.
+const HOST_LOCK_WAIT: Duration = Duration::from_secs(30 * 60);
+
+/// Takes [`HOST_LOCK`], waiting for whoever holds it; fails (rather than hang) after
+/// [`HOST_LOCK_WAIT`], naming the processes that hold the file open.
+pub fn take_host_lock() -> std::fs::File {
+    let lock = std::fs::File::create(HOST_LOCK).unwrap();
+    let deadline = Instant::now() + HOST_LOCK_WAIT;
+    loop {
+        // SAFETY: flock on a file descriptor this test owns.
+        let taken = unsafe {
+            libc::flock(
+                std::os::fd::AsRawFd::as_raw_fd(&lock),
+                libc::LOCK_EX | libc::LOCK_NB,
+            )
+        } == 0;
+        if taken {
+            return lock;
+        }
+        if Instant::now() >= deadline {
+            let holders = Command::new("fuser").arg("-v").arg(HOST_LOCK).output();
+            let holders = holders
+                .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+                .unwrap_or_default();
+            panic!("{HOST_LOCK} still held after {HOST_LOCK_WAIT:?} by:\n{holders}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 impl World {
     pub fn new(class_names: &[&str]) -> World {
-        let lock = std::fs::File::create("/tmp/deskpool-qemu-tests.lock").unwrap();
-        // SAFETY: flock on a file descriptor this test owns.
-        assert_eq!(
-            unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) },
-            0
-        );
+        let lock = take_host_lock();
         let s = suffix();
         // qemu runs as libvirt-qemu: the disks' directories must be traversable by it, which a
         // 0700 directory under /tmp is not.
@@ -361,4 +388,130 @@ pub fn validate(dir: &Path, name: &str, xml: &str, kind: &str) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// A tmpfs mounted on `path` for the life of the guard: a creation pool that can be filled up
+/// or made read-only. Unmounted lazily on drop, so it also goes when a test fails with desktops
+/// still using it.
+pub struct SmallDisk {
+    path: PathBuf,
+}
+
+impl SmallDisk {
+    pub fn mount(path: &Path, size: &str) -> SmallDisk {
+        std::fs::create_dir_all(path).unwrap();
+        run(
+            "mount",
+            &[
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0755"),
+                "deskpool-test",
+                path.to_str().unwrap(),
+            ],
+        );
+        SmallDisk {
+            path: path.to_path_buf(),
+        }
+    }
+
+    /// Remounts with `options` (`size=64m`, `ro`, `rw`).
+    pub fn remount(&self, options: &str) {
+        run(
+            "mount",
+            &[
+                "-o",
+                &format!("remount,{options}"),
+                self.path.to_str().unwrap(),
+            ],
+        );
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(&self.path)
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+impl World {
+    /// Rewrites the config so class `class` uses seed `volume` at `version`.
+    pub fn set_seed(&self, class: &str, volume: &str, version: &str) {
+        let path = self.config_path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let start = text
+            .find(&format!("name = \"{class}\"\n"))
+            .expect("class in the config");
+        let seed_at = start + text[start..].find("seed = {").unwrap();
+        let seed_end = seed_at + text[seed_at..].find('\n').unwrap();
+        let line = format!(
+            "seed = {{ pool = \"{}\", volume = \"{volume}\", version = \"{version}\" }}",
+            self.seed_pool
+        );
+        let new = format!("{}{line}{}", &text[..seed_at], &text[seed_end..]);
+        std::fs::write(&path, new).unwrap();
+    }
+
+    /// Makes a qcow2 seed `volume` in the seed pool holding `mib` MiB of `pattern` bytes, and
+    /// tells libvirt it is there.
+    pub fn make_seed(&self, volume: &str, mib: u32, pattern: u8) {
+        let path = self.dir.path().join("seeds").join(volume);
+        let path = path.to_str().unwrap();
+        run("qemu-img", &["create", "-q", "-f", "qcow2", path, "64M"]);
+        if mib > 0 {
+            run(
+                "qemu-io",
+                &[
+                    "-f",
+                    "qcow2",
+                    "-c",
+                    &format!("write -q -P {pattern} 0 {mib}M"),
+                    path,
+                ],
+            );
+        }
+        virsh(&["pool-refresh", &self.seed_pool]);
+    }
+
+    /// The creation pool's volumes whose names start with `prefix`.
+    pub fn volumes_starting(&self, prefix: &str) -> Vec<String> {
+        self.volumes()
+            .into_iter()
+            .filter(|v| v.starts_with(prefix))
+            .collect()
+    }
+
+    /// The backing file of desktop `domain`'s disk, as `qemu-img info` reads it.
+    pub fn backing_of(&self, domain: &str) -> String {
+        let disk = self.pool_path().join(format!("{domain}.qcow2"));
+        let info = run(
+            "qemu-img",
+            &["info", "-U", "--output=json", disk.to_str().unwrap()],
+        );
+        let info: serde_json::Value = serde_json::from_str(&info).unwrap();
+        info["full-backing-filename"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{domain}'s disk has no backing file"))
+            .to_string()
+    }
+}
+
+/// Reads the events that arrived so far and counts those of `kind` for `class`.
+pub fn count_events(
+    engine: &mut EngineHandle,
+    kind: deskpool::engine::api::EventKind,
+    class: &str,
+) -> usize {
+    let mut n = 0;
+    while let Ok(e) = engine.events.try_recv() {
+        if e.kind == kind && e.class.as_deref() == Some(class) {
+            n += 1;
+        }
+    }
+    n
 }
