@@ -168,7 +168,16 @@ prepare_session_user() {
   home=$(getent passwd "$SESSION_USER" | cut -d: -f6)
   [ "$home" = "$SESSION_HOME" ] || die "user $SESSION_USER exists with home $home, not $SESSION_HOME"
   [ -d "$SESSION_HOME" ] || as_root install -d -o "$SESSION_USER" -g "$SESSION_USER" -m 0700 "$SESSION_HOME"
-  as_session mkdir -p "$SESSION_RUN"
+  as_session mkdir -p "$SESSION_RUN" "$SESSION_HOME/.config/libvirt"
+  # Both daemons pick VNC ports on the same machine, each unaware of the other's guests: two
+  # guests booting at once could be given the same port. The session daemon takes its own range.
+  local conf="$SESSION_HOME/.config/libvirt/qemu.conf"
+  if [ ! -e "$conf" ] || grep -q '^# written by libvirt-host.sh' "$conf"; then
+    printf '%s\n' "# written by libvirt-host.sh: VNC ports apart from the system daemon's (5900-)" \
+      'remote_display_port_min = 15900' 'remote_display_port_max = 16899' |
+      as_session tee "$conf.new" >/dev/null
+    if cmp -s "$conf.new" "$conf"; then as_root rm -f "$conf.new"; else as_root mv "$conf.new" "$conf"; fi
+  fi
 }
 
 # Runs a command as the session user, in a clean environment: no XDG_RUNTIME_DIR, so libvirt
