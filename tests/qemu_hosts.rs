@@ -122,6 +122,11 @@ async fn desktops_beyond_the_first_host_go_to_the_session_host_on_a_streamed_see
         "every session desktop runs"
     );
     assert_eq!(desktops.len(), SESSION, "{desktops:?}");
+    let displays: Vec<String> = desktops
+        .iter()
+        .map(|d| session.virsh(&["domdisplay", d]).trim().to_string())
+        .collect();
+    println!("session desktops' displays: {displays:?}");
     let pool = session.pool_path();
     let copy = pool.join(format!("seed-{c}@v1.img"));
     for d in &desktops {
