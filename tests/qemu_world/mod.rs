@@ -515,3 +515,178 @@ pub fn count_events(
     }
     n
 }
+
+// ---- a second host: an unprivileged user's session daemon -------------------------------------
+
+/// The user whose session libvirtd `scripts/libvirt-host.sh up` runs (the second real host).
+pub const SESSION_USER: &str = "deskpool-session";
+
+/// How root reaches that user's session daemon.
+pub fn session_uri() -> String {
+    format!("qemu+unix:///session?socket=/home/{SESSION_USER}/.cache/libvirt/libvirt-sock")
+}
+
+/// `virsh -c uri args`, which must succeed.
+pub fn virsh_at(uri: &str, args: &[&str]) -> String {
+    let mut all = vec!["-c", uri];
+    all.extend_from_slice(args);
+    run("virsh", &all)
+}
+
+/// `virsh -c uri args` whose failure does not matter (clean-up).
+pub fn virsh_quiet_at(uri: &str, args: &[&str]) {
+    let _ = Command::new("virsh")
+        .args(["-c", uri])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// Names of the volumes `virsh vol-list` shows in `pool` on `uri`.
+pub fn volumes_at(uri: &str, pool: &str) -> Vec<String> {
+    let listing = virsh_at(uri, &["vol-list", "--pool", pool]);
+    let mut v: Vec<String> = listing
+        .lines()
+        .skip_while(|l| !l.starts_with("---"))
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .map(String::from)
+        .collect();
+    v.sort();
+    v
+}
+
+/// deskpool's metadata of `domain` on `uri`, read from `virsh dumpxml`.
+pub fn meta_at(uri: &str, domain: &str) -> DesktopMeta {
+    let xml = virsh_at(uri, &["dumpxml", domain]);
+    assert!(
+        xml.contains(METADATA_URI),
+        "dumpxml of {domain} on {uri} lacks deskpool's metadata namespace:\n{xml}"
+    );
+    parse_meta(&xml).unwrap_or_else(|| panic!("unreadable metadata in {domain}:\n{xml}"))
+}
+
+impl World {
+    /// Writes `mib` MiB of the byte `pattern` at the start of `class`'s seed (so a copy of it
+    /// has real data to carry), and has libvirt re-read the seed pool.
+    pub fn fill_seed(&self, class: &str, pattern: u8, mib: u32) {
+        let path = self.seed_path(class);
+        run(
+            "qemu-io",
+            &[
+                "-f",
+                "qcow2",
+                "-c",
+                &format!("write -P {pattern:#x} 0 {mib}M"),
+                path.to_str().unwrap(),
+            ],
+        );
+        virsh(&["pool-refresh", &self.seed_pool]);
+    }
+}
+
+/// This test's part of the session host: a directory in the session user's home (the user owns
+/// it, so its daemon can make the creation pool there). When dropped, removes every domain of
+/// the world's classes and the creation pool from the session daemon, then the directory. Drop
+/// it before the [`World`] (declare it after), so the lock is still held.
+pub struct SessionHost {
+    pub uri: String,
+    pub dir: tempfile::TempDir,
+    pub classes: Vec<String>,
+    pub creation_pool: String,
+}
+
+impl SessionHost {
+    pub fn new(world: &World) -> SessionHost {
+        let uri = session_uri();
+        let answers = Command::new("virsh")
+            .args(["-c", &uri, "version"])
+            .output()
+            .unwrap_or_else(|e| panic!("virsh does not run: {e}"));
+        assert!(
+            answers.status.success(),
+            "the session host {uri} does not answer (run `scripts/libvirt-host.sh up`): {}",
+            String::from_utf8_lossy(&answers.stderr)
+        );
+        let dir = tempfile::Builder::new()
+            .prefix("deskpool-test-")
+            .tempdir_in(format!("/home/{SESSION_USER}"))
+            .unwrap();
+        let id = |flag: &str| -> u32 { run("id", &[flag, SESSION_USER]).trim().parse().unwrap() };
+        std::os::unix::fs::chown(dir.path(), Some(id("-u")), Some(id("-g"))).unwrap();
+        SessionHost {
+            uri,
+            dir,
+            classes: world.classes.clone(),
+            creation_pool: world.creation_pool.clone(),
+        }
+    }
+
+    pub fn pool_path(&self) -> PathBuf {
+        self.dir.path().join("pool")
+    }
+
+    /// The `[[hosts]]` table of this host for [`World::write_config_with`].
+    pub fn host_toml(&self, name: &str, capacity: &str) -> String {
+        format!(
+            "[[hosts]]\nname = \"{name}\"\nuri = \"{}\"\n{capacity}\ncreation_pool_path = \"{}\"\n",
+            self.uri,
+            self.pool_path().display()
+        )
+    }
+
+    pub fn virsh(&self, args: &[&str]) -> String {
+        virsh_at(&self.uri, args)
+    }
+
+    pub fn is_ours(&self, domain: &str) -> bool {
+        self.classes
+            .iter()
+            .any(|c| domain.starts_with(&format!("dp-{c}-")))
+    }
+
+    /// This test's desktops on the session host (`all`: defined ones too).
+    pub fn domains(&self, all: bool) -> Vec<String> {
+        let mut args = vec!["list", "--name"];
+        if all {
+            args.push("--all");
+        }
+        let mut v: Vec<String> = self
+            .virsh(&args)
+            .lines()
+            .map(str::trim)
+            .filter(|n| self.is_ours(n))
+            .map(String::from)
+            .collect();
+        v.sort();
+        v
+    }
+
+    pub fn volumes(&self) -> Vec<String> {
+        volumes_at(&self.uri, &self.creation_pool)
+    }
+
+    pub fn meta(&self, domain: &str) -> DesktopMeta {
+        meta_at(&self.uri, domain)
+    }
+}
+
+impl Drop for SessionHost {
+    fn drop(&mut self) {
+        if let Ok(out) = Command::new("virsh")
+            .args(["-c", &self.uri, "list", "--all", "--name"])
+            .output()
+        {
+            for d in String::from_utf8_lossy(&out.stdout).lines() {
+                let d = d.trim();
+                if self.is_ours(d) {
+                    virsh_quiet_at(&self.uri, &["destroy", d]);
+                    virsh_quiet_at(&self.uri, &["undefine", d]);
+                }
+            }
+        }
+        virsh_quiet_at(&self.uri, &["pool-destroy", &self.creation_pool]);
+        virsh_quiet_at(&self.uri, &["pool-undefine", &self.creation_pool]);
+    }
+}
