@@ -69,6 +69,8 @@ struct Args {
     /// Clones and boots at once per host (deskpool's pacing); 0: as many as desktops.
     pacing: u32,
     deskpool: Option<PathBuf>,
+    /// `--deskpool-only P1,P2,..`: measure deskpool alone, at each of these pacings per run.
+    sweep: Vec<u32>,
 }
 
 fn args() -> Args {
@@ -81,11 +83,27 @@ fn args() -> Args {
         vcpus: 1,
         pacing: 0,
         deskpool: None,
+        sweep: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         if flag == "--deskpool" {
             a.deskpool = Some(it.next().expect("--deskpool wants a path").into());
+            continue;
+        }
+        if flag == "--deskpool-only" {
+            let list = it
+                .next()
+                .expect("--deskpool-only wants pacings, e.g. 2,4,20");
+            a.sweep = list
+                .split(',')
+                .map(|p| {
+                    p.trim()
+                        .parse::<u32>()
+                        .expect("a pacing is a number")
+                        .max(1)
+                })
+                .collect();
             continue;
         }
         let value: u64 = it
@@ -428,7 +446,14 @@ impl World {
 
     /// The deskpool configuration of one measurement: one host (this one), one class with a
     /// buffer of exactly N, the creation pool `pool` at `dir`.
-    fn write_config(&self, file: &Path, pool: &str, dir: &Path, state: &Path) -> Fleet {
+    fn write_config(
+        &self,
+        file: &Path,
+        pool: &str,
+        dir: &Path,
+        state: &Path,
+        pacing: u32,
+    ) -> Fleet {
         let a = &self.a;
         let n = a.desktops;
         let toml = format!(
@@ -447,7 +472,7 @@ impl World {
             self.seed_pool,
             self.seed_volume,
             class = self.class,
-            p = a.pacing,
+            p = pacing,
         );
         std::fs::write(file, toml).unwrap();
         config::load_file(file).unwrap_or_else(|e| panic!("bench config invalid:\n{e}"))
@@ -559,10 +584,44 @@ struct DeskpoolRun {
     json: String,
     /// Bytes its creation pool holds on disk at the end.
     disk: u64,
+    /// Where its time went, from its log.
+    timeline: String,
 }
 
-fn deskpool_run(w: &mut World, exe: &Path, run_no: usize) -> DeskpoolRun {
-    let tag = format!("r{run_no}");
+/// Seconds from `start` to the log's milestones: creation pool defined (connected), seed
+/// copied, first, middle and last desktop ready in the buffer.
+fn timeline(log: &str, start: std::time::SystemTime, exit: f64) -> String {
+    let start = jiff::Timestamp::try_from(start).unwrap();
+    let at = |line: &str| -> Option<f64> {
+        let t: jiff::Timestamp = line.split_whitespace().next()?.parse().ok()?;
+        Some(t.duration_since(start).as_secs_f64())
+    };
+    let first = |needle: &str| {
+        log.lines()
+            .find(|l| l.contains(needle))
+            .and_then(at)
+            .map_or("-".to_string(), |s| format!("{s:.2}"))
+    };
+    let ready: Vec<f64> = log
+        .lines()
+        .filter(|l| l.contains("ready in the buffer"))
+        .filter_map(at)
+        .collect();
+    let nth = |i: usize| ready.get(i).map_or("-".to_string(), |s| format!("{s:.2}"));
+    format!(
+        "pool defined +{}, seed copy +{} to +{}, desktops ready: 1st +{}, {}th +{}, last +{}, exit +{exit:.2} s",
+        first("defining creation pool"),
+        first("cloning seed volume"),
+        first("seed v1 copied"),
+        nth(0),
+        ready.len().div_ceil(2),
+        nth(ready.len().div_ceil(2).saturating_sub(1)),
+        nth(ready.len().saturating_sub(1)),
+    )
+}
+
+fn deskpool_run(w: &mut World, exe: &Path, run_no: usize, pacing: u32) -> DeskpoolRun {
+    let tag = format!("r{run_no}p{pacing}");
     let base = w.dir.path().join(format!("deskpool-{tag}"));
     std::fs::create_dir(&base).unwrap();
     let made = Made {
@@ -572,7 +631,14 @@ fn deskpool_run(w: &mut World, exe: &Path, run_no: usize) -> DeskpoolRun {
     };
     w.pending.push(made.clone());
     let file = base.join("deskpool.toml");
-    w.write_config(&file, &made.pool, &base.join("pool"), &base.join("state"));
+    w.write_config(
+        &file,
+        &made.pool,
+        &base.join("pool"),
+        &base.join("state"),
+        pacing,
+    );
+    let spawned = std::time::SystemTime::now();
     let child = Command::new(exe)
         .args(["reconcile", "--until-steady", "--json", "--timeout", "600"])
         .arg("--config")
@@ -600,6 +666,11 @@ fn deskpool_run(w: &mut World, exe: &Path, run_no: usize) -> DeskpoolRun {
     );
     w.verify("deskpool", &made.domain_prefix);
     let log = base.join("state").join("deskpool.log");
+    let timeline = timeline(
+        &std::fs::read_to_string(&log).unwrap_or_default(),
+        spawned,
+        took.as_secs_f64(),
+    );
     if let Some(keep) = std::env::var_os("QEMU_BENCH_LOGS") {
         let keep = Path::new(&keep);
         let _ = std::fs::create_dir_all(keep);
@@ -611,6 +682,7 @@ fn deskpool_run(w: &mut World, exe: &Path, run_no: usize) -> DeskpoolRun {
         secs: took.as_secs_f64(),
         json: json.trim().to_string(),
         disk,
+        timeline,
     }
 }
 
@@ -704,6 +776,7 @@ fn calls_run(w: &mut World, run_no: usize) -> Calls {
         &made.pool,
         &base.join("pool"),
         &base.join("state"),
+        w.a.pacing,
     );
     let class: &ClassSpec = &fleet.classes[0];
     let (pool, pool_path) = (
@@ -786,6 +859,29 @@ fn calls_run(w: &mut World, run_no: usize) -> Calls {
     c
 }
 
+/// deskpool alone at several pacings (rotating order per run): where its time goes.
+fn sweep(w: &mut World, exe: &Path) {
+    let (runs, pacings) = (w.a.runs, w.a.sweep.clone());
+    let mut secs: Vec<Vec<f64>> = vec![Vec::new(); pacings.len()];
+    for i in 0..runs {
+        for k in 0..pacings.len() {
+            let j = (k + i) % pacings.len();
+            let d = deskpool_run(w, exe, i + 1, pacings[j]);
+            println!(
+                "  run {} pacing {:>2}: deskpool {:.2} s   ({})",
+                i + 1,
+                pacings[j],
+                d.secs,
+                d.timeline
+            );
+            secs[j].push(d.secs);
+        }
+    }
+    for (p, s) in pacings.iter().zip(&secs) {
+        println!("  median pacing {p:>2}: deskpool {:.2} s", median(s));
+    }
+}
+
 // ---- main -----------------------------------------------------------------------------------
 
 fn median(v: &[f64]) -> f64 {
@@ -853,6 +949,10 @@ fn main() {
         a.runs,
         p = a.pacing,
     );
+    if !a.sweep.is_empty() {
+        sweep(&mut w, &exe);
+        return;
+    }
     let (mut dp, mut vc, mut sums, mut speedups, mut design) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for i in 0..a.runs {
@@ -866,7 +966,7 @@ fn main() {
             match (k + i) % 3 {
                 0 => {
                     order.push("deskpool");
-                    d = Some(deskpool_run(&mut w, &exe, run_no));
+                    d = Some(deskpool_run(&mut w, &exe, run_no, a.pacing));
                 }
                 1 => {
                     order.push("virt-clone");
@@ -898,6 +998,7 @@ fn main() {
             speedup,
             vs_sum,
         );
+        println!("    deskpool timeline: {}", d.timeline);
         println!(
             "    on disk at the end: deskpool {:.2} GiB, virt-clone loop {:.2} GiB, calls {:.2} GiB",
             gib(d.disk),
