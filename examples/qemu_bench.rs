@@ -33,13 +33,19 @@
 //! `--data-gib` (1) GiB of random data in 64 MiB extents spread over the disk. It stays hot in
 //! the page cache for all three measurements alike (dropping caches is not possible here).
 //!
+//! Per run it prints the three times, the breakdown of the calls, deskpool's timeline (from its
+//! log: pool defined, seed copied, desktops ready, exit) and what each left on disk; then the
+//! medians, and the median of the per-run ratios.
+//!
 //! ```text
 //! scripts/libvirt-host.sh up && cargo run --release --example qemu_bench -- [--runs 3]
 //!     [--desktops 20] [--data-gib 1] [--size-gib 2] [--memory-mib 256] [--vcpus 1]
-//!     [--pacing 20] [--deskpool PATH]
+//!     [--pacing N] [--deskpool PATH] [--deskpool-only P1,P2,..]
 //! ```
 //! (`make bench-qemu` does both.) It builds `target/release/deskpool` first (`cargo build
-//! --release --bin deskpool`), unless `--deskpool PATH` names a binary.
+//! --release --bin deskpool`), unless `--deskpool PATH` names a binary. `--deskpool-only
+//! 1,4,20` measures deskpool alone at each pacing, rotating, to see what pacing costs.
+//! `QEMU_BENCH_LOGS=DIR` keeps deskpool's logs there; `QEMU_BENCH_VERBOSE=1` prints its JSON.
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
