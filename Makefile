@@ -8,8 +8,11 @@ BUILD_PACKAGES := pkg-config libvirt-dev
 # Tests: virsh and virt-xml-validate to check what deskpool writes from outside, tmux for the
 # console tests.
 TEST_PACKAGES := $(BUILD_PACKAGES) libvirt-clients libxml2-utils tmux
+# The real-host benchmark: virsh, and virt-clone (virtinst) for its baseline.
+BENCH_QEMU_PACKAGES := $(BUILD_PACKAGES) libvirt-clients virtinst
+BENCH_QEMU_ARGS ?= --runs 3
 
-.PHONY: run test test-qemu build deps-build deps-test bench check-tools
+.PHONY: run test test-qemu build deps-build deps-test bench bench-qemu check-tools
 
 define apt_install
 	@missing=""; for p in $(1); do \
@@ -75,3 +78,13 @@ bench: build
 	$(CARGO) run --release --locked --example planner_bench
 	$(CARGO) run --release --locked --example render_bench
 	$(CARGO) run --release --locked --example idle_cpu
+
+# Issue 5's figure on a real libvirtd (qemu:///system): empty host to 20 running buffered
+# desktops from a seed holding 1 GiB, deskpool against a virt-clone + virsh start loop and
+# against the sum of its own libvirt calls (examples/qemu_bench.rs). Takes the real-host tests'
+# lock; needs about 25 GiB free under /var/lib/libvirt.
+bench-qemu: check-tools
+	$(call apt_install,$(BENCH_QEMU_PACKAGES))
+	scripts/libvirt-host.sh up
+	$(CARGO) build --release --locked
+	$(CARGO) run --release --locked --example qemu_bench -- $(BENCH_QEMU_ARGS)
