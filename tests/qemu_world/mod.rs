@@ -115,9 +115,48 @@ pub fn take_host_lock() -> std::fs::File {
     }
 }
 
+/// Removes what an earlier test run killed before its clean-up (a nextest timeout, kill -9)
+/// left on `qemu:///system`: its desktops, its `dps-`/`dpt-` pools and their directories. Holding
+/// [`HOST_LOCK`], nothing else of the tests' is in use.
+fn sweep_leftovers() {
+    for d in virsh(&["list", "--all", "--name"]).lines().map(str::trim) {
+        if d.starts_with("dp-") {
+            eprintln!("removing {d}, left by an earlier test run");
+            virsh_quiet(&["destroy", d]);
+            virsh_quiet(&["undefine", d]);
+        }
+    }
+    for p in virsh(&["pool-list", "--all", "--name"])
+        .lines()
+        .map(str::trim)
+    {
+        if p.starts_with("dps-") || p.starts_with("dpt-") {
+            eprintln!("removing pool {p}, left by an earlier test run");
+            virsh_quiet(&["pool-destroy", p]);
+            virsh_quiet(&["pool-undefine", p]);
+        }
+    }
+    if let Ok(entries) = std::fs::read_dir("/var/lib/libvirt") {
+        for e in entries.flatten() {
+            if e.file_name()
+                .to_string_lossy()
+                .starts_with("deskpool-test-")
+            {
+                let _ = Command::new("umount")
+                    .arg("-l")
+                    .arg(e.path().join("pool"))
+                    .stderr(Stdio::null())
+                    .status();
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+}
+
 impl World {
     pub fn new(class_names: &[&str]) -> World {
         let lock = take_host_lock();
+        sweep_leftovers();
         let s = suffix();
         // qemu runs as libvirt-qemu: the disks' directories must be traversable by it, which a
         // 0700 directory under /tmp is not.
