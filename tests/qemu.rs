@@ -704,10 +704,14 @@ async fn desktops_destroyed_or_undefined_with_virsh_are_detected_and_replaced() 
     let before = world.domains(true);
     assert_eq!(before.len(), N);
     let (destroyed, gone, transient) = (&before[0], &before[1], &before[2]);
+    // Paused, so the engine cannot remove `gone` between the admin's destroy and undefine; it
+    // sees all three changes at once when it resumes.
+    engine.send(EngineCommand::Pause, "test").await.unwrap();
     virsh(&["destroy", destroyed]);
     virsh(&["destroy", gone]);
     virsh(&["undefine", gone]);
     virsh(&["undefine", transient]);
+    engine.send(EngineCommand::Resume, "test").await.unwrap();
 
     world.poll("the fleet to heal", || {
         let all = world.domains(true);
