@@ -22,7 +22,8 @@ use deskpool::engine::plan::HostStatus;
 use deskpool::engine::run::EngineHandle;
 use deskpool::hypervisor::model::PoolState;
 use qemu_world::{
-    QEMU_DEADLINE, SmallDisk, World, count_events, count_in, enabled, run, script, validate, virsh,
+    QEMU_DEADLINE, SmallDisk, World, backing_chain, count_events, count_in, enabled, run, script,
+    validate, virsh,
 };
 
 /// Waits for `ready` (after the first pass), or fails showing the fleet as `deskpool reconcile` would.
@@ -118,18 +119,8 @@ async fn buffers_of_two_classes_are_real_running_overlays_of_their_seed_copy() {
     let pool = world.pool_path();
     for (d, m) in &desktops {
         let disk = pool.join(format!("{d}.qcow2"));
-        let info = run(
-            "qemu-img",
-            &[
-                "info",
-                "-U",
-                "--backing-chain",
-                "--output=json",
-                disk.to_str().unwrap(),
-            ],
-        );
-        let chain: serde_json::Value = serde_json::from_str(&info).unwrap();
-        let chain = chain.as_array().expect("a backing chain is a JSON array");
+        let chain = backing_chain(&disk);
+        let info = serde_json::to_string(&chain).unwrap();
         assert_eq!(chain.len(), 2, "{d}: overlay + seed copy: {info}");
         let copy = pool.join(format!("seed-{}@v1.img", m.class));
         assert_eq!(chain[0]["format"], "qcow2", "{info}");

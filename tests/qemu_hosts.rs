@@ -16,29 +16,10 @@ use std::time::Instant;
 use common::{class, host};
 use deskpool::hypervisor::HostConnection;
 use deskpool::hypervisor::model::PoolState;
-use qemu_world::{QEMU_DEADLINE, SessionHost, World, enabled, run, validate, virsh};
+use qemu_world::{QEMU_DEADLINE, SessionHost, World, backing_chain, enabled, run, validate, virsh};
 
 /// Bytes of the seed's content: written before the copy, so the copy has data to carry.
 const SEED_DATA_MIB: u32 = 8;
-
-/// `qemu-img info --backing-chain` of `disk` as JSON, one object per image of the chain.
-fn backing_chain(disk: &Path) -> Vec<serde_json::Value> {
-    let info = run(
-        "qemu-img",
-        &[
-            "info",
-            "-U",
-            "--backing-chain",
-            "--output=json",
-            disk.to_str().unwrap(),
-        ],
-    );
-    let chain: serde_json::Value = serde_json::from_str(&info).unwrap();
-    chain
-        .as_array()
-        .unwrap_or_else(|| panic!("a backing chain is a JSON array: {info}"))
-        .clone()
-}
 
 /// `qemu-img compare`: the two images show the same guest content.
 fn assert_same_content(a: &Path, b: &Path) {

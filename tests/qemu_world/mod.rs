@@ -268,42 +268,17 @@ impl World {
 
     /// This test's desktops as `virsh list` names them (`all`: defined ones too).
     pub fn domains(&self, all: bool) -> Vec<String> {
-        let mut args = vec!["list", "--name"];
-        if all {
-            args.push("--all");
-        }
-        let mut v: Vec<String> = virsh(&args)
-            .lines()
-            .map(str::trim)
-            .filter(|n| self.is_ours(n))
-            .map(String::from)
-            .collect();
-        v.sort();
-        v
+        domains_at(URI, all, |d| self.is_ours(d))
     }
 
     /// Names of the volumes `virsh vol-list` shows in the creation pool.
     pub fn volumes(&self) -> Vec<String> {
-        let listing = virsh(&["vol-list", "--pool", &self.creation_pool]);
-        let mut v: Vec<String> = listing
-            .lines()
-            .skip_while(|l| !l.starts_with("---"))
-            .skip(1)
-            .filter_map(|l| l.split_whitespace().next())
-            .map(String::from)
-            .collect();
-        v.sort();
-        v
+        volumes_at(URI, &self.creation_pool)
     }
 
     /// deskpool's metadata of `domain`, read from `virsh dumpxml`.
     pub fn meta(&self, domain: &str) -> DesktopMeta {
-        let xml = virsh(&["dumpxml", domain]);
-        assert!(
-            xml.contains(METADATA_URI),
-            "dumpxml of {domain} lacks deskpool's metadata namespace:\n{xml}"
-        );
-        parse_meta(&xml).unwrap_or_else(|| panic!("unreadable metadata in {domain}:\n{xml}"))
+        meta_at(URI, domain)
     }
 
     /// Polls `ready` until it holds, for at most [`QEMU_DEADLINE`].
@@ -583,6 +558,41 @@ pub fn virsh_quiet_at(uri: &str, args: &[&str]) {
 }
 
 /// Names of the volumes `virsh vol-list` shows in `pool` on `uri`.
+/// The domains on `uri` that `ours` picks, sorted (`all`: defined ones too, not only running).
+pub fn domains_at(uri: &str, all: bool, ours: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut args = vec!["list", "--name"];
+    if all {
+        args.push("--all");
+    }
+    let mut v: Vec<String> = virsh_at(uri, &args)
+        .lines()
+        .map(str::trim)
+        .filter(|n| ours(n))
+        .map(String::from)
+        .collect();
+    v.sort();
+    v
+}
+
+/// `qemu-img info --backing-chain` of `disk` as JSON, one object per image of the chain.
+pub fn backing_chain(disk: &Path) -> Vec<serde_json::Value> {
+    let info = run(
+        "qemu-img",
+        &[
+            "info",
+            "-U",
+            "--backing-chain",
+            "--output=json",
+            disk.to_str().unwrap(),
+        ],
+    );
+    let chain: serde_json::Value = serde_json::from_str(&info).unwrap();
+    chain
+        .as_array()
+        .unwrap_or_else(|| panic!("a backing chain is a JSON array: {info}"))
+        .clone()
+}
+
 pub fn volumes_at(uri: &str, pool: &str) -> Vec<String> {
     let listing = virsh_at(uri, &["vol-list", "--pool", pool]);
     let mut v: Vec<String> = listing
@@ -687,19 +697,7 @@ impl SessionHost {
 
     /// This test's desktops on the session host (`all`: defined ones too).
     pub fn domains(&self, all: bool) -> Vec<String> {
-        let mut args = vec!["list", "--name"];
-        if all {
-            args.push("--all");
-        }
-        let mut v: Vec<String> = self
-            .virsh(&args)
-            .lines()
-            .map(str::trim)
-            .filter(|n| self.is_ours(n))
-            .map(String::from)
-            .collect();
-        v.sort();
-        v
+        domains_at(&self.uri, all, |d| self.is_ours(d))
     }
 
     pub fn volumes(&self) -> Vec<String> {
