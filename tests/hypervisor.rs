@@ -345,6 +345,40 @@ fn define_start_relabel_and_observe_round_trip() {
     assert_eq!(dom.uuid_string().unwrap(), uuid);
 }
 
+/// `virsh undefine` of a running desktop leaves a transient domain: it is observed as not
+/// persistent, and its metadata can still be changed (live, all there is).
+#[test]
+fn a_desktop_undefined_while_running_is_observed_transient_and_can_be_relabelled() {
+    let h = host();
+    let seed = seed_copy(&h.conn);
+    let office = class("office", SEED_VOL);
+    make_desktop(&h.conn, &seed, "dp-office-1", &office);
+    h.conn.start("dp-office-1").unwrap();
+    let obs = h
+        .conn
+        .observe("h1", POOL, std::slice::from_ref(&office))
+        .unwrap();
+    assert!(obs.desktops[0].persistent);
+
+    let dom = h.conn.raw().lookup_domain_by_name("dp-office-1").unwrap();
+    dom.undefine().unwrap();
+    let obs = h
+        .conn
+        .observe("h1", POOL, std::slice::from_ref(&office))
+        .unwrap();
+    assert_eq!(obs.desktops.len(), 1);
+    assert!(!obs.desktops[0].persistent);
+    assert!(obs.desktops[0].running);
+
+    let retired = DesktopMeta {
+        pool: PoolState::Retired,
+        ..meta(PoolState::Buffer)
+    };
+    h.conn.set_meta("dp-office-1", &retired).unwrap();
+    let obs = h.conn.observe("h1", POOL, &[office]).unwrap();
+    assert_eq!(obs.desktops[0].meta, retired);
+}
+
 #[test]
 fn a_class_template_is_used_with_escaped_values() {
     let h = host();
