@@ -40,22 +40,19 @@ impl HostConnection {
 
     fn observe_domains(&self, host_name: &str, obs: &mut HostObservation) -> Result<(), HvError> {
         const OP: &str = "list domains of";
-        // Which domains run, and which are transient, in one call each (instead of one virDomainIsActive per domain, which
-        // is a round trip each on a remote host).
-        let running: HashSet<String> = self
-            .raw()
-            .list_all_domains(sys::VIR_CONNECT_LIST_DOMAINS_ACTIVE)
-            .map_err(|e| self.err(OP, "host", e))?
-            .iter()
-            .filter_map(|d| d.name().ok())
-            .collect();
-        let transient: HashSet<String> = self
-            .raw()
-            .list_all_domains(sys::VIR_CONNECT_LIST_DOMAINS_TRANSIENT)
-            .map_err(|e| self.err(OP, "host", e))?
-            .iter()
-            .filter_map(|d| d.name().ok())
-            .collect();
+        // Which domains run, and which are transient, in one listing each (instead of one
+        // virDomainIsActive/IsPersistent per domain, a round trip each on a remote host).
+        let names = |flags| -> Result<HashSet<String>, HvError> {
+            Ok(self
+                .raw()
+                .list_all_domains(flags)
+                .map_err(|e| self.err(OP, "host", e))?
+                .iter()
+                .filter_map(|d| d.name().ok())
+                .collect())
+        };
+        let running = names(sys::VIR_CONNECT_LIST_DOMAINS_ACTIVE)?;
+        let transient = names(sys::VIR_CONNECT_LIST_DOMAINS_TRANSIENT)?;
         let domains = self
             .raw()
             .list_all_domains(0)

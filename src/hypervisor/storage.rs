@@ -132,7 +132,6 @@ impl HostConnection {
         const OP: &str = "copy seed";
         self.check_seed_names(OP, src_pool, src_volume, creation_pool, class, version)?;
         let copy_name = model::seed_copy_volume_name(class, version);
-        let marker_name = model::seed_copy_marker_name(class, version);
         let _guard = self.lock_volumes();
 
         let (src, total, format) = self.source_volume(src_pool, src_volume)?;
@@ -160,19 +159,9 @@ impl HostConnection {
                 StorageVol::create_xml(&pool, &xml, 0).map_err(|e| self.err(OP, &object, e))?
             }
         };
-        let path = copy
-            .path()
-            .map_err(|e| self.err("read path of volume", &copy_name, e))?;
-        self.create_marker(&pool, creation_pool, &marker_name)?;
+        let done = self.mark_complete(&pool, creation_pool, &copy, class, version, format)?;
         progress(total, total);
-        Ok(SeedCopy {
-            class: class.to_string(),
-            version: version.to_string(),
-            volume: copy_name,
-            path,
-            format,
-            complete: true,
-        })
+        Ok(done)
     }
 
     /// Copies the seed `src_pool/src_volume` of host `src` into `creation_pool` on host `dst`:
@@ -195,7 +184,6 @@ impl HostConnection {
         const OP: &str = "copy seed between hosts";
         dst.check_seed_names(OP, src_pool, src_volume, creation_pool, class, version)?;
         let copy_name = model::seed_copy_volume_name(class, version);
-        let marker_name = model::seed_copy_marker_name(class, version);
 
         let (src_vol, capacity, format) = src.source_volume(src_pool, src_volume)?;
         // Bytes the download will carry: the file's physical size (a qcow2 is smaller than its
@@ -285,11 +273,30 @@ impl HostConnection {
             dst.delete_partial(&new_vol, &dst_object);
             return Err(dst.err("finish upload of volume", &dst_object, e));
         }
-        let path = new_vol
-            .path()
-            .map_err(|e| dst.err("read path of volume", &dst_object, e))?;
-        dst.create_marker(&pool, creation_pool, &marker_name)?;
+        let copy = dst.mark_complete(&pool, creation_pool, &new_vol, class, version, format)?;
         progress(done, done);
+        Ok(copy)
+    }
+
+    /// Writes the completion marker of a finished seed copy `volume` and describes the copy.
+    fn mark_complete(
+        &self,
+        pool: &StoragePool,
+        creation_pool: &str,
+        volume: &StorageVol,
+        class: &str,
+        version: &str,
+        format: String,
+    ) -> Result<SeedCopy, HvError> {
+        let copy_name = model::seed_copy_volume_name(class, version);
+        let path = volume
+            .path()
+            .map_err(|e| self.err("read path of volume", &copy_name, e))?;
+        self.create_marker(
+            pool,
+            creation_pool,
+            &model::seed_copy_marker_name(class, version),
+        )?;
         Ok(SeedCopy {
             class: class.to_string(),
             version: version.to_string(),
