@@ -17,13 +17,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{class, host, wait};
-use deskpool::engine::api::{Command as EngineCommand, EventKind, Reply, Snapshot};
+use deskpool::engine::api::{Command as EngineCommand, Reply, Snapshot};
 use deskpool::engine::plan::HostStatus;
 use deskpool::engine::run::EngineHandle;
 use deskpool::hypervisor::model::PoolState;
 use qemu_world::{
-    QEMU_DEADLINE, SmallDisk, World, backing_chain, count_events, count_in, enabled, run, script,
-    validate, virsh,
+    QEMU_DEADLINE, SmallDisk, World, backing_chain, count_in, enabled, failures_during, run,
+    script, validate, virsh,
 };
 
 /// Waits for `ready` (after the first pass), or fails showing the fleet as `deskpool reconcile` would.
@@ -543,10 +543,7 @@ async fn a_missing_seed_says_why_makes_nothing_and_fills_once_it_appears() {
     assert!(why.contains(&late), "the reason names the volume: {why}");
 
     // Nothing is tried while no host has the seed: no failing job, so no hot loop.
-    count_events(&mut engine, EventKind::Failed, &c);
-    // A window of time to count attempts in (a rate, not a condition to wait for).
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    let failures = count_events(&mut engine, EventKind::Failed, &c);
+    let failures = failures_during(&mut engine, &c, Duration::from_secs(5)).await;
     assert_eq!(failures, 0, "failed attempts while the seed is missing");
     let s = engine.snapshot.borrow().clone();
     assert_eq!(s.jobs_in_flight, 0);
@@ -605,9 +602,7 @@ async fn a_full_or_read_only_creation_pool_backs_off_says_why_and_leaves_nothing
         why.to_lowercase().contains("space"),
         "the reason says the disk is full: {why}"
     );
-    count_events(&mut engine, EventKind::Failed, &c);
-    tokio::time::sleep(Duration::from_secs(10)).await;
-    let failures = count_events(&mut engine, EventKind::Failed, &c);
+    let failures = failures_during(&mut engine, &c, Duration::from_secs(10)).await;
     println!("{failures} failed seed copies in 10 s");
     assert!(
         (1..=5).contains(&failures),
@@ -631,9 +626,7 @@ async fn a_full_or_read_only_creation_pool_backs_off_says_why_and_leaves_nothing
     })
     .await;
     println!("read-only: {}", class(&s, &c).plan.explanation);
-    count_events(&mut engine, EventKind::Failed, &c);
-    tokio::time::sleep(Duration::from_secs(10)).await;
-    let failures = count_events(&mut engine, EventKind::Failed, &c);
+    let failures = failures_during(&mut engine, &c, Duration::from_secs(10)).await;
     println!("{failures} failed seed copies in 10 s");
     assert!(
         (1..=5).contains(&failures),

@@ -83,6 +83,15 @@ pub struct World {
     _lock: std::fs::File,
 }
 
+/// Writes `mib` MiB of the byte `pattern` at the start of the qcow2 image `path` (guest data, so
+/// a copy of the image has something to carry).
+fn write_pattern(path: &str, pattern: u8, mib: u32) {
+    if mib > 0 {
+        let write = format!("write -q -P {pattern:#x} 0 {mib}M");
+        run("qemu-io", &["-f", "qcow2", "-c", &write, path]);
+    }
+}
+
 /// The machine-wide lock of the real-host tests and benchmark.
 pub const HOST_LOCK: &str = "/tmp/deskpool-qemu-tests.lock";
 /// Longer than any other test or benchmark run holds the lock.
@@ -477,18 +486,7 @@ impl World {
         let path = self.dir.path().join("seeds").join(volume);
         let path = path.to_str().unwrap();
         run("qemu-img", &["create", "-q", "-f", "qcow2", path, "64M"]);
-        if mib > 0 {
-            run(
-                "qemu-io",
-                &[
-                    "-f",
-                    "qcow2",
-                    "-c",
-                    &format!("write -q -P {pattern} 0 {mib}M"),
-                    path,
-                ],
-            );
-        }
+        write_pattern(path, pattern, mib);
         virsh(&["pool-refresh", &self.seed_pool]);
     }
 
@@ -515,17 +513,17 @@ impl World {
     }
 }
 
-/// Reads the events that arrived so far and counts those of `kind` for `class`.
-pub fn count_events(
-    engine: &mut EngineHandle,
-    kind: deskpool::engine::api::EventKind,
-    class: &str,
-) -> usize {
+/// Failed events of `class` during the next `window` (those from before are dropped first): a
+/// retry rate, so a measurement over time rather than a condition to wait for.
+pub async fn failures_during(engine: &mut EngineHandle, class: &str, window: Duration) -> usize {
+    let failed_here = |e: &deskpool::engine::api::Event| {
+        e.kind == deskpool::engine::api::EventKind::Failed && e.class.as_deref() == Some(class)
+    };
+    while engine.events.try_recv().is_ok() {}
+    tokio::time::sleep(window).await;
     let mut n = 0;
     while let Ok(e) = engine.events.try_recv() {
-        if e.kind == kind && e.class.as_deref() == Some(class) {
-            n += 1;
-        }
+        n += usize::from(failed_here(&e));
     }
     n
 }
@@ -620,17 +618,7 @@ impl World {
     /// Writes `mib` MiB of the byte `pattern` at the start of `class`'s seed (so a copy of it
     /// has real data to carry), and has libvirt re-read the seed pool.
     pub fn fill_seed(&self, class: &str, pattern: u8, mib: u32) {
-        let path = self.seed_path(class);
-        run(
-            "qemu-io",
-            &[
-                "-f",
-                "qcow2",
-                "-c",
-                &format!("write -P {pattern:#x} 0 {mib}M"),
-                path.to_str().unwrap(),
-            ],
-        );
+        write_pattern(self.seed_path(class).to_str().unwrap(), pattern, mib);
         virsh(&["pool-refresh", &self.seed_pool]);
     }
 }
