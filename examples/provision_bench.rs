@@ -254,6 +254,7 @@ fn raw_loop(a: Args) -> (f64, f64) {
                 disk_path: &disk_path,
                 disk_format: "qcow2",
                 meta: &meta,
+                display_password: "test0pw1",
             })
             .expect("define");
             conn.start(&name).expect("start");

@@ -442,6 +442,7 @@ impl World {
                 disk_path: seed.to_str().unwrap(),
                 disk_format: "qcow2",
                 domain_type: &self.domain_type,
+                display_password: "bench0pw",
             },
         );
         let file = self.dir.path().join("src.xml");
@@ -839,6 +840,7 @@ fn calls_run(w: &mut World, run_no: usize) -> Calls {
                 disk_path: &disk_path,
                 disk_format: "qcow2",
                 meta: &meta,
+                display_password: "test0pw1",
             })
             .expect("define")
         });

@@ -407,6 +407,7 @@ mod leftovers {
             disk_path: &path,
             disk_format: "qcow2",
             meta: &meta,
+            display_password: "test0pw1",
         })
         .unwrap();
     }

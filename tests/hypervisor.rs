@@ -99,6 +99,7 @@ fn make_desktop(conn: &HostConnection, seed: &SeedCopy, name: &str, class: &Clas
         disk_path: &path,
         disk_format: "qcow2",
         meta: &meta(PoolState::Creation),
+        display_password: "test0pw1",
     })
     .unwrap();
 }
@@ -339,6 +340,7 @@ fn define_start_relabel_and_observe_round_trip() {
             disk_path: &path,
             disk_format: "qcow2",
             meta: &assigned,
+            display_password: "test0pw1",
         })
         .unwrap();
     let dom = h.conn.raw().lookup_domain_by_name("dp-office-1").unwrap();
@@ -400,6 +402,7 @@ fn a_class_template_is_used_with_escaped_values() {
             disk_path: odd_path,
             disk_format: "qcow2",
             meta: &meta(PoolState::Creation),
+            display_password: "test0pw1",
         })
         .unwrap();
     let xml = h
@@ -446,6 +449,7 @@ fn a_broken_template_is_refused_before_libvirt() {
             disk_path: "/d",
             disk_format: "qcow2",
             meta: &meta(PoolState::Creation),
+            display_password: "test0pw1",
         })
         .unwrap_err();
     assert_eq!(err.kind, HvErrorKind::InvalidInput);
@@ -640,6 +644,7 @@ fn two_thousand_desktops_observe_quickly() {
                 disk_path: &format!("{POOL_PATH}/{name}.qcow2"),
                 disk_format: "qcow2",
                 meta: &meta(PoolState::Buffer),
+                display_password: "test0pw1",
             })
             .unwrap();
         if i % 2 == 0 {

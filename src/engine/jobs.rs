@@ -215,6 +215,7 @@ pub async fn create(job: NewDesktop) -> Outcome {
         let _slot = pacer.clones.acquire().await;
         let (conn, name, meta) = (conn.clone(), name.clone(), meta.clone());
         blocking("create", move || {
+            let display_password = hypervisor::domain::new_display_password();
             let capacity = class.disk_gib.saturating_mul(1 << 30);
             let disk_path = conn.create_overlay(&creation_pool, &name, &seed, capacity)?;
             let defined = conn.define_desktop(&DesktopDefinition {
@@ -223,6 +224,7 @@ pub async fn create(job: NewDesktop) -> Outcome {
                 disk_path: &disk_path,
                 disk_format: "qcow2",
                 meta: &meta,
+                display_password: &display_password,
             });
             if let Err(e) = defined {
                 // Leave nothing behind: the volume without its domain is useless.

@@ -23,6 +23,9 @@ pub struct DesktopDefinition<'a> {
     /// Format of that disk (`qcow2` for overlays).
     pub disk_format: &'a str,
     pub meta: &'a DesktopMeta,
+    /// Filled into the template's `{display_password}` (the built-in one sets it as the VNC
+    /// password).
+    pub display_password: &'a str,
 }
 
 impl HostConnection {
@@ -69,6 +72,7 @@ impl HostConnection {
             disk_path: def.disk_path,
             disk_format: def.disk_format,
             domain_type: self.domain_type(),
+            display_password: def.display_password,
         };
         let xml =
             render_domain_xml(def.class.template.as_deref(), &values, def.meta).map_err(|why| {
@@ -266,30 +270,26 @@ impl HostConnection {
     }
 }
 
-/// A random (version 4) UUID, from the kernel's random source; if that cannot be read, from
-/// std's randomly keyed hasher mixed with the time and a counter (unique, if less random).
-fn new_uuid() -> String {
-    use std::io::Read;
-    let mut bytes = [0u8; 16];
-    let from_kernel = std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .is_ok();
-    if !from_kernel {
-        use std::hash::{BuildHasher, Hasher};
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        for half in 0..2 {
-            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-            h.write_u128(nanos);
-            h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-            h.write_u32(std::process::id());
-            bytes[half * 8..half * 8 + 8].copy_from_slice(&h.finish().to_le_bytes());
+/// A fresh display password for one desktop: 8 characters (VNC uses no more) from
+/// `[a-zA-Z0-9]`, drawn from the kernel's random source (a desktop with a guessable
+/// password is open to every local account that can reach its port).
+pub fn new_display_password() -> String {
+    const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut out = String::with_capacity(8);
+    while out.len() < 8 {
+        for b in random_bytes::<16>() {
+            // Rejection sampling keeps the characters uniform (256 is not a multiple of 62).
+            if (b as usize) < 248 && out.len() < 8 {
+                out.push(ALPHABET[b as usize % 62] as char);
+            }
         }
     }
+    out
+}
+
+/// A random (version 4) UUID.
+fn new_uuid() -> String {
+    let mut bytes = random_bytes::<16>();
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
@@ -301,6 +301,34 @@ fn new_uuid() -> String {
         &hex[16..20],
         &hex[20..32]
     )
+}
+
+/// `N` random bytes from the kernel's random source; if that cannot be read, from std's
+/// randomly keyed hasher mixed with the time and a counter (unique, if less random).
+fn random_bytes<const N: usize>() -> [u8; N] {
+    use std::io::Read;
+    let mut bytes = [0u8; N];
+    let from_kernel = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .is_ok();
+    if !from_kernel {
+        use std::hash::{BuildHasher, Hasher};
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        for chunk in bytes.chunks_mut(8) {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u128(nanos);
+            h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+            h.write_u32(std::process::id());
+            let word = h.finish().to_le_bytes();
+            chunk.copy_from_slice(&word[..chunk.len()]);
+        }
+    }
+    bytes
 }
 
 #[cfg(test)]
@@ -315,5 +343,13 @@ mod tests {
         assert_eq!(a.len(), 36);
         assert_eq!(&a[14..15], "4");
         assert!(matches!(&a[19..20], "8" | "9" | "a" | "b"), "{a}");
+    }
+
+    #[test]
+    fn display_passwords_are_eight_alphanumerics_and_distinct() {
+        let a = new_display_password();
+        assert_eq!(a.len(), 8);
+        assert!(a.bytes().all(|b| b.is_ascii_alphanumeric()), "{a}");
+        assert_ne!(a, new_display_password());
     }
 }

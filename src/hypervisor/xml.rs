@@ -37,7 +37,7 @@ pub const DEFAULT_DOMAIN_TEMPLATE: &str = "<domain type='{domain_type}'>
       <source file='{disk_path}'/>
       <target dev='vda' bus='virtio'/>
     </disk>
-    <graphics type='vnc' autoport='yes' listen='127.0.0.1'>
+    <graphics type='vnc' autoport='yes' listen='127.0.0.1' passwd='{display_password}'>
       <listen type='address' address='127.0.0.1'/>
     </graphics>
     <video>
@@ -77,6 +77,9 @@ pub struct DomainValues<'a> {
     pub disk_path: &'a str,
     pub disk_format: &'a str,
     pub domain_type: &'a str,
+    /// The desktop's own display password (VNC takes at most 8 characters), handed only to
+    /// the user it is assigned to.
+    pub display_password: &'a str,
 }
 
 impl DomainValues<'_> {
@@ -90,6 +93,7 @@ impl DomainValues<'_> {
             "disk_path" => self.disk_path.to_string(),
             "disk_format" => self.disk_format.to_string(),
             "domain_type" => self.domain_type.to_string(),
+            "display_password" => self.display_password.to_string(),
             _ => return None,
         })
     }
@@ -440,6 +444,51 @@ pub fn display_address_from_xml(xml: &str) -> Option<String> {
     Some(format!("{kind}://{host}:{port}"))
 }
 
+/// A file-backed disk of a domain: its image, and the images that back it (outermost first)
+/// where the XML shows a chain (the live XML of a running domain does).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DiskSource {
+    pub path: String,
+    pub backing: Vec<String>,
+}
+
+/// The file-backed `<disk device='disk'>` images of a domain XML (CD-ROMs, network disks and
+/// volumes named by pool are not files deskpool could delete, and are left out).
+pub fn domain_disk_sources(xml: &str) -> Vec<DiskSource> {
+    let Ok(doc) = Document::parse(xml) else {
+        return Vec::new();
+    };
+    let Some(devices) = doc
+        .root_element()
+        .children()
+        .find(|n| n.has_tag_name("devices"))
+    else {
+        return Vec::new();
+    };
+    let file_of = |n: Node<'_, '_>| {
+        child(n, "source")
+            .and_then(|s| s.attribute("file"))
+            .map(str::to_string)
+    };
+    devices
+        .children()
+        .filter(|n| n.has_tag_name("disk") && n.attribute("device").unwrap_or("disk") == "disk")
+        .filter_map(|disk| {
+            let path = file_of(disk)?;
+            let mut backing = Vec::new();
+            let mut next = child(disk, "backingStore");
+            while let Some(b) = next {
+                match file_of(b) {
+                    Some(p) => backing.push(p),
+                    None => break,
+                }
+                next = child(b, "backingStore");
+            }
+            Some(DiskSource { path, backing })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -465,6 +514,7 @@ mod tests {
             disk_path: disk,
             disk_format: "qcow2",
             domain_type: "kvm",
+            display_password: "s3cr3t01",
         }
     }
 
@@ -651,5 +701,24 @@ mod tests {
                           </devices></domain>";
         assert_eq!(display_address_from_xml(unassigned), None);
         assert_eq!(display_address_from_xml("<domain/>"), None);
+    }
+
+    #[test]
+    fn disk_sources_follow_the_backing_chain_and_skip_cdroms() {
+        let xml = "<domain><devices>
+          <disk type='file' device='disk'><source file='/p/dp-a.qcow2'/>
+            <backingStore type='file'><source file='/p/seed-a@1.img'/><backingStore/></backingStore>
+          </disk>
+          <disk type='file' device='cdrom'><source file='/iso/x.iso'/></disk>
+          <disk type='network' device='disk'><source protocol='nbd' name='x'/></disk>
+        </devices></domain>";
+        assert_eq!(
+            domain_disk_sources(xml),
+            vec![DiskSource {
+                path: "/p/dp-a.qcow2".into(),
+                backing: vec!["/p/seed-a@1.img".into()],
+            }]
+        );
+        assert!(domain_disk_sources("not xml").is_empty());
     }
 }
