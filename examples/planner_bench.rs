@@ -156,6 +156,7 @@ fn build(a: &Args) -> Data {
                 },
                 running: pool != PoolState::Creation,
                 persistent: true,
+                disk_problem: None,
             });
             n += 1;
         }

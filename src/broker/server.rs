@@ -425,11 +425,13 @@ async fn assign(shared: &Shared, request: &Request) -> Response {
             desktop,
             host,
             display,
+            display_password,
             waited_ms,
         }) => Response::json(
             200,
             &serde_json::json!({
-                "desktop": desktop, "host": host, "display": display, "waited_ms": waited_ms,
+                "desktop": desktop, "host": host, "display": display,
+                "display_password": display_password, "waited_ms": waited_ms,
             }),
         ),
         Ok(other) => Response::error(500, format!("unexpected answer {other:?}")),

@@ -187,6 +187,9 @@ pub enum Reply {
         host: String,
         /// Where the desktop's display listens (`spice://…`, `vnc://…`), when it has one.
         display: Option<String>,
+        /// The desktop's own display password (VNC) or ticket (SPICE), for this user only.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        display_password: Option<String>,
         /// How long the login waited for a desktop (0 when one was ready).
         waited_ms: u64,
     },

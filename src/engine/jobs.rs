@@ -48,10 +48,17 @@ pub enum Outcome {
         host: String,
         reason: String,
     },
-    /// A desktop was handed to a user.
+    /// A desktop was handed to a user (labelled for them, or found theirs and running).
     Assigned {
         desktop: ObservedDesktop,
-        display: Option<String>,
+        display: Option<hypervisor::Display>,
+    },
+    /// A desktop about to be handed out (or given back to its user) cannot be used: it is not
+    /// running, or its disk is gone. `desktop` is as the host showed it; when it was its user's,
+    /// it has been labelled retired (its user gets a fresh one).
+    Unusable {
+        desktop: ObservedDesktop,
+        reason: String,
     },
     /// A desktop reached a new state (created, booted, promoted, assigned, ...).
     Desktop {
@@ -253,6 +260,7 @@ pub async fn create(job: NewDesktop) -> Outcome {
         meta,
         running: false,
         persistent: true,
+        disk_problem: None,
     };
     boot(conn, desktop, pacer, now).await
 }
@@ -337,30 +345,136 @@ pub async fn relabel(
     }
 }
 
-/// Hands a desktop to a user: labels it "production" for them and reads its display address.
+/// Hands a buffered desktop to a user: checks that it runs with its disk, labels it
+/// "production" for them and reads its display. Nothing is written for an unusable desktop.
 pub async fn assign(
     conn: HostConnection,
     mut desktop: ObservedDesktop,
     user: String,
     now: i64,
 ) -> Outcome {
-    desktop.meta.pool = PoolState::Production;
-    desktop.meta.user = Some(user);
-    desktop.meta.changed_at = now;
-    let (name, meta) = (desktop.name.clone(), desktop.meta.clone());
+    let (name, mut meta) = (desktop.name.clone(), desktop.meta.clone());
+    meta.pool = PoolState::Production;
+    meta.user = Some(user);
+    meta.changed_at = now;
+    let labelled = meta.clone();
     let result = blocking("assign", move || {
+        if let Err(why) = conn.check_usable(&name)? {
+            return Ok(Err(why));
+        }
         conn.set_meta(&name, &meta)?;
         // The address is a convenience for the broker: a desktop without one is still assigned.
-        Ok(conn.display_address(&name).unwrap_or(None))
+        Ok(Ok(conn.display(&name).unwrap_or(None)))
     })
     .await;
     match result {
-        Ok(display) => Outcome::Assigned { desktop, display },
+        Ok(Ok(display)) => {
+            desktop.meta = labelled;
+            Outcome::Assigned { desktop, display }
+        }
+        Ok(Err(reason)) => unusable(desktop, reason),
         Err(reason) => Outcome::DesktopFailed {
             host: desktop.host.clone(),
             desktop: desktop.name.clone(),
             reason,
         },
+    }
+}
+
+/// Gives a user back the desktop they hold: started again first when it is shut off and its
+/// class restarts such desktops (`restart`). One that cannot be used (shut off and not to be
+/// restarted, failing to start, or without its disk) is labelled retired in the same step, so
+/// that it is never its user's again once the user is given a fresh one.
+pub async fn reclaim(
+    conn: HostConnection,
+    mut desktop: ObservedDesktop,
+    restart: bool,
+    now: i64,
+) -> Outcome {
+    let name = desktop.name.clone();
+    let mut retired = desktop.meta.clone();
+    retired.pool = PoolState::Retired;
+    retired.changed_at = now;
+    let meta = retired.clone();
+    let result = blocking("give back", move || {
+        let mut usable = conn.check_usable(&name)?;
+        if restart && usable.as_ref().is_err_and(|why| why == "it is not running") {
+            usable = match conn.start(&name) {
+                Ok(()) => conn.check_usable(&name)?,
+                Err(e) => Err(format!("restarting it failed: {e}")),
+            };
+        }
+        match usable {
+            Ok(()) => Ok(Ok(conn.display(&name).unwrap_or(None))),
+            Err(why) => {
+                conn.set_meta(&name, &meta)?;
+                Ok(Err(why))
+            }
+        }
+    })
+    .await;
+    match result {
+        Ok(Ok(display)) => {
+            desktop.running = true;
+            Outcome::Assigned { desktop, display }
+        }
+        Ok(Err(reason)) => {
+            desktop.meta = retired;
+            unusable(desktop, reason)
+        }
+        Err(reason) => Outcome::DesktopFailed {
+            host: desktop.host.clone(),
+            desktop: desktop.name.clone(),
+            reason,
+        },
+    }
+}
+
+/// An unusable desktop as the checks found it: not running, or without its disk.
+fn unusable(mut desktop: ObservedDesktop, reason: String) -> Outcome {
+    if reason == "it is not running" {
+        desktop.running = false;
+    } else {
+        desktop.disk_problem = Some(reason.clone());
+    }
+    Outcome::Unusable { desktop, reason }
+}
+
+/// Starts an assigned desktop found shut off again, for its user. A failure is counted in its
+/// label (after `max_attempts` the planner recycles it instead).
+pub async fn restart(conn: HostConnection, desktop: ObservedDesktop) -> Outcome {
+    let name = desktop.name.clone();
+    let c = conn.clone();
+    let result = blocking("restart", move || {
+        c.start(&name)?;
+        c.check_usable(&name)
+    })
+    .await;
+    let reason = match result {
+        Ok(Ok(())) => {
+            let mut running = desktop;
+            running.running = true;
+            return Outcome::Desktop {
+                desktop: running,
+                event: Some((
+                    super::api::EventKind::Provisioned,
+                    "found shut off: started again for its user".into(),
+                )),
+            };
+        }
+        Ok(Err(why)) => why,
+        Err(reason) => reason,
+    };
+    let mut left = desktop.clone();
+    left.meta.attempts += 1;
+    let (name, meta) = (left.name.clone(), left.meta.clone());
+    let _ = blocking("record attempt", move || conn.set_meta(&name, &meta)).await;
+    Outcome::CreateFailed {
+        host: left.host.clone(),
+        class: left.meta.class.clone(),
+        desktop: left.name.clone(),
+        reason: format!("restart for its user failed: {reason}"),
+        left: Some(left),
     }
 }
 

@@ -137,6 +137,11 @@ pub enum DestroyReason {
     Undefined,
     /// Its class is no longer configured.
     UnknownClass,
+    /// Its own disk volume, or an image backing it, is gone: it can never be used again.
+    DiskMissing,
+    /// Assigned, found shut off, and its class recycles such desktops (or restarting it failed
+    /// too often): its user gets a fresh one at the next login.
+    ShutOff,
 }
 
 /// A step the engine should take.
@@ -161,6 +166,12 @@ pub enum Action {
     },
     /// Boot a desktop left defined but not running (an interrupted creation).
     Boot {
+        host: String,
+        desktop: String,
+    },
+    /// Start an assigned desktop found shut off again, for its user (its class restarts such
+    /// desktops).
+    Restart {
         host: String,
         desktop: String,
     },
@@ -353,7 +364,12 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
                 continue;
             }
             match d.meta.pool {
-                PoolState::Production => production += 1,
+                PoolState::Production => {
+                    production += 1;
+                    if !busy(d) {
+                        recover_production(d, class, fleet, &mut actions);
+                    }
+                }
                 PoolState::Creation => {
                     creation += 1;
                     if !busy(d) {
@@ -361,6 +377,12 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
                     }
                 }
                 PoolState::Buffer => {
+                    if d.disk_problem.is_some() {
+                        if !busy(d) {
+                            actions.push(destroy(d, DestroyReason::DiskMissing));
+                        }
+                        continue;
+                    }
                     if !d.running && !busy(d) {
                         actions.push(destroy(d, DestroyReason::NotRunning));
                         continue;
@@ -728,6 +750,39 @@ fn push_unique<'a>(list: &mut Vec<&'a str>, name: &'a str) {
     }
 }
 
+/// An assigned desktop with no job on it that is shut off: start it again for its user, or
+/// recycle it when its class says so, when its disk is gone, or when restarting keeps failing.
+/// One that still runs is left to its user, even without its disk (destroying it would end a
+/// session that may still be saving elsewhere); the user's next login gets a fresh desktop.
+fn recover_production(
+    d: &ObservedDesktop,
+    class: &ClassSpec,
+    fleet: &Fleet,
+    actions: &mut Vec<Action>,
+) {
+    if d.running {
+        return;
+    }
+    let restart = restarts_on_shutoff(class)
+        && d.disk_problem.is_none()
+        && d.meta.attempts < fleet.engine.max_attempts;
+    if restart {
+        actions.push(Action::Restart {
+            host: d.host.clone(),
+            desktop: d.name.clone(),
+        });
+    } else if d.disk_problem.is_some() {
+        actions.push(destroy(d, DestroyReason::DiskMissing));
+    } else {
+        actions.push(destroy(d, DestroyReason::ShutOff));
+    }
+}
+
+/// Whether an assigned desktop of `class` found shut off is started again for its user.
+pub fn restarts_on_shutoff(_class: &ClassSpec) -> bool {
+    true
+}
+
 /// A desktop found in the creation pool with no job on it: finish it or give up on it.
 fn recover_creation(
     d: &ObservedDesktop,
@@ -735,7 +790,9 @@ fn recover_creation(
     fleet: &Fleet,
     actions: &mut Vec<Action>,
 ) {
-    if d.meta.attempts >= fleet.engine.max_attempts {
+    if d.disk_problem.is_some() {
+        actions.push(destroy(d, DestroyReason::DiskMissing));
+    } else if d.meta.attempts >= fleet.engine.max_attempts {
         actions.push(destroy(d, DestroyReason::Failed));
     } else if !d.persistent {
         actions.push(destroy(d, DestroyReason::Undefined));

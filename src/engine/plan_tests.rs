@@ -121,6 +121,7 @@ fn desk(name: &str, host: &str, class: &str, pool: PoolState, version: &str) -> 
         },
         running: pool != PoolState::Creation,
         persistent: true,
+        disk_problem: None,
     }
 }
 

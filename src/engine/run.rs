@@ -229,13 +229,39 @@ type CopyProgress = (Arc<AtomicU64>, Arc<AtomicU64>);
 struct Login {
     class: String,
     user: String,
-    reply: oneshot::Sender<CommandResult>,
+    /// Every request of this user for this class while the login is under way: all of them
+    /// get the same answer (one desktop per user, however many requests race).
+    replies: Vec<oneshot::Sender<CommandResult>>,
     asked: tokio::time::Instant,
     /// Until when the login may wait for a desktop.
     deadline: tokio::time::Instant,
     /// A desktop was ready when the user asked (no wait for a new one).
     instant: bool,
+    /// The user is being given back the desktop they hold (not a new login).
+    given_back: bool,
 }
+
+/// What became of a login that was tried.
+enum Tried {
+    /// A desktop is being labelled for it (or its own checked); the job answers.
+    Underway,
+    /// No desktop is ready for it.
+    NoDesktop(Login),
+    /// The user's own desktop is busy (being restarted, say): it waits for that one.
+    OwnBusy(Login),
+}
+
+/// A logout or recycle whose label is being written; answered once it is on the host.
+struct PendingRelease {
+    replies: Vec<oneshot::Sender<CommandResult>>,
+    /// A user's logout (counted in the demand history; may owe a replacement).
+    logout: bool,
+    class: String,
+}
+
+/// How long a login may wait for its user's own desktop to come free (a restart under way),
+/// even when it asked not to wait for a new one.
+const OWN_DESKTOP_GRACE: Duration = Duration::from_secs(30);
 
 struct Backoff {
     until: Timestamp,
@@ -268,8 +294,10 @@ struct Engine {
     memory: PlanMemory,
     pacers: HashMap<(String, String), Pacer>,
     seed_progress: HashMap<SeedKey, CopyProgress>,
-    /// Logins whose desktop is being labelled, by desktop.
+    /// Logins whose desktop is being labelled (or checked, for its own user), by desktop.
     pending_assign: HashMap<String, Login>,
+    /// Releases and recycles whose label is being written, by desktop.
+    pending_release: HashMap<String, PendingRelease>,
     /// Logins waiting for a desktop of their class to become ready, oldest first.
     waiting: HashMap<String, VecDeque<Login>>,
     /// Logins served, waited and refused, per class.
@@ -363,6 +391,7 @@ impl Engine {
             pacers: HashMap::new(),
             seed_progress: HashMap::new(),
             pending_assign: HashMap::new(),
+            pending_release: HashMap::new(),
             waiting: HashMap::new(),
             login_stats: HashMap::new(),
             snapshot_tx,
@@ -819,6 +848,7 @@ impl Engine {
                         },
                     );
                 }
+                let retired = desktop.meta.pool == PoolState::Retired;
                 self.desktops.insert(
                     name.clone(),
                     Tracked {
@@ -828,6 +858,9 @@ impl Engine {
                 );
                 if let Some((kind, message)) = event {
                     self.emit(kind, Some(&class), Some(&host), Some(&name), message);
+                }
+                if retired && let Some(release) = self.pending_release.remove(&name) {
+                    self.released(release);
                 }
             }
             Outcome::Assigned { desktop, display } => {
@@ -843,31 +876,40 @@ impl Engine {
                         touched: seq,
                     },
                 );
-                let mut message = format!("assigned to {user}");
-                if let Some(login) = self.pending_assign.remove(&name) {
-                    self.history.record_login(&class, now);
-                    self.demand.record_login(&class, now);
-                    self.history_unsaved = true;
-                    let waited = login.asked.elapsed();
-                    let stats = self.login_stats.entry(class.clone()).or_default();
-                    stats.served += 1;
-                    if login.instant {
-                        stats.instant += 1;
-                    } else {
-                        stats.wait_secs_total += waited.as_secs_f64();
-                        stats.wait_secs_max = stats.wait_secs_max.max(waited.as_secs_f64());
-                        message = format!("{message} after waiting {}s", waited.as_secs());
-                    }
-                    self.answer(
-                        login.reply,
-                        Ok(Reply::Assigned {
-                            desktop: name.clone(),
-                            host: host.clone(),
-                            display,
-                            waited_ms: waited.as_millis() as u64,
-                        }),
-                    );
+                let Some(login) = self.pending_assign.remove(&name) else {
+                    return;
+                };
+                // A user given back a desktop they hold waited for nothing new.
+                let waited = if login.given_back && login.instant {
+                    Duration::ZERO
+                } else {
+                    login.asked.elapsed()
+                };
+                let reply = Reply::Assigned {
+                    desktop: name.clone(),
+                    host: host.clone(),
+                    display: display.as_ref().map(|d| d.address.clone()),
+                    display_password: display.and_then(|d| d.password),
+                    waited_ms: waited.as_millis() as u64,
+                };
+                if login.given_back {
+                    self.answer_login(login, Ok(reply));
+                    return;
                 }
+                let mut message = format!("assigned to {user}");
+                self.history.record_login(&class, now);
+                self.demand.record_login(&class, now);
+                self.history_unsaved = true;
+                let stats = self.login_stats.entry(class.clone()).or_default();
+                stats.served += 1;
+                if login.instant {
+                    stats.instant += 1;
+                } else {
+                    stats.wait_secs_total += waited.as_secs_f64();
+                    stats.wait_secs_max = stats.wait_secs_max.max(waited.as_secs_f64());
+                    message = format!("{message} after waiting {}s", waited.as_secs());
+                }
+                self.answer_login(login, Ok(reply));
                 self.emit(
                     EventKind::Assigned,
                     Some(&class),
@@ -875,6 +917,39 @@ impl Engine {
                     Some(&name),
                     message,
                 );
+            }
+            Outcome::Unusable { desktop, reason } => {
+                // Never handed out: the planner replaces it; its login tries the next desktop.
+                self.publish_now = true;
+                let name = desktop.name.clone();
+                let (host, class) = (desktop.host.clone(), desktop.meta.class.clone());
+                let given_back = desktop.meta.pool == PoolState::Retired;
+                self.desktops.insert(
+                    name.clone(),
+                    Tracked {
+                        value: desktop,
+                        touched: seq,
+                    },
+                );
+                let message = if given_back {
+                    format!("not given back to its user ({reason}): recycled, a fresh one instead")
+                } else {
+                    format!("not handed out ({reason}): replaced")
+                };
+                self.emit(
+                    EventKind::Failed,
+                    Some(&class),
+                    Some(&host),
+                    Some(&name),
+                    message,
+                );
+                if let Some(login) = self.pending_assign.remove(&name) {
+                    let login = Login {
+                        given_back: false,
+                        ..login
+                    };
+                    self.waiting.entry(class).or_default().push_front(login);
+                }
             }
             Outcome::CreateFailed {
                 host,
@@ -929,6 +1004,15 @@ impl Engine {
                         .entry(login.class.clone())
                         .or_default()
                         .push_front(login);
+                }
+                if let Some(release) = self.pending_release.remove(&desktop) {
+                    let result = Err(CommandError::unavailable(format!(
+                        "desktop {desktop}: the release could not be recorded ({reason}); \
+                         it is still assigned: try again"
+                    )));
+                    for reply in release.replies {
+                        self.answer(reply, result.clone());
+                    }
                 }
                 let failures = self.desktop_retry.get(&desktop).map_or(0, |b| b.failures) + 1;
                 self.desktop_retry
@@ -1235,8 +1319,8 @@ impl Engine {
                 user,
                 wait_secs,
             } => return self.assign(class, user, wait_secs, reply),
-            Command::Release { desktop } => self.release(&desktop, actor, true),
-            Command::Recycle { desktop } => self.release(&desktop, actor, false),
+            Command::Release { desktop } => return self.release(&desktop, actor, true, reply),
+            Command::Recycle { desktop } => return self.release(&desktop, actor, false, reply),
         };
         Some((reply, result))
     }
@@ -1258,55 +1342,41 @@ impl Engine {
         if let Err(e) = crate::policy::names::check_name(&user) {
             return Some((reply, Err(CommandError::invalid(format!("user: {e}")))));
         }
-        // The same user gets the same desktop back (its display read again from the host).
-        if let Some(d) = self.desktops.values().find(|d| {
-            d.value.meta.class == class
-                && d.value.meta.pool == PoolState::Production
-                && d.value.meta.user.as_deref() == Some(user.as_str())
-        }) {
-            let (name, host) = (d.value.name.clone(), d.value.host.clone());
-            let conn = self.conn(&host);
-            tokio::spawn(async move {
-                let display = match conn {
-                    Some(conn) => {
-                        let n = name.clone();
-                        jobs::blocking("read display", move || conn.display_address(&n))
-                            .await
-                            .unwrap_or(None)
-                    }
-                    None => None,
-                };
-                let _ = reply.send(Ok(Reply::Assigned {
-                    desktop: name,
-                    host,
-                    display,
-                    waited_ms: 0,
-                }));
-            });
-            return None;
-        }
         let now = tokio::time::Instant::now();
+        let deadline = now + Duration::from_secs(wait_secs);
+        // A request of a user whose login is already under way gets that login's answer.
+        let reply = self.join_login(&class, &user, reply, deadline)?;
         let login = Login {
             class: class.clone(),
             user,
-            reply,
+            replies: vec![reply],
             asked: now,
-            deadline: now + Duration::from_secs(wait_secs),
+            deadline,
             instant: true,
+            given_back: false,
         };
-        match self.ready_desktop(&class) {
-            Some(desktop) => self.hand_out(desktop, login),
-            None if wait_secs > 0 => {
+        let holders = self.holders();
+        match self.try_login(login, &holders) {
+            Tried::Underway => {}
+            Tried::OwnBusy(login) => {
+                let login = Login {
+                    deadline: login.deadline.max(now + OWN_DESKTOP_GRACE),
+                    instant: false,
+                    ..login
+                };
+                self.waiting.entry(class).or_default().push_back(login);
+            }
+            Tried::NoDesktop(login) if wait_secs > 0 => {
                 let login = Login {
                     instant: false,
                     ..login
                 };
                 self.waiting.entry(class).or_default().push_back(login);
             }
-            None => {
+            Tried::NoDesktop(login) => {
                 self.login_stats.entry(class.clone()).or_default().refused += 1;
-                self.answer(
-                    login.reply,
+                self.answer_login(
+                    login,
                     Err(CommandError::unavailable(format!(
                         "no {class} desktop is ready in the buffer"
                     ))),
@@ -1314,6 +1384,96 @@ impl Engine {
             }
         }
         None
+    }
+
+    /// Adds `reply` to the login of (`class`, `user`) under way, if there is one (it then waits
+    /// until the later of both deadlines); otherwise gives `reply` back.
+    fn join_login(
+        &mut self,
+        class: &str,
+        user: &str,
+        reply: oneshot::Sender<CommandResult>,
+        deadline: tokio::time::Instant,
+    ) -> Option<oneshot::Sender<CommandResult>> {
+        let same = |l: &Login| l.class == class && l.user == user;
+        let login = match self.pending_assign.values_mut().find(|l| same(l)) {
+            Some(login) => Some(login),
+            None => self
+                .waiting
+                .get_mut(class)
+                .and_then(|q| q.iter_mut().find(|l| same(l))),
+        };
+        match login {
+            Some(login) => {
+                login.replies.push(reply);
+                login.deadline = login.deadline.max(deadline);
+                None
+            }
+            None => Some(reply),
+        }
+    }
+
+    /// The desktop each user holds, by (class, user).
+    fn holders(&self) -> HashMap<(String, String), String> {
+        self.desktops
+            .values()
+            .filter(|d| d.value.meta.pool == PoolState::Production)
+            .filter_map(|d| {
+                let user = d.value.meta.user.clone()?;
+                Some(((d.value.meta.class.clone(), user), d.value.name.clone()))
+            })
+            .collect()
+    }
+
+    /// Serves a login if it can: the user's own desktop back (checked, and started again if
+    /// the class says so), else a ready one from the buffer.
+    fn try_login(&mut self, login: Login, holders: &HashMap<(String, String), String>) -> Tried {
+        let own = holders
+            .get(&(login.class.clone(), login.user.clone()))
+            .and_then(|name| self.desktops.get(name))
+            .map(|d| d.value.clone());
+        if let Some(desktop) = own {
+            let name = desktop.name.clone();
+            if self.in_flight.contains(&JobKey::Desktop(name.clone())) {
+                return Tried::OwnBusy(login);
+            }
+            let Some(conn) = self.conn(&desktop.host) else {
+                self.answer_login(
+                    login,
+                    Err(CommandError::unavailable(format!(
+                        "your desktop {name} is on host {}, which is not reachable",
+                        desktop.host
+                    ))),
+                );
+                return Tried::Underway;
+            };
+            let restart = self
+                .fleet
+                .class(&desktop.meta.class)
+                .is_some_and(plan::restarts_on_shutoff);
+            let job = jobs::reclaim(conn, desktop, restart, self.now().as_second());
+            let login = Login {
+                given_back: true,
+                ..login
+            };
+            self.pending_assign.insert(name.clone(), login);
+            self.spawn(JobKey::Desktop(name), job);
+            return Tried::Underway;
+        }
+        match self.ready_desktop(&login.class) {
+            Some(desktop) => {
+                self.hand_out(desktop, login);
+                Tried::Underway
+            }
+            None => Tried::NoDesktop(login),
+        }
+    }
+
+    /// Sends `result` to every request of `login`.
+    fn answer_login(&mut self, login: Login, result: CommandResult) {
+        for reply in login.replies {
+            self.answer(reply, result.clone());
+        }
     }
 
     /// The buffered desktop a login of `class` gets: current seed first, then the oldest.
@@ -1330,6 +1490,7 @@ impl Engine {
                 d.value.meta.class == class
                     && d.value.meta.pool == PoolState::Buffer
                     && d.value.running
+                    && d.value.disk_problem.is_none()
                     && !self
                         .in_flight
                         .contains(&JobKey::Desktop(d.value.name.clone()))
@@ -1347,9 +1508,10 @@ impl Engine {
     /// Labels `desktop` for the login; the reply goes out when the label is written.
     fn hand_out(&mut self, desktop: ObservedDesktop, login: Login) {
         let Some(conn) = self.conn(&desktop.host) else {
-            let _ = login
-                .reply
-                .send(Err(CommandError::unavailable("host connection lost")));
+            self.answer_login(
+                login,
+                Err(CommandError::unavailable("host connection lost")),
+            );
             return;
         };
         let now = self.now().as_second();
@@ -1361,32 +1523,48 @@ impl Engine {
 
     /// Gives newly ready desktops to waiting logins, and turns away those whose wait ran out.
     fn serve_waiting(&mut self) {
+        if self.waiting.is_empty() {
+            return;
+        }
         let now = tokio::time::Instant::now();
+        let holders = self.holders();
         let classes: Vec<String> = self.waiting.keys().cloned().collect();
         for class in classes {
-            let mut queue = self.waiting.remove(&class).unwrap_or_default();
-            while let Some(login) = queue.pop_front() {
+            let queue = self.waiting.remove(&class).unwrap_or_default();
+            let mut left = VecDeque::new();
+            let mut buffer_empty = false;
+            for login in queue {
+                // First come, first served: once the buffer had nothing for one login, the
+                // later ones are tried only for their own desktops.
+                let holds = holders.contains_key(&(login.class.clone(), login.user.clone()));
+                let tried = if buffer_empty && !holds {
+                    Tried::NoDesktop(login)
+                } else {
+                    self.try_login(login, &holders)
+                };
+                let login = match tried {
+                    Tried::Underway => continue,
+                    Tried::NoDesktop(login) => {
+                        buffer_empty = true;
+                        login
+                    }
+                    Tried::OwnBusy(login) => login,
+                };
                 if login.deadline <= now {
                     self.login_stats.entry(class.clone()).or_default().refused += 1;
                     let waited = now.duration_since(login.asked).as_secs();
-                    self.answer(
-                        login.reply,
+                    self.answer_login(
+                        login,
                         Err(CommandError::unavailable(format!(
                             "no {class} desktop became ready within {waited}s"
                         ))),
                     );
                     continue;
                 }
-                match self.ready_desktop(&class) {
-                    Some(desktop) => self.hand_out(desktop, login),
-                    None => {
-                        queue.push_front(login);
-                        break;
-                    }
-                }
+                left.push_back(login);
             }
-            if !queue.is_empty() {
-                self.waiting.insert(class, queue);
+            if !left.is_empty() {
+                self.waiting.insert(class, left);
             }
         }
     }
@@ -1399,36 +1577,63 @@ impl Engine {
             .min()
     }
 
-    /// Release (a logout) or recycle (an admin action) a desktop: it is retired, then destroyed.
-    fn release(&mut self, desktop: &str, actor: &str, logout: bool) -> CommandResult {
+    /// Release (a logout) or recycle (an admin action) a desktop: it is labelled retired, then
+    /// destroyed. The answer goes out once the label is on the host, so a release that was
+    /// answered survives a crash; a second request while the label is written gets the same
+    /// answer.
+    #[allow(clippy::type_complexity)]
+    fn release(
+        &mut self,
+        desktop: &str,
+        actor: &str,
+        logout: bool,
+        reply: oneshot::Sender<CommandResult>,
+    ) -> Option<(oneshot::Sender<CommandResult>, CommandResult)> {
+        if let Some(pending) = self.pending_release.get_mut(desktop)
+            && pending.logout == logout
+        {
+            pending.replies.push(reply);
+            return None;
+        }
         let Some(d) = self.desktops.get(desktop).map(|d| d.value.clone()) else {
-            return Err(CommandError::not_found(format!(
-                "unknown desktop {desktop:?}"
-            )));
+            return Some((
+                reply,
+                Err(CommandError::not_found(format!(
+                    "unknown desktop {desktop:?}"
+                ))),
+            ));
         };
         if logout && d.meta.pool != PoolState::Production {
-            return Err(CommandError::conflict(format!(
-                "desktop {desktop} is not assigned (it is in {})",
-                d.meta.pool.as_str()
-            )));
+            return Some((
+                reply,
+                Err(CommandError::conflict(format!(
+                    "desktop {desktop} is not assigned (it is in {})",
+                    d.meta.pool.as_str()
+                ))),
+            ));
         }
         if self
             .in_flight
             .contains(&JobKey::Desktop(desktop.to_string()))
         {
-            return Err(CommandError::conflict(format!(
-                "desktop {desktop} is busy; try again in a moment"
-            )));
+            return Some((
+                reply,
+                Err(CommandError::conflict(format!(
+                    "desktop {desktop} is busy; try again in a moment"
+                ))),
+            ));
         }
         let Some(conn) = self.hosts.get(&d.host).and_then(|rt| rt.conn.clone()) else {
-            return Err(CommandError::unavailable(format!(
-                "host {} is not connected",
-                d.host
-            )));
+            return Some((
+                reply,
+                Err(CommandError::unavailable(format!(
+                    "host {} is not connected",
+                    d.host
+                ))),
+            ));
         };
         let user = d.meta.user.clone().unwrap_or_default();
         let class = d.meta.class.clone();
-        let on_logout = self.fleet.class(&class).map(|c| c.policy.on_logout);
         let now = self.now().as_second();
         let message = if logout {
             format!("released by {user}")
@@ -1440,8 +1645,8 @@ impl Engine {
         } else {
             EventKind::AdminAction
         };
-        // Recorded as retired at once (so the desktop can never be handed out again), destroyed
-        // by the next pass unless the engine is paused.
+        // Labelled retired first (so the desktop can never be handed out again), destroyed by
+        // the next pass unless the engine is paused.
         self.spawn(
             JobKey::Desktop(desktop.to_string()),
             jobs::relabel(
@@ -1453,14 +1658,35 @@ impl Engine {
                 Some((kind, message)),
             ),
         );
+        self.pending_release.insert(
+            desktop.to_string(),
+            PendingRelease {
+                replies: vec![reply],
+                logout,
+                class,
+            },
+        );
+        None
+    }
+
+    /// A release whose label is on the host: counted, and answered.
+    fn released(&mut self, release: PendingRelease) {
+        let PendingRelease {
+            replies,
+            logout,
+            class,
+        } = release;
         if logout {
             self.history.record_logout(&class, self.now());
             self.history_unsaved = true;
+            let on_logout = self.fleet.class(&class).map(|c| c.policy.on_logout);
+            if on_logout == Some(LogoutAction::Recycle) {
+                *self.owed_replacements.entry(class).or_default() += 1;
+            }
         }
-        if logout && on_logout == Some(LogoutAction::Recycle) {
-            *self.owed_replacements.entry(class).or_default() += 1;
+        for reply in replies {
+            self.answer(reply, Ok(Reply::Done));
         }
-        Ok(Reply::Done)
     }
 
     // ---- the pass ----------------------------------------------------------------------
@@ -1755,6 +1981,7 @@ impl Engine {
                     },
                     running: false,
                     persistent: true,
+                    disk_problem: None,
                 };
                 let seq = self.next_seq();
                 self.desktops.insert(
@@ -1788,6 +2015,15 @@ impl Engine {
                 };
                 let pacer = self.pacer(&host, &spec);
                 self.spawn(JobKey::Desktop(desktop), jobs::boot(conn, d, pacer, stamp));
+            }
+            Action::Restart { host, desktop } => {
+                let (Some(conn), Some(d)) = (
+                    self.conn(&host),
+                    self.desktops.get(&desktop).map(|d| d.value.clone()),
+                ) else {
+                    return;
+                };
+                self.spawn(JobKey::Desktop(desktop), jobs::restart(conn, d));
             }
             Action::Promote { host, desktop } => {
                 let (Some(conn), Some(d)) = (
@@ -1851,6 +2087,14 @@ impl Engine {
                         "left unlabelled by an interrupted creation".to_string()
                     }
                     plan::DestroyReason::UnknownClass => "class no longer configured".to_string(),
+                    plan::DestroyReason::DiskMissing => known
+                        .as_ref()
+                        .and_then(|d| d.disk_problem.clone())
+                        .unwrap_or_else(|| "its disk is gone".into()),
+                    plan::DestroyReason::ShutOff => {
+                        "assigned and found shut off: recycled, its user gets a fresh desktop"
+                            .to_string()
+                    }
                 };
                 self.spawn(
                     JobKey::Desktop(desktop.clone()),

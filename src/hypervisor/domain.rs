@@ -9,7 +9,10 @@ use virt::sys;
 use super::conn::HostConnection;
 use super::error::{HvError, HvErrorKind};
 use super::model::{self, DesktopMeta, METADATA_PREFIX, METADATA_URI};
-use super::xml::{DomainValues, display_address_from_xml, meta_element, render_domain_xml};
+use super::xml::{
+    DomainValues, display_address_from_xml, display_password_from_xml, domain_disk_sources,
+    meta_element, render_domain_xml,
+};
 use crate::policy::ClassSpec;
 
 /// Everything needed to define one desktop domain.
@@ -26,6 +29,15 @@ pub struct DesktopDefinition<'a> {
     /// Filled into the template's `{display_password}` (the built-in one sets it as the VNC
     /// password).
     pub display_password: &'a str,
+}
+
+/// Where a user's viewer connects to a desktop, and with what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Display {
+    /// `spice://host:port` or `vnc://host:port`.
+    pub address: String,
+    /// The desktop's own display password (VNC) or ticket (SPICE), when it has one.
+    pub password: Option<String>,
 }
 
 impl HostConnection {
@@ -243,6 +255,61 @@ impl HostConnection {
         }
         let xml = dom.xml_desc(0).map_err(|e| self.err(OP, name, e))?;
         Ok(display_address_from_xml(&xml))
+    }
+
+    /// The desktop's display and its password (from the secure XML, which only a read-write
+    /// connection may read; a read-only one gets the address alone). `None` when it does not
+    /// run or shows no port.
+    pub fn display(&self, name: &str) -> Result<Option<Display>, HvError> {
+        const OP: &str = "read display of domain";
+        let dom = self.lookup_domain(OP, name)?;
+        if !dom.is_active().map_err(|e| self.err(OP, name, e))? {
+            return Ok(None);
+        }
+        let xml = match dom.xml_desc(sys::VIR_DOMAIN_XML_SECURE) {
+            Ok(xml) => xml,
+            Err(_) => dom.xml_desc(0).map_err(|e| self.err(OP, name, e))?,
+        };
+        Ok(display_address_from_xml(&xml).map(|address| Display {
+            address,
+            password: display_password_from_xml(&xml),
+        }))
+    }
+
+    /// Whether a desktop can be handed to a user right now: it runs, and its own disk volume
+    /// is there. `Ok(Err(why))` says why not.
+    pub fn check_usable(&self, name: &str) -> Result<Result<(), String>, HvError> {
+        const OP: &str = "check domain";
+        let dom = self.lookup_domain(OP, name)?;
+        if !dom.is_active().map_err(|e| self.err(OP, name, e))? {
+            return Ok(Err("it is not running".into()));
+        }
+        Ok(match self.own_disk_problem(&dom, name)? {
+            Some(problem) => Err(problem),
+            None => Ok(()),
+        })
+    }
+
+    /// Why the desktop's own disk volume (`<name>.qcow2`, wherever its domain points) is
+    /// unusable, if it is: libvirt knows no volume at that path, or cannot read it.
+    pub fn own_disk_problem(&self, dom: &Domain, name: &str) -> Result<Option<String>, HvError> {
+        let xml = dom
+            .xml_desc(0)
+            .map_err(|e| self.err("read domain", name, e))?;
+        let own = model::desktop_volume_name(name);
+        for disk in domain_disk_sources(&xml) {
+            if disk.path.rsplit('/').next() != Some(own.as_str()) {
+                continue;
+            }
+            let readable = self
+                .raw()
+                .lookup_storage_vol_by_path(&disk.path)
+                .is_ok_and(|vol| vol.info().is_ok());
+            if !readable {
+                return Ok(Some(format!("its disk {} is gone", disk.path)));
+            }
+        }
+        Ok(None)
     }
 
     fn lookup_domain(&self, op: &str, name: &str) -> Result<Domain, HvError> {

@@ -20,7 +20,7 @@ pub mod testbed;
 pub mod xml;
 
 pub use conn::HostConnection;
-pub use domain::DesktopDefinition;
+pub use domain::{DesktopDefinition, Display};
 pub use error::{HvError, HvErrorKind};
 pub use storage::STREAM_CHUNK;
 pub use testbed::{demo_uri, write_demo_node, write_demo_node_sized};

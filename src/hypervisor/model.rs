@@ -75,6 +75,10 @@ pub struct ObservedDesktop {
     /// desktop; it vanishes at shutdown and its metadata can no longer be saved).
     #[serde(default = "defined")]
     pub persistent: bool,
+    /// Why the desktop cannot run from its disk, when the host showed that its own volume (or
+    /// an image backing it) is gone. `None` when the disk is there or could not be judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_problem: Option<String>,
 }
 
 fn defined() -> bool {

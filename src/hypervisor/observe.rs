@@ -13,10 +13,18 @@ use super::model::{
     self, DESKTOP_PREFIX, HostObservation, METADATA_URI, ObservedDesktop, SEED_COPY_PREFIX,
     SeedCopy,
 };
-use super::xml::{parse_meta, parse_volume_xml};
+use super::xml::{domain_disk_sources, parse_meta, parse_volume_xml};
 use crate::policy::ClassSpec;
 
 const COPY_SUFFIX: &str = ".img";
+
+/// The creation pool as one observation listed it.
+struct PoolListing {
+    /// The pool's directory, without a trailing `/`.
+    dir: String,
+    /// Every volume in it, by name.
+    names: HashSet<String>,
+}
 const MARKER_SUFFIX: &str = ".complete";
 
 impl HostConnection {
@@ -33,9 +41,63 @@ impl HostConnection {
     ) -> Result<HostObservation, HvError> {
         let mut obs = HostObservation::default();
         self.observe_domains(host_name, &mut obs)?;
-        self.observe_creation_pool(creation_pool, &mut obs)?;
+        if let Some(listing) = self.observe_creation_pool(creation_pool, &mut obs)? {
+            self.judge_disks(&mut obs, &listing);
+        }
         obs.seed_sources = self.observe_seed_sources(classes)?;
         Ok(obs)
+    }
+
+    /// Marks each desktop whose own volume, or an image backing it, is gone (deleted with
+    /// `virsh vol-delete`, or by a second engine on the same daemon): such a desktop must never
+    /// be handed out. A desktop whose volume and seed copy are both in the creation pool's
+    /// listing (taken after the domain listing) is fine; only the others have their XML read
+    /// (the live XML of a running domain shows its backing chain), and each of their images is
+    /// missing when it lies in the creation pool and is not listed, or when libvirt knows the
+    /// volume but can no longer read it. A disk outside any pool is not judged.
+    fn judge_disks(&self, obs: &mut HostObservation, listing: &PoolListing) {
+        for d in &mut obs.desktops {
+            let own = model::desktop_volume_name(&d.name);
+            let seed = model::seed_copy_volume_name(&d.meta.class, &d.meta.seed_version);
+            if listing.names.contains(&own) && listing.names.contains(&seed) {
+                continue;
+            }
+            let xml = self
+                .raw()
+                .lookup_domain_by_name(&d.name)
+                .and_then(|dom| dom.xml_desc(0));
+            let Ok(xml) = xml else {
+                // Gone since the listing, or unreadable: the next observation tells.
+                continue;
+            };
+            d.disk_problem = domain_disk_sources(&xml).iter().find_map(|disk| {
+                let is_own = disk.path.rsplit('/').next() == Some(own.as_str());
+                if is_own && self.image_missing(&disk.path, listing) {
+                    return Some(format!("its disk {} is gone", disk.path));
+                }
+                disk.backing
+                    .iter()
+                    .find(|b| self.image_missing(b, listing))
+                    .map(|b| format!("the image {b} backing its disk is gone"))
+            });
+        }
+    }
+
+    /// Whether the image at `path` is known to be gone (see [`Self::judge_disks`]).
+    fn image_missing(&self, path: &str, listing: &PoolListing) -> bool {
+        if let Some(name) = path
+            .strip_prefix(listing.dir.as_str())
+            .and_then(|rest| rest.strip_prefix('/'))
+            && !name.contains('/')
+        {
+            return !listing.names.contains(name);
+        }
+        // Elsewhere (an earlier creation pool, say): missing only if libvirt knows the volume
+        // and cannot read it any more.
+        match self.raw().lookup_storage_vol_by_path(path) {
+            Ok(vol) => vol.info().is_err(),
+            Err(_) => false,
+        }
     }
 
     fn observe_domains(&self, host_name: &str, obs: &mut HostObservation) -> Result<(), HvError> {
@@ -69,13 +131,17 @@ impl HostConnection {
             );
             match element {
                 Ok(xml) => match parse_meta(&xml) {
-                    Some(meta) => obs.desktops.push(ObservedDesktop {
-                        running: running.contains(&name),
-                        persistent: !transient.contains(&name),
-                        name,
-                        host: host_name.to_string(),
-                        meta,
-                    }),
+                    Some(meta) => {
+                        let is_running = running.contains(&name);
+                        obs.desktops.push(ObservedDesktop {
+                            running: is_running,
+                            persistent: !transient.contains(&name),
+                            name,
+                            host: host_name.to_string(),
+                            meta,
+                            disk_problem: None,
+                        })
+                    }
                     None => {
                         tracing::debug!(domain = %name, "unreadable deskpool metadata: {xml}");
                         obs.unlabelled_desktops.push(name);
@@ -99,15 +165,17 @@ impl HostConnection {
         Ok(())
     }
 
+    /// Reads the creation pool's desktop volumes and seed copies. Returns the pool's directory
+    /// and volume names when that listing can be trusted to show every volume libvirt has.
     fn observe_creation_pool(
         &self,
         creation_pool: &str,
         obs: &mut HostObservation,
-    ) -> Result<(), HvError> {
+    ) -> Result<Option<PoolListing>, HvError> {
         const OP: &str = "list volumes of";
         let pool = match self.lookup_pool(OP, creation_pool) {
             Ok(p) => p,
-            Err(e) if e.is_not_found() => return Ok(()),
+            Err(e) if e.is_not_found() => return Ok(None),
             Err(e) => return Err(e),
         };
         if !pool
@@ -119,14 +187,18 @@ impl HostConnection {
                 pool = creation_pool,
                 "creation pool not active"
             );
-            return Ok(());
+            return Ok(None);
         }
         // Refresh to see files made outside libvirt, unless a volume job runs right now (it
         // would refuse: "pool has asynchronous jobs running"; and libvirt knows the volumes
         // it makes itself).
+        // A failed refresh can leave libvirt's list of the pool's volumes empty or partial: then
+        // no disk is judged missing from it.
+        let mut trusted = true;
         if let Some(_guard) = self.try_lock_volumes()
             && let Err(e) = pool.refresh(0)
         {
+            trusted = false;
             tracing::warn!(
                 uri = self.uri(),
                 pool = creation_pool,
@@ -137,10 +209,19 @@ impl HostConnection {
         let volumes = pool
             .list_all_volumes(0)
             .map_err(|e| self.err(OP, creation_pool, e))?;
+        let dir = if trusted {
+            pool.xml_desc(0)
+                .ok()
+                .and_then(|xml| super::xml::pool_target_path(&xml))
+        } else {
+            None
+        };
+        let mut names = HashSet::new();
         let mut copies = Vec::new();
         let mut markers = BTreeSet::new();
         for vol in volumes {
             let name = vol.name().map_err(|e| self.err(OP, creation_pool, e))?;
+            names.insert(name.clone());
             if name.starts_with(DESKTOP_PREFIX) {
                 obs.desktop_volumes.push(name);
             } else if let Some((class, version)) = parse_seed_name(&name, MARKER_SUFFIX) {
@@ -174,7 +255,7 @@ impl HostConnection {
         obs.desktop_volumes.sort();
         obs.seed_copies
             .sort_by(|a, b| (&a.class, &a.version).cmp(&(&b.class, &b.version)));
-        Ok(())
+        Ok(dir.map(|dir| PoolListing { dir, names }))
     }
 
     fn observe_seed_sources(

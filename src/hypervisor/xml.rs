@@ -444,6 +444,26 @@ pub fn display_address_from_xml(xml: &str) -> Option<String> {
     Some(format!("{kind}://{host}:{port}"))
 }
 
+/// The `passwd` of the first `<graphics>` of a domain XML read with the secure flag (libvirt
+/// leaves it out otherwise).
+pub fn display_password_from_xml(xml: &str) -> Option<String> {
+    let doc = Document::parse(xml).ok()?;
+    let devices = child(doc.root_element(), "devices")?;
+    let g = child(devices, "graphics")?;
+    g.attribute("passwd")
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+}
+
+/// The `<target><path>` of a storage pool's XML, without a trailing `/`.
+pub fn pool_target_path(xml: &str) -> Option<String> {
+    let doc = Document::parse(xml).ok()?;
+    let target = child(doc.root_element(), "target")?;
+    let path = child(target, "path")?.text()?.trim();
+    let path = path.trim_end_matches('/');
+    (!path.is_empty()).then(|| path.to_string())
+}
+
 /// A file-backed disk of a domain: its image, and the images that back it (outermost first)
 /// where the XML shows a chain (the live XML of a running domain does).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -136,6 +136,7 @@ impl Model {
             },
             running: false,
             persistent: true,
+            disk_problem: None,
         });
         self.phase.push((class, Phase::Cloning));
         self.busy.desktops.insert(name.clone());

@@ -377,7 +377,8 @@ impl Sim<'_> {
                     self.ready(class, &desktop);
                 }
             }
-            Action::Boot { .. } | Action::DeleteVolume { .. } => {}
+            // The model never shuts an assigned desktop off, so it never restarts one.
+            Action::Boot { .. } | Action::Restart { .. } | Action::DeleteVolume { .. } => {}
             Action::CopySeed {
                 host,
                 class,

@@ -70,6 +70,7 @@ pub fn snapshot(fleet: &Fleet, desktops: usize, at: Timestamp) -> Snapshot {
                 },
                 running: pool != PoolState::Creation,
                 persistent: true,
+                disk_problem: None,
             }
         })
         .collect();
