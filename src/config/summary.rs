@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::rules::describe_period;
+use super::rules::{describe_period, shutoff_name};
 use crate::policy::{BufferRule, Capacity, Fleet, LogoutAction};
 
 /// Describes the hosts and classes of `fleet`, one block per host and class.
@@ -91,10 +91,11 @@ pub fn summary(fleet: &Fleet) -> String {
         };
         let _ = writeln!(
             out,
-            "    cap {}; ready in {}s; scale down after {}s; on logout: {logout}; pacing: {} clones, {} boots per host",
+            "    cap {}; ready in {}s; scale down after {}s; on logout: {logout}; on shutoff: {}; pacing: {} clones, {} boots per host",
             p.cap,
             p.ready_secs,
             p.scale_down_delay_secs,
+            shutoff_name(p.on_shutoff),
             p.pacing.clones_per_host,
             p.pacing.boots_per_host,
         );
