@@ -429,3 +429,31 @@ impl PolicyForm {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn on_shutoff_is_an_editable_field_checked_as_typed() {
+        let fleet = crate::config::demo_config(std::path::Path::new("/nowhere"));
+        let mut form = PolicyForm::new(fleet.class("office").unwrap());
+        let at = form
+            .fields
+            .iter()
+            .position(|f| f.key == "on_shutoff")
+            .unwrap();
+        assert_eq!(form.fields[at].input.value(), "restart");
+        form.fields[at].input = Input::new("recycle".into());
+        form.revalidate();
+        assert_eq!(
+            form.policy().map(|p| p.on_shutoff),
+            Ok(ShutoffAction::Recycle)
+        );
+        assert!(form.is_dirty());
+        form.fields[at].input = Input::new("reboot".into());
+        form.revalidate();
+        assert!(form.policy().is_err());
+        assert_eq!(form.problem_for("on_shutoff"), Some("restart or recycle"));
+    }
+}
