@@ -3,6 +3,7 @@
 use std::fmt::Write;
 
 use super::rules::{describe_period, shutoff_name};
+use super::validate::shown;
 use crate::policy::{BufferRule, Capacity, Fleet, LogoutAction};
 
 /// Describes the hosts and classes of `fleet`, one block per host and class.
@@ -48,10 +49,10 @@ pub fn summary(fleet: &Fleet) -> String {
             describe_capacity(&h.capacity)
         );
         if let Some(cmd) = &h.activate_command {
-            let _ = writeln!(out, "    activate: {cmd}");
+            let _ = writeln!(out, "    activate: {}", shown(cmd));
         }
         if let Some(cmd) = &h.deactivate_command {
-            let _ = writeln!(out, "    deactivate: {cmd}");
+            let _ = writeln!(out, "    deactivate: {}", shown(cmd));
         }
         if let Some(path) = &h.creation_pool_path {
             let _ = writeln!(out, "    creation pool at {path}");

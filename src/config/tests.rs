@@ -1395,6 +1395,28 @@ fn names_are_escaped_wherever_a_message_repeats_them() {
     assert_eq!(all.lines().count(), 2, "{all}");
     assert!(!all.contains('\t'), "a raw tab is echoed:\n{all}");
     assert!(all.contains("declared hosts: \"h\\t1\""), "{all}");
+
+    // Paths and commands are echoed as written, but with their control characters escaped.
+    let text = MINIMAL.replace(
+        "disk_gib = 20",
+        "disk_gib = 20\ntemplate = \"of\\tfice.xml\"",
+    );
+    let all = parse(&text).unwrap_err().to_string();
+    assert!(
+        !all.contains('\t')
+            && all.contains("cannot read template ")
+            && all.contains("of\\tfice.xml"),
+        "{all}"
+    );
+    let text = MINIMAL.replace(
+        "capacity = { desktops = 40 }",
+        "capacity = { desktops = 40 }\nstandby = true\nactivate_command = \"wake\\u001b[2J\"\n\n[[hosts]]\nname = \"h2\"\nuri = \"qemu:///session\"\ncapacity = { desktops = 1 }",
+    );
+    let shown = summary(&parse(&text).unwrap());
+    assert!(
+        !shown.contains('\u{1b}') && shown.contains("activate: wake\\u{1b}[2J"),
+        "{shown}"
+    );
 }
 
 #[test]

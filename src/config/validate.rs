@@ -269,6 +269,20 @@ pub(super) fn canonical_uri(uri: &str) -> String {
     out
 }
 
+/// Text from the file (a path, a command) as messages show it: as written, except that control
+/// characters are escaped (`\t`, `\u{1b}`), so the terminal never receives them raw.
+pub(super) fn shown(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_debug().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// A name or other text from the file as messages show it: quoted, with control characters
 /// (and quotes) escaped, so a tab or an escape sequence in the file never reaches the terminal.
 pub(super) fn quoted(text: &str) -> String {
@@ -354,7 +368,7 @@ fn theme(f: &Field, d: &mut Diag, base_dir: &Path) -> Option<String> {
             format!(
                 "theme {text:?} is neither a built-in ({}) nor a file ({} not found)",
                 crate::tui::theme::Theme::names().join(", "),
-                path.display()
+                shown(&path.display().to_string())
             ),
         );
         return None;
@@ -374,7 +388,7 @@ fn socket_path(f: &Field, d: &mut Diag, base_dir: &Path) -> Option<PathBuf> {
             d,
             format!(
                 "socket path {} is {len} bytes long; a Unix socket path holds at most {MAX_SOCKET_PATH}",
-                path.display()
+                shown(&path.display().to_string())
             ),
         );
         return None;
@@ -583,10 +597,11 @@ fn template(f: &Field, d: &mut Diag, base_dir: &Path, class: Option<&str>) -> Op
         return None;
     }
     let path = base_dir.join(rel);
+    let shown_path = shown(&path.display().to_string());
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
         Err(e) => {
-            f.error(d, format!("cannot read template {}: {e}", path.display()));
+            f.error(d, format!("cannot read template {shown_path}: {e}"));
             return None;
         }
     };
@@ -595,7 +610,7 @@ fn template(f: &Field, d: &mut Diag, base_dir: &Path, class: Option<&str>) -> Op
         Err(e) => {
             f.error(
                 d,
-                format!("template {} is not well-formed XML: {e}", path.display()),
+                format!("template {shown_path} is not well-formed XML: {e}"),
             );
             return None;
         }
@@ -603,10 +618,7 @@ fn template(f: &Field, d: &mut Diag, base_dir: &Path, class: Option<&str>) -> Op
     if root != "domain" {
         f.error(
             d,
-            format!(
-                "template {} has root element <{root}>; expected <domain>",
-                path.display()
-            ),
+            format!("template {shown_path} has root element <{root}>; expected <domain>"),
         );
         return None;
     }
@@ -619,8 +631,7 @@ fn template(f: &Field, d: &mut Diag, base_dir: &Path, class: Option<&str>) -> Op
         f.error(
             d,
             format!(
-                "template {} lacks the placeholder(s) {}",
-                path.display(),
+                "template {shown_path} lacks the placeholder(s) {}",
                 missing.join(", ")
             ),
         );
@@ -629,7 +640,7 @@ fn template(f: &Field, d: &mut Diag, base_dir: &Path, class: Option<&str>) -> Op
     if let Some(why) = template_problem(&text, class.unwrap_or("class")) {
         f.error(
             d,
-            format!("template {} cannot make a desktop: {why}", path.display()),
+            format!("template {shown_path} cannot make a desktop: {why}"),
         );
         return None;
     }
