@@ -76,7 +76,7 @@ fn fleet_toml(hosts: usize, classes: usize, per_class: usize) -> String {
     );
     for h in 0..hosts {
         s.push_str(&format!(
-            "[[hosts]]\nname = \"h{h:02}\"\nuri = \"test:///default\"\n\
+            "[[hosts]]\nname = \"h{h:02}\"\nuri = \"test:///bench/h{h:02}.xml\"\n\
              capacity = {{ memory_mib = 2097152, vcpus = 1024, desktops = {} }}\n\n",
             per_class * classes / hosts * 2 + 50
         ));

@@ -42,6 +42,17 @@ struct Case {
     at: String,
     /// A fragment of the message.
     says: &'static str,
+    /// The error must be at the column where `at` starts too, not only on its line.
+    exact: bool,
+    /// Files written beside the configuration (templates).
+    files: Vec<(&'static str, &'static str)>,
+}
+
+impl Case {
+    fn with_file(mut self, name: &'static str, body: &'static str) -> Case {
+        self.files.push((name, body));
+        self
+    }
 }
 
 fn case(
@@ -57,8 +68,36 @@ fn case(
         to: to.into(),
         at: at.into(),
         says,
+        exact: false,
+        files: Vec::new(),
     }
 }
+
+/// A case whose error must be at the line and column where `at` starts.
+fn case_at(
+    what: &'static str,
+    from: &'static str,
+    to: impl Into<String>,
+    at: impl Into<String>,
+    says: &'static str,
+) -> Case {
+    Case {
+        exact: true,
+        ..case(what, from, to, at, says)
+    }
+}
+
+/// A second host entry (before the classes) with `uri`.
+fn second_host(uri: &str) -> String {
+    format!(
+        "[[hosts]]\nname = \"h2\"\nuri = \"{uri}\"\ncapacity = {{ desktops = 1 }}\n\n[[classes]]"
+    )
+}
+
+const TEMPLATE_FIXED_NAME: &str = "<domain type='kvm'><name>desktop</name><!-- {name} -->\
+<devices><disk type='file' device='disk'><source file='{disk_path}'/></disk></devices></domain>";
+const TEMPLATE_OTHER_DISK: &str = "<domain type='kvm'><name>{name}</name><description>{disk_path}</description>\
+<devices><disk type='file' device='disk'><source file='/var/lib/libvirt/images/shared.qcow2'/></disk></devices></domain>";
 
 fn corpus() -> Vec<Case> {
     let long = "c".repeat(300);
@@ -189,7 +228,127 @@ fn corpus() -> Vec<Case> {
             "host = \"h9\"",
             "unknown host \"h9\"",
         ),
+        // Issue 9, finding 1: one daemon listed twice, however it is spelt.
+        case_at(
+            "the same URI twice",
+            "[[classes]]",
+            second_host("qemu+ssh://nowhere.invalid/system"),
+            "\"qemu+ssh://nowhere.invalid/system\"\ncapacity = { desktops = 1 }",
+            "reaches the same libvirt daemon as host \"h1\"",
+        ),
+        case_at(
+            "the same URI in capitals with a trailing slash",
+            "[[classes]]",
+            second_host("QEMU+SSH://NOWHERE.invalid/system/"),
+            "\"QEMU+SSH",
+            "reaches the same libvirt daemon as host \"h1\"",
+        ),
+        case_at(
+            "the same URI with an empty query",
+            "[[classes]]",
+            second_host("qemu+ssh://nowhere.invalid/system?"),
+            "\"qemu+ssh://nowhere.invalid/system?\"",
+            "declared at line 6",
+        ),
+        // Finding 8: a class name its desktops' names cannot carry.
+        case_at(
+            "class name of 35 characters",
+            "name = \"office\"",
+            format!("name = \"{}\"", "c".repeat(35)),
+            format!("\"{}", "c".repeat(35)),
+            "at most 34 are allowed, so that its desktops' names",
+        ),
+        case_at(
+            "class name of 48 characters",
+            "name = \"office\"",
+            format!("name = \"{}\"", "c".repeat(48)),
+            format!("\"{}", "c".repeat(48)),
+            "dp-<class>-<10 characters>",
+        ),
+        // A template that can never make a desktop.
+        case_at(
+            "template whose <name> is not {name}",
+            "disk_gib = 20",
+            "disk_gib = 20\ntemplate = \"office.xml\"",
+            "\"office.xml\"",
+            "cannot make a desktop: the template's <name> is \"desktop\"",
+        )
+        .with_file("office.xml", TEMPLATE_FIXED_NAME),
+        case_at(
+            "template without a disk at {disk_path}",
+            "disk_gib = 20",
+            "disk_gib = 20\ntemplate = \"office.xml\"",
+            "\"office.xml\"",
+            "no disk of the domain has {disk_path} as its file",
+        )
+        .with_file("office.xml", TEMPLATE_OTHER_DISK),
+        // Times are two digits, a colon, two digits.
+        case_at(
+            "time with signs",
+            "from = \"08:00\"",
+            "from = \"+1:+5\"",
+            "\"+1:+5\"",
+            "time \"+1:+5\" is not HH:MM",
+        ),
+        case_at(
+            "time with one digit",
+            "to = \"12:00\"",
+            "to = \"9:00\"",
+            "\"9:00\"",
+            "is not HH:MM",
+        ),
+        // TOML syntax errors always say why.
+        case_at(
+            "NUL in a comment",
+            "production = 5\n",
+            "production = 5 # five\0\n",
+            "\0",
+            "TOML syntax error: the control character U+0000 is not allowed",
+        ),
+        case_at(
+            "vertical tab in a comment inside an array",
+            "days = [\"weekdays\"]",
+            "days = [ # \u{b}\n\"weekdays\"]",
+            "\u{b}",
+            "TOML syntax error: the control character U+000B is not allowed",
+        ),
+        case_at(
+            "DEL right after a #",
+            "[classes.policy]",
+            "[classes.policy] #\u{7f}",
+            "\u{7f}",
+            "TOML syntax error: the control character U+007F is not allowed",
+        ),
+        case_at(
+            "escape character in a string",
+            "version = \"v1\"",
+            "version = \"v\u{1b}[31m1\"",
+            "\u{1b}",
+            "TOML syntax error: the control character U+001B is not allowed",
+        ),
+        case_at(
+            "carriage return without a newline",
+            "cap = 20\n",
+            "cap = 20\r\n# ok\rnot ok\n",
+            "\rnot",
+            "TOML syntax error: a carriage return without a newline after it",
+        ),
+        // The policy key for shut-off desktops.
+        case_at(
+            "unknown on_shutoff",
+            "cap = 20",
+            "cap = 20\non_shutoff = \"reboot\"",
+            "\"reboot\"",
+            "on_shutoff: unknown action \"reboot\"; expected \"restart\" or \"recycle\"",
+        ),
     ]
+}
+
+/// 1-based column (in characters) where `needle` first starts in `text`.
+fn col_of(text: &str, needle: &str) -> usize {
+    let at = text.find(needle).unwrap();
+    let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    text[start..at].chars().count() + 1
 }
 
 fn line_of(text: &str, needle: &str) -> usize {
@@ -235,7 +394,13 @@ fn every_invalid_configuration_is_refused_where_it_is_wrong_and_changes_nothing(
         let text = VALID.replacen(case.from, &case.to, 1);
         let path = dir.path().join("bad.toml");
         std::fs::write(&path, &text).unwrap();
-        let expected = format!("{}:{}:", path.display(), line_of(&text, &case.at));
+        for (name, body) in &case.files {
+            std::fs::write(dir.path().join(name), body).unwrap();
+        }
+        let mut expected = format!("{}:{}:", path.display(), line_of(&text, &case.at));
+        if case.exact {
+            expected.push_str(&format!("{}: ", col_of(&text, &case.at)));
+        }
 
         let out = deskpool(&["check", "--config", path.to_str().unwrap()], dir.path());
         let err = String::from_utf8_lossy(&out.stderr);
@@ -289,5 +454,34 @@ fn a_domain_template_that_is_not_xml_is_refused_at_its_key() {
         err.lines()
             .any(|l| l.starts_with(&expected) && l.contains("office.xml")),
         "{err}"
+    );
+}
+
+/// Issue 9, finding 8: a name the file gets wrong (a tab, an escape sequence) is quoted with its
+/// control characters escaped in every line that repeats it, never written to the terminal raw.
+#[test]
+fn no_message_echoes_a_control_character_from_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = VALID
+        .replacen("name = \"h1\"", "name = \"h\\t1\\u001b[2J\"", 1)
+        .replacen("version = \"v1\" }", "version = \"v1\", host = \"h9\" }", 1)
+        .replacen("name = \"office\"", "name = \"off\\tice\"", 1)
+        .replacen(
+            "production = 5\n",
+            "production = 5\n\n[[classes.policy.periods]]\ndays = [\"mon\"]\nfrom = \"11:00\"\nto = \"14:00\"\n",
+            1,
+        );
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, &text).unwrap();
+    let out = deskpool(&["check", "--config", path.to_str().unwrap()], dir.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    // The name's own error, the seed's list of hosts, and the overlap naming the class.
+    assert!(err.contains("declared hosts: \"h\\t1\\u{1b}[2J\""), "{err}");
+    assert!(err.contains("of class \"off\\tice\" overlap"), "{err}");
+    assert!(err.lines().count() >= 4, "{err}");
+    assert!(
+        !err.contains(['\t', '\u{1b}']) && !String::from_utf8_lossy(&out.stdout).contains('\t'),
+        "a control character is echoed:\n{err:?}"
     );
 }

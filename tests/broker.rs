@@ -609,3 +609,130 @@ async fn an_attached_console_sees_the_same_engine_and_its_pause_pauses_it() {
     .await;
     assert!(closed.is_ok(), "the snapshot channel closed");
 }
+
+/// Issue 9, finding 7: `set_policy` is held to the rules of the config file. Each bad policy
+/// (which, applied, would change the class's cap or buffer target) is refused with 422 naming
+/// the field, and the engine keeps its policy; a good one is applied.
+#[tokio::test(flavor = "multi_thread")]
+async fn set_policy_refuses_what_the_config_file_refuses_and_keeps_the_policy() {
+    let bed = bed(2);
+    let mut served = serve(&bed);
+    let before = served.buffer_full().await;
+    assert_eq!(
+        (
+            class(&before, "office").cap,
+            class(&before, "office").plan.buffer_target
+        ),
+        (100, 2)
+    );
+    let good = serde_json::to_value(&bed.fleet.classes[0].policy).unwrap();
+    let with = |change: &dyn Fn(&mut Value)| {
+        let mut p = good.clone();
+        // Were it applied, every one of these would show: 5 spare instead of 2.
+        p["buffer"] = json!({"floor": 5, "percent": 0, "ceiling": 5});
+        change(&mut p);
+        p
+    };
+    let bad: Vec<(&str, Value)> = vec![
+        (
+            "buffer.floor",
+            with(&|p| p["buffer"] = json!({"floor": 9, "percent": 0, "ceiling": 8})),
+        ),
+        (
+            "cap",
+            with(&|p| {
+                p["cap"] = json!(0);
+                p["buffer"] = json!({"floor": 0, "percent": 0, "ceiling": 0});
+            }),
+        ),
+        (
+            "production",
+            with(&|p| {
+                p["cap"] = json!(2);
+                p["production"] = json!(4_000_000_000u32);
+                p["buffer"] = json!({"floor": 0, "percent": 0, "ceiling": 2});
+            }),
+        ),
+        (
+            "periods[0].from",
+            with(&|p| {
+                p["periods"] = json!([{
+                    "days": 127, "from": 999_999, "to": 3600, "production": 0,
+                    "buffer": {"floor": 5, "percent": 0, "ceiling": 5}
+                }]);
+            }),
+        ),
+        (
+            "predictive.service_level",
+            with(&|p| p["predictive"] = json!({"service_level": 5.0})),
+        ),
+        (
+            "pacing.clones_per_host",
+            with(&|p| p["pacing"] = json!({"clones_per_host": 0, "boots_per_host": 4})),
+        ),
+    ];
+    for (field, policy) in &bad {
+        let (status, r) = served
+            .post(
+                "/v1/command",
+                json!({"command": {"type": "set_policy", "class": "office", "policy": policy}, "actor": "test"}),
+            )
+            .await;
+        assert_eq!(status, 422, "{field}: {r}");
+        let e = r["error"].as_str().unwrap();
+        assert!(
+            e.starts_with("invalid policy for class \"office\": ")
+                && e.contains(&format!("{field}: ")),
+            "{field}: {e}"
+        );
+    }
+
+    // A pass after the refusals plans with the policy the class had.
+    served
+        .engine
+        .send(
+            Command::Refill {
+                class: "office".into(),
+            },
+            "test",
+        )
+        .await
+        .unwrap();
+    let passes = before.passes;
+    wait(
+        &mut served.engine,
+        "a pass after the refused policies",
+        |s| s.passes > passes,
+    )
+    .await;
+    let (status, classes) = served.get("/v1/classes").await;
+    assert_eq!(status, 200);
+    let office = &classes["classes"][0];
+    assert_eq!(
+        (
+            office["name"].as_str(),
+            office["cap"].as_u64(),
+            office["buffer_target"].as_u64()
+        ),
+        (Some("office"), Some(100), Some(2)),
+        "{classes}"
+    );
+
+    // The same change within the rules is applied, and shows where the refusals did not.
+    let mut ok = with(&|_| {});
+    ok["cap"] = json!(7);
+    let (status, r) = served
+        .post(
+            "/v1/command",
+            json!({"command": {"type": "set_policy", "class": "office", "policy": ok}, "actor": "test"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{r}");
+    let after = wait(&mut served.engine, "the new policy planned", |s| {
+        let c = class(s, "office");
+        c.cap == 7 && c.plan.buffer_target == 5
+    })
+    .await;
+    assert_eq!(class(&after, "office").cap, 7);
+    served.stop().await;
+}

@@ -315,3 +315,30 @@ fn serve_answers_ctl_and_removes_its_socket_on_sigterm() {
         "the engine lock is released"
     );
 }
+
+/// `check` on the shipped example: valid, and its summary says what each class does with a
+/// desktop found shut off (`policy.on_shutoff`).
+#[test]
+fn check_accepts_the_example_and_summarises_on_shutoff() {
+    let home = tempfile::tempdir().unwrap();
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/deskpool.toml");
+    let out = deskpool(
+        &["check", "--config", example.to_str().unwrap()],
+        home.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary = text(&out.stdout);
+    let office = summary
+        .lines()
+        .skip_while(|l| !l.starts_with("  office:"))
+        .find(|l| l.contains("on shutoff"));
+    let dev = summary
+        .lines()
+        .skip_while(|l| !l.starts_with("  dev:"))
+        .find(|l| l.contains("on shutoff"));
+    assert!(
+        office.is_some_and(|l| l.contains("on shutoff: restart"))
+            && dev.is_some_and(|l| l.contains("on shutoff: recycle")),
+        "{summary}"
+    );
+}

@@ -204,7 +204,9 @@ fn dashboard_help_policy_edit_and_quit_on_the_embedded_default() {
     console.keys(&["e"]);
     console.wait("the editor", |s| s.contains("policy of office"));
     console.keys(&["Down", "Down", "BSpace", "BSpace", "BSpace", "9"]);
-    for _ in 0..12 {
+    // From the class's floor past the other general fields (on_shutoff among them) to the
+    // period's buffer floor.
+    for _ in 0..13 {
         console.keys(&["Down"]);
     }
     console.keys(&["BSpace", "BSpace", "BSpace", "1", "1"]);

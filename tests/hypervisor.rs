@@ -63,6 +63,7 @@ fn class(name: &str, seed_volume: &str) -> ClassSpec {
                 boots_per_host: 2,
             },
             on_logout: LogoutAction::Recycle,
+            on_shutoff: Default::default(),
             ready_secs: 60,
             scale_down_delay_secs: 600,
             predictive: None,

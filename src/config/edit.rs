@@ -280,6 +280,12 @@ fn edit_policy(t: &mut dyn TableLike, inline: bool, policy: &Policy) -> Option<(
     {
         set_value(t, inline, "on_logout", Value::from(on_logout));
     }
+    let on_shutoff = rules::shutoff_name(policy.on_shutoff);
+    if t.get("on_shutoff").and_then(Item::as_str) != Some(on_shutoff)
+        && (t.contains_key("on_shutoff") || policy.on_shutoff != rules::DEFAULT_ON_SHUTOFF)
+    {
+        set_value(t, inline, "on_shutoff", Value::from(on_shutoff));
+    }
     let def = rules::DEFAULT_PACING;
     set_subtable(
         t,

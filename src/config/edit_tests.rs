@@ -433,3 +433,228 @@ fn an_invalid_service_level_is_not_saved() {
     assert!(e.to_string().contains("predictive.service_level"), "{e}");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
 }
+
+/// The loader and the check every other entry point applies (`Policy::problems`: the editor,
+/// the engine's `set_policy`) agree on every policy: the file takes a policy, and loads it back
+/// unchanged, exactly when the check finds nothing wrong with it.
+#[test]
+fn the_loader_and_the_engine_side_check_agree_on_every_policy() {
+    use crate::policy::{Period, Predictive, ShutoffAction, TimeOfDay, Weekdays};
+    let text = DEMO_TOML.replace("@DEMO_DIR@", "/nowhere");
+    let path = Path::new("deskpool.toml");
+    let base = parse_str(&text, path)
+        .unwrap()
+        .class("office")
+        .unwrap()
+        .policy
+        .clone();
+    let buffer = base.buffer;
+    let period = move |days: u8, from: u32, to: u32| Period {
+        days: Weekdays(days),
+        from: TimeOfDay(from),
+        to: TimeOfDay(to),
+        production: 3,
+        buffer,
+    };
+    type Change = Box<dyn Fn(&mut Policy)>;
+    let table: Vec<(&str, bool, Change)> = vec![
+        ("as loaded", true, Box::new(|_| {})),
+        (
+            "floor above ceiling",
+            false,
+            Box::new(|p| p.buffer.floor = p.buffer.ceiling + 1),
+        ),
+        (
+            "floor at ceiling",
+            true,
+            Box::new(|p| p.buffer.floor = p.buffer.ceiling),
+        ),
+        (
+            "cap 0",
+            false,
+            Box::new(|p| {
+                p.cap = 0;
+                p.production = 0;
+                p.buffer.floor = 0;
+                p.buffer.ceiling = 0;
+                p.periods.clear();
+            }),
+        ),
+        ("cap at its maximum", true, Box::new(|p| p.cap = 100_000)),
+        (
+            "cap above its maximum",
+            false,
+            Box::new(|p| p.cap = 100_001),
+        ),
+        (
+            "production 4e9 with cap 2",
+            false,
+            Box::new(|p| {
+                p.cap = 2;
+                p.production = 4_000_000_000;
+                p.buffer.floor = 0;
+                p.buffer.ceiling = 2;
+                p.periods.clear();
+            }),
+        ),
+        (
+            "production above the cap",
+            false,
+            Box::new(|p| p.production = p.cap + 1),
+        ),
+        (
+            "ceiling above the cap",
+            false,
+            Box::new(|p| p.buffer.ceiling = p.cap + 1),
+        ),
+        ("percent 1000", true, Box::new(|p| p.buffer.percent = 1000)),
+        ("percent 1001", false, Box::new(|p| p.buffer.percent = 1001)),
+        (
+            "period from 999999",
+            false,
+            Box::new(|p| p.periods[0].from = TimeOfDay(999_999)),
+        ),
+        (
+            "period to 24:00",
+            true,
+            Box::new(|p| p.periods[0].to = TimeOfDay(86_400)),
+        ),
+        (
+            "period from 24:01",
+            false,
+            Box::new(|p| p.periods[0].from = TimeOfDay(86_460)),
+        ),
+        (
+            "period at 07:00:30",
+            false,
+            Box::new(|p| p.periods[0].from = TimeOfDay(25_230)),
+        ),
+        (
+            "period without days",
+            false,
+            Box::new(|p| p.periods[0].days = Weekdays(0)),
+        ),
+        (
+            "period on an eighth day",
+            false,
+            Box::new(|p| p.periods[0].days = Weekdays(0xff)),
+        ),
+        (
+            "period production above the cap",
+            false,
+            Box::new(|p| p.periods[0].production = p.cap + 1),
+        ),
+        (
+            "period floor above its ceiling",
+            false,
+            Box::new(|p| p.periods[0].buffer.floor = p.periods[0].buffer.ceiling + 1),
+        ),
+        (
+            "a second period on sundays",
+            true,
+            Box::new(move |p| p.periods.push(period(0b100_0000, 3600, 7200))),
+        ),
+        (
+            "overlapping periods",
+            false,
+            Box::new(move |p| p.periods.push(period(0b000_0001, 8 * 3600, 9 * 3600))),
+        ),
+        (
+            "service level 5.0",
+            false,
+            Box::new(|p| p.predictive = Some(Predictive { service_level: 5.0 })),
+        ),
+        (
+            "service level NaN",
+            false,
+            Box::new(|p| {
+                p.predictive = Some(Predictive {
+                    service_level: f64::NAN,
+                })
+            }),
+        ),
+        (
+            "service level 0.99",
+            true,
+            Box::new(|p| {
+                p.predictive = Some(Predictive {
+                    service_level: 0.99,
+                })
+            }),
+        ),
+        (
+            "pacing 0",
+            false,
+            Box::new(|p| p.pacing.clones_per_host = 0),
+        ),
+        ("boots 0", false, Box::new(|p| p.pacing.boots_per_host = 0)),
+        (
+            "pacing 1000",
+            true,
+            Box::new(|p| p.pacing.boots_per_host = 1000),
+        ),
+        ("ready_secs 0", false, Box::new(|p| p.ready_secs = 0)),
+        (
+            "ready_secs u64::MAX",
+            false,
+            Box::new(|p| p.ready_secs = u64::MAX),
+        ),
+        (
+            "scale down after a week",
+            true,
+            Box::new(|p| p.scale_down_delay_secs = 7 * 86_400),
+        ),
+        (
+            "scale down after a week and a second",
+            false,
+            Box::new(|p| p.scale_down_delay_secs = 7 * 86_400 + 1),
+        ),
+        (
+            "on_logout delete",
+            true,
+            Box::new(|p| p.on_logout = LogoutAction::Delete),
+        ),
+        (
+            "on_shutoff recycle",
+            true,
+            Box::new(|p| p.on_shutoff = ShutoffAction::Recycle),
+        ),
+    ];
+    for (what, valid, change) in table {
+        let mut policy = base.clone();
+        change(&mut policy);
+        let checked = policy.validate();
+        let loaded = edit_text(&text, "office", &policy).map(|edited| {
+            parse_str(&edited, path).map(|f| f.class("office").unwrap().policy.clone())
+        });
+        let file_takes = matches!(&loaded, Some(Ok(back)) if *back == policy);
+        assert_eq!(
+            (checked.is_ok(), file_takes),
+            (valid, valid),
+            "{what}: check {checked:?}, file {loaded:?}"
+        );
+        assert_eq!(check_policy(&policy).is_empty(), valid, "{what}");
+    }
+}
+
+#[test]
+fn on_shutoff_is_written_only_when_it_differs_and_loads_back() {
+    use crate::policy::ShutoffAction;
+    let dir = tempfile::tempdir().unwrap();
+    let (path, before) = demo_file(dir.path());
+    let mut policy = policy_of(&path, "office");
+    assert_eq!(policy.on_shutoff, ShutoffAction::Restart);
+    policy.on_shutoff = ShutoffAction::Recycle;
+    save_policy(&path, "office", &policy).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("on_shutoff = \"recycle\""), "{text}");
+    assert_eq!(policy_of(&path, "office"), policy);
+    policy.on_shutoff = ShutoffAction::Restart;
+    save_policy(&path, "office", &policy).unwrap();
+    assert_eq!(policy_of(&path, "office"), policy);
+    assert_ne!(
+        std::fs::read_to_string(&path).unwrap(),
+        before,
+        "the key stays, set to restart"
+    );
+}

@@ -16,7 +16,6 @@
 pub mod edit;
 mod error;
 mod reader;
-mod rules;
 mod summary;
 mod validate;
 
@@ -26,13 +25,13 @@ mod tests;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
+pub use crate::policy::rules::check_policy;
 pub use edit::{EditError, save_policy};
 pub(crate) use error::line_col;
 pub use error::{ConfigError, ConfigErrors};
-pub use rules::check_policy;
 pub use summary::summary;
 
-use crate::policy::Fleet;
+use crate::policy::{Fleet, rules};
 use error::Diag;
 
 /// The demo configuration, with `@DEMO_DIR@` standing for the demo's directory.
@@ -58,8 +57,9 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Fleet, ConfigErrors> {
     let doc = match toml_edit::ImDocument::parse(text) {
         Ok(doc) => doc,
         Err(e) => {
-            let message = e.message().trim().replace('\n', "; ");
-            diag.error(e.span(), format!("TOML syntax error: {message}"));
+            let start = e.span().map_or(0, |s| s.start);
+            let (at, reason) = syntax_error(text, start, e.message());
+            diag.error(Some(at..at), format!("TOML syntax error: {reason}"));
             return Err(diag.into_errors());
         }
     };
@@ -72,6 +72,45 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Fleet, ConfigErrors> {
             Err(diag.into_errors())
         }
     }
+}
+
+/// Why the TOML parser stopped at byte `at`, and where: always with a reason. The parser's own
+/// message is empty or beside the point for a character TOML forbids (a NUL or other control
+/// character, a carriage return without its newline), so that character is named instead, at
+/// its own position (the parser sometimes stops just after it).
+fn syntax_error(text: &str, at: usize, message: &str) -> (usize, String) {
+    let message = message.trim().replace('\n', "; ");
+    let forbidden_at = |i: usize| {
+        let rest = text.get(i..)?;
+        let c = rest.chars().next()?;
+        let bare_cr = c == '\r' && !rest[1..].starts_with('\n');
+        let forbidden = c != '\t' && c != '\n' && c != '\r' && c.is_ascii_control();
+        (forbidden || bare_cr).then_some((i, c))
+    };
+    let found = forbidden_at(at).or_else(|| at.checked_sub(1).and_then(forbidden_at));
+    let named = found.map(|(_, c)| {
+        if c == '\r' {
+            "a carriage return without a newline after it (TOML lines end with \\n or \\r\\n)"
+                .to_string()
+        } else {
+            let code = u32::from(c);
+            format!(
+                "the control character U+{code:04X} is not allowed anywhere in a TOML file, not \
+                 even in a comment (tab is the only one; inside a \"string\" write \\u{code:04X})"
+            )
+        }
+    });
+    let at = found.map_or(at, |(i, _)| i);
+    // The forbidden character is the cause whatever the parser expected there instead.
+    let reason = match (named, message.is_empty()) {
+        (Some(named), _) => named,
+        (None, false) => message,
+        (None, true) => match text.get(at..).and_then(|r| r.chars().next()) {
+            Some(c) => format!("unexpected {c:?}"),
+            None => "unexpected end of file".to_string(),
+        },
+    };
+    (at, reason)
 }
 
 /// The folder of `file`, made absolute so resolved paths do not depend on a later working directory.

@@ -2,7 +2,8 @@
 
 use std::fmt::Write;
 
-use super::rules::describe_period;
+use super::rules::{describe_period, shutoff_name};
+use super::validate::shown;
 use crate::policy::{BufferRule, Capacity, Fleet, LogoutAction};
 
 /// Describes the hosts and classes of `fleet`, one block per host and class.
@@ -48,10 +49,10 @@ pub fn summary(fleet: &Fleet) -> String {
             describe_capacity(&h.capacity)
         );
         if let Some(cmd) = &h.activate_command {
-            let _ = writeln!(out, "    activate: {cmd}");
+            let _ = writeln!(out, "    activate: {}", shown(cmd));
         }
         if let Some(cmd) = &h.deactivate_command {
-            let _ = writeln!(out, "    deactivate: {cmd}");
+            let _ = writeln!(out, "    deactivate: {}", shown(cmd));
         }
         if let Some(path) = &h.creation_pool_path {
             let _ = writeln!(out, "    creation pool at {path}");
@@ -91,10 +92,11 @@ pub fn summary(fleet: &Fleet) -> String {
         };
         let _ = writeln!(
             out,
-            "    cap {}; ready in {}s; scale down after {}s; on logout: {logout}; pacing: {} clones, {} boots per host",
+            "    cap {}; ready in {}s; scale down after {}s; on logout: {logout}; on shutoff: {}; pacing: {} clones, {} boots per host",
             p.cap,
             p.ready_secs,
             p.scale_down_delay_secs,
+            shutoff_name(p.on_shutoff),
             p.pacing.clones_per_host,
             p.pacing.boots_per_host,
         );

@@ -515,7 +515,7 @@ fn seed_host_must_name_a_declared_host() {
         "version = \"2026.11\", host = \"h9\" }",
     );
     let e = assert_one_error(&text, 11, 79, "classes[0].seed.host: unknown host \"h9\"");
-    assert!(e.message.ends_with("declared hosts: h1"), "{e}");
+    assert!(e.message.ends_with("declared hosts: \"h1\""), "{e}");
 }
 
 const PERIODS: &str = r#"[[hosts]]
@@ -1224,4 +1224,219 @@ fn the_broker_socket_is_relative_to_the_config_file_and_short_enough() {
         errors.starts_with(&format!("{}:2:1: ", path.display())) && errors.contains("sock"),
         "{errors}"
     );
+}
+
+#[test]
+fn uri_spellings_that_reach_the_same_daemon_have_one_canonical_form() {
+    use super::validate::canonical_uri;
+    for (a, b) in [
+        ("qemu:///system", "QEMU:///system/"),
+        ("qemu:///system", "qemu:///system?"),
+        ("qemu:///system", "qemu+unix:///system"),
+        ("qemu+ssh://kvm01/system", "QEMU+SSH://KVM01/system//"),
+        (
+            "qemu+ssh://ops@Kvm01:22/system",
+            "qemu+ssh://ops@kvm01:22/system",
+        ),
+        ("test:///default", "TEST:///default/"),
+    ] {
+        assert_eq!(canonical_uri(a), canonical_uri(b), "{a} vs {b}");
+    }
+    for (a, b) in [
+        ("qemu:///system", "qemu:///session"),
+        ("qemu+ssh://kvm01/system", "qemu+ssh://kvm02/system"),
+        ("qemu+ssh://ops@kvm01/system", "qemu+ssh://Ops@kvm01/system"),
+        (
+            "qemu:///system",
+            "qemu+unix:///system?socket=/run/other.sock",
+        ),
+        ("test:///tmp/h1.xml", "test:///tmp/H1.xml"),
+        ("qemu+ssh://kvm01/system", "qemu+tcp://kvm01/system"),
+    ] {
+        assert_ne!(canonical_uri(a), canonical_uri(b), "{a} vs {b}");
+    }
+}
+
+#[test]
+fn a_daemon_listed_twice_is_refused_at_the_second_uri_naming_the_first_host() {
+    for spelling in [
+        "qemu:///system",
+        "QEMU:///system/",
+        "qemu:///system?",
+        "Qemu:///system//?",
+    ] {
+        let text = MINIMAL.replace(
+            "[[classes]]",
+            &format!(
+                "[[hosts]]\nname = \"h2\"\nuri = \"{spelling}\"\ncapacity = {{ desktops = 4 }}\n\n[[classes]]"
+            ),
+        );
+        let e = assert_one_error(&text, 8, 7, "hosts[1].uri: uri ");
+        assert!(
+            e.message
+                .contains("reaches the same libvirt daemon as host \"h1\"")
+                && e.message.contains("line 3"),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn a_class_name_too_long_for_its_desktop_names_is_refused_and_says_why() {
+    let ok = "c".repeat(34);
+    let fleet = parse(&MINIMAL.replace("name = \"office\"", &format!("name = \"{ok}\""))).unwrap();
+    assert_eq!(fleet.classes[0].name, ok);
+    for len in [35, 48] {
+        let long = "c".repeat(len);
+        let text = MINIMAL.replace("name = \"office\"", &format!("name = \"{long}\""));
+        let e = assert_one_error(&text, 7, 8, "classes[0].name: class name ");
+        assert!(
+            e.message
+                .contains(&format!("is {len} characters long; at most 34"))
+                && e.message.contains("dp-<class>-<10 characters>"),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn a_template_is_rendered_at_load_and_must_name_the_desktop_and_use_its_disk() {
+    use super::validate::template_problem;
+    use crate::hypervisor::xml::DEFAULT_DOMAIN_TEMPLATE;
+    assert_eq!(template_problem(DEFAULT_DOMAIN_TEMPLATE, "office"), None);
+    assert_eq!(template_problem(TEMPLATE_OK, "office"), None);
+
+    let dir = tempfile::tempdir().unwrap();
+    for (body, says) in [
+        (
+            "<domain><name>fixed</name><devices><disk type='file'><source file='{disk_path}'/></disk></devices></domain>\n<!-- {name} -->",
+            "the template's <name> is \"fixed\"",
+        ),
+        (
+            "<domain><name>x-{name}</name><devices><disk type='file'><source file='{disk_path}'/></disk></devices></domain>",
+            "the template's <name> is \"x-dp-office-0000000000\"",
+        ),
+        (
+            "<domain><name>{name}</name><description>{disk_path}</description><devices><disk type='file'><source file='/var/lib/shared.qcow2'/></disk></devices></domain>",
+            "no disk of the domain has {disk_path} as its file",
+        ),
+        (
+            "<domain><name>{name}</name><devices><disk type='file' device='cdrom'><source file='{disk_path}'/></disk></devices></domain>",
+            "no disk of the domain has {disk_path} as its file",
+        ),
+    ] {
+        let path = with_template(dir.path(), body);
+        let errors = load_file(&path).unwrap_err();
+        assert_eq!(errors.0.len(), 1, "{errors}");
+        let e = &errors.0[0];
+        assert_eq!((e.line, e.col), (11, 12), "{e}");
+        assert!(
+            e.message.starts_with("classes[0].template: template ")
+                && e.message.contains("cannot make a desktop: ")
+                && e.message.contains(says),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn times_are_exactly_two_digits_colon_two_digits() {
+    for bad in [
+        "+1:+5",
+        "+1:05",
+        "01:+5",
+        " 1:05",
+        "1:05",
+        "-0:00",
+        "0x:01",
+        "٠١:٠٥",
+    ] {
+        assert!(TimeOfDay::parse(bad).is_err(), "{bad:?} was accepted");
+        let text = PERIODS.replace("to = \"12:00\"", &format!("to = \"{bad}\""));
+        assert_one_error(&text, 24, 6, "is not HH:MM");
+    }
+    assert_eq!(TimeOfDay::parse("01:05"), Ok(TimeOfDay(3900)));
+    assert_eq!(TimeOfDay::parse("24:00"), Ok(TimeOfDay(86_400)));
+}
+
+#[test]
+fn every_syntax_error_gives_a_reason() {
+    for (text, line, col, says) in [
+        ("# x\0y\n", 1, 4, "control character U+0000"),
+        ("a = [\n# \u{1}\n1]\n", 2, 3, "control character U+0001"),
+        ("a = [1, # c\0\n]\n", 1, 12, "control character U+0000"),
+        ("#\u{7f}\n", 1, 2, "control character U+007F"),
+        ("a = 1 #\u{1f}\n", 1, 8, "control character U+001F"),
+        ("a = \"x\0\"\n", 1, 7, "control character U+0000"),
+        ("a = 1\rb = 2\n", 1, 6, "carriage return without a newline"),
+        ("#\r", 1, 2, "carriage return without a newline"),
+        ("a = 1\n\u{b}\n", 2, 1, "control character U+000B"),
+        ("vcpus = = 2\n", 1, 9, "invalid string"),
+    ] {
+        let errors = errors(text);
+        assert_eq!(errors.len(), 1, "{text:?}");
+        let e = &errors[0];
+        let reason = e.message.strip_prefix("TOML syntax error: ").unwrap();
+        assert!(
+            !reason.trim().is_empty() && reason.contains(says),
+            "{text:?}: {e}"
+        );
+        assert_eq!((e.line, e.col), (line, col), "{text:?}: {e}");
+    }
+}
+
+#[test]
+fn names_are_escaped_wherever_a_message_repeats_them() {
+    let text = MINIMAL.replace("name = \"h1\"", "name = \"h\t1\"").replace(
+        "version = \"2026.11\" }",
+        "version = \"2026.11\", host = \"h9\" }",
+    );
+    let all = parse(&text).unwrap_err().to_string();
+    assert_eq!(all.lines().count(), 2, "{all}");
+    assert!(!all.contains('\t'), "a raw tab is echoed:\n{all}");
+    assert!(all.contains("declared hosts: \"h\\t1\""), "{all}");
+
+    // Paths and commands are echoed as written, but with their control characters escaped.
+    let text = MINIMAL.replace(
+        "disk_gib = 20",
+        "disk_gib = 20\ntemplate = \"of\\tfice.xml\"",
+    );
+    let all = parse(&text).unwrap_err().to_string();
+    assert!(
+        !all.contains('\t')
+            && all.contains("cannot read template ")
+            && all.contains("of\\tfice.xml"),
+        "{all}"
+    );
+    let text = MINIMAL.replace(
+        "capacity = { desktops = 40 }",
+        "capacity = { desktops = 40 }\nstandby = true\nactivate_command = \"wake\\u001b[2J\"\n\n[[hosts]]\nname = \"h2\"\nuri = \"qemu:///session\"\ncapacity = { desktops = 1 }",
+    );
+    let shown = summary(&parse(&text).unwrap());
+    assert!(
+        !shown.contains('\u{1b}') && shown.contains("activate: wake\\u{1b}[2J"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn on_shutoff_defaults_to_restart_reads_recycle_and_refuses_anything_else() {
+    use crate::policy::ShutoffAction;
+    let p = parse(MINIMAL).unwrap().classes[0].policy.clone();
+    assert_eq!(p.on_shutoff, ShutoffAction::Restart);
+    let text = MINIMAL.replace("cap = 200", "cap = 200\non_shutoff = \"recycle\"");
+    let p = parse(&text).unwrap().classes[0].policy.clone();
+    assert_eq!(p.on_shutoff, ShutoffAction::Recycle);
+    let text = MINIMAL.replace("cap = 200", "cap = 200\non_shutoff = \"reboot\"");
+    assert_one_error(
+        &text,
+        15,
+        14,
+        "classes[0].policy.on_shutoff: unknown action \"reboot\"; expected \"restart\" or \"recycle\"",
+    );
+    // A policy sent as JSON before the key existed still reads, as the default.
+    let mut json = serde_json::to_value(&p).unwrap();
+    json.as_object_mut().unwrap().remove("on_shutoff");
+    let old: crate::policy::Policy = serde_json::from_value(json).unwrap();
+    assert_eq!(old.on_shutoff, ShutoffAction::Restart);
 }

@@ -12,7 +12,8 @@ use super::reader::{Field, Section};
 use super::rules::{self, WEEK_SECS};
 use crate::policy::{
     BrokerSettings, BufferRule, Capacity, ClassSpec, ConsoleSettings, EngineSettings, Fleet,
-    HostSpec, LogoutAction, Pacing, Period, Policy, Predictive, SeedSpec, TimeOfDay, Weekdays,
+    HostSpec, LogoutAction, Pacing, Period, Policy, Predictive, SeedSpec, ShutoffAction, TimeOfDay,
+    Weekdays,
 };
 
 const TOP_KEYS: &[&str] = &["engine", "console", "broker", "hosts", "classes"];
@@ -57,6 +58,7 @@ const POLICY_KEYS: &[&str] = &[
     "ready_secs",
     "scale_down_delay_secs",
     "on_logout",
+    "on_shutoff",
     "pacing",
     "periods",
     "predictive",
@@ -98,6 +100,7 @@ pub(super) fn build(root: &Table, diag: &mut Diag, base_dir: &Path) -> Option<Fl
 
     let host_sections = entries(diag, &root, "hosts", "host");
     check_unique(diag, &host_sections, "host");
+    check_unique_uris(diag, &host_sections);
     let hosts: Vec<Option<HostSpec>> = host_sections.iter().map(|s| host(diag, s)).collect();
     if let Some(first) = host_sections.first()
         && hosts.iter().all(|h| h.as_ref().is_some_and(|h| h.standby))
@@ -174,6 +177,116 @@ fn check_unique(diag: &mut Diag, sections: &[Section], what: &str) {
             }
         }
     }
+}
+
+/// Reports every host whose `uri` reaches a daemon an earlier host already reaches (by the
+/// URI's canonical form, see [`canonical_uri`]), at the later `uri`. Two entries for one daemon
+/// would each see the other's desktops as leftovers and delete their disks.
+fn check_unique_uris(diag: &mut Diag, sections: &[Section]) {
+    let mut seen: HashMap<String, (Option<&str>, &str, Option<Span>)> = HashMap::new();
+    for section in sections {
+        let Some(field) = section.field("uri") else {
+            continue;
+        };
+        let Some(uri) = field.peek_str() else {
+            continue;
+        };
+        let name = section.field("name").and_then(|f| f.peek_str());
+        match seen.get(&canonical_uri(uri)) {
+            Some((first_name, first_uri, first_span)) => {
+                let line = first_span.as_ref().map_or(1, |s| diag.line_of(s));
+                let first = first_name.map_or_else(
+                    || "an earlier host".to_string(),
+                    |n| format!("host {}", quoted(n)),
+                );
+                let spelled = if *first_uri == uri {
+                    String::new()
+                } else {
+                    format!(" (as {})", quoted(first_uri))
+                };
+                field.error(
+                    diag,
+                    format!(
+                        "uri {} reaches the same libvirt daemon as {first}{spelled}, declared at \
+                         line {line}; list each daemon once",
+                        quoted(uri)
+                    ),
+                );
+            }
+            None => {
+                seen.insert(canonical_uri(uri), (name, uri, field.span()));
+            }
+        }
+    }
+}
+
+/// A libvirt URI with the spelling that does not change the daemon reached made uniform: the
+/// scheme (`driver[+transport]`) and host name lowercased, trailing `/` of the path and an empty
+/// query (`?`) dropped, and a `+unix` transport without a host name dropped (it is libvirt's
+/// default for local daemons). The user name, path and parameters are kept as written (they
+/// are case sensitive). DNS aliases of one host are not seen here; the engine identifies
+/// daemons when it connects.
+pub(super) fn canonical_uri(uri: &str) -> String {
+    let Some((scheme, rest)) = uri.split_once(':') else {
+        return uri.to_string();
+    };
+    let (rest, query) = match rest.split_once('?') {
+        Some((r, q)) => (r, q),
+        None => (rest, ""),
+    };
+    let (authority, path) = match rest.strip_prefix("//") {
+        Some(r) => match r.find('/') {
+            Some(i) => (Some(&r[..i]), &r[i..]),
+            None => (Some(r), ""),
+        },
+        None => (None, rest),
+    };
+    let mut out = scheme.to_ascii_lowercase();
+    if authority.is_none_or(str::is_empty)
+        && let Some(driver) = out.strip_suffix("+unix")
+    {
+        out = driver.to_string();
+    }
+    out.push(':');
+    if let Some(authority) = authority {
+        out.push_str("//");
+        // `user@host:port`: the user name is case sensitive, the host name is not.
+        let (user, host) = match authority.rsplit_once('@') {
+            Some((u, h)) => (Some(u), h),
+            None => (None, authority),
+        };
+        if let Some(user) = user {
+            out.push_str(user);
+            out.push('@');
+        }
+        out.push_str(&host.to_ascii_lowercase());
+    }
+    out.push_str(path.trim_end_matches('/'));
+    if !query.is_empty() {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
+}
+
+/// Text from the file (a path, a command) as messages show it: as written, except that control
+/// characters are escaped (`\t`, `\u{1b}`), so the terminal never receives them raw.
+pub(super) fn shown(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_debug().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// A name or other text from the file as messages show it: quoted, with control characters
+/// (and quotes) escaped, so a tab or an escape sequence in the file never reaches the terminal.
+pub(super) fn quoted(text: &str) -> String {
+    format!("{text:?}")
 }
 
 fn engine(d: &mut Diag, s: &Section, base_dir: &Path) -> Option<EngineSettings> {
@@ -255,7 +368,7 @@ fn theme(f: &Field, d: &mut Diag, base_dir: &Path) -> Option<String> {
             format!(
                 "theme {text:?} is neither a built-in ({}) nor a file ({} not found)",
                 crate::tui::theme::Theme::names().join(", "),
-                path.display()
+                shown(&path.display().to_string())
             ),
         );
         return None;
@@ -275,7 +388,7 @@ fn socket_path(f: &Field, d: &mut Diag, base_dir: &Path) -> Option<PathBuf> {
             d,
             format!(
                 "socket path {} is {len} bytes long; a Unix socket path holds at most {MAX_SOCKET_PATH}",
-                path.display()
+                shown(&path.display().to_string())
             ),
         );
         return None;
@@ -429,14 +542,36 @@ fn capacity(f: &Field, d: &mut Diag) -> Option<Capacity> {
     })
 }
 
+/// Longest class name: desktop names are `dp-<class>-<10 characters>` and must be valid names
+/// themselves (at most [`MAX_NAME_LEN`](crate::policy::names::MAX_NAME_LEN) characters).
+pub(super) const MAX_CLASS_NAME_LEN: usize = crate::policy::names::MAX_NAME_LEN - "dp--".len() - 10;
+
+fn class_name(f: &Field, d: &mut Diag) -> Option<String> {
+    let name = f.name(d)?;
+    if name.len() > MAX_CLASS_NAME_LEN {
+        f.error(
+            d,
+            format!(
+                "class name {} is {} characters long; at most {MAX_CLASS_NAME_LEN} are allowed, \
+                 so that its desktops' names (dp-<class>-<10 characters>) fit in {}",
+                quoted(&name),
+                name.len(),
+                crate::policy::names::MAX_NAME_LEN
+            ),
+        );
+        return None;
+    }
+    Some(name)
+}
+
 fn class(d: &mut Diag, s: &Section, hosts: &[&str], base_dir: &Path) -> Option<ClassSpec> {
     s.check_keys(d, CLASS_KEYS);
-    let name = s.req(d, "name", |f, d| f.name(d));
+    let name = s.req(d, "name", class_name);
     let memory_mib = s.req(d, "memory_mib", |f, d| f.int(d, 64, 1_048_576));
     let vcpus = s.req(d, "vcpus", |f, d| f.int(d, 1, 512));
     let disk_gib = s.req(d, "disk_gib", |f, d| f.int(d, 1, 65_536));
     let template = s.opt(d, "template", None, |f, d| {
-        template(f, d, base_dir).map(Some)
+        template(f, d, base_dir, name.as_deref()).map(Some)
     });
     let seed = s.req(d, "seed", |f, d| seed(f, d, hosts));
     let label = s.field("name").and_then(|f| f.peek_str());
@@ -452,19 +587,21 @@ fn class(d: &mut Diag, s: &Section, hosts: &[&str], base_dir: &Path) -> Option<C
     })
 }
 
-/// Reads a domain template file: it must be well-formed XML with a `<domain>` root and hold
-/// every placeholder the engine fills in. Returns its text.
-fn template(f: &Field, d: &mut Diag, base_dir: &Path) -> Option<String> {
+/// Reads a domain template file: it must be well-formed XML with a `<domain>` root, hold every
+/// placeholder the engine fills in, and make a domain as the engine would (see
+/// [`template_problem`]). `class` is the class's name when it is valid. Returns its text.
+fn template(f: &Field, d: &mut Diag, base_dir: &Path, class: Option<&str>) -> Option<String> {
     let rel = f.str(d)?;
     if rel.is_empty() {
         f.error(d, "template path is empty");
         return None;
     }
     let path = base_dir.join(rel);
+    let shown_path = shown(&path.display().to_string());
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
         Err(e) => {
-            f.error(d, format!("cannot read template {}: {e}", path.display()));
+            f.error(d, format!("cannot read template {shown_path}: {e}"));
             return None;
         }
     };
@@ -473,7 +610,7 @@ fn template(f: &Field, d: &mut Diag, base_dir: &Path) -> Option<String> {
         Err(e) => {
             f.error(
                 d,
-                format!("template {} is not well-formed XML: {e}", path.display()),
+                format!("template {shown_path} is not well-formed XML: {e}"),
             );
             return None;
         }
@@ -481,10 +618,7 @@ fn template(f: &Field, d: &mut Diag, base_dir: &Path) -> Option<String> {
     if root != "domain" {
         f.error(
             d,
-            format!(
-                "template {} has root element <{root}>; expected <domain>",
-                path.display()
-            ),
+            format!("template {shown_path} has root element <{root}>; expected <domain>"),
         );
         return None;
     }
@@ -497,14 +631,65 @@ fn template(f: &Field, d: &mut Diag, base_dir: &Path) -> Option<String> {
         f.error(
             d,
             format!(
-                "template {} lacks the placeholder(s) {}",
-                path.display(),
+                "template {shown_path} lacks the placeholder(s) {}",
                 missing.join(", ")
             ),
         );
         return None;
     }
+    if let Some(why) = template_problem(&text, class.unwrap_or("class")) {
+        f.error(
+            d,
+            format!("template {shown_path} cannot make a desktop: {why}"),
+        );
+        return None;
+    }
     Some(text)
+}
+
+/// What keeps `template` from making a desktop of `class`, if anything: it is rendered as the
+/// engine renders it (sample values for a desktop of that class), and the domain must be named
+/// by `{name}` and have a disk whose file is `{disk_path}` (the desktop's own volume).
+pub(super) fn template_problem(template: &str, class: &str) -> Option<String> {
+    use crate::hypervisor::model::{DesktopMeta, PoolState};
+    use crate::hypervisor::xml::{DomainValues, domain_disk_sources, render_domain_xml};
+
+    let name = format!("dp-{class}-0000000000");
+    let disk_path = format!("/var/lib/libvirt/deskpool/{name}.qcow2");
+    let values = DomainValues {
+        name: &name,
+        uuid: "00000000-0000-4000-8000-000000000000",
+        memory_mib: 1024,
+        vcpus: 1,
+        disk_path: &disk_path,
+        disk_format: "qcow2",
+        domain_type: "kvm",
+        display_password: "Sample01",
+    };
+    let meta = DesktopMeta {
+        class: class.to_string(),
+        pool: PoolState::Creation,
+        seed_version: "v1".into(),
+        user: None,
+        created_at: 0,
+        changed_at: 0,
+        attempts: 0,
+    };
+    let xml = match render_domain_xml(Some(template), &values, &meta) {
+        Ok(xml) => xml,
+        Err(why) => return Some(why),
+    };
+    if !domain_disk_sources(&xml)
+        .iter()
+        .any(|d| d.path == disk_path)
+    {
+        return Some(
+            "no disk of the domain has {disk_path} as its file (the desktop's own volume: \
+             <disk type='file' device='disk'><source file='{disk_path}'/>...</disk>)"
+                .to_string(),
+        );
+    }
+    None
 }
 
 fn seed(f: &Field, d: &mut Diag, hosts: &[&str]) -> Option<SeedSpec> {
@@ -521,8 +706,13 @@ fn seed(f: &Field, d: &mut Diag, hosts: &[&str]) -> Option<SeedSpec> {
             f.error(
                 d,
                 format!(
-                    "unknown host {name:?}; declared hosts: {}",
-                    hosts.join(", ")
+                    "unknown host {}; declared hosts: {}",
+                    quoted(name),
+                    hosts
+                        .iter()
+                        .map(|h| quoted(h))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             );
             None
@@ -559,22 +749,34 @@ fn policy(f: &Field, d: &mut Diag, class: Option<&str>) -> Option<Policy> {
     let on_logout = s.opt(d, "on_logout", rules::DEFAULT_ON_LOGOUT, |f, d| {
         logout_action(f, d)
     });
+    let on_shutoff = s.opt(d, "on_shutoff", rules::DEFAULT_ON_SHUTOFF, |f, d| {
+        shutoff_action(f, d)
+    });
     let pacing = s.opt(d, "pacing", rules::DEFAULT_PACING, |f, d| pacing(f, d));
     let periods = s.opt(d, "periods", Vec::new(), |f, d| {
         periods(f, d, cap, production, buffer, class)
     });
     let predictive = s.opt(d, "predictive", None, |f, d| predictive(f, d).map(Some));
-    Some(Policy {
+    let policy = Policy {
         cap: cap?,
         buffer: buffer?,
         production: production?,
         periods: periods?,
         pacing: pacing?,
         on_logout: on_logout?,
+        on_shutoff: on_shutoff?,
         ready_secs: ready_secs?,
         scale_down_delay_secs: scale_down_delay_secs?,
         predictive: predictive?,
-    })
+    };
+    // The checks above placed each problem at its key; the policy they let through must also
+    // pass the one check the editor and the engine's set_policy apply, so no entry point
+    // accepts what another refuses. Anything found here is reported at the policy table.
+    let problems = policy.problems();
+    for (field, why) in &problems {
+        d.error(s.span(), format!("{}.{field}: {why}", s.path()));
+    }
+    problems.is_empty().then_some(policy)
 }
 
 fn production(f: &Field, d: &mut Diag, cap: Option<u32>) -> Option<u32> {
@@ -646,6 +848,23 @@ fn logout_action(f: &Field, d: &mut Diag) -> Option<LogoutAction> {
     None
 }
 
+fn shutoff_action(f: &Field, d: &mut Diag) -> Option<ShutoffAction> {
+    let text = f.str(d)?;
+    for action in [ShutoffAction::Restart, ShutoffAction::Recycle] {
+        if text == rules::shutoff_name(action) {
+            return Some(action);
+        }
+    }
+    f.error(
+        d,
+        format!(
+            "unknown action {}; expected \"restart\" or \"recycle\"",
+            quoted(text)
+        ),
+    );
+    None
+}
+
 fn pacing(f: &Field, d: &mut Diag) -> Option<Pacing> {
     let s = f.table(d)?;
     s.check_keys(d, PACING_KEYS);
@@ -682,7 +901,8 @@ fn periods(
         |c| format!(" of class {c:?}"),
     );
     let refs: Vec<Option<&Period>> = parsed.iter().map(Option::as_ref).collect();
-    for (i, j) in rules::overlapping_pairs(&refs) {
+    let overlaps = rules::overlapping_pairs(&refs);
+    for &(i, j) in &overlaps {
         if let (Some(a), Some(b)) = (refs[i], refs[j]) {
             d.error(
                 sections[j].span(),
@@ -693,6 +913,9 @@ fn periods(
                 ),
             );
         }
+    }
+    if !overlaps.is_empty() {
+        return None;
     }
     parsed.into_iter().collect()
 }

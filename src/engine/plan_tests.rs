@@ -35,6 +35,7 @@ fn class(name: &str, buffer: BufferRule, cap: u32) -> ClassSpec {
                 boots_per_host: 4,
             },
             on_logout: LogoutAction::Recycle,
+            on_shutoff: Default::default(),
             ready_secs: 90,
             scale_down_delay_secs: 300,
             predictive: None,

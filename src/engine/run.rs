@@ -1297,8 +1297,13 @@ impl Engine {
                 ))),
             },
             Command::SetPolicy { class, policy } => {
+                // Policy::problems: the same rules as the config file and the policy editor.
+                let valid = policy.validate();
                 match self.fleet.classes.iter_mut().find(|c| c.name == class) {
                     None => Err(CommandError::not_found(format!("unknown class {class:?}"))),
+                    Some(_) if let Err(why) = &valid => Err(CommandError::invalid(format!(
+                        "invalid policy for class {class:?}: {why}"
+                    ))),
                     Some(c) => {
                         c.policy = *policy;
                         self.classes = Arc::new(self.fleet.classes.clone());

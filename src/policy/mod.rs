@@ -2,6 +2,7 @@
 //! Nothing here does I/O; the config loader builds these values and the planner reads them.
 
 pub mod names;
+pub mod rules;
 pub mod schedule;
 
 pub use schedule::{TimeOfDay, Weekdays};
@@ -197,6 +198,10 @@ pub struct Policy {
     pub periods: Vec<Period>,
     pub pacing: Pacing,
     pub on_logout: LogoutAction,
+    /// What becomes of a production desktop found shut off. Policies written before the key
+    /// existed (snapshots, requests) read as the default.
+    #[serde(default)]
+    pub on_shutoff: ShutoffAction,
     /// Seconds a new desktop takes to become ready (clone + boot); the planner looks this far
     /// ahead so desktops are ready when a period starts.
     pub ready_secs: u64,
@@ -262,6 +267,18 @@ pub enum LogoutAction {
     Recycle,
     /// Destroy it; a new one is made only when the buffer target asks for it.
     Delete,
+}
+
+/// What happens to a production (assigned) desktop found shut off (destroyed behind
+/// deskpool's back, or shut down from inside the guest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShutoffAction {
+    /// Start it again for its user: what was on its disk is kept (the default).
+    #[default]
+    Restart,
+    /// Destroy it and give its user a fresh desktop at their next assign.
+    Recycle,
 }
 
 impl Policy {

@@ -73,7 +73,9 @@ impl TimeOfDay {
     pub fn parse(text: &str) -> Result<TimeOfDay, String> {
         let bad = || format!("time {text:?} is not HH:MM (00:00 to 24:00)");
         let (h, m) = text.split_once(':').ok_or_else(bad)?;
-        if h.len() != 2 || m.len() != 2 {
+        // Exactly two ASCII digits each: `u32::from_str` alone would take "+1" or "+5".
+        let two_digits = |s: &str| s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit());
+        if !two_digits(h) || !two_digits(m) {
             return Err(bad());
         }
         let h: u32 = h.parse().map_err(|_| bad())?;

@@ -6,7 +6,7 @@ use tui_input::Input;
 use tui_input::backend::crossterm::EventHandler;
 
 use crate::policy::{
-    BufferRule, ClassSpec, LogoutAction, Pacing, Period, Policy, TimeOfDay, Weekdays,
+    BufferRule, ClassSpec, LogoutAction, Pacing, Period, Policy, ShutoffAction, TimeOfDay, Weekdays,
 };
 
 pub struct Field {
@@ -72,7 +72,7 @@ fn period_fields(i: usize, p: &Period) -> Vec<Field> {
     ]
 }
 
-const GENERAL_FIELDS: usize = 10;
+const GENERAL_FIELDS: usize = 11;
 const PERIOD_FIELDS: usize = 7;
 
 impl PolicyForm {
@@ -96,6 +96,14 @@ impl PolicyForm {
                 match p.on_logout {
                     LogoutAction::Recycle => "recycle",
                     LogoutAction::Delete => "delete",
+                },
+            ),
+            field(
+                "on_shutoff",
+                "on shutoff (restart|recycle)",
+                match p.on_shutoff {
+                    ShutoffAction::Restart => "restart",
+                    ShutoffAction::Recycle => "recycle",
                 },
             ),
             field(
@@ -299,6 +307,17 @@ impl PolicyForm {
                 None
             }
         };
+        let on_shutoff = match self.value("on_shutoff") {
+            "restart" => Some(ShutoffAction::Restart),
+            "recycle" => Some(ShutoffAction::Recycle),
+            other => {
+                problems.push((
+                    "on_shutoff".into(),
+                    format!("{other:?} is neither restart nor recycle"),
+                ));
+                None
+            }
+        };
         let mut periods = Vec::new();
         for i in 0..self.periods() {
             match self.read_period(i) {
@@ -308,6 +327,7 @@ impl PolicyForm {
         }
         let parsed = match (
             cap, production, floor, percent, ceiling, ready_secs, delay, clones, boots, on_logout,
+            on_shutoff,
         ) {
             (
                 Some(cap),
@@ -320,6 +340,7 @@ impl PolicyForm {
                 Some(clones),
                 Some(boots),
                 Some(on_logout),
+                Some(on_shutoff),
             ) if problems.is_empty() => Some(Policy {
                 cap,
                 buffer: BufferRule {
@@ -334,6 +355,7 @@ impl PolicyForm {
                     boots_per_host: boots,
                 },
                 on_logout,
+                on_shutoff,
                 ready_secs,
                 scale_down_delay_secs: delay,
                 // Not edited in the form: kept as loaded.
@@ -389,6 +411,9 @@ impl PolicyForm {
         if !matches!(self.value("on_logout"), "recycle" | "delete") {
             out.push(("on_logout".into(), "recycle or delete".into()));
         }
+        if !matches!(self.value("on_shutoff"), "restart" | "recycle") {
+            out.push(("on_shutoff".into(), "restart or recycle".into()));
+        }
         for i in 0..self.periods() {
             if let Err(mut e) = self.read_period(i) {
                 out.append(&mut e);
@@ -402,5 +427,33 @@ impl PolicyForm {
                 out.push((k.to_string(), m.to_string()));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn on_shutoff_is_an_editable_field_checked_as_typed() {
+        let fleet = crate::config::demo_config(std::path::Path::new("/nowhere"));
+        let mut form = PolicyForm::new(fleet.class("office").unwrap());
+        let at = form
+            .fields
+            .iter()
+            .position(|f| f.key == "on_shutoff")
+            .unwrap();
+        assert_eq!(form.fields[at].input.value(), "restart");
+        form.fields[at].input = Input::new("recycle".into());
+        form.revalidate();
+        assert_eq!(
+            form.policy().map(|p| p.on_shutoff),
+            Ok(ShutoffAction::Recycle)
+        );
+        assert!(form.is_dirty());
+        form.fields[at].input = Input::new("reboot".into());
+        form.revalidate();
+        assert!(form.policy().is_err());
+        assert_eq!(form.problem_for("on_shutoff"), Some("restart or recycle"));
     }
 }

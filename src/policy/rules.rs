@@ -1,31 +1,34 @@
 //! The rules a policy must follow, on plain values.
 //!
-//! Both the loader ([`super::validate`], which places each problem at its position in the file)
-//! and [`check_policy`] (which names the field, for the policy editor's as-you-type checks) use
-//! these functions, so a value the editor accepts is a value the loader accepts, and the other way
-//! round.
+//! Every way a policy enters deskpool goes through these functions: the config loader
+//! (`config::validate`, which places each problem at its position in the file and then checks
+//! the policy it built with [`Policy::problems`] once more), the policy editor and the engine's
+//! `set_policy` command (both [`Policy::problems`], which names the field). So a policy one of
+//! them accepts is a policy the others accept.
 
 use crate::policy::schedule::overlaps;
-use crate::policy::{BufferRule, LogoutAction, Pacing, Period, Policy, TimeOfDay, Weekdays};
+use crate::policy::{
+    BufferRule, LogoutAction, Pacing, Period, Policy, ShutoffAction, TimeOfDay, Weekdays,
+};
 
 /// Largest class cap (and so largest production, floor and ceiling).
-pub(super) const MAX_CAP: i64 = 100_000;
-pub(super) const WEEK_SECS: i64 = 7 * 86_400;
+pub(crate) const MAX_CAP: i64 = 100_000;
+pub(crate) const WEEK_SECS: i64 = 7 * 86_400;
 
 /// An inclusive range an integer key must lie in.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct IntRange {
-    pub(super) lo: i64,
-    pub(super) hi: i64,
+pub(crate) struct IntRange {
+    pub(crate) lo: i64,
+    pub(crate) hi: i64,
 }
 
 impl IntRange {
-    pub(super) const fn new(lo: i64, hi: i64) -> IntRange {
+    pub(crate) const fn new(lo: i64, hi: i64) -> IntRange {
         IntRange { lo, hi }
     }
 
     /// "expected an integer from 1 to 512" (or "of at least 1" without an upper bound).
-    pub(super) fn expected(self) -> String {
+    pub(crate) fn expected(self) -> String {
         if self.hi == i64::MAX {
             format!("expected an integer of at least {}", self.lo)
         } else {
@@ -34,7 +37,7 @@ impl IntRange {
     }
 
     /// What is wrong with `v`, if anything: `-2 is negative; expected an integer from 1 to 512`.
-    pub(super) fn problem(self, v: i64) -> Option<String> {
+    pub(crate) fn problem(self, v: i64) -> Option<String> {
         let what = if v < 0 && self.lo >= 0 {
             "is negative"
         } else if v < self.lo {
@@ -48,20 +51,20 @@ impl IntRange {
     }
 }
 
-pub(super) const CAP: IntRange = IntRange::new(1, MAX_CAP);
-pub(super) const PRODUCTION: IntRange = IntRange::new(0, MAX_CAP);
-pub(super) const BUFFER_FLOOR: IntRange = IntRange::new(0, MAX_CAP);
-pub(super) const BUFFER_PERCENT: IntRange = IntRange::new(0, 1000);
-pub(super) const BUFFER_CEILING: IntRange = IntRange::new(0, MAX_CAP);
-pub(super) const READY_SECS: IntRange = IntRange::new(1, 86_400);
-pub(super) const SCALE_DOWN_DELAY_SECS: IntRange = IntRange::new(0, WEEK_SECS);
-pub(super) const PACING: IntRange = IntRange::new(1, 1000);
+pub(crate) const CAP: IntRange = IntRange::new(1, MAX_CAP);
+pub(crate) const PRODUCTION: IntRange = IntRange::new(0, MAX_CAP);
+pub(crate) const BUFFER_FLOOR: IntRange = IntRange::new(0, MAX_CAP);
+pub(crate) const BUFFER_PERCENT: IntRange = IntRange::new(0, 1000);
+pub(crate) const BUFFER_CEILING: IntRange = IntRange::new(0, MAX_CAP);
+pub(crate) const READY_SECS: IntRange = IntRange::new(1, 86_400);
+pub(crate) const SCALE_DOWN_DELAY_SECS: IntRange = IntRange::new(0, WEEK_SECS);
+pub(crate) const PACING: IntRange = IntRange::new(1, 1000);
 /// Bounds of `predictive.service_level`.
-pub(super) const SERVICE_LEVEL_MIN: f64 = 0.5;
-pub(super) const SERVICE_LEVEL_MAX: f64 = 0.9999;
+pub(crate) const SERVICE_LEVEL_MIN: f64 = 0.5;
+pub(crate) const SERVICE_LEVEL_MAX: f64 = 0.9999;
 
 /// What is wrong with a number that must lie in `lo ..= hi`, if anything.
-pub(super) fn float_problem(v: f64, lo: f64, hi: f64) -> Option<String> {
+pub(crate) fn float_problem(v: f64, lo: f64, hi: f64) -> Option<String> {
     let what = if !v.is_finite() {
         "is not a finite number"
     } else if v < lo {
@@ -75,19 +78,20 @@ pub(super) fn float_problem(v: f64, lo: f64, hi: f64) -> Option<String> {
 }
 
 /// Defaults of the optional policy keys.
-pub(super) const DEFAULT_PRODUCTION: u32 = 0;
-pub(super) const DEFAULT_FLOOR: u32 = 0;
-pub(super) const DEFAULT_PERCENT: u32 = 0;
-pub(super) const DEFAULT_READY_SECS: u64 = 90;
-pub(super) const DEFAULT_SCALE_DOWN_DELAY_SECS: u64 = 300;
-pub(super) const DEFAULT_ON_LOGOUT: LogoutAction = LogoutAction::Recycle;
-pub(super) const DEFAULT_PACING: Pacing = Pacing {
+pub(crate) const DEFAULT_PRODUCTION: u32 = 0;
+pub(crate) const DEFAULT_FLOOR: u32 = 0;
+pub(crate) const DEFAULT_PERCENT: u32 = 0;
+pub(crate) const DEFAULT_READY_SECS: u64 = 90;
+pub(crate) const DEFAULT_SCALE_DOWN_DELAY_SECS: u64 = 300;
+pub(crate) const DEFAULT_ON_LOGOUT: LogoutAction = LogoutAction::Recycle;
+pub(crate) const DEFAULT_ON_SHUTOFF: ShutoffAction = ShutoffAction::Restart;
+pub(crate) const DEFAULT_PACING: Pacing = Pacing {
     clones_per_host: 4,
     boots_per_host: 4,
 };
 
 /// The buffer rule of a policy without a `buffer` key: nothing spare, up to the cap.
-pub(super) fn default_buffer(cap: u32) -> BufferRule {
+pub(crate) fn default_buffer(cap: u32) -> BufferRule {
     BufferRule {
         floor: DEFAULT_FLOOR,
         percent: DEFAULT_PERCENT,
@@ -96,23 +100,31 @@ pub(super) fn default_buffer(cap: u32) -> BufferRule {
 }
 
 /// How `on_logout` is written in the file.
-pub(super) fn logout_name(action: LogoutAction) -> &'static str {
+pub(crate) fn logout_name(action: LogoutAction) -> &'static str {
     match action {
         LogoutAction::Recycle => "recycle",
         LogoutAction::Delete => "delete",
     }
 }
 
-pub(super) fn production_problem(production: u32, cap: u32) -> Option<String> {
+/// How `on_shutoff` is written in the file.
+pub(crate) fn shutoff_name(action: ShutoffAction) -> &'static str {
+    match action {
+        ShutoffAction::Restart => "restart",
+        ShutoffAction::Recycle => "recycle",
+    }
+}
+
+pub(crate) fn production_problem(production: u32, cap: u32) -> Option<String> {
     (production > cap).then(|| format!("production {production} is above the cap {cap}"))
 }
 
-pub(super) fn ceiling_problem(ceiling: u32, cap: u32) -> Option<String> {
+pub(crate) fn ceiling_problem(ceiling: u32, cap: u32) -> Option<String> {
     (ceiling > cap).then(|| format!("ceiling {ceiling} is above the cap {cap}"))
 }
 
 /// `ceiling_is_cap`: the ceiling was not given, so it is the cap (said in the message).
-pub(super) fn floor_problem(floor: u32, ceiling: u32, ceiling_is_cap: bool) -> Option<String> {
+pub(crate) fn floor_problem(floor: u32, ceiling: u32, ceiling_is_cap: bool) -> Option<String> {
     (floor > ceiling).then(|| {
         let why = if ceiling_is_cap {
             " (the cap, as no ceiling is set)"
@@ -123,15 +135,15 @@ pub(super) fn floor_problem(floor: u32, ceiling: u32, ceiling_is_cap: bool) -> O
     })
 }
 
-pub(super) const NO_DAYS: &str =
+pub(crate) const NO_DAYS: &str =
     "no days given; list at least one of mon tue wed thu fri sat sun, weekdays, weekend, all";
 
-pub(super) fn days_problem(days: Weekdays) -> Option<String> {
+pub(crate) fn days_problem(days: Weekdays) -> Option<String> {
     (days.0 == 0 || days.0 > Weekdays::ALL.0).then(|| NO_DAYS.to_string())
 }
 
 /// A time of day must be whole minutes from 00:00 to 24:00 (what `HH:MM` can say).
-pub(super) fn time_problem(time: TimeOfDay) -> Option<String> {
+pub(crate) fn time_problem(time: TimeOfDay) -> Option<String> {
     (time.0 > 86_400 || !time.0.is_multiple_of(60)).then(|| {
         let (h, m, s) = (time.0 / 3600, (time.0 % 3600) / 60, time.0 % 60);
         format!("time {h:02}:{m:02}:{s:02} is not HH:MM (00:00 to 24:00)")
@@ -140,7 +152,7 @@ pub(super) fn time_problem(time: TimeOfDay) -> Option<String> {
 
 /// Every pair `(i, j)`, `i < j`, of periods in force at the same moment. Periods that could not
 /// be read (`None`) are left out.
-pub(super) fn overlapping_pairs(periods: &[Option<&Period>]) -> Vec<(usize, usize)> {
+pub(crate) fn overlapping_pairs(periods: &[Option<&Period>]) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     for (j, later) in periods.iter().enumerate() {
         for (i, earlier) in periods[..j].iter().enumerate() {
@@ -155,7 +167,7 @@ pub(super) fn overlapping_pairs(periods: &[Option<&Period>]) -> Vec<(usize, usiz
 }
 
 /// `periods 0 and 2 of class "office" overlap (mon-fri 07:00-18:00 and fri 12:00-20:00)`.
-pub(super) fn overlap_message(i: usize, j: usize, a: &Period, b: &Period, of: &str) -> String {
+pub(crate) fn overlap_message(i: usize, j: usize, a: &Period, b: &Period, of: &str) -> String {
     format!(
         "periods {i} and {j}{of} overlap ({} and {})",
         describe_period(a),
@@ -164,11 +176,11 @@ pub(super) fn overlap_message(i: usize, j: usize, a: &Period, b: &Period, of: &s
 }
 
 /// `mon-fri 07:00-18:00`, for messages and summaries.
-pub(super) fn describe_period(p: &Period) -> String {
+pub(crate) fn describe_period(p: &Period) -> String {
     format!("{} {}-{}", describe_days(p.days), p.from, p.to)
 }
 
-pub(super) fn describe_days(days: Weekdays) -> String {
+pub(crate) fn describe_days(days: Weekdays) -> String {
     match days.0 {
         0b111_1111 => "every day".to_string(),
         0b001_1111 => "mon-fri".to_string(),
@@ -177,13 +189,42 @@ pub(super) fn describe_days(days: Weekdays) -> String {
     }
 }
 
-/// Checks a policy with the same rules as the loader. Returns every problem with the field it
-/// belongs to: `cap`, `production`, `buffer.floor`, `buffer.percent`, `buffer.ceiling`,
-/// `ready_secs`, `scale_down_delay_secs`, `pacing.clones_per_host`, `pacing.boots_per_host`,
-/// `periods[N].days`, `periods[N].from`, `periods[N].to`, `periods[N].production`,
-/// `periods[N].buffer.floor`, ..., `periods` (for periods that overlap) and
-/// `predictive.service_level`.
+/// [`Policy::problems`], for callers that hold a reference.
 pub fn check_policy(policy: &Policy) -> Vec<(String, String)> {
+    policy.problems()
+}
+
+impl Policy {
+    /// Every rule of the file format this policy breaks, with the field it belongs to: `cap`,
+    /// `production`, `buffer.floor`, `buffer.percent`, `buffer.ceiling`, `ready_secs`,
+    /// `scale_down_delay_secs`, `pacing.clones_per_host`, `pacing.boots_per_host`,
+    /// `periods[N].days`, `periods[N].from`, `periods[N].to`, `periods[N].production`,
+    /// `periods[N].buffer.floor`, ..., `periods` (for periods that overlap) and
+    /// `predictive.service_level`. Empty for a valid policy.
+    ///
+    /// Values the typed fields can hold but a file cannot say (a time past 24:00 or not in whole
+    /// minutes, days outside the week) are problems too: a policy that arrives as JSON is held
+    /// to what the file can express.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        problems(self)
+    }
+
+    /// [`Policy::problems`] as one sentence, `field: problem; field: problem`, or `Ok` when
+    /// there are none (for the engine's refusal of `set_policy`).
+    pub fn validate(&self) -> Result<(), String> {
+        let problems = self.problems();
+        if problems.is_empty() {
+            return Ok(());
+        }
+        Err(problems
+            .iter()
+            .map(|(field, why)| format!("{field}: {why}"))
+            .collect::<Vec<_>>()
+            .join("; "))
+    }
+}
+
+fn problems(policy: &Policy) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let cap = policy.cap;
     in_range(&mut out, "cap", CAP, cap.into());
