@@ -341,3 +341,45 @@ async fn a_release_is_answered_once_its_label_is_on_the_host() {
     .await;
     engine.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_class_that_recycles_shut_off_desktops_gives_its_user_a_fresh_one() {
+    let toml = format!(
+        "{ENGINE_TOML}{}{}",
+        host_toml("h1", 20, false, ""),
+        class_toml("office", 2, "on_shutoff = \"recycle\"")
+    );
+    let bed = Bed::new(&["h1"], &["office"], &toml);
+    let mut engine = bed.start();
+    wait(&mut engine, "steady", |s| s.steady).await;
+    let mine = desktop_of(&engine.commander().request(assign("alice", 0), "test").await);
+    let conn = bed.connections.get("h1").unwrap();
+    conn.raw()
+        .lookup_domain_by_name(&mine)
+        .unwrap()
+        .destroy()
+        .unwrap();
+    // Whether her login or the engine's next read of the host finds it first, she never gets
+    // the shut-off desktop back, and it is removed.
+    let fresh = desktop_of(
+        &engine
+            .commander()
+            .request(assign("alice", 30), "test")
+            .await,
+    );
+    assert_ne!(fresh, mine, "the shut-off desktop was given back");
+    assert!(conn.is_running(&fresh).unwrap());
+    wait(&mut engine, "the shut-off desktop removed", |s| {
+        s.steady && !s.desktops.iter().any(|d| d.name == mine)
+    })
+    .await;
+    let o = bed.observe("h1");
+    let hers: Vec<_> = o
+        .desktops
+        .iter()
+        .filter(|d| d.meta.user.as_deref() == Some("alice"))
+        .map(|d| d.name.clone())
+        .collect();
+    assert_eq!(hers, vec![fresh]);
+    engine.shutdown().await;
+}

@@ -26,7 +26,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::hypervisor::model::{ObservedDesktop, PoolState, SeedCopy};
-use crate::policy::{BufferRule, ClassSpec, Fleet, HostSpec, Usage};
+use crate::policy::{BufferRule, ClassSpec, Fleet, HostSpec, ShutoffAction, Usage};
 
 /// What the engine currently knows about a host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -779,8 +779,8 @@ fn recover_production(
 }
 
 /// Whether an assigned desktop of `class` found shut off is started again for its user.
-pub fn restarts_on_shutoff(_class: &ClassSpec) -> bool {
-    true
+pub fn restarts_on_shutoff(class: &ClassSpec) -> bool {
+    class.policy.on_shutoff == ShutoffAction::Restart
 }
 
 /// A desktop found in the creation pool with no job on it: finish it or give up on it.
