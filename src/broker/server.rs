@@ -14,7 +14,7 @@
 //! | GET    | `/metrics`        | Prometheus text                                             |
 
 use std::collections::{HashMap, VecDeque};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -216,7 +216,12 @@ pub fn bind(path: &Path) -> anyhow::Result<(std::os::unix::net::UnixListener, (u
         Err(e) => return Err(e).with_context(|| format!("cannot use {}", path.display())),
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        // As the state directory: private (the socket itself is 0600 anyway).
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
     }
     // The socket is born 0600 (umask), then set so explicitly: nobody else may connect even for
     // an instant. The umask is process-wide; it is restored at once.
