@@ -736,3 +736,216 @@ async fn set_policy_refuses_what_the_config_file_refuses_and_keeps_the_policy() 
     assert_eq!(class(&after, "office").cap, 7);
     served.stop().await;
 }
+
+/// Far below the 30 s that idle connections used to hold every slot for.
+const SERVED_WITHIN: Duration = Duration::from_secs(10);
+
+/// Reads one answer on a kept-alive connection (by its `Content-Length`) and returns its status
+/// and head.
+async fn answer(stream: &mut tokio::net::UnixStream) -> (u16, String) {
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&got[..end]).into_owned();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Content-Length: "))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or_else(|| panic!("no Content-Length in {head:?}"));
+            if got.len() >= end + 4 + length {
+                let status = head
+                    .split(' ')
+                    .nth(1)
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or_else(|| panic!("no status in {head:?}"));
+                return (status, head);
+            }
+        }
+        let n = tokio::time::timeout(DEADLINE, stream.read(&mut chunk))
+            .await
+            .expect("an answer in time")
+            .unwrap();
+        assert!(n > 0, "closed before the answer ended: {got:?}");
+        got.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// `deskpool ctl status` from a process of its own (the server's quota is per process), which
+/// must be answered within [`SERVED_WITHIN`].
+async fn ctl_status(socket: &Path) -> std::process::Output {
+    let ctl = tokio::process::Command::new(env!("CARGO_BIN_EXE_deskpool"))
+        .arg("ctl")
+        .arg("--socket")
+        .arg(socket)
+        .args(["status", "--json"])
+        .kill_on_drop(true)
+        .output();
+    tokio::time::timeout(SERVED_WITHIN, ctl)
+        .await
+        .expect("ctl answered in time")
+        .expect("ctl runs")
+}
+
+/// Sends pipelined requests without ever reading an answer, until the server drops the
+/// connection; returns that error.
+async fn flood(mut w: tokio::net::unix::OwnedWriteHalf) -> std::io::Error {
+    let burst = b"GET /v1/snapshot HTTP/1.1\r\n\r\n".repeat(100);
+    loop {
+        if let Err(e) = w.write_all(&burst).await {
+            return e;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_connections_of_one_process_do_not_lock_out_a_new_client() {
+    let bed = bed(0);
+    let mut served = serve(&bed);
+    served.buffer_full().await;
+    // As many kept-alive connections as the server serves at once, each answered once (so
+    // each was admitted) and then left idle.
+    let mut idle = Vec::new();
+    for _ in 0..broker::server::MAX_CONNECTIONS {
+        let mut stream = tokio::net::UnixStream::connect(&served.socket)
+            .await
+            .unwrap();
+        stream
+            .write_all(b"GET /v1/status HTTP/1.1\r\n\r\n")
+            .await
+            .unwrap();
+        let (status, head) = answer(&mut stream).await;
+        assert_eq!(status, 200, "{head}");
+        idle.push(stream);
+    }
+    // Another process is served: its slots were never all taken.
+    let out = ctl_status(&served.socket).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["classes"][0]["name"], "office");
+    // So is this process: one of its idle connections makes way.
+    let a = client::call(&served.socket, "GET", "/v1/status", None, SERVED_WITHIN)
+        .await
+        .unwrap();
+    assert_eq!(a.status, 200, "{}", a.error());
+    drop(idle);
+    served.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn clients_that_pipeline_and_never_read_do_not_lock_out_a_new_client() {
+    let bed = bed(0);
+    let mut served = serve(&bed);
+    served.buffer_full().await;
+    let mut readers = Vec::new();
+    let mut floods = tokio::task::JoinSet::new();
+    for _ in 0..broker::server::MAX_CONNECTIONS {
+        let mut stream = tokio::net::UnixStream::connect(&served.socket)
+            .await
+            .unwrap();
+        // A refused connection is answered and closed at once: this write may fail.
+        let _ = stream.write_all(b"GET /v1/status HTTP/1.1\r\n\r\n").await;
+        // Admitted (200) or refused (503, this process holds its share): accepted either way,
+        // so the next connection comes after it.
+        let (status, head) = answer(&mut stream).await;
+        assert!(status == 200 || status == 503, "{head}");
+        let (r, w) = stream.into_split();
+        readers.push(r);
+        floods.spawn(flood(w));
+    }
+    let out = ctl_status(&served.socket).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    floods.abort_all();
+    drop(readers);
+    served.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_never_reads_its_answers_is_dropped() {
+    let bed = bed(0);
+    let mut served = serve(&bed);
+    served.buffer_full().await;
+    let stream = tokio::net::UnixStream::connect(&served.socket)
+        .await
+        .unwrap();
+    let (r, w) = stream.into_split();
+    // The server answers until the socket's buffers are full, then its write waits for a
+    // reader that never comes: it gives up and closes, and this writer's next write fails.
+    let dropped = tokio::time::timeout(
+        broker::http::WRITE_TIMEOUT + Duration::from_secs(30),
+        flood(w),
+    )
+    .await
+    .expect("the server dropped the connection");
+    assert!(
+        matches!(
+            dropped.kind(),
+            std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+        ),
+        "{dropped}"
+    );
+    drop(r);
+    let (status, _) = served.get("/v1/status").await;
+    assert_eq!(status, 200, "the server serves on");
+    served.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kept_alive_connection_ends_after_its_request_limit_and_when_idle() {
+    let bed = bed(0);
+    let mut served = serve(&bed);
+    served.buffer_full().await;
+    let limit = broker::server::MAX_REQUESTS_PER_CONNECTION;
+    let stream = tokio::net::UnixStream::connect(&served.socket)
+        .await
+        .unwrap();
+    let (mut r, mut w) = stream.into_split();
+    let writer = tokio::spawn(async move {
+        let requests = b"GET /v1/classes HTTP/1.1\r\n\r\n".repeat(limit + 5);
+        // The server closes after the limit: the rest may not be taken.
+        let _ = w.write_all(&requests).await;
+        w
+    });
+    let mut all = Vec::new();
+    tokio::time::timeout(DEADLINE, r.read_to_end(&mut all))
+        .await
+        .expect("the server closed the connection")
+        .unwrap();
+    drop(writer.await.unwrap());
+    let all = String::from_utf8_lossy(&all);
+    assert_eq!(all.matches("HTTP/1.1 200 OK").count(), limit);
+    let last = all.rsplit("HTTP/1.1 200 OK").next().unwrap();
+    assert!(last.contains("Connection: close"), "{last}");
+
+    // A connection that sends nothing, and one that is idle after an answer, are closed well
+    // before the 30 s a client has to finish a request it started.
+    let within = broker::http::IDLE_TIMEOUT * 3;
+    assert!(within < broker::http::READ_TIMEOUT);
+    let mut silent = tokio::net::UnixStream::connect(&served.socket)
+        .await
+        .unwrap();
+    let mut kept = tokio::net::UnixStream::connect(&served.socket)
+        .await
+        .unwrap();
+    kept.write_all(b"GET /v1/status HTTP/1.1\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(answer(&mut kept).await.0, 200);
+    for stream in [&mut silent, &mut kept] {
+        let mut rest = Vec::new();
+        tokio::time::timeout(within, stream.read_to_end(&mut rest))
+            .await
+            .expect("the idle connection closed")
+            .unwrap();
+        assert!(rest.is_empty(), "{rest:?}");
+    }
+    served.stop().await;
+}

@@ -342,3 +342,73 @@ fn check_accepts_the_example_and_summarises_on_shutoff() {
         "{summary}"
     );
 }
+
+#[test]
+fn the_state_directory_and_its_files_are_private_and_older_ones_are_made_so() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    let chmod = |p: &std::path::Path, m: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+    };
+    let bed = test_fleet();
+    let config = bed.file("deskpool.toml");
+    let state = bed.file("state");
+    assert!(!state.exists());
+    let out = deskpool(
+        &["reconcile", "--config", config.to_str().unwrap()],
+        bed.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(mode(&state), 0o700, "a new state directory");
+    for name in ["deskpool.log", "engine.lock"] {
+        assert_eq!(mode(&state.join(name)), 0o600, "{name}");
+    }
+
+    // As an older deskpool left them: readable by every local account.
+    chmod(&state, 0o755);
+    for name in ["deskpool.log", "engine.lock"] {
+        chmod(&state.join(name), 0o644);
+    }
+    for name in ["demand.json", "audit.log"] {
+        std::fs::write(
+            state.join(name),
+            if name == "audit.log" { "" } else { "{}" },
+        )
+        .unwrap();
+        chmod(&state.join(name), 0o644);
+    }
+    let serving = Serving::start(&config, bed.path());
+    let out = deskpool(
+        &[
+            "ctl",
+            "--config",
+            config.to_str().unwrap(),
+            "assign",
+            "office",
+            "alice",
+            "--wait",
+            "30",
+        ],
+        bed.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let status = serving.stop(libc::SIGTERM);
+    assert!(status.success(), "{status:?}");
+    assert_eq!(mode(&state), 0o700);
+    let log = std::fs::read_to_string(state.join("deskpool.log")).unwrap();
+    for name in ["deskpool.log", "engine.lock", "demand.json", "audit.log"] {
+        assert_eq!(mode(&state.join(name)), 0o600, "{name}");
+        let said = format!(
+            "made {} private (mode 644 -> 600)",
+            state.join(name).display()
+        );
+        assert!(log.contains(&said), "{said} not in\n{log}");
+    }
+    assert!(log.contains(&format!(
+        "made {} private (mode 755 -> 700)",
+        state.display()
+    )));
+    // The login was saved (the history is rewritten, still private).
+    let history = std::fs::read_to_string(state.join("demand.json")).unwrap();
+    assert!(history.contains("office"), "{history}");
+}

@@ -545,8 +545,16 @@ async fn a_missing_seed_says_why_makes_nothing_and_fills_once_it_appears() {
     // Nothing is tried while no host has the seed: no failing job, so no hot loop.
     let failures = failures_during(&mut engine, &c, Duration::from_secs(5)).await;
     assert_eq!(failures, 0, "failed attempts while the seed is missing");
+    // What "makes nothing" means, true at any instant (a host observation may be in flight, so
+    // the job count is not: it is not asserted).
     let s = engine.snapshot.borrow().clone();
-    assert_eq!(s.jobs_in_flight, 0);
+    assert_eq!(class(&s, &c).plan.creation, 0, "no desktop in creation");
+    assert!(s.desktops.is_empty(), "no desktop: {:?}", s.desktops);
+    assert!(
+        s.seed_copies.is_empty(),
+        "no seed copy: {:?}",
+        s.seed_copies
+    );
     assert!(class(&s, &c).plan.explanation.contains("not found"));
     assert!(
         world.volumes_starting("seed-").is_empty() && world.volumes_starting("dp-").is_empty(),

@@ -13,9 +13,18 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWr
 
 pub const MAX_HEAD: usize = 8 * 1024;
 pub const MAX_BODY: usize = 64 * 1024;
-/// How long a client may take to send a request once it has started one (or to start the
-/// next one on a kept-alive connection).
+/// How long a client may take to send the rest of a request once its first byte arrived (the
+/// header timeout): generous, for a person typing into `socat` or a client on a loaded host.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a connection may wait for the first byte of a request, on a new connection or
+/// between two requests on a kept-alive one. Much shorter than [`READ_TIMEOUT`]: a client that
+/// means to ask sends at once, and an idle connection holds a slot others may need (they are
+/// also closed early to make room, see `server::MAX_CONNECTIONS`).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long writing one answer may take. A client that does not read its answers (it may
+/// pipeline requests and never read) would otherwise hold its slot for as long as it likes;
+/// 10 s moves a snapshot of a few MiB to any client that reads at all.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug)]
 pub struct Request {

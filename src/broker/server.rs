@@ -13,17 +13,18 @@
 //! | POST   | `/v1/command`     | `{"command": {"type": ...}, "actor"}` → `{"reply"}`         |
 //! | GET    | `/metrics`        | Prometheus text                                             |
 
-use std::collections::VecDeque;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::collections::{HashMap, VecDeque};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinSet;
 
 use super::http::{self, Read, Request, Response};
@@ -42,8 +43,21 @@ const EVENT_BATCH: usize = 500;
 pub const MAX_WAIT_SECS: u64 = 60;
 /// Longest wait an assign may ask for.
 pub const MAX_ASSIGN_WAIT_SECS: u64 = 3600;
-/// Connections served at once; more are answered 503 and closed.
-const MAX_CONNECTIONS: usize = 256;
+/// Connections served at once, all clients together. When they are all taken, a newcomer
+/// takes the slot of an idle kept-alive connection (the one idle longest, of the process
+/// holding the most); only when none is idle is it answered 503 and closed. 256 is far more
+/// than a broker, a monitor and a few consoles need (each holds one to three) and costs little.
+pub const MAX_CONNECTIONS: usize = 256;
+/// Connections one client process (the peer's pid, from `SO_PEERCRED`) may hold: a quarter of
+/// [`MAX_CONNECTIONS`] stays for every other process, so that one client that holds its
+/// connections busy (long waits, answers it never reads) cannot lock the others out. A process
+/// at its quota that connects again takes the slot of one of its own idle connections, else
+/// is answered 503. 192 still lets a connection broker keep that many logins waiting at once.
+pub const MAX_PER_PEER: usize = 192;
+/// Requests served on one kept-alive connection; the last answer says `Connection: close`.
+/// Bounds how long one connection keeps its slot without coming back through the admission
+/// above (as nginx's `keepalive_requests`, with its default).
+pub const MAX_REQUESTS_PER_CONNECTION: usize = 1000;
 const MAX_ACTOR_LEN: usize = 64;
 
 /// A running broker socket. Dropping it stops serving and removes the socket file (if it is
@@ -86,6 +100,8 @@ struct Shared {
     classes: Vec<String>,
     ring: Mutex<Ring>,
     ring_wake: watch::Sender<u64>,
+    /// Ticks each time a connection becomes idle: orders idle connections, oldest first.
+    idle_clock: AtomicU64,
 }
 
 impl Broker {
@@ -109,6 +125,7 @@ impl Broker {
             classes,
             ring: Mutex::new(Ring::default()),
             ring_wake,
+            idle_clock: AtomicU64::new(0),
         });
         let fan = shared.clone();
         let fanout = tokio::spawn(async move {
@@ -199,7 +216,12 @@ pub fn bind(path: &Path) -> anyhow::Result<(std::os::unix::net::UnixListener, (u
         Err(e) => return Err(e).with_context(|| format!("cannot use {}", path.display())),
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        // As the state directory: private (the socket itself is 0600 anyway).
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
     }
     // The socket is born 0600 (umask), then set so explicitly: nobody else may connect even for
     // an instant. The umask is process-wide; it is restored at once.
@@ -216,27 +238,65 @@ pub fn bind(path: &Path) -> anyhow::Result<(std::os::unix::net::UnixListener, (u
     Ok((listener, (meta.dev(), meta.ino())))
 }
 
+/// A connection between two requests: it may be closed to make room for a newcomer.
+const IDLE: u8 = 0;
+/// A connection reading a request, handling it or writing its answer.
+const BUSY: u8 = 1;
+/// An idle connection the accept loop chose to close: it serves nothing more.
+const EVICTED: u8 = 2;
+
+/// What a connection and the accept loop share. Only the accept loop moves IDLE to EVICTED;
+/// only the connection moves IDLE to BUSY, both by compare-and-swap, so a connection that
+/// has started a request is never evicted.
+struct Connection {
+    state: AtomicU8,
+    /// The `idle_clock` when it last became idle (lower: idle longer).
+    idle_since: AtomicU64,
+    evict: Notify,
+}
+
+/// An admitted connection, as the accept loop counts it.
+struct Slot {
+    /// The client process (`None`: the kernel did not say; those share one quota).
+    peer: Option<i32>,
+    connection: Arc<Connection>,
+}
+
 async fn accept_loop(listener: tokio::net::UnixListener, shared: Arc<Shared>) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     // Connections live in this set: aborting the loop closes them all.
     let mut connections = JoinSet::new();
+    let mut slots: HashMap<tokio::task::Id, Slot> = HashMap::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    let shared = shared.clone();
-                    match slots.clone().try_acquire_owned() {
-                        Ok(permit) => {
-                            connections.spawn(async move {
-                                serve_connection(shared, stream).await;
-                                drop(permit);
+                    let peer = stream.peer_cred().ok().and_then(|c| c.pid());
+                    match admit(&mut slots, peer) {
+                        Ok(()) => {
+                            let connection = Arc::new(Connection {
+                                state: AtomicU8::new(IDLE),
+                                idle_since: AtomicU64::new(
+                                    shared.idle_clock.fetch_add(1, Ordering::Relaxed),
+                                ),
+                                evict: Notify::new(),
                             });
+                            let task = connections.spawn(serve_connection(
+                                shared.clone(),
+                                stream,
+                                connection.clone(),
+                            ));
+                            slots.insert(task.id(), Slot { peer, connection });
                         }
-                        Err(_) => {
+                        Err(why) => {
+                            tracing::debug!(?peer, "broker: connection refused: {why}");
                             connections.spawn(async move {
                                 let (_, mut w) = stream.into_split();
-                                let busy = Response::error(503, "too many connections; try again");
-                                let _ = busy.write(&mut w, true).await;
+                                let busy = Response::error(503, why);
+                                let _ = tokio::time::timeout(
+                                    http::WRITE_TIMEOUT,
+                                    busy.write(&mut w, true),
+                                )
+                                .await;
                             });
                         }
                     }
@@ -246,15 +306,106 @@ async fn accept_loop(listener: tokio::net::UnixListener, shared: Arc<Shared>) {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             },
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            Some(done) = connections.join_next_with_id(), if !connections.is_empty() => {
+                let id = match done {
+                    Ok((id, ())) => id,
+                    Err(e) => e.id(),
+                };
+                slots.remove(&id);
+            }
         }
     }
 }
 
-async fn serve_connection(shared: Arc<Shared>, stream: UnixStream) {
+/// Makes room for a connection from `peer`, or says why there is none.
+fn admit(slots: &mut HashMap<tokio::task::Id, Slot>, peer: Option<i32>) -> Result<(), String> {
+    let mut held: HashMap<Option<i32>, usize> = HashMap::new();
+    for slot in slots.values() {
+        *held.entry(slot.peer).or_default() += 1;
+    }
+    if held.get(&peer).copied().unwrap_or(0) >= MAX_PER_PEER {
+        // Its own idle connection makes way: the process is asking now.
+        if evict_idle(slots, &held, |p| p == peer) {
+            return Ok(());
+        }
+        return Err(format!(
+            "this process holds {MAX_PER_PEER} busy connections already; finish or close one"
+        ));
+    }
+    if slots.len() >= MAX_CONNECTIONS {
+        if evict_idle(slots, &held, |_| true) {
+            return Ok(());
+        }
+        return Err("too many connections; try again".to_string());
+    }
+    Ok(())
+}
+
+/// Closes one idle connection of a peer `eligible` says: of the peer holding the most
+/// connections, the one idle longest. False when none is idle.
+fn evict_idle(
+    slots: &mut HashMap<tokio::task::Id, Slot>,
+    held: &HashMap<Option<i32>, usize>,
+    eligible: impl Fn(Option<i32>) -> bool,
+) -> bool {
+    let mut idle: Vec<(usize, u64, tokio::task::Id)> = slots
+        .iter()
+        .filter(|(_, s)| eligible(s.peer) && s.connection.state.load(Ordering::SeqCst) == IDLE)
+        .map(|(id, s)| {
+            let since = s.connection.idle_since.load(Ordering::Relaxed);
+            (held.get(&s.peer).copied().unwrap_or(0), since, *id)
+        })
+        .collect();
+    idle.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    for (_, _, id) in idle {
+        let connection = &slots[&id].connection;
+        // It may have started a request since it was looked at: then it stays.
+        if connection
+            .state
+            .compare_exchange(IDLE, EVICTED, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            connection.evict.notify_one();
+            let peer = slots.remove(&id).map(|s| s.peer);
+            tracing::debug!(?peer, "broker: closed an idle connection to make room");
+            return true;
+        }
+    }
+    false
+}
+
+async fn serve_connection(shared: Arc<Shared>, stream: UnixStream, connection: Arc<Connection>) {
     let (r, mut w) = stream.into_split();
     let mut r = BufReader::new(r);
+    let mut served = 0usize;
     loop {
+        // Idle until the first byte of the next request (it may be buffered already).
+        connection.idle_since.store(
+            shared.idle_clock.fetch_add(1, Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
+        if connection.state.swap(IDLE, Ordering::SeqCst) == EVICTED {
+            return;
+        }
+        let waited = tokio::select! {
+            waited = tokio::time::timeout(http::IDLE_TIMEOUT, async {
+                r.fill_buf().await.map(|b| b.is_empty())
+            }) => waited,
+            () = connection.evict.notified() => return,
+        };
+        if connection
+            .state
+            .compare_exchange(IDLE, BUSY, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            // Evicted while the request began: the client retries on a new connection.
+            return;
+        }
+        match waited {
+            // Idle too long, an error, or closed by the client.
+            Err(_) | Ok(Err(_)) | Ok(Ok(true)) => return,
+            Ok(Ok(false)) => {}
+        }
         let read = match tokio::time::timeout(http::READ_TIMEOUT, http::read_request(&mut r)).await
         {
             Err(_) | Ok(Err(_)) => return,
@@ -264,7 +415,9 @@ async fn serve_connection(shared: Arc<Shared>, stream: UnixStream) {
             Read::Closed => return,
             Read::Refuse(response) => {
                 tracing::debug!(status = response.status, "broker: request refused");
-                if response.write(&mut w, true).await.is_ok() {
+                let written =
+                    tokio::time::timeout(http::WRITE_TIMEOUT, response.write(&mut w, true)).await;
+                if matches!(written, Ok(Ok(()))) {
                     // Let the client finish sending what it meant to (up to a limit) before
                     // closing, so that it reads the answer instead of a broken pipe.
                     let _ = w.shutdown().await;
@@ -283,12 +436,19 @@ async fn serve_connection(shared: Arc<Shared>, stream: UnixStream) {
                 return;
             }
             Read::Request(request) => {
-                let close = request.close;
+                served += 1;
+                let close = request.close || served >= MAX_REQUESTS_PER_CONNECTION;
                 let (method, path) = (request.method.clone(), request.path.clone());
                 let response = handle(&shared, request).await;
                 tracing::debug!(%method, %path, status = response.status, "broker request");
-                if response.write(&mut w, close).await.is_err() || close {
-                    return;
+                match tokio::time::timeout(http::WRITE_TIMEOUT, response.write(&mut w, close)).await
+                {
+                    Ok(Ok(())) if !close => {}
+                    Err(_) => {
+                        tracing::debug!("broker: a client did not read its answer; dropped");
+                        return;
+                    }
+                    _ => return,
                 }
             }
         }

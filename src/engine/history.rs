@@ -81,11 +81,23 @@ impl DemandHistory {
         }
     }
 
-    /// Writes the history atomically (temp file in the same directory, then rename).
+    /// Writes the history atomically (temp file in the same directory, then rename), readable
+    /// by its owner alone (0600): it holds when users log in.
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        use std::io::Write;
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
         let text = serde_json::to_string(self).map_err(std::io::Error::other)?;
         let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, text)?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        // A temp file left by an older version keeps its mode on open: set it.
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        file.write_all(text.as_bytes())?;
+        drop(file);
         std::fs::rename(&tmp, path)
     }
 }
@@ -93,6 +105,7 @@ impl DemandHistory {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     fn at(s: &str) -> Timestamp {
         s.parse().unwrap()
@@ -140,8 +153,13 @@ mod tests {
         );
         let mut h = DemandHistory::default();
         h.record_login("cad", at("2026-01-05T08:00:00Z"));
+        // An older version's file, readable by all, is replaced by a private one.
+        std::fs::write(&path, "{}").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         h.save(&path).unwrap();
         assert_eq!(DemandHistory::load(&path).unwrap(), h);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "mode {mode:o}");
         assert!(!dir.path().join("demand.json.tmp").exists());
         std::fs::write(&path, "{broken").unwrap();
         assert!(

@@ -2,6 +2,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// Held for as long as the engine runs; released when dropped (or when the process dies).
@@ -36,12 +37,19 @@ impl EngineLock {
             path: path.clone(),
             source,
         };
-        std::fs::create_dir_all(state_dir).map_err(io)?;
+        // Private: the state directory holds user names and login history (an existing one
+        // is tightened, and logged, when logging starts).
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(state_dir)
+            .map_err(io)?;
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
+            .mode(0o600)
             .open(&path)
             .map_err(io)?;
         match file.try_lock() {
@@ -87,6 +95,11 @@ mod tests {
     fn a_second_lock_on_the_same_directory_names_the_holder() {
         let dir = tempfile::tempdir().unwrap();
         let first = EngineLock::acquire(dir.path()).unwrap();
+        let mode = |p: &Path| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+        };
+        assert_eq!(mode(&first.path), 0o600);
         let err = EngineLock::acquire(dir.path()).unwrap_err().to_string();
         assert!(
             err.contains(&format!("pid {}", std::process::id())),

@@ -2,6 +2,7 @@
 //! as one JSON object per line (who, when, what, result).
 
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -72,9 +73,11 @@ impl AuditLog {
         };
         let mut line = serde_json::to_string(&entry).map_err(std::io::Error::other)?;
         line.push('\n');
+        // Private (0600): who did what and when is for the engine's user alone.
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(0o600)
             .open(&self.path)?;
         // One write per entry: appends of a line are not interleaved between consoles.
         file.write_all(line.as_bytes())
@@ -100,5 +103,8 @@ mod tests {
         assert_eq!(lines[0]["what"], "pause the engine");
         assert_eq!(lines[1]["result"], "error: unknown host");
         assert_eq!(lines[0]["who"], log.who.as_str());
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(log.path()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "mode {mode:o}");
     }
 }
