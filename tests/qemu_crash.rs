@@ -131,7 +131,13 @@ struct Crash {
 }
 
 impl Crash {
+    /// Records a broken invariant; one that persists (the same words in a later round) was
+    /// reported when first seen.
     fn violation(&mut self, what: String) {
+        if self.violations.iter().any(|(_, _, w)| *w == what) {
+            println!("  still: {what}");
+            return;
+        }
         println!("  VIOLATION: {what}");
         self.violations.push((self.round, self.phase, what));
     }
@@ -365,7 +371,16 @@ impl Crash {
             Phase::Assign => {
                 let room = (MAX_HELD - self.model.held.len()).min(4) as u64;
                 let n = self.rng.range(1, room) as usize;
-                let logins: Vec<Login> = (0..n).map(|_| self.fresh_login()).collect();
+                let mut logins: Vec<Login> = (0..n).map(|_| self.fresh_login()).collect();
+                // Now and then a user who holds a desktop logs in again (a broker retrying
+                // after the crash): the answer must be that same desktop.
+                let held: Vec<Login> = self.model.held.values().cloned().collect();
+                if !held.is_empty() && self.rng.chance(50) {
+                    let again = self.rng.pick(&held).clone();
+                    let at = self.rng.range(0, logins.len() as u64) as usize;
+                    logins.insert(at, again);
+                }
+                let n = logins.len();
                 println!("round {}/{rounds}: {n} assigns {logins:?}", round + 1);
                 let mut requests = Vec::new();
                 for login in logins {
@@ -469,10 +484,24 @@ impl Crash {
                                 login.1, login.0
                             ));
                         }
-                        if let Some(other) = self.model.held.get(&d).cloned() {
-                            self.violation(format!(
+                        match self.model.held.get(&d).cloned() {
+                            Some(other) if other != login => self.violation(format!(
                                 "double count: {d} was answered to {} ({}) while {} ({}) holds it",
                                 login.1, login.0, other.1, other.0
+                            )),
+                            _ => {}
+                        }
+                        let before: Option<String> = self
+                            .model
+                            .held
+                            .iter()
+                            .find(|(h, l)| **l == login && **h != d)
+                            .map(|(h, _)| h.clone());
+                        if let Some(before) = before {
+                            self.violation(format!(
+                                "double count: {} ({}) holds {before}, and asking again answered \
+                                 another desktop, {d}",
+                                login.1, login.0
                             ));
                         }
                         self.model.held.insert(d, login);
@@ -685,24 +714,35 @@ impl Crash {
     /// its disk.
     fn reassign_all(&mut self) {
         let socket = self.socket.clone();
-        let held = self.model.held.clone();
+        // A user with two desktops (a double count, reported already) asks once: either is
+        // then the right answer.
+        let mut held: BTreeMap<Login, Vec<String>> = BTreeMap::new();
+        for (d, login) in &self.model.held {
+            held.entry(login.clone()).or_default().push(d.clone());
+        }
         let answers = self.rt.block_on(async move {
             let mut answers = Vec::new();
-            for (d, login) in held {
+            for (login, desktops) in held {
                 let body = json!({"class": login.0, "user": login.1, "wait_secs": 0});
                 let answer =
                     broker_call(&socket, "POST", "/v1/assign", Some(body), REQUEST_LIMIT).await;
-                answers.push((d, login, answer));
+                answers.push((desktops, login, answer));
             }
             answers
         });
-        for (d, login, answer) in answers {
+        for (desktops, login, answer) in answers {
+            let d = desktops.join(" or ");
             match answer {
-                Ok((200, body)) if body["desktop"].as_str() == Some(d.as_str()) => {
-                    if let Err(why) = running_with_disk(&d) {
+                Ok((200, body))
+                    if desktops
+                        .iter()
+                        .any(|h| body["desktop"].as_str() == Some(h.as_str())) =>
+                {
+                    let got = body["desktop"].as_str().unwrap_or_default();
+                    if let Err(why) = running_with_disk(got) {
                         self.violation(format!(
                             "dead desktop handed out: {} (class {}) asked again after the \
-                             restart and got {d}, but {why}",
+                             restart and got {got}, but {why}",
                             login.1, login.0
                         ));
                     }
