@@ -715,3 +715,6 @@ impl Drop for SessionHost {
         virsh_quiet_at(&self.uri, &["pool-undefine", &self.creation_pool]);
     }
 }
+
+/// Helpers of the crash-safety test (`tests/qemu_crash.rs`).
+pub mod crash;
