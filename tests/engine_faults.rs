@@ -383,3 +383,24 @@ async fn a_class_that_recycles_shut_off_desktops_gives_its_user_a_fresh_one() {
     assert_eq!(hers, vec![fresh]);
     engine.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_right_after_a_restart_gets_the_desktop_its_user_holds() {
+    let bed = one_host(2);
+    let mut engine = bed.start();
+    wait(&mut engine, "steady", |s| s.steady).await;
+    let mine = desktop_of(&engine.commander().request(assign("alice", 0), "test").await);
+    engine.shutdown().await;
+    // The next engine is asked before it has read the host: it must not make her a second one.
+    let next = bed.start();
+    let again = desktop_of(&next.commander().request(assign("alice", 30), "test").await);
+    assert_eq!(again, mine, "a second desktop for a user who holds one");
+    next.shutdown().await;
+    let o = bed.observe("h1");
+    let hers = o
+        .desktops
+        .iter()
+        .filter(|d| d.meta.user.as_deref() == Some("alice"))
+        .count();
+    assert_eq!(hers, 1);
+}

@@ -259,6 +259,10 @@ struct PendingRelease {
     class: String,
 }
 
+/// How long a login may wait, whatever it asked, while the engine first reads its hosts (until
+/// then it cannot know whether the user already holds a desktop).
+const FIRST_READ_GRACE: Duration = Duration::from_secs(30);
+
 /// How long a login may wait for its user's own desktop to come free (a restart under way),
 /// even when it asked not to wait for a new one.
 const OWN_DESKTOP_GRACE: Duration = Duration::from_secs(30);
@@ -298,6 +302,12 @@ struct Engine {
     pending_assign: HashMap<String, Login>,
     /// Releases and recycles whose label is being written, by desktop.
     pending_release: HashMap<String, PendingRelease>,
+    /// Hosts whose first connection (or probe) has not answered yet: until none is left, the
+    /// engine does not know which desktops exist, and serves no login and no release.
+    unread_hosts: HashSet<String>,
+    /// When the engine started (a host that has not answered within [`FIRST_READ_GRACE`] no
+    /// longer holds logins back: it is treated as down).
+    started: tokio::time::Instant,
     /// Logins waiting for a desktop of their class to become ready, oldest first.
     waiting: HashMap<String, VecDeque<Login>>,
     /// Logins served, waited and refused, per class.
@@ -363,6 +373,7 @@ impl Engine {
             None => DemandHistory::default(),
         };
         let demand = learn_from(&history, &fleet);
+        let unread_hosts = fleet.hosts.iter().map(|h| h.name.clone()).collect();
         Engine {
             demand,
             history,
@@ -392,6 +403,8 @@ impl Engine {
             seed_progress: HashMap::new(),
             pending_assign: HashMap::new(),
             pending_release: HashMap::new(),
+            unread_hosts,
+            started: tokio::time::Instant::now(),
             waiting: HashMap::new(),
             login_stats: HashMap::new(),
             snapshot_tx,
@@ -782,6 +795,10 @@ impl Engine {
         };
         if let Some(key) = self.job_keys.remove(&id) {
             self.in_flight.remove(&key);
+            if let JobKey::Host(host) = &key {
+                // Connected, refused or failed: either way the host's first answer is in.
+                self.unread_hosts.remove(host);
+            }
             if let (JobKey::Host(host), None) = (&key, &outcome)
                 && let Some(rt) = self.hosts.get_mut(host)
             {
@@ -1351,6 +1368,20 @@ impl Engine {
         let deadline = now + Duration::from_secs(wait_secs);
         // A request of a user whose login is already under way gets that login's answer.
         let reply = self.join_login(&class, &user, reply, deadline)?;
+        if !self.fleet_known() {
+            // The user may hold a desktop on a host not read yet: wait for the first reads.
+            let login = Login {
+                class: class.clone(),
+                user,
+                replies: vec![reply],
+                asked: now,
+                deadline: deadline.max(now + FIRST_READ_GRACE),
+                instant: true,
+                given_back: false,
+            };
+            self.waiting.entry(class).or_default().push_back(login);
+            return None;
+        }
         let login = Login {
             class: class.clone(),
             user,
@@ -1389,6 +1420,12 @@ impl Engine {
             }
         }
         None
+    }
+
+    /// Whether the engine knows which desktops exist: every host has answered its first
+    /// connection (or has had [`FIRST_READ_GRACE`] to do so).
+    fn fleet_known(&self) -> bool {
+        self.unread_hosts.is_empty() || self.started.elapsed() >= FIRST_READ_GRACE
     }
 
     /// Adds `reply` to the login of (`class`, `user`) under way, if there is one (it then waits
@@ -1532,7 +1569,12 @@ impl Engine {
             return;
         }
         let now = tokio::time::Instant::now();
-        let holders = self.holders();
+        let known = self.fleet_known();
+        let holders = if known {
+            self.holders()
+        } else {
+            HashMap::new()
+        };
         let classes: Vec<String> = self.waiting.keys().cloned().collect();
         for class in classes {
             let queue = self.waiting.remove(&class).unwrap_or_default();
@@ -1542,7 +1584,7 @@ impl Engine {
                 // First come, first served: once the buffer had nothing for one login, the
                 // later ones are tried only for their own desktops.
                 let holds = holders.contains_key(&(login.class.clone(), login.user.clone()));
-                let tried = if buffer_empty && !holds {
+                let tried = if !known || (buffer_empty && !holds) {
                     Tried::NoDesktop(login)
                 } else {
                     self.try_login(login, &holders)
@@ -1601,12 +1643,15 @@ impl Engine {
             return None;
         }
         let Some(d) = self.desktops.get(desktop).map(|d| d.value.clone()) else {
-            return Some((
-                reply,
-                Err(CommandError::not_found(format!(
-                    "unknown desktop {desktop:?}"
-                ))),
-            ));
+            let error = if self.fleet_known() {
+                CommandError::not_found(format!("unknown desktop {desktop:?}"))
+            } else {
+                CommandError::unavailable(format!(
+                    "desktop {desktop:?} is not known yet: the engine is still reading its \
+                     hosts; try again in a moment"
+                ))
+            };
+            return Some((reply, Err(error)));
         };
         if logout && d.meta.pool != PoolState::Production {
             return Some((
