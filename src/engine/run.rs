@@ -998,6 +998,11 @@ impl Engine {
                 volume,
                 reason,
             } => {
+                // Asked again only once the next full read of the host lists it again (a
+                // refusal, e.g. a volume some domain uses, is not retried on every pass).
+                if let Some(rt) = self.hosts.get_mut(&host) {
+                    rt.desktop_volumes.remove(&volume);
+                }
                 self.emit(
                     EventKind::Failed,
                     None,
