@@ -954,3 +954,241 @@ async fn a_predictive_class_learns_its_morning_from_the_saved_history() {
     );
     engine.shutdown().await;
 }
+
+// ---- issue 9: one daemon listed twice; a disk deleted where it is ----------------------------
+
+/// The seed pool `seeds` with `office.qcow2` on `test:///default` (one state per process, kept
+/// while a connection to it is open: keep the returned one).
+fn default_test_daemon_with_seed() -> deskpool::hypervisor::HostConnection {
+    let conn = deskpool::hypervisor::HostConnection::open("test:///default", false).unwrap();
+    let pool = conn
+        .raw()
+        .define_storage_pool_xml(
+            "<pool type='dir'><name>seeds</name><target><path>/seeds</path></target></pool>",
+            0,
+        )
+        .unwrap();
+    pool.create(0).unwrap();
+    virt::storage_vol::StorageVol::create_xml(
+        &pool,
+        "<volume><name>office.qcow2</name><capacity>1073741824</capacity>\
+         <target><format type='qcow2'/></target></volume>",
+        0,
+    )
+    .unwrap();
+    conn
+}
+
+/// Two entries for one daemon (`test:///default`, whose opens all share one state): the second
+/// to connect is refused with a reason naming the first, and the desktops made through the first
+/// keep their disks however long the engine runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_daemon_listed_twice_is_refused_once_and_every_disk_stays() {
+    let daemon = default_test_daemon_with_seed();
+    let entry = |name: &str| {
+        format!(
+            "[[hosts]]\nname = \"{name}\"\nuri = \"test:///default\"\ncapacity = {{ desktops = 10 }}\n"
+        )
+    };
+    let one = format!(
+        "{ENGINE_TOML}{}{}",
+        entry("h1"),
+        class_toml("office", 3, "")
+    );
+    let bed = Bed::new(&[], &["office"], &one);
+    let mut engine = bed.start();
+    let s = wait(&mut engine, "steady on one entry", |s| s.steady).await;
+    assert_eq!(s.desktops.len(), 3);
+    engine.shutdown().await;
+
+    // `check` refuses one URI listed twice; the engine must refuse it too, for spellings no
+    // check can see through (DNS aliases): the second entry is added past the config check.
+    let mut fleet = bed.fleet.clone();
+    let mut second = fleet.hosts[0].clone();
+    second.name = "h2".into();
+    fleet.hosts.push(second);
+    let mut engine = run::start(
+        fleet,
+        EngineOptions {
+            clock: Arc::new(SystemClock),
+            read_only: false,
+            paused: false,
+            connections: run::Connections::new(),
+            state_dir: None,
+        },
+    );
+    let refused = |s: &deskpool::engine::api::Snapshot| {
+        s.hosts.iter().find_map(|h| match &h.status {
+            HostStatus::Down { reason } if reason.contains("same libvirt daemon as host") => {
+                Some((h.name.clone(), reason.clone()))
+            }
+            _ => None,
+        })
+    };
+    let s = wait(&mut engine, "one entry refused", |s| refused(s).is_some()).await;
+    let (name, reason) = refused(&s).unwrap();
+    let other = if name == "h1" { "h2" } else { "h1" };
+    assert!(
+        reason.starts_with(&format!("same libvirt daemon as host {other} (hostname ")),
+        "{reason}"
+    );
+    assert!(reason.contains("creation pool deskpool UUID"), "{reason}");
+    assert_eq!(host(&s, other).status, HostStatus::Active);
+    // Many more passes and host reads (resync_secs = 1) later, nothing was deleted.
+    let passes = s.passes;
+    let s = wait(&mut engine, "more passes and reads", |s| {
+        s.passes >= passes + 8 && s.steady
+    })
+    .await;
+    assert!(
+        matches!(&host(&s, &name).status, HostStatus::Down { reason: r } if *r == reason),
+        "still refused"
+    );
+    let mut failures = Vec::new();
+    while let Ok(e) = engine.events.try_recv() {
+        if e.kind == EventKind::Failed || e.kind == EventKind::Destroyed {
+            failures.push(e.message);
+        }
+    }
+    assert!(failures.is_empty(), "{failures:?}");
+    engine.shutdown().await;
+    let o = daemon
+        .observe("h1", &bed.fleet.engine.creation_pool, &bed.fleet.classes)
+        .unwrap();
+    assert_eq!(o.desktops.len(), 3);
+    assert_nothing_leaked(&o);
+    let mut disks: Vec<String> = o
+        .desktops
+        .iter()
+        .map(|d| format!("{}.qcow2", d.name))
+        .collect();
+    disks.sort();
+    assert_eq!(o.desktop_volumes, disks, "every desktop keeps its disk");
+}
+
+/// After `creation_pool` changes, a recycled desktop's disk is deleted in the pool it was made
+/// in (the one its domain names), not looked for in the new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_creation_pool_change_a_recycled_desktop_loses_its_disk_in_the_old_pool() {
+    let toml = format!(
+        "{ENGINE_TOML}{}{}",
+        host_toml("h1", 10, false, ""),
+        class_toml("office", 2, "")
+    );
+    let bed = Bed::new(&["h1"], &["office"], &toml);
+    let mut engine = bed.start();
+    let s = wait(&mut engine, "steady", |s| s.steady).await;
+    let victim = s.desktops[0].name.clone();
+    engine.shutdown().await;
+    let old_pool = bed.fleet.engine.creation_pool.clone();
+    assert!(
+        bed.observe("h1")
+            .desktop_volumes
+            .contains(&format!("{victim}.qcow2"))
+    );
+
+    let mut fleet = bed.fleet.clone();
+    fleet.engine.creation_pool = format!("{old_pool}-new");
+    let mut engine = run::start(
+        fleet,
+        EngineOptions {
+            clock: Arc::new(SystemClock),
+            read_only: false,
+            paused: false,
+            connections: bed.connections.clone(),
+            state_dir: None,
+        },
+    );
+    wait(&mut engine, "the host read again", |s| {
+        s.passes > 0 && s.desktops.iter().any(|d| d.name == victim)
+    })
+    .await;
+    engine
+        .send(
+            Command::Recycle {
+                desktop: victim.clone(),
+            },
+            "test",
+        )
+        .await
+        .unwrap();
+    wait(&mut engine, "the desktop gone", |s| {
+        s.desktops.iter().all(|d| d.name != victim)
+    })
+    .await;
+    engine.shutdown().await;
+    let o = bed.observe("h1");
+    assert!(
+        !o.desktop_volumes.contains(&format!("{victim}.qcow2")),
+        "{victim}'s disk is left in {old_pool}: {:?}",
+        o.desktop_volumes
+    );
+    assert!(o.desktops.iter().all(|d| d.name != victim));
+}
+
+/// A leftover-looking disk that a domain (not a desktop) uses is never deleted; the refusal
+/// is reported about once per host read, not on every pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disk_a_foreign_domain_uses_is_refused_for_deletion_at_the_pace_of_host_reads() {
+    let toml = format!(
+        "{ENGINE_TOML}{}{}",
+        host_toml("h1", 10, false, ""),
+        class_toml("office", 1, "")
+    );
+    let bed = Bed::new(&["h1"], &["office"], &toml);
+    let mut engine = bed.start();
+    wait(&mut engine, "steady", |s| s.steady).await;
+    let conn = bed.connections.get("h1").unwrap();
+    let pool = conn
+        .raw()
+        .lookup_storage_pool_by_name(&bed.fleet.engine.creation_pool)
+        .unwrap();
+    let vol = virt::storage_vol::StorageVol::create_xml(
+        &pool,
+        "<volume><name>dp-orphan.qcow2</name><capacity>1048576</capacity>\
+         <target><format type='qcow2'/></target></volume>",
+        0,
+    )
+    .unwrap();
+    let path = vol.path().unwrap();
+    conn.raw()
+        .define_domain_xml(&format!(
+            "<domain type='test'><name>foreign</name><memory unit='KiB'>1024</memory>\
+             <os><type>hvm</type></os><devices><disk type='file' device='disk'>\
+             <source file='{path}'/><target dev='vda'/></disk></devices></domain>"
+        ))
+        .unwrap();
+    let refused = |e: &deskpool::engine::api::Event| {
+        e.kind == EventKind::Failed && e.message.contains("dp-orphan.qcow2")
+    };
+    // The first refusal, then a window of 3 s (3 host reads at resync_secs = 1).
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let e = tokio::time::timeout_at(deadline, engine.events.recv())
+            .await
+            .expect("no refusal reported")
+            .unwrap();
+        if refused(&e) {
+            assert!(
+                e.message.contains("in use by domain foreign"),
+                "{}",
+                e.message
+            );
+            break;
+        }
+    }
+    let window = std::time::Duration::from_secs(3);
+    let until = tokio::time::Instant::now() + window;
+    let mut again = 0;
+    while let Ok(Some(e)) = tokio::time::timeout_at(until, engine.events.recv()).await {
+        again += usize::from(refused(&e));
+    }
+    assert!(again <= 6, "{again} refusals in {window:?}");
+    engine.shutdown().await;
+    assert!(
+        bed.observe("h1")
+            .desktop_volumes
+            .contains(&"dp-orphan.qcow2".to_string()),
+        "the disk the foreign domain uses is still there"
+    );
+}

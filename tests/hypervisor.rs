@@ -700,3 +700,173 @@ fn connections_can_be_shared_across_threads_and_dropped() {
     assert_eq!(volume_names(&h.conn, POOL).len(), 2);
     drop(h);
 }
+
+// ---- issue 9: no disk deleted under a domain; a disk deleted where it is; one daemon once ----
+
+#[test]
+fn a_volume_a_domain_uses_is_never_deleted_even_when_asked_directly() {
+    let h = host();
+    let seed = seed_copy(&h.conn);
+    let office = class("office", SEED_VOL);
+    make_desktop(&h.conn, &seed, "dp-office-1", &office);
+    make_desktop(&h.conn, &seed, "dp-office-2", &office);
+    h.conn.start("dp-office-1").unwrap();
+
+    // Running or only defined: its disk stays, and the refusal names who uses it.
+    for d in ["dp-office-1", "dp-office-2"] {
+        let err = h
+            .conn
+            .delete_volume(POOL, &format!("{d}.qcow2"))
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains(&format!("is in use by domain {d}")),
+            "{err}"
+        );
+    }
+    // A domain that is not a desktop protects a disk it uses just as well.
+    let xml = format!(
+        "<domain type='test'><name>foreign-vm</name><memory unit='KiB'>1024</memory>\
+         <os><type>hvm</type></os><devices><disk type='file' device='disk'>\
+         <source file='{POOL_PATH}//dp-office-3.qcow2'/><target dev='vda'/></disk></devices>\
+         </domain>"
+    );
+    h.conn
+        .create_overlay(POOL, "dp-office-3", &seed, 1 << 30)
+        .unwrap();
+    h.conn.raw().define_domain_xml(&xml).unwrap();
+    let err = h.conn.delete_volume(POOL, "dp-office-3.qcow2").unwrap_err();
+    assert!(
+        err.to_string().contains("in use by domain foreign-vm"),
+        "{err}"
+    );
+    // The seed copy backs overlays: neither it nor its marker goes.
+    let err = h.conn.delete_seed_copy(POOL, "office", "v1").unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("is in use by") && text.contains("volume dp-office-1.qcow2"),
+        "{err}"
+    );
+    assert_eq!(
+        volume_names(&h.conn, POOL),
+        [
+            "dp-office-1.qcow2",
+            "dp-office-2.qcow2",
+            "dp-office-3.qcow2",
+            "seed-office@v1.complete",
+            "seed-office@v1.img"
+        ]
+    );
+
+    // Once nothing uses them, they go.
+    h.conn.remove_desktop("dp-office-1", POOL).unwrap();
+    h.conn.remove_desktop("dp-office-2", POOL).unwrap();
+    h.conn
+        .raw()
+        .lookup_domain_by_name("foreign-vm")
+        .unwrap()
+        .undefine()
+        .unwrap();
+    h.conn.delete_volume(POOL, "dp-office-3.qcow2").unwrap();
+    h.conn.delete_seed_copy(POOL, "office", "v1").unwrap();
+    assert!(volume_names(&h.conn, POOL).is_empty());
+}
+
+#[test]
+fn a_desktop_is_removed_with_its_disk_in_the_pool_it_was_made_in_and_no_other_disk() {
+    const OLD: &str = "deskpool-old";
+    let h = host();
+    h.conn
+        .ensure_creation_pool(OLD, "/var/lib/libvirt/deskpool-old")
+        .unwrap();
+    let seed = h
+        .conn
+        .copy_seed_local(SEED_POOL, SEED_VOL, OLD, "office", "v1", &no_progress)
+        .unwrap();
+    // A template that also attaches a shared data disk of the same pool.
+    let mut office = class("office", SEED_VOL);
+    let shared = "/var/lib/libvirt/deskpool-old/shared-data.qcow2";
+    let template = deskpool::hypervisor::DEFAULT_DOMAIN_TEMPLATE.replace(
+        "    <graphics",
+        &format!(
+            "    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/>\
+             <source file='{shared}'/><target dev='vdb' bus='virtio'/></disk>\n    <graphics"
+        ),
+    );
+    office.template = Some(template);
+    let old_pool = h.conn.raw().lookup_storage_pool_by_name(OLD).unwrap();
+    virt::storage_vol::StorageVol::create_xml(
+        &old_pool,
+        "<volume><name>shared-data.qcow2</name><capacity>1048576</capacity>\
+         <target><format type='qcow2'/></target></volume>",
+        0,
+    )
+    .unwrap();
+    let path = h
+        .conn
+        .create_overlay(OLD, "dp-office-1", &seed, 1 << 30)
+        .unwrap();
+    h.conn
+        .define_desktop(&DesktopDefinition {
+            name: "dp-office-1",
+            class: &office,
+            disk_path: &path,
+            disk_format: "qcow2",
+            meta: &meta(PoolState::Buffer),
+            display_password: "test0pw1",
+        })
+        .unwrap();
+    h.conn.start("dp-office-1").unwrap();
+
+    // The engine's creation pool is another one now.
+    h.conn.ensure_creation_pool(POOL, POOL_PATH).unwrap();
+    h.conn.remove_desktop("dp-office-1", POOL).unwrap();
+    assert!(h.conn.is_running("dp-office-1").unwrap_err().is_not_found());
+    assert_eq!(
+        volume_names(&h.conn, OLD),
+        [
+            "seed-office@v1.complete",
+            "seed-office@v1.img",
+            "shared-data.qcow2"
+        ],
+        "the desktop's disk is gone from the pool it was in; the template's other disk stays"
+    );
+}
+
+#[test]
+fn one_daemon_opened_twice_is_the_same_daemon_and_two_node_files_are_two() {
+    // test:///default: every open in one process shares one state (one daemon).
+    let a = HostConnection::open("test:///default", false).unwrap();
+    let b = HostConnection::open("test:///default", false).unwrap();
+    a.ensure_creation_pool("dp-ident", "/dp-ident").unwrap();
+    b.ensure_creation_pool("dp-ident", "/dp-ident").unwrap();
+    let (ia, ib) = (
+        a.identify("dp-ident").unwrap(),
+        b.identify("dp-ident").unwrap(),
+    );
+    assert!(ia.same_daemon(&ib), "{ia} vs {ib}");
+    assert_eq!(b.identity(), Some(ib.clone()));
+    assert!(
+        ia.to_string().contains("creation pool dp-ident UUID"),
+        "{ia}"
+    );
+
+    // Each open of a node file is its own state: two daemons, even for one file.
+    let h1 = host();
+    let h2 = host();
+    let again = HostConnection::open(h1.conn.uri(), false).unwrap();
+    let mut ids = Vec::new();
+    for c in [&h1.conn, &h2.conn, &again] {
+        c.ensure_creation_pool(POOL, POOL_PATH).unwrap();
+        ids.push(c.identify(POOL).unwrap());
+    }
+    for (i, x) in ids.iter().enumerate() {
+        assert!(!x.same_daemon(&ia), "{x} vs {ia}");
+        for y in &ids[i + 1..] {
+            assert!(!x.same_daemon(y), "{x} vs {y}");
+        }
+    }
+    let pool = a.raw().lookup_storage_pool_by_name("dp-ident").unwrap();
+    pool.destroy().unwrap();
+    pool.undefine().unwrap();
+}

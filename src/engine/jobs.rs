@@ -121,7 +121,8 @@ pub enum Outcome {
     },
 }
 
-/// Opens a host, makes sure its creation pool exists, and reads it.
+/// Opens a host, makes sure its creation pool exists, identifies its daemon (so the engine can
+/// refuse a second entry for the same one), and reads it.
 pub async fn connect(
     host: String,
     uri: String,
@@ -136,6 +137,7 @@ pub async fn connect(
         if !read_only {
             conn.ensure_creation_pool(&creation_pool.0, &creation_pool.1)?;
         }
+        conn.identify(&creation_pool.0)?;
         let observation = conn.observe(&name, &creation_pool.0, &classes)?;
         Ok((conn, observation))
     })

@@ -620,6 +620,24 @@ impl Engine {
         observation: HostObservation,
         probe: bool,
     ) {
+        // Two entries reaching one daemon would each see, and clean, the other's desktops and
+        // volumes: the entry connected first keeps the daemon; this one is refused, and nothing
+        // it read is merged.
+        if let Some(identity) = conn.identity() {
+            let same = self.hosts.iter().find(|(name, rt)| {
+                name.as_str() != host
+                    && rt
+                        .conn
+                        .as_ref()
+                        .and_then(HostConnection::identity)
+                        .is_some_and(|other| other.same_daemon(&identity))
+            });
+            if let Some(other) = same.map(|(name, _)| name.clone()) {
+                let reason = format!("same libvirt daemon as host {other} ({identity})");
+                self.host_failed(host, reason);
+                return;
+            }
+        }
         let spec_standby = self.fleet.host(host).is_some_and(|h| h.standby);
         let holds_desktops = !observation.desktops.is_empty();
         if probe && spec_standby && !holds_desktops {
@@ -1081,6 +1099,11 @@ impl Engine {
                 volume,
                 reason,
             } => {
+                // Asked again only once the next full read of the host lists it again (a
+                // refusal, e.g. a volume some domain uses, is not retried on every pass).
+                if let Some(rt) = self.hosts.get_mut(&host) {
+                    rt.desktop_volumes.remove(&volume);
+                }
                 self.emit(
                     EventKind::Failed,
                     None,

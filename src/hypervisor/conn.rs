@@ -22,6 +22,60 @@ struct Inner {
     /// Serialises volume operations on the creation pool: libvirt refuses some pool operations
     /// while another volume job runs on the same pool ("pool has asynchronous jobs running").
     volume_lock: Mutex<()>,
+    /// Who the daemon is, once [`HostConnection::identify`] has read it.
+    identity: Mutex<Option<DaemonIdentity>>,
+}
+
+/// Who a libvirt daemon is, read at connect, so that two `[[hosts]]` entries reaching one daemon
+/// (one URI twice, `qemu:///system` and `qemu+unix:///system`, DNS aliases) are told apart from
+/// two daemons. The machine's identity (host UUID, hostname) alone is not enough: the system and
+/// the session daemon of one machine share it, yet are different daemons with different
+/// domains and pools. What tells those apart is an object the daemon owns: the UUID of deskpool's
+/// creation pool on it (made at connect, so every daemon deskpool uses has one). Both must
+/// match for "same daemon": a pool UUID copied onto several machines by an admin's pool XML
+/// still leaves the machines apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaemonIdentity {
+    /// `<host><uuid>` of the capabilities (the machine's SMBIOS or generated UUID).
+    pub host_uuid: Option<String>,
+    /// `virConnectGetHostname`.
+    pub hostname: Option<String>,
+    /// The creation pool's name and UUID on this daemon; `None` when it does not exist (a
+    /// read-only connection, which does not make it).
+    pub pool: Option<(String, String)>,
+    /// The URI as libvirt reports it for this connection, with the transport of a local socket
+    /// dropped (`qemu+unix:///system` is `qemu:///system`); compared only when a pool is missing.
+    pub uri: String,
+}
+
+impl DaemonIdentity {
+    /// Whether `self` and `other` are the same daemon.
+    pub fn same_daemon(&self, other: &DaemonIdentity) -> bool {
+        if self.host_uuid != other.host_uuid || self.hostname != other.hostname {
+            return false;
+        }
+        match (&self.pool, &other.pool) {
+            (Some((_, a)), Some((_, b))) => a == b,
+            // Without a pool to tell them apart (read-only), only the URI can; two spellings
+            // of one remote host then stay undetected, but a read-only engine acts on nothing.
+            _ => self.uri == other.uri,
+        }
+    }
+}
+
+impl std::fmt::Display for DaemonIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "hostname {}, host UUID {}",
+            self.hostname.as_deref().unwrap_or("unknown"),
+            self.host_uuid.as_deref().unwrap_or("unknown")
+        )?;
+        match &self.pool {
+            Some((name, uuid)) => write!(f, ", creation pool {name} UUID {uuid}"),
+            None => write!(f, ", URI {}", self.uri),
+        }
+    }
 }
 
 impl Drop for Inner {
@@ -86,6 +140,7 @@ impl HostConnection {
                 read_only,
                 domain_type,
                 volume_lock: Mutex::new(()),
+                identity: Mutex::new(None),
             }),
         };
         tracing::debug!(uri, domain_type = %host.domain_type(), "connected");
@@ -125,6 +180,55 @@ impl HostConnection {
             .node_info()
             .map_err(|e| self.err("read node info of", "host", e))?;
         Ok((info.memory / 1024, info.cpus))
+    }
+
+    /// Reads who the daemon is (see [`DaemonIdentity`]), with the UUID of `creation_pool` when
+    /// it exists, and keeps it for [`HostConnection::identity`]. Call it after
+    /// [`HostConnection::ensure_creation_pool`].
+    pub fn identify(&self, creation_pool: &str) -> Result<DaemonIdentity, HvError> {
+        const OP: &str = "identify daemon of";
+        let pool = match self.lookup_pool(OP, creation_pool) {
+            Ok(pool) => Some((
+                creation_pool.to_string(),
+                pool.uuid_string()
+                    .map_err(|e| self.err("read uuid of storage pool", creation_pool, e))?,
+            )),
+            Err(e) if e.is_not_found() => None,
+            Err(e) => return Err(e),
+        };
+        let host_uuid = self
+            .inner
+            .conn
+            .capabilities()
+            .ok()
+            .and_then(|caps| capabilities_host_uuid(&caps));
+        let hostname = self.inner.conn.hostname().ok();
+        let uri = self
+            .inner
+            .conn
+            .uri()
+            .unwrap_or_else(|_| self.inner.uri.clone());
+        let identity = DaemonIdentity {
+            host_uuid,
+            hostname,
+            pool,
+            uri: canonical_uri(&uri),
+        };
+        *self
+            .inner
+            .identity
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(identity.clone());
+        Ok(identity)
+    }
+
+    /// The daemon's identity as [`HostConnection::identify`] last read it.
+    pub fn identity(&self) -> Option<DaemonIdentity> {
+        self.inner
+            .identity
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     /// The underlying `virt` connection, for what this layer does not wrap (tests use it to
@@ -205,6 +309,25 @@ fn detect_domain_type(conn: &Connect) -> String {
     }
 }
 
+/// The `<host><uuid>` of a capabilities document.
+pub(crate) fn capabilities_host_uuid(caps: &str) -> Option<String> {
+    let doc = roxmltree::Document::parse(caps).ok()?;
+    let host = doc
+        .root_element()
+        .children()
+        .find(|n| n.has_tag_name("host"))?;
+    let uuid = host.children().find(|n| n.has_tag_name("uuid"))?.text()?;
+    Some(uuid.trim().to_ascii_lowercase()).filter(|u| !u.is_empty())
+}
+
+/// `driver+unix:///path` is `driver:///path`: the local socket is the default transport.
+fn canonical_uri(uri: &str) -> String {
+    match uri.split_once("+unix://") {
+        Some((driver, rest)) if !driver.contains(['/', ':']) => format!("{driver}://{rest}"),
+        _ => uri.to_string(),
+    }
+}
+
 /// Whether a capabilities document offers a `<domain type='kvm'/>` for some guest.
 pub(crate) fn capabilities_offer_kvm(caps: &str) -> bool {
     let Ok(doc) = roxmltree::Document::parse(caps) else {
@@ -236,5 +359,50 @@ mod tests {
         assert!(capabilities_offer_kvm(with));
         assert!(!capabilities_offer_kvm(without));
         assert!(!capabilities_offer_kvm("<broken"));
+    }
+
+    fn identity(host: &str, pool: Option<&str>, uri: &str) -> DaemonIdentity {
+        DaemonIdentity {
+            host_uuid: Some(host.into()),
+            hostname: Some("kvm01".into()),
+            pool: pool.map(|p| ("deskpool".into(), p.into())),
+            uri: canonical_uri(uri),
+        }
+    }
+
+    #[test]
+    fn one_machine_holds_two_daemons_told_apart_by_their_creation_pool() {
+        let system = identity("m1", Some("p1"), "qemu:///system");
+        let again = identity("m1", Some("p1"), "qemu+unix:///system");
+        let session = identity("m1", Some("p2"), "qemu:///session");
+        assert!(system.same_daemon(&again));
+        assert!(!system.same_daemon(&session), "system vs session daemon");
+        // A pool UUID copied to another machine does not make it the same daemon.
+        assert!(!system.same_daemon(&identity("m2", Some("p1"), "qemu+ssh://kvm02/system")));
+        // Without a pool (read-only), the canonical URI decides.
+        let ro = identity("m1", None, "qemu+unix:///system");
+        assert!(ro.same_daemon(&identity("m1", None, "qemu:///system")));
+        assert!(!ro.same_daemon(&identity("m1", None, "qemu:///session")));
+        assert!(
+            system
+                .to_string()
+                .contains("creation pool deskpool UUID p1")
+        );
+    }
+
+    #[test]
+    fn host_uuid_is_read_from_capabilities() {
+        let caps = "<capabilities><host><uuid>ABCD-1</uuid><cpu/></host>\
+            <guest><os_type>hvm</os_type></guest></capabilities>";
+        assert_eq!(capabilities_host_uuid(caps).as_deref(), Some("abcd-1"));
+        assert_eq!(
+            capabilities_host_uuid("<capabilities><host/></capabilities>"),
+            None
+        );
+        assert_eq!(
+            canonical_uri("qemu+unix:///session?socket=/s"),
+            "qemu:///session?socket=/s"
+        );
+        assert_eq!(canonical_uri("qemu+ssh://h/system"), "qemu+ssh://h/system");
     }
 }

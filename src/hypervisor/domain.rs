@@ -173,14 +173,23 @@ impl HostConnection {
 
     /// Removes a desktop: destroys it if it runs, undefines it (with its nvram, TPM state,
     /// managed save and snapshot/checkpoint metadata where the driver knows them), deletes its
-    /// disk volume in `creation_pool`. Every part is idempotent: a missing domain or volume is
-    /// fine, so an interrupted removal can simply be run again.
+    /// disk volume. The disk is deleted where the domain's XML says it is (read before the
+    /// undefine: `creation_pool` may have changed since the desktop was made), but only a disk
+    /// named after the desktop (`<name>.qcow2`), never another disk a template attaches; then
+    /// any `<name>.qcow2` left in `creation_pool`. Every part is idempotent: a missing domain
+    /// or volume is fine, so an interrupted removal can simply be run again. A volume another
+    /// domain uses is never deleted (see [`HostConnection::delete_volume`]).
     pub fn remove_desktop(&self, name: &str, creation_pool: &str) -> Result<(), HvError> {
         const OP: &str = "remove domain";
         self.check_desktop_name(OP, name)?;
         self.check_name(OP, "pool", creation_pool)?;
+        let volume = model::desktop_volume_name(name);
+        let mut disks = Vec::new();
         match self.raw().lookup_domain_by_name(name) {
-            Ok(dom) => self.destroy_and_undefine(&dom, name)?,
+            Ok(dom) => {
+                disks = self.own_disks(&dom, name, &volume)?;
+                self.destroy_and_undefine(&dom, name)?
+            }
             Err(e) => {
                 let err = self.err(OP, name, e);
                 if !err.is_not_found() {
@@ -189,7 +198,37 @@ impl HostConnection {
             }
         }
         let _guard = self.lock_volumes();
-        self.delete_volume_locked(creation_pool, &model::desktop_volume_name(name))
+        for path in &disks {
+            self.delete_volume_at_path_locked(path, &volume)?;
+        }
+        self.delete_volume_locked(creation_pool, &volume)
+    }
+
+    /// The paths of the domain's file disks named `volume` (its own disk), from its live and
+    /// its persistent XML.
+    fn own_disks(&self, dom: &Domain, name: &str, volume: &str) -> Result<Vec<String>, HvError> {
+        let mut paths: Vec<String> = Vec::new();
+        for flags in [0, sys::VIR_DOMAIN_XML_INACTIVE] {
+            let xml = match dom.xml_desc(flags) {
+                Ok(xml) => xml,
+                Err(e) => {
+                    let err = self.err("read domain", name, e);
+                    if err.is_not_found() {
+                        break;
+                    }
+                    return Err(err);
+                }
+            };
+            for disk in domain_disk_sources(&xml) {
+                let own = std::path::Path::new(&disk.path)
+                    .file_name()
+                    .is_some_and(|f| f == volume);
+                if own && !paths.contains(&disk.path) {
+                    paths.push(disk.path);
+                }
+            }
+        }
+        Ok(paths)
     }
 
     fn destroy_and_undefine(&self, dom: &Domain, name: &str) -> Result<(), HvError> {

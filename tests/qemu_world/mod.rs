@@ -716,5 +716,63 @@ impl Drop for SessionHost {
     }
 }
 
+// ---- for tests/qemu_faults.rs --------------------------------------------------------------
+
+impl World {
+    /// `deskpool ctl status --json` of the `serve` running on this world, or `None` while it
+    /// does not answer.
+    pub fn status(&self) -> Option<serde_json::Value> {
+        let out = self.deskpool(&["ctl", "status", "--json"]).output().ok()?;
+        if !out.status.success() {
+            return None;
+        }
+        serde_json::from_slice(&out.stdout).ok()
+    }
+
+    /// Makes `class`'s seed a qcow2 of `mib` MiB, all of it data, out of the page cache (so a
+    /// copy of it reads the disk and takes seconds), and has libvirt re-read the seed pool.
+    pub fn make_big_seed(&self, class: &str, mib: u32) {
+        let path = self.seed_path(class);
+        let p = path.to_str().unwrap();
+        run(
+            "qemu-img",
+            &["create", "-q", "-f", "qcow2", p, &format!("{mib}M")],
+        );
+        // In chunks: qemu-io holds one request's buffer in memory.
+        let writes: Vec<String> = (0..mib.div_ceil(64))
+            .map(|i| format!("write -q -P 0x6b {}M {}M", i * 64, 64.min(mib - i * 64)))
+            .collect();
+        let mut args = vec!["-f", "qcow2"];
+        for w in &writes {
+            args.extend(["-c", w.as_str()]);
+        }
+        args.push(p);
+        run("qemu-io", &args);
+        let file = std::fs::File::open(&path).unwrap();
+        file.sync_all().unwrap();
+        // SAFETY: advice on a file descriptor this test owns.
+        unsafe {
+            libc::posix_fadvise(
+                std::os::fd::AsRawFd::as_raw_fd(&file),
+                0,
+                0,
+                libc::POSIX_FADV_DONTNEED,
+            )
+        };
+        virsh(&["pool-refresh", &self.seed_pool]);
+    }
+
+    /// Whether libvirt still runs a volume job in the creation pool (it then refuses a refresh:
+    /// "pool has asynchronous jobs running").
+    pub fn creation_pool_busy(&self) -> bool {
+        let out = Command::new("virsh")
+            .args(["-c", URI, "pool-refresh", &self.creation_pool])
+            .output()
+            .unwrap();
+        !out.status.success()
+            && String::from_utf8_lossy(&out.stderr).contains("asynchronous jobs running")
+    }
+}
+
 /// Helpers of the crash-safety test (`tests/qemu_crash.rs`).
 pub mod crash;
