@@ -46,6 +46,16 @@ fn delete_disk(bed: &Bed, desktop: &str) {
     vol.delete(0).unwrap();
 }
 
+/// The desktops libvirt shows labelled for `user`.
+fn held_by(bed: &Bed, user: &str) -> Vec<String> {
+    bed.observe("h1")
+        .desktops
+        .iter()
+        .filter(|d| d.meta.user.as_deref() == Some(user))
+        .map(|d| d.name.clone())
+        .collect()
+}
+
 /// The oldest buffered desktop: the one the next login gets.
 fn next_in_line(bed: &Bed) -> String {
     let o = bed.observe("h1");
@@ -197,14 +207,11 @@ async fn an_assigned_desktop_without_its_disk_is_recycled_and_its_user_gets_a_fr
         s.steady && !s.desktops.iter().any(|d| d.name == mine)
     })
     .await;
-    let o = bed.observe("h1");
-    let hers: Vec<_> = o
-        .desktops
-        .iter()
-        .filter(|d| d.meta.user.as_deref() == Some("alice"))
-        .map(|d| d.name.clone())
-        .collect();
-    assert_eq!(hers, vec![fresh], "one desktop for her, the fresh one");
+    assert_eq!(
+        held_by(&bed, "alice"),
+        vec![fresh],
+        "one desktop for her, the fresh one"
+    );
     engine.shutdown().await;
 }
 
@@ -373,14 +380,7 @@ async fn a_class_that_recycles_shut_off_desktops_gives_its_user_a_fresh_one() {
         s.steady && !s.desktops.iter().any(|d| d.name == mine)
     })
     .await;
-    let o = bed.observe("h1");
-    let hers: Vec<_> = o
-        .desktops
-        .iter()
-        .filter(|d| d.meta.user.as_deref() == Some("alice"))
-        .map(|d| d.name.clone())
-        .collect();
-    assert_eq!(hers, vec![fresh]);
+    assert_eq!(held_by(&bed, "alice"), vec![fresh]);
     engine.shutdown().await;
 }
 
@@ -396,11 +396,5 @@ async fn a_login_right_after_a_restart_gets_the_desktop_its_user_holds() {
     let again = desktop_of(&next.commander().request(assign("alice", 30), "test").await);
     assert_eq!(again, mine, "a second desktop for a user who holds one");
     next.shutdown().await;
-    let o = bed.observe("h1");
-    let hers = o
-        .desktops
-        .iter()
-        .filter(|d| d.meta.user.as_deref() == Some("alice"))
-        .count();
-    assert_eq!(hers, 1);
+    assert_eq!(held_by(&bed, "alice"), vec![mine]);
 }
