@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::engine::api::{ClassStatus, HostState, Snapshot};
+use crate::engine::api::{ClassStatus, HostState, LOGIN_WAIT_BUCKETS, Snapshot};
 use crate::engine::plan::HostStatus;
 
 type ClassValue = fn(&ClassStatus) -> f64;
@@ -57,12 +57,6 @@ const CLASS_METRICS: &[(&str, &str, &str, ClassValue)] = &[
         "counter",
         "Logins served at once from the buffer.",
         |c| c.logins.instant as f64,
-    ),
-    (
-        "deskpool_login_wait_seconds_sum",
-        "counter",
-        "Total time logins waited for a desktop.",
-        |c| c.logins.wait_secs_total,
     ),
     (
         "deskpool_login_wait_seconds_max",
@@ -134,6 +128,7 @@ pub fn render(s: &Snapshot) -> String {
             sample(&mut out, name, &[("class", &c.plan.name)], value(c));
         }
     }
+    login_wait_histogram(&mut out, &s.classes);
     for (name, kind, help, value) in HOST_METRICS {
         header(&mut out, name, kind, help);
         for h in &s.hosts {
@@ -195,6 +190,39 @@ pub fn render(s: &Snapshot) -> String {
     out
 }
 
+/// `deskpool_login_wait_seconds`: how long each served login waited, per class. The counts live
+/// in the snapshot's `LoginStats` (so every reader of the snapshot sees the same numbers); the
+/// `prometheus-client` crate keeps its own atomic state, so it would only duplicate them here.
+fn login_wait_histogram(out: &mut String, classes: &[ClassStatus]) {
+    const NAME: &str = "deskpool_login_wait_seconds";
+    header(
+        out,
+        NAME,
+        "histogram",
+        "Time served logins waited for a desktop (0 for one served at once).",
+    );
+    let bucket = format!("{NAME}_bucket");
+    for c in classes {
+        let class = c.plan.name.as_str();
+        let l = &c.logins;
+        for (i, le) in LOGIN_WAIT_BUCKETS.iter().enumerate() {
+            // An engine older than the histogram sends no counts: only `+Inf` is known.
+            let count = l.wait_le.get(i).copied().unwrap_or(0);
+            let le = le.to_string();
+            sample(out, &bucket, &[("class", class), ("le", &le)], count as f64);
+        }
+        let served = l.served as f64;
+        sample(out, &bucket, &[("class", class), ("le", "+Inf")], served);
+        sample(
+            out,
+            &format!("{NAME}_sum"),
+            &[("class", class)],
+            l.wait_secs_total,
+        );
+        sample(out, &format!("{NAME}_count"), &[("class", class)], served);
+    }
+}
+
 fn bool_value(b: bool) -> f64 {
     if b { 1.0 } else { 0.0 }
 }
@@ -236,6 +264,8 @@ pub fn escape_label(v: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
     use crate::engine::api::{CapacityView, LoginStats};
     use crate::engine::plan::ClassPlan;
 
@@ -304,10 +334,178 @@ mod tests {
                 "{line:?} missing from\n{text}"
             );
         }
-        // Every sample's metric has HELP and TYPE lines before it.
+        // Every sample's metric has HELP and TYPE lines before it (a histogram's under its
+        // family's name).
         for l in text.lines().filter(|l| !l.starts_with('#')) {
             let name = l.split(['{', ' ']).next().unwrap();
-            assert!(text.contains(&format!("# TYPE {name} ")), "{name}");
+            let family = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s))
+                .filter(|f| text.contains(&format!("# TYPE {f} histogram")))
+                .unwrap_or(name);
+            let at = text.find(l).unwrap();
+            assert!(text[..at].contains(&format!("# HELP {family} ")), "{name}");
+            assert!(text[..at].contains(&format!("# TYPE {family} ")), "{name}");
         }
+    }
+
+    /// The value of the one sample `series` (name and labels as written).
+    fn value(text: &str, series: &str) -> f64 {
+        let found: Vec<f64> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .collect();
+        assert_eq!(found.len(), 1, "{series} in\n{text}");
+        found[0]
+    }
+
+    #[test]
+    fn login_waits_are_a_histogram_with_cumulative_buckets_a_count_and_a_sum() {
+        let mut logins = LoginStats::default();
+        // Two instant logins (0 s waits), and waits of 0.3 s, 1 s (on a bound), 45 s, 15 min.
+        logins.record_served(None);
+        logins.record_served(None);
+        for secs in [0.3, 1.0, 45.0, 900.0] {
+            logins.record_served(Some(Duration::from_secs_f64(secs)));
+        }
+        let class = |name: &str, logins: LoginStats| ClassStatus {
+            plan: ClassPlan {
+                name: name.into(),
+                production: 0,
+                buffer: 0,
+                creation: 0,
+                production_target: 0,
+                buffer_target: 0,
+                total_target: 0,
+                period: None,
+                stale: 0,
+                explanation: String::new(),
+            },
+            seed_version: "v1".into(),
+            on_old_seed: 0,
+            cap: 10,
+            logins,
+            demand: vec![],
+        };
+        let s = Snapshot {
+            classes: vec![
+                class("of\"fice", logins),
+                class("idle", LoginStats::default()),
+            ],
+            ..Snapshot::default()
+        };
+        let text = render(&s);
+        assert_eq!(
+            text.matches("# TYPE deskpool_login_wait_seconds histogram\n")
+                .count(),
+            1,
+            "{text}"
+        );
+        assert!(
+            !text.contains("# TYPE deskpool_login_wait_seconds_sum"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# HELP deskpool_login_wait_seconds "),
+            "{text}"
+        );
+        let bucket = |le: &str| {
+            value(
+                &text,
+                &format!("deskpool_login_wait_seconds_bucket{{class=\"of\\\"fice\",le=\"{le}\"}}"),
+            )
+        };
+        let expected = [
+            ("0.1", 2.0),
+            ("0.5", 3.0),
+            ("1", 4.0),
+            ("2", 4.0),
+            ("5", 4.0),
+            ("10", 4.0),
+            ("30", 4.0),
+            ("60", 5.0),
+            ("120", 5.0),
+            ("300", 5.0),
+            ("600", 5.0),
+            ("+Inf", 6.0),
+        ];
+        let counts: Vec<f64> = expected.iter().map(|(le, _)| bucket(le)).collect();
+        assert_eq!(
+            counts,
+            expected.iter().map(|(_, n)| *n).collect::<Vec<_>>(),
+            "{text}"
+        );
+        assert!(counts.windows(2).all(|w| w[0] <= w[1]), "cumulative");
+        let count = value(
+            &text,
+            "deskpool_login_wait_seconds_count{class=\"of\\\"fice\"}",
+        );
+        assert_eq!(bucket("+Inf"), count);
+        assert_eq!(count, 6.0);
+        let sum = value(
+            &text,
+            "deskpool_login_wait_seconds_sum{class=\"of\\\"fice\"}",
+        );
+        assert!((sum - 946.3).abs() < 1e-6, "{sum}");
+        // A class nobody logged in to: every bucket, the count and the sum at 0.
+        for l in text.lines().filter(|l| l.contains("class=\"idle\"")) {
+            if l.starts_with("deskpool_login_wait_seconds") {
+                assert!(l.ends_with(" 0"), "{l}");
+            }
+        }
+        assert_eq!(
+            text.lines()
+                .filter(|l| l.starts_with("deskpool_login_wait_seconds_bucket{class=\"idle\""))
+                .count(),
+            LOGIN_WAIT_BUCKETS.len() + 1
+        );
+    }
+
+    #[test]
+    fn a_snapshot_without_the_bucket_counts_still_parses_and_renders_a_valid_histogram() {
+        // LoginStats as an engine before the histogram serialised it.
+        let old = r#"{"served":3,"instant":1,"waiting":0,"wait_secs_total":4.0,
+            "wait_secs_max":3.0,"refused":0,"failures":0}"#;
+        let logins: LoginStats = serde_json::from_str(old).unwrap();
+        assert!(logins.wait_le.is_empty());
+        let mut s = Snapshot::default();
+        s.classes.push(ClassStatus {
+            plan: ClassPlan {
+                name: "office".into(),
+                production: 0,
+                buffer: 0,
+                creation: 0,
+                production_target: 0,
+                buffer_target: 0,
+                total_target: 0,
+                period: None,
+                stale: 0,
+                explanation: String::new(),
+            },
+            seed_version: "v1".into(),
+            on_old_seed: 0,
+            cap: 10,
+            logins,
+            demand: vec![],
+        });
+        let text = render(&s);
+        assert_eq!(
+            value(
+                &text,
+                "deskpool_login_wait_seconds_bucket{class=\"office\",le=\"600\"}"
+            ),
+            0.0
+        );
+        assert_eq!(
+            value(
+                &text,
+                "deskpool_login_wait_seconds_bucket{class=\"office\",le=\"+Inf\"}"
+            ),
+            3.0
+        );
+        assert_eq!(
+            value(&text, "deskpool_login_wait_seconds_count{class=\"office\"}"),
+            3.0
+        );
     }
 }

@@ -936,12 +936,8 @@ impl Engine {
                 self.demand.record_login(&class, now);
                 self.history_unsaved = true;
                 let stats = self.login_stats.entry(class.clone()).or_default();
-                stats.served += 1;
-                if login.instant {
-                    stats.instant += 1;
-                } else {
-                    stats.wait_secs_total += waited.as_secs_f64();
-                    stats.wait_secs_max = stats.wait_secs_max.max(waited.as_secs_f64());
+                stats.record_served((!login.instant).then_some(waited));
+                if !login.instant {
                     message = format!("{message} after waiting {}s", waited.as_secs());
                 }
                 self.answer_login(login, Ok(reply));
