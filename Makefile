@@ -6,8 +6,8 @@ CARGO ?= cargo
 # Build: libvirt headers and pkg-config for the `virt` crate.
 BUILD_PACKAGES := pkg-config libvirt-dev
 # Tests: virsh and virt-xml-validate to check what deskpool writes from outside, tmux for the
-# console tests.
-TEST_PACKAGES := $(BUILD_PACKAGES) libvirt-clients libxml2-utils tmux
+# console tests, promtool (prometheus) to check the /metrics exposition.
+TEST_PACKAGES := $(BUILD_PACKAGES) libvirt-clients libxml2-utils tmux prometheus
 # The real-host benchmark: virsh, and virt-clone (virtinst) for its baseline.
 BENCH_QEMU_PACKAGES := $(BUILD_PACKAGES) libvirt-clients virtinst
 BENCH_QEMU_ARGS ?= --runs 3

@@ -949,3 +949,112 @@ async fn a_kept_alive_connection_ends_after_its_request_limit_and_when_idle() {
     }
     served.stop().await;
 }
+
+/// `/metrics` of a running engine, after an instant and a waited login, passes `promtool check
+/// metrics` (Debian's `prometheus` package, which `make test` installs) without a complaint,
+/// and carries the login wait histogram.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_metrics_pass_promtool_and_login_waits_are_a_histogram() {
+    // office keeps one desktop ready, lab none: alice is served at once, bob waits.
+    let toml = format!(
+        "{}{}{}{}",
+        ENGINE_TOML,
+        host_toml("h1", 10, false, ""),
+        class_toml("office", 1, ""),
+        class_toml("lab", 0, ""),
+    );
+    let bed = Bed::new(&["h1"], &["office", "lab"], &toml);
+    let mut served = serve(&bed);
+    served.buffer_full().await;
+    let (status, alice) = served
+        .post("/v1/assign", json!({"class": "office", "user": "alice"}))
+        .await;
+    assert_eq!(status, 200, "{alice}");
+    let (status, bob) = served
+        .post(
+            "/v1/assign",
+            json!({"class": "lab", "user": "bob", "wait_secs": 30}),
+        )
+        .await;
+    assert_eq!(status, 200, "{bob}");
+    assert!(bob["waited_ms"].as_u64().unwrap() > 0, "{bob}");
+    wait(&mut served.engine, "both logins counted", |s| {
+        class(s, "office").logins.served == 1 && class(s, "lab").logins.served == 1
+    })
+    .await;
+    let metrics = served.text("/metrics").await;
+    served.stop().await;
+
+    let mut promtool = match tokio::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) => panic!(
+            "cannot run promtool ({e}): install Debian's `prometheus` package \
+             (`make deps-test` does) to check the /metrics exposition"
+        ),
+    };
+    let mut stdin = promtool.stdin.take().unwrap();
+    stdin.write_all(metrics.as_bytes()).await.unwrap();
+    drop(stdin);
+    let out = tokio::time::timeout(DEADLINE, promtool.wait_with_output())
+        .await
+        .expect("promtool answers")
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "promtool check metrics: {} {said}\non\n{metrics}",
+        out.status
+    );
+
+    // promtool accepts any well-formed family: check the histogram is there and adds up.
+    let value = |series: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("{series} not in\n{metrics}"))
+            .parse()
+            .unwrap()
+    };
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "# TYPE deskpool_login_wait_seconds histogram"),
+        "{metrics}"
+    );
+    for class in ["office", "lab"] {
+        let series = |suffix: &str, le: Option<&str>| match le {
+            Some(le) => {
+                format!("deskpool_login_wait_seconds_{suffix}{{class=\"{class}\",le=\"{le}\"}}")
+            }
+            None => format!("deskpool_login_wait_seconds_{suffix}{{class=\"{class}\"}}"),
+        };
+        let count = value(&series("count", None));
+        assert_eq!(count, 1.0, "{class}: {metrics}");
+        assert_eq!(value(&series("bucket", Some("+Inf"))), count, "{class}");
+    }
+    // alice's instant login is a 0 s wait, in the lowest bucket; bob's wait is in the sum.
+    assert_eq!(
+        value("deskpool_login_wait_seconds_bucket{class=\"office\",le=\"0.1\"}"),
+        1.0,
+        "{metrics}"
+    );
+    assert_eq!(
+        value("deskpool_login_wait_seconds_sum{class=\"office\"}"),
+        0.0,
+        "{metrics}"
+    );
+    assert!(
+        value("deskpool_login_wait_seconds_sum{class=\"lab\"}") > 0.0,
+        "bob waited: {metrics}"
+    );
+}
