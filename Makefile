@@ -22,7 +22,15 @@ define apt_install
 	  echo "installing Debian packages:$$missing"; \
 	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
 	  $$sudo apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing || exit 1; \
+	  for service in $(2); do \
+	    case " $$missing " in *" $$service "*) \
+	      if [ -d /run/systemd/system ]; then \
+	        echo "stopping the $$service service the package started (only its tool is needed)"; \
+	        $$sudo systemctl disable --now "$$service" >/dev/null 2>&1 || true; \
+	      fi;; \
+	    esac; \
+	  done; \
 	fi
 endef
 
@@ -33,7 +41,7 @@ deps-build: check-tools
 	$(call apt_install,$(BUILD_PACKAGES))
 
 deps-test: check-tools
-	$(call apt_install,$(TEST_PACKAGES))
+	$(call apt_install,$(TEST_PACKAGES),prometheus)
 
 build: deps-build
 	$(CARGO) build --release --locked
