@@ -76,12 +76,13 @@ fn the_same_daemon_under_two_uris_is_refused_and_no_disk_in_use_is_ever_deleted(
     let desktops: Vec<String> = world.assert_clean().into_iter().map(|(d, _)| d).collect();
     assert_eq!(desktops.len(), 3);
 
-    // 2. The same daemon added again as qemu+unix:///system; serve runs on both entries.
+    // 2. The same daemon added again under a spelling `check` cannot see through (its socket
+    // named: as with a DNS alias, only the daemon can tell); serve runs on both entries.
     world.write_config_with(
         &[3],
         "",
         "capacity = { desktops = 20 }",
-        "[[hosts]]\nname = \"alias\"\nuri = \"qemu+unix:///system\"\ncapacity = { desktops = 20 }\n",
+        "[[hosts]]\nname = \"alias\"\nuri = \"qemu+unix:///system?socket=/var/run/libvirt/libvirt-sock\"\ncapacity = { desktops = 20 }\n",
     );
     let serve = world.serve();
     let mut refused = None;
