@@ -55,7 +55,7 @@ run: build
 # unless it was already running before.
 test: deps-test
 	$(CARGO) fmt --check
-	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 	@qemu=""; was_up=""; \
 	if [ "$$(id -u)" -eq 0 ]; then \
 	  qemu=1; scripts/libvirt-host.sh status >/dev/null 2>&1 && was_up=1; \
@@ -65,9 +65,9 @@ test: deps-test
 	fi; \
 	status=0; \
 	if $(CARGO) nextest --version >/dev/null 2>&1; then \
-	  DESKPOOL_QEMU=$$qemu $(CARGO) nextest run --locked --no-fail-fast || status=$$?; \
+	  DESKPOOL_QEMU=$$qemu $(CARGO) nextest run --locked --workspace --no-fail-fast || status=$$?; \
 	else \
-	  DESKPOOL_QEMU=$$qemu $(CARGO) test --locked --no-fail-fast || status=$$?; \
+	  DESKPOOL_QEMU=$$qemu $(CARGO) test --locked --workspace --no-fail-fast || status=$$?; \
 	fi; \
 	[ -z "$$qemu" ] || [ -n "$$was_up" ] || scripts/libvirt-host.sh down; \
 	exit $$status

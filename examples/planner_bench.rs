@@ -20,12 +20,12 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use deskpool::config;
-use deskpool::engine::plan::{self, Busy, HostStatus, HostView, PlanInput, PlanMemory};
-use deskpool::hypervisor::model::{
+use deskpool_config as config;
+use deskpool_core::model::{
     DesktopMeta, ObservedDesktop, PoolState, SeedCopy, desktop_volume_name, seed_copy_volume_name,
 };
-use deskpool::policy::Fleet;
+use deskpool_core::plan::{self, Busy, HostStatus, HostView, PlanInput, PlanMemory};
+use deskpool_core::policy::Fleet;
 use jiff::Timestamp;
 
 struct Args {

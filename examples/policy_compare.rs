@@ -20,9 +20,9 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use deskpool::config;
-use deskpool::policy::{BufferRule, Fleet, Period, TimeOfDay, Weekdays};
-use deskpool::sim::{self, Report, SimOptions};
+use deskpool_config as config;
+use deskpool_core::policy::{BufferRule, Fleet, Period, TimeOfDay, Weekdays};
+use deskpool_sim::{self as sim, Report, SimOptions};
 
 const TARGET: f64 = 0.99;
 

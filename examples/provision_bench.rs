@@ -20,12 +20,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use deskpool::config;
-use deskpool::engine::clock::SystemClock;
-use deskpool::engine::run::{self, Connections, EngineOptions};
-use deskpool::hypervisor::model::{DesktopMeta, PoolState};
-use deskpool::hypervisor::{DesktopDefinition, HostConnection, testbed};
-use deskpool::policy::Fleet;
+use deskpool_config as config;
+use deskpool_core::clock::SystemClock;
+use deskpool_core::model::{DesktopMeta, PoolState};
+use deskpool_core::policy::Fleet;
+use deskpool_engine::run::{self, Connections, EngineOptions};
+use deskpool_hypervisor::{DesktopDefinition, HostConnection, testbed};
 
 const CREATION_POOL: &str = "deskpool";
 const CREATION_POOL_PATH: &str = "/deskpool-bench";

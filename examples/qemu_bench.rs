@@ -15,7 +15,7 @@
 //!   the seed disk with the class's memory and vCPUs (the same built-in template, without
 //!   deskpool's metadata). Timed from spawn to exit, checked the same way.
 //! - **sum of calls**: deskpool's own libvirt calls (the library's hypervisor layer, the
-//!   functions and order of `src/engine/jobs.rs`) in a plain sequential loop, each call timed:
+//!   functions and order of `crates/engine/src/jobs.rs`) in a plain sequential loop, each call timed:
 //!   open the connection, ensure the creation pool, observe the host (`jobs::connect`); copy
 //!   the seed into the creation pool (`jobs::copy_seed`, a local volume clone); then per
 //!   desktop `create_overlay` + `define_desktop` (`jobs::create`) and `is_running`, `start`,
@@ -54,11 +54,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use deskpool::config;
-use deskpool::hypervisor::model::{DesktopMeta, PoolState};
-use deskpool::hypervisor::xml::{DomainValues, fill_template};
-use deskpool::hypervisor::{DEFAULT_DOMAIN_TEMPLATE, DesktopDefinition, HostConnection};
-use deskpool::policy::{ClassSpec, Fleet};
+use deskpool_config as config;
+use deskpool_core::model::{DesktopMeta, PoolState};
+use deskpool_core::policy::{ClassSpec, Fleet};
+use deskpool_core::xml::{DomainValues, fill_template};
+use deskpool_hypervisor::{DEFAULT_DOMAIN_TEMPLATE, DesktopDefinition, HostConnection};
 
 const URI: &str = "qemu:///system";
 const LOCK: &str = "/tmp/deskpool-qemu-tests.lock";

@@ -11,10 +11,10 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::widgets::{Block, Borders};
 
-use deskpool::tui::app::App;
-use deskpool::tui::sample;
-use deskpool::tui::theme::Theme;
-use deskpool::tui::views;
+use deskpool_tui::app::App;
+use deskpool_tui::sample;
+use deskpool_tui::theme::Theme;
+use deskpool_tui::views;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());

@@ -1,12 +1,10 @@
 //! deskpool keeps pools of virtual desktops ahead of demand on libvirt hosts.
+//!
+//! This crate is the program: it alone assembles the engine, the broker and the console
+//! ([`console`]), and holds what only the binary does (the demo's synthetic day, first-run setup,
+//! the `ctl status` report). The parts live in `crates/`.
 
-pub mod broker;
-pub mod config;
+pub mod console;
 pub mod demo;
-pub mod engine;
-pub mod hypervisor;
-pub mod policy;
 pub mod report;
 pub mod setup;
-pub mod sim;
-pub mod tui;

@@ -7,14 +7,17 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use deskpool::broker;
-use deskpool::engine::api::Command;
-use deskpool::engine::clock::{ScaledClock, SystemClock};
-use deskpool::engine::lock::EngineLock;
-use deskpool::engine::run::{self, Connections, EngineOptions};
-use deskpool::tui::theme::Theme;
-use deskpool::tui::{ConsoleEngine, ConsoleOptions};
-use deskpool::{config, report, setup, sim};
+use deskpool::console::ConsoleEngine;
+use deskpool::{report, setup};
+use deskpool_api::Command;
+use deskpool_broker as broker;
+use deskpool_config as config;
+use deskpool_core::clock::{ScaledClock, SystemClock};
+use deskpool_engine::lock::EngineLock;
+use deskpool_engine::run::{self, Connections, EngineOptions};
+use deskpool_sim as sim;
+use deskpool_tui::ConsoleOptions;
+use deskpool_tui::theme::Theme;
 
 /// Keeps pools of virtual desktops ahead of demand on libvirt hosts.
 ///
@@ -266,10 +269,11 @@ fn console(
         config_path: Some(loaded.source.path().to_path_buf()),
         config_label,
         state_dir: loaded.state_dir.clone(),
-        engine,
-        demo,
+        demo_speed: None,
+        attached: None,
+        note: None,
     };
-    deskpool::tui::run(loaded.fleet, options)?;
+    deskpool::console::run(loaded.fleet, options, engine, demo)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -471,11 +475,11 @@ fn reconcile(
                 state_dir: Some(loaded.state_dir.clone()),
             },
         );
-        let settled = |s: &deskpool::engine::api::Snapshot| {
+        let settled = |s: &deskpool_api::Snapshot| {
             s.passes > 0
                 && s.hosts
                     .iter()
-                    .all(|h| h.status != deskpool::engine::plan::HostStatus::Activating)
+                    .all(|h| h.status != deskpool_core::plan::HostStatus::Activating)
         };
         let outcome = if until_steady {
             engine.wait_for(timeout, |s| s.steady).await

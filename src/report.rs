@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::engine::api::Snapshot;
+use deskpool_api::Snapshot;
 
 #[derive(Serialize)]
 struct ClassLine<'a> {
@@ -95,7 +95,7 @@ pub fn table(s: &Snapshot) -> String {
             (None, None, None) => "-".into(),
         };
         let detail = match &h.status {
-            crate::engine::plan::HostStatus::Down { reason } => reason.clone(),
+            deskpool_core::plan::HostStatus::Down { reason } => reason.clone(),
             _ if h.standby => "standby host".into(),
             _ => String::new(),
         };

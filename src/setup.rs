@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::config;
-use crate::hypervisor::testbed;
-use crate::policy::Fleet;
+use deskpool_config as config;
+use deskpool_core::policy::Fleet;
+use deskpool_hypervisor::testbed;
 
 /// Where the fleet description came from.
 pub enum Source {

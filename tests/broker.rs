@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::*;
-use deskpool::broker::{self, Broker, client};
-use deskpool::engine::api::{Command, Snapshot};
-use deskpool::engine::run::EngineHandle;
-use deskpool::hypervisor::model::PoolState;
+use deskpool_api::EngineHandle;
+use deskpool_api::{Command, Snapshot};
+use deskpool_broker::{self as broker, Broker, client};
+use deskpool_core::model::PoolState;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -582,12 +582,12 @@ async fn an_attached_console_sees_the_same_engine_and_its_pause_pauses_it() {
         )
         .await
         .unwrap_err();
-    assert!(err.contains("unknown class"), "{err}");
+    assert!(err.message.contains("unknown class"), "{err}");
 
     // A read-only console refuses locally; the engine never hears of it.
     let read_only = broker::attach(&served.socket, true).await.unwrap();
     let err = read_only.send(Command::Resume, "ro").await.unwrap_err();
-    assert!(err.contains("read-only"), "{err}");
+    assert!(err.message.contains("read-only"), "{err}");
     assert!(served.engine.snapshot.borrow().paused);
     read_only.shutdown().await;
 

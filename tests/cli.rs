@@ -5,7 +5,7 @@ mod common;
 use std::process::{Command, Output};
 
 use common::*;
-use deskpool::engine::lock::EngineLock;
+use deskpool_engine::lock::EngineLock;
 
 fn deskpool(args: &[&str], home: &std::path::Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_deskpool"))

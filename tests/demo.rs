@@ -5,7 +5,7 @@ mod common;
 use std::sync::Arc;
 
 use common::{DEADLINE, class};
-use deskpool::engine::api::Snapshot;
+use deskpool_api::Snapshot;
 
 /// The office class's (production, buffer, buffer target), once the engine has planned.
 fn office(s: &Snapshot) -> Option<(u32, u32, u32)> {
@@ -13,8 +13,8 @@ fn office(s: &Snapshot) -> Option<(u32, u32, u32)> {
     Some((c.plan.production, c.plan.buffer, c.plan.buffer_target))
 }
 use deskpool::demo::day::demo_start;
-use deskpool::engine::clock::ScaledClock;
-use deskpool::engine::run::{self, Connections, EngineOptions};
+use deskpool_core::clock::ScaledClock;
+use deskpool_engine::run::{self, Connections, EngineOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_day_logs_users_in_through_the_engine_and_buffers_follow() {

@@ -6,11 +6,11 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use deskpool::engine::api::{Command, EventKind, Reply};
-use deskpool::engine::clock::{ManualClock, SystemClock};
-use deskpool::engine::plan::HostStatus;
-use deskpool::engine::run::{self, EngineOptions};
-use deskpool::hypervisor::model::PoolState;
+use deskpool_api::{Command, EventKind, Reply};
+use deskpool_core::clock::{ManualClock, SystemClock};
+use deskpool_core::model::PoolState;
+use deskpool_core::plan::HostStatus;
+use deskpool_engine::run::{self, EngineOptions};
 
 fn two_hosts_two_classes(capacity: u32) -> Bed {
     let toml = format!(
@@ -178,7 +178,7 @@ async fn assign_and_release_follow_a_policy_change() {
         )
         .await
         .unwrap_err();
-    assert!(err.contains("unknown desktop"), "{err}");
+    assert!(err.message.contains("unknown desktop"), "{err}");
     engine.shutdown().await;
 }
 
@@ -376,9 +376,9 @@ fn an_interrupted_run_is_finished_by_the_next_engine_with_nothing_leaked() {
 
 /// Leftovers an interrupted engine can leave behind, made with the hypervisor layer.
 mod leftovers {
-    use deskpool::hypervisor::model::{DesktopMeta, PoolState, SeedCopy};
-    use deskpool::hypervisor::{DesktopDefinition, HostConnection};
-    use deskpool::policy::Fleet;
+    use deskpool_core::model::{DesktopMeta, PoolState, SeedCopy};
+    use deskpool_core::policy::Fleet;
+    use deskpool_hypervisor::{DesktopDefinition, HostConnection};
 
     /// Labelled newer than anything the engine made, so that a surplus is trimmed elsewhere.
     const NEWEST: i64 = 4_000_000_000;
@@ -785,7 +785,12 @@ async fn a_login_on_an_empty_buffer_waits_for_the_next_desktop() {
             "test",
         )
         .await;
-    assert!(refused.unwrap_err().contains("no office desktop is ready"));
+    assert!(
+        refused
+            .unwrap_err()
+            .message
+            .contains("no office desktop is ready")
+    );
 
     // Paused, nothing can be made: the wait runs out.
     engine.send(Command::Pause, "test").await.unwrap();
@@ -802,6 +807,7 @@ async fn a_login_on_an_empty_buffer_waits_for_the_next_desktop() {
     assert!(
         timed_out
             .unwrap_err()
+            .message
             .contains("no office desktop became ready within 1s")
     );
     engine.send(Command::Resume, "test").await.unwrap();
@@ -889,7 +895,7 @@ async fn demand_history_is_recorded_and_survives_a_restart() {
     );
     engine.shutdown().await;
 
-    let saved = deskpool::engine::history::DemandHistory::load(&state.join("demand.json")).unwrap();
+    let saved = deskpool_engine::history::DemandHistory::load(&state.join("demand.json")).unwrap();
     let (logins, logouts) = saved
         .buckets("office")
         .fold((0, 0), |(i, o), b| (i + b.logins, o + b.logouts));
@@ -916,7 +922,7 @@ async fn a_predictive_class_learns_its_morning_from_the_saved_history() {
     );
     let bed = Bed::new(&["h1"], &["busy", "quiet"], &toml);
     // A week of mornings: 12 logins every 5 minutes between 08:00 and 09:00 for class busy.
-    let mut history = deskpool::engine::history::DemandHistory::default();
+    let mut history = deskpool_engine::history::DemandHistory::default();
     let monday: jiff::Timestamp = "2026-01-05T00:00:00Z".parse().unwrap();
     for day in 0..7 {
         for minute in (0..60).step_by(5) {
@@ -959,8 +965,8 @@ async fn a_predictive_class_learns_its_morning_from_the_saved_history() {
 
 /// The seed pool `seeds` with `office.qcow2` on `test:///default` (one state per process, kept
 /// while a connection to it is open: keep the returned one).
-fn default_test_daemon_with_seed() -> deskpool::hypervisor::HostConnection {
-    let conn = deskpool::hypervisor::HostConnection::open("test:///default", false).unwrap();
+fn default_test_daemon_with_seed() -> deskpool_hypervisor::HostConnection {
+    let conn = deskpool_hypervisor::HostConnection::open("test:///default", false).unwrap();
     let pool = conn
         .raw()
         .define_storage_pool_xml(
@@ -1017,7 +1023,7 @@ async fn one_daemon_listed_twice_is_refused_once_and_every_disk_stays() {
             state_dir: None,
         },
     );
-    let refused = |s: &deskpool::engine::api::Snapshot| {
+    let refused = |s: &deskpool_api::Snapshot| {
         s.hosts.iter().find_map(|h| match &h.status {
             HostStatus::Down { reason } if reason.contains("same libvirt daemon as host") => {
                 Some((h.name.clone(), reason.clone()))
@@ -1158,7 +1164,7 @@ async fn a_disk_a_foreign_domain_uses_is_refused_for_deletion_at_the_pace_of_hos
              <source file='{path}'/><target dev='vda'/></disk></devices></domain>"
         ))
         .unwrap();
-    let refused = |e: &deskpool::engine::api::Event| {
+    let refused = |e: &deskpool_api::Event| {
         e.kind == EventKind::Failed && e.message.contains("dp-orphan.qcow2")
     };
     // The first refusal, then a window of 3 s (3 host reads at resync_secs = 1).

@@ -5,9 +5,9 @@
 mod common;
 
 use common::*;
-use deskpool::engine::api::{Command, CommandResult, EventKind, Reply};
-use deskpool::engine::run::EngineHandle;
-use deskpool::hypervisor::model::PoolState;
+use deskpool_api::EngineHandle;
+use deskpool_api::{Command, CommandResult, EventKind, Reply};
+use deskpool_core::model::PoolState;
 
 fn one_host(floor: u32) -> Bed {
     let toml = format!(
@@ -69,8 +69,8 @@ fn next_in_line(bed: &Bed) -> String {
 
 async fn events_until(
     engine: &mut EngineHandle,
-    mut done: impl FnMut(&deskpool::engine::api::Event) -> bool,
-) -> Vec<deskpool::engine::api::Event> {
+    mut done: impl FnMut(&deskpool_api::Event) -> bool,
+) -> Vec<deskpool_api::Event> {
     let mut seen = Vec::new();
     let deadline = tokio::time::Instant::now() + DEADLINE;
     loop {
@@ -96,10 +96,7 @@ async fn a_buffered_desktop_whose_disk_was_deleted_is_never_handed_out_and_is_re
     delete_disk(&bed, &victim);
 
     // At once, before any re-read of the host: the login gets another desktop.
-    let first = engine
-        .commander()
-        .request(assign("alice", 30), "test")
-        .await;
+    let first = engine.commander().send(assign("alice", 30), "test").await;
     assert_ne!(
         desktop_of(&first),
         victim,
@@ -107,7 +104,7 @@ async fn a_buffered_desktop_whose_disk_was_deleted_is_never_handed_out_and_is_re
     );
     // Later logins never get it either.
     for user in ["bob", "carol", "dan"] {
-        let got = engine.commander().request(assign(user, 30), "test").await;
+        let got = engine.commander().send(assign(user, 30), "test").await;
         assert_ne!(
             desktop_of(&got),
             victim,
@@ -155,7 +152,7 @@ async fn an_assigned_desktop_shut_off_is_started_again_for_its_user() {
     let bed = one_host(2);
     let mut engine = bed.start();
     wait(&mut engine, "steady", |s| s.steady).await;
-    let mine = desktop_of(&engine.commander().request(assign("alice", 0), "test").await);
+    let mine = desktop_of(&engine.commander().send(assign("alice", 0), "test").await);
     let conn = bed.connections.get("h1").unwrap();
 
     // Shut off (virsh destroy, or a shutdown inside the guest): her next login starts it again
@@ -165,7 +162,7 @@ async fn an_assigned_desktop_shut_off_is_started_again_for_its_user() {
         .unwrap()
         .destroy()
         .unwrap();
-    let again = engine.commander().request(assign("alice", 0), "test").await;
+    let again = engine.commander().send(assign("alice", 0), "test").await;
     assert_eq!(desktop_of(&again), mine, "her own desktop, given back");
     assert!(conn.is_running(&mine).unwrap(), "given back while shut off");
 
@@ -194,14 +191,9 @@ async fn an_assigned_desktop_without_its_disk_is_recycled_and_its_user_gets_a_fr
     let bed = one_host(2);
     let mut engine = bed.start();
     wait(&mut engine, "steady", |s| s.steady).await;
-    let mine = desktop_of(&engine.commander().request(assign("alice", 0), "test").await);
+    let mine = desktop_of(&engine.commander().send(assign("alice", 0), "test").await);
     delete_disk(&bed, &mine);
-    let fresh = desktop_of(
-        &engine
-            .commander()
-            .request(assign("alice", 30), "test")
-            .await,
-    );
+    let fresh = desktop_of(&engine.commander().send(assign("alice", 30), "test").await);
     assert_ne!(fresh, mine, "her desktop without its disk was given back");
     wait(&mut engine, "the broken one removed", |s| {
         s.steady && !s.desktops.iter().any(|d| d.name == mine)
@@ -226,7 +218,7 @@ async fn concurrent_requests_of_one_user_get_one_desktop() {
     let asks: Vec<_> = (0..8)
         .map(|_| {
             let c = commander.clone();
-            tokio::spawn(async move { c.request(assign("alice", 0), "test").await })
+            tokio::spawn(async move { c.send(assign("alice", 0), "test").await })
         })
         .collect();
     let mut got = Vec::new();
@@ -239,7 +231,7 @@ async fn concurrent_requests_of_one_user_get_one_desktop() {
     // Three at once that must wait (nothing buffered, the engine paused until all are queued).
     engine
         .commander()
-        .request(Command::Pause, "test")
+        .send(Command::Pause, "test")
         .await
         .unwrap();
     let mut policy = bed.fleet.class("office").unwrap().policy.clone();
@@ -259,7 +251,7 @@ async fn concurrent_requests_of_one_user_get_one_desktop() {
     let mut n = 0;
     while engine
         .commander()
-        .request(assign(&format!("u{n}"), 0), "test")
+        .send(assign(&format!("u{n}"), 0), "test")
         .await
         .is_ok()
     {
@@ -269,7 +261,7 @@ async fn concurrent_requests_of_one_user_get_one_desktop() {
     let asks: Vec<_> = (0..3)
         .map(|_| {
             let c = commander.clone();
-            tokio::spawn(async move { c.request(assign("bob", 60), "test").await })
+            tokio::spawn(async move { c.send(assign("bob", 60), "test").await })
         })
         .collect();
     wait(&mut engine, "bob waiting", |s| {
@@ -278,7 +270,7 @@ async fn concurrent_requests_of_one_user_get_one_desktop() {
     .await;
     engine
         .commander()
-        .request(Command::Resume, "test")
+        .send(Command::Resume, "test")
         .await
         .unwrap();
     let mut got = Vec::new();
@@ -307,12 +299,12 @@ async fn a_release_is_answered_once_its_label_is_on_the_host() {
     let bed = one_host(3);
     let mut engine = bed.start();
     wait(&mut engine, "steady", |s| s.steady).await;
-    let mine = desktop_of(&engine.commander().request(assign("alice", 0), "test").await);
+    let mine = desktop_of(&engine.commander().send(assign("alice", 0), "test").await);
     // Paused, the engine writes the label but destroys nothing: what the host shows right
     // after the answer is the label the answer promised.
     engine
         .commander()
-        .request(Command::Pause, "test")
+        .send(Command::Pause, "test")
         .await
         .unwrap();
     let commander = engine.commander();
@@ -320,7 +312,7 @@ async fn a_release_is_answered_once_its_label_is_on_the_host() {
         .map(|_| {
             let c = commander.clone();
             let d = mine.clone();
-            tokio::spawn(async move { c.request(Command::Release { desktop: d }, "test").await })
+            tokio::spawn(async move { c.send(Command::Release { desktop: d }, "test").await })
         })
         .collect();
     for r in twice {
@@ -339,7 +331,7 @@ async fn a_release_is_answered_once_its_label_is_on_the_host() {
     );
     engine
         .commander()
-        .request(Command::Resume, "test")
+        .send(Command::Resume, "test")
         .await
         .unwrap();
     wait(&mut engine, "the released desktop gone", |s| {
@@ -359,7 +351,7 @@ async fn a_class_that_recycles_shut_off_desktops_gives_its_user_a_fresh_one() {
     let bed = Bed::new(&["h1"], &["office"], &toml);
     let mut engine = bed.start();
     wait(&mut engine, "steady", |s| s.steady).await;
-    let mine = desktop_of(&engine.commander().request(assign("alice", 0), "test").await);
+    let mine = desktop_of(&engine.commander().send(assign("alice", 0), "test").await);
     let conn = bed.connections.get("h1").unwrap();
     conn.raw()
         .lookup_domain_by_name(&mine)
@@ -368,12 +360,7 @@ async fn a_class_that_recycles_shut_off_desktops_gives_its_user_a_fresh_one() {
         .unwrap();
     // Whether her login or the engine's next read of the host finds it first, she never gets
     // the shut-off desktop back, and it is removed.
-    let fresh = desktop_of(
-        &engine
-            .commander()
-            .request(assign("alice", 30), "test")
-            .await,
-    );
+    let fresh = desktop_of(&engine.commander().send(assign("alice", 30), "test").await);
     assert_ne!(fresh, mine, "the shut-off desktop was given back");
     assert!(conn.is_running(&fresh).unwrap());
     wait(&mut engine, "the shut-off desktop removed", |s| {
@@ -389,11 +376,11 @@ async fn a_login_right_after_a_restart_gets_the_desktop_its_user_holds() {
     let bed = one_host(2);
     let mut engine = bed.start();
     wait(&mut engine, "steady", |s| s.steady).await;
-    let mine = desktop_of(&engine.commander().request(assign("alice", 0), "test").await);
+    let mine = desktop_of(&engine.commander().send(assign("alice", 0), "test").await);
     engine.shutdown().await;
     // The next engine is asked before it has read the host: it must not make her a second one.
     let next = bed.start();
-    let again = desktop_of(&next.commander().request(assign("alice", 30), "test").await);
+    let again = desktop_of(&next.commander().send(assign("alice", 30), "test").await);
     assert_eq!(again, mine, "a second desktop for a user who holds one");
     next.shutdown().await;
     assert_eq!(held_by(&bed, "alice"), vec![mine]);

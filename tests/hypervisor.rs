@@ -4,11 +4,11 @@
 use std::cell::RefCell;
 use std::time::Instant;
 
-use deskpool::hypervisor::model::{self, DesktopMeta, METADATA_URI, PoolState, SeedCopy};
-use deskpool::hypervisor::{
+use deskpool_core::model::{self, DesktopMeta, METADATA_URI, PoolState, SeedCopy};
+use deskpool_core::policy::{BufferRule, ClassSpec, LogoutAction, Pacing, Policy, SeedSpec};
+use deskpool_hypervisor::{
     DesktopDefinition, HostConnection, HvErrorKind, demo_uri, write_demo_node,
 };
-use deskpool::policy::{BufferRule, ClassSpec, LogoutAction, Pacing, Policy, SeedSpec};
 
 const SEED_POOL: &str = "seeds";
 const SEED_VOL: &str = "office.qcow2";
@@ -145,8 +145,8 @@ fn an_empty_host_observes_empty_and_finds_its_seed_sources() {
 fn demo_node_gives_the_host_its_cpus_and_memory() {
     let h = host();
     let (memory_mib, cpus) = h.conn.node_capacity().unwrap();
-    assert_eq!(cpus, deskpool::hypervisor::testbed::DEMO_CPUS);
-    assert_eq!(memory_mib, deskpool::hypervisor::testbed::DEMO_MEMORY_MIB);
+    assert_eq!(cpus, deskpool_hypervisor::testbed::DEMO_CPUS);
+    assert_eq!(memory_mib, deskpool_hypervisor::testbed::DEMO_MEMORY_MIB);
     assert!(h.conn.is_alive());
 }
 
@@ -257,7 +257,7 @@ fn an_overlay_declares_its_backing_store_and_formats() {
     let vol = pool
         .lookup_storage_vol_by_name("dp-office-1.qcow2")
         .unwrap();
-    let info = deskpool::hypervisor::xml::parse_volume_xml(&vol.xml_desc(0).unwrap()).unwrap();
+    let info = deskpool_core::xml::parse_volume_xml(&vol.xml_desc(0).unwrap()).unwrap();
     assert_eq!(info.format.as_deref(), Some("qcow2"));
     assert_eq!(info.backing_path.as_deref(), Some(seed.path.as_str()));
     assert_eq!(info.backing_format.as_deref(), Some("qcow2"));
@@ -325,7 +325,7 @@ fn define_start_relabel_and_observe_round_trip() {
         )
         .unwrap();
     assert_eq!(
-        deskpool::hypervisor::parse_meta(&config),
+        deskpool_hypervisor::parse_meta(&config),
         Some(assigned.clone())
     );
     // The domain XML holds it under deskpool's prefix.
@@ -432,7 +432,7 @@ fn a_class_template_is_used_with_escaped_values() {
         .unwrap();
     assert_eq!(source.attribute("file"), Some(odd_path));
     assert!(
-        deskpool::hypervisor::parse_meta(&xml).is_some(),
+        deskpool_hypervisor::parse_meta(&xml).is_some(),
         "metadata embedded at define time"
     );
 }
@@ -786,7 +786,7 @@ fn a_desktop_is_removed_with_its_disk_in_the_pool_it_was_made_in_and_no_other_di
     // A template that also attaches a shared data disk of the same pool.
     let mut office = class("office", SEED_VOL);
     let shared = "/var/lib/libvirt/deskpool-old/shared-data.qcow2";
-    let template = deskpool::hypervisor::DEFAULT_DOMAIN_TEMPLATE.replace(
+    let template = deskpool_hypervisor::DEFAULT_DOMAIN_TEMPLATE.replace(
         "    <graphics",
         &format!(
             "    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/>\

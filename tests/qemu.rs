@@ -17,10 +17,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{class, host, wait};
-use deskpool::engine::api::{Command as EngineCommand, Reply, Snapshot};
-use deskpool::engine::plan::HostStatus;
-use deskpool::engine::run::EngineHandle;
-use deskpool::hypervisor::model::PoolState;
+use deskpool_api::EngineHandle;
+use deskpool_api::{Command as EngineCommand, Reply, Snapshot};
+use deskpool_core::model::PoolState;
+use deskpool_core::plan::HostStatus;
 use qemu_world::{
     QEMU_DEADLINE, SmallDisk, World, backing_chain, count_in, enabled, failures_during, run,
     script, validate, virsh,
@@ -314,7 +314,7 @@ async fn a_libvirtd_restart_marks_the_host_down_then_the_engine_reconnects_and_c
     policy.buffer.ceiling = N as u32 + 1;
     engine
         .send(
-            deskpool::engine::api::Command::SetPolicy {
+            deskpool_api::Command::SetPolicy {
                 class: world.classes[0].clone(),
                 policy: Box::new(policy),
             },

@@ -28,9 +28,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use deskpool::broker::server::Status;
-use deskpool::engine::api::Command as EngineCommand;
-use deskpool::hypervisor::model::PoolState;
+use deskpool_api::Command as EngineCommand;
+use deskpool_broker::server::Status;
+use deskpool_core::model::PoolState;
 use qemu_world::crash::{
     HostView, Rng, broker_call, crash_seed, half_seed_copies, running_with_disk, try_virsh,
 };

@@ -10,9 +10,9 @@ mod qemu_world;
 
 use std::sync::Arc;
 
-use deskpool::engine::api::{Command as EngineCommand, CommandResult, Reply, Snapshot};
-use deskpool::engine::run::EngineHandle;
-use deskpool::hypervisor::model::PoolState;
+use deskpool_api::EngineHandle;
+use deskpool_api::{Command as EngineCommand, CommandResult, Reply, Snapshot};
+use deskpool_core::model::PoolState;
 use qemu_world::{QEMU_DEADLINE, World, enabled, run, virsh};
 
 async fn until(
@@ -35,7 +35,7 @@ async fn until(
 async fn ask(engine: &EngineHandle, class: &str, user: &str, wait_secs: u64) -> CommandResult {
     engine
         .commander()
-        .request(
+        .send(
             EngineCommand::Assign {
                 class: class.to_string(),
                 user: user.to_string(),

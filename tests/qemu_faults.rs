@@ -10,8 +10,8 @@ mod qemu_world;
 
 use std::time::{Duration, Instant};
 
-use deskpool::hypervisor::HostConnection;
-use deskpool::hypervisor::model::PoolState;
+use deskpool_core::model::PoolState;
+use deskpool_hypervisor::HostConnection;
 use qemu_world::{QEMU_DEADLINE, URI, World, count_in, enabled, run, virsh};
 
 /// The host lines of `deskpool ctl status --json`, as (name, state, reason).

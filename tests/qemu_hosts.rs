@@ -14,8 +14,8 @@ use std::path::Path;
 use std::time::Instant;
 
 use common::{class, host};
-use deskpool::hypervisor::HostConnection;
-use deskpool::hypervisor::model::PoolState;
+use deskpool_core::model::PoolState;
+use deskpool_hypervisor::HostConnection;
 use qemu_world::{QEMU_DEADLINE, SessionHost, World, backing_chain, enabled, run, validate, virsh};
 
 /// Bytes of the seed's content: written before the copy, so the copy has data to carry.

@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex};
 use jiff::ToSpan;
 
 use super::day::working_day;
-use crate::engine::api::{Command, Reply};
-use crate::engine::clock::{Clock, ScaledClock};
-use crate::engine::run::Commander;
+use deskpool_api::Commander;
+use deskpool_api::{Command, Reply};
+use deskpool_core::clock::{Clock, ScaledClock};
 
 /// How long (real seconds) a demo login waits for a desktop before giving up.
 const LOGIN_WAIT_SECS: u64 = 30;
@@ -47,8 +47,8 @@ pub async fn drive(commands: Commander, clock: Arc<ScaledClock>) {
                     .remove(&event.user);
                 if let Some(desktop) = desktop
                     && let Err(e) = commands.send(Command::Release { desktop }, "demo").await
-                    && (e.starts_with("the engine has stopped")
-                        || e.starts_with("the engine stopped"))
+                    && e.kind == deskpool_api::ErrorKind::Unavailable
+                    && e.message.starts_with("the engine")
                 {
                     // The engine is gone: so is the demo.
                     return;

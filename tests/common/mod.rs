@@ -6,13 +6,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use deskpool::config;
-use deskpool::engine::api::Snapshot;
-use deskpool::engine::clock::{Clock, SystemClock};
-use deskpool::engine::run::{self, Connections, EngineHandle, EngineOptions};
-use deskpool::hypervisor::model::{HostObservation, PoolState};
-use deskpool::hypervisor::testbed;
-use deskpool::policy::Fleet;
+use deskpool_api::EngineHandle;
+use deskpool_api::Snapshot;
+use deskpool_config as config;
+use deskpool_core::clock::{Clock, SystemClock};
+use deskpool_core::model::{HostObservation, PoolState};
+use deskpool_core::policy::Fleet;
+use deskpool_engine::run::{self, Connections, EngineOptions};
+use deskpool_hypervisor::testbed;
 
 /// How long any wait in a test may take before the test fails.
 pub const DEADLINE: Duration = Duration::from_secs(60);
@@ -102,14 +103,14 @@ pub async fn wait(
     }
 }
 
-pub fn class<'a>(s: &'a Snapshot, name: &str) -> &'a deskpool::engine::api::ClassStatus {
+pub fn class<'a>(s: &'a Snapshot, name: &str) -> &'a deskpool_api::ClassStatus {
     s.classes
         .iter()
         .find(|c| c.plan.name == name)
         .unwrap_or_else(|| panic!("no class {name}"))
 }
 
-pub fn host<'a>(s: &'a Snapshot, name: &str) -> &'a deskpool::engine::api::HostState {
+pub fn host<'a>(s: &'a Snapshot, name: &str) -> &'a deskpool_api::HostState {
     s.hosts
         .iter()
         .find(|h| h.name == name)

@@ -6,8 +6,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use deskpool::hypervisor::model::{DesktopMeta, METADATA_URI};
-use deskpool::hypervisor::parse_meta;
+use deskpool_core::model::{DesktopMeta, METADATA_URI};
+use deskpool_hypervisor::parse_meta;
 
 use super::{URI, World};
 
@@ -223,7 +223,7 @@ pub async fn broker_call(
     body: Option<serde_json::Value>,
     limit: Duration,
 ) -> Result<(u16, serde_json::Value), String> {
-    let answer = deskpool::broker::client::call(socket, method, target, body.as_ref(), limit)
+    let answer = deskpool_broker::client::call(socket, method, target, body.as_ref(), limit)
         .await
         .map_err(|e| e.to_string())?;
     let json = serde_json::from_slice(&answer.body).unwrap_or_else(|_| {

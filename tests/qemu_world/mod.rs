@@ -9,12 +9,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::common::DEADLINE;
-use deskpool::config;
-use deskpool::engine::clock::SystemClock;
-use deskpool::engine::run::{self, Connections, EngineHandle, EngineOptions};
-use deskpool::hypervisor::model::{DesktopMeta, METADATA_URI, PoolState};
-use deskpool::hypervisor::parse_meta;
-use deskpool::policy::Fleet;
+use deskpool_api::EngineHandle;
+use deskpool_config as config;
+use deskpool_core::clock::SystemClock;
+use deskpool_core::model::{DesktopMeta, METADATA_URI, PoolState};
+use deskpool_core::policy::Fleet;
+use deskpool_engine::run::{self, Connections, EngineOptions};
+use deskpool_hypervisor::parse_meta;
 
 pub const URI: &str = "qemu:///system";
 /// Longer than the test driver's: real domains and a daemon restart take seconds.
@@ -516,8 +517,8 @@ impl World {
 /// Failed events of `class` during the next `window` (those from before are dropped first): a
 /// retry rate, so a measurement over time rather than a condition to wait for.
 pub async fn failures_during(engine: &mut EngineHandle, class: &str, window: Duration) -> usize {
-    let failed_here = |e: &deskpool::engine::api::Event| {
-        e.kind == deskpool::engine::api::EventKind::Failed && e.class.as_deref() == Some(class)
+    let failed_here = |e: &deskpool_api::Event| {
+        e.kind == deskpool_api::EventKind::Failed && e.class.as_deref() == Some(class)
     };
     while engine.events.try_recv().is_ok() {}
     tokio::time::sleep(window).await;

@@ -1,0 +1,127 @@
+//! The handle a console, the CLI and the broker hold on an engine: its published snapshots, its
+//! events, and a way to send it commands. The same handle serves an engine of this process and
+//! one reached through a broker socket, so nothing that holds it needs to know which.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::{Command, CommandError, CommandResult, Event, Request, Snapshot};
+
+/// The console's and the CLI's handle on a running engine: one started in this process
+/// (`deskpool_engine::run::start`), or one in another process reached through its broker socket
+/// (`broker::client::attach`, built with [`EngineHandle::from_parts`]).
+pub struct EngineHandle {
+    pub snapshot: watch::Receiver<Arc<Snapshot>>,
+    pub events: mpsc::Receiver<Event>,
+    commands: mpsc::Sender<Request>,
+    task: tokio::task::JoinHandle<()>,
+    /// `None` for an attached engine: shutting the handle down stops only the local task.
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+/// A cloneable way to send commands to the engine (from tasks of the console).
+#[derive(Clone)]
+pub struct Commander(mpsc::Sender<Request>);
+
+impl Commander {
+    /// Sends a command and waits for its result (a refusal keeps its kind).
+    pub async fn send(&self, command: Command, actor: &str) -> CommandResult {
+        let (reply, answer) = oneshot::channel();
+        self.0
+            .send(Request {
+                command,
+                actor: actor.to_string(),
+                reply,
+            })
+            .await
+            .map_err(|_| CommandError::unavailable("the engine has stopped"))?;
+        answer
+            .await
+            .map_err(|_| CommandError::unavailable("the engine stopped before answering"))?
+    }
+}
+
+impl EngineHandle {
+    /// A handle on an engine that runs elsewhere: `snapshot`, `events` and `commands` are fed
+    /// and served by `task` (which owns whatever pumps them). [`EngineHandle::shutdown`] then
+    /// stops `task` only.
+    pub fn from_parts(
+        snapshot: watch::Receiver<Arc<Snapshot>>,
+        events: mpsc::Receiver<Event>,
+        commands: mpsc::Sender<Request>,
+        task: tokio::task::JoinHandle<()>,
+    ) -> EngineHandle {
+        EngineHandle {
+            snapshot,
+            events,
+            commands,
+            task,
+            shutdown: None,
+        }
+    }
+
+    /// Sends a command and waits for its result.
+    pub async fn send(&self, command: Command, actor: &str) -> CommandResult {
+        self.commander().send(command, actor).await
+    }
+
+    /// The handle on an engine started in this process: `stop` asks `task` to stop at a clean
+    /// point.
+    pub fn local(
+        snapshot: watch::Receiver<Arc<Snapshot>>,
+        events: mpsc::Receiver<Event>,
+        commands: mpsc::Sender<Request>,
+        task: tokio::task::JoinHandle<()>,
+        stop: oneshot::Sender<()>,
+    ) -> EngineHandle {
+        EngineHandle {
+            snapshot,
+            events,
+            commands,
+            task,
+            shutdown: Some(stop),
+        }
+    }
+
+    pub fn commander(&self) -> Commander {
+        Commander(self.commands.clone())
+    }
+
+    /// Waits until a published snapshot satisfies `ready`, for at most `limit`.
+    pub async fn wait_for(
+        &mut self,
+        limit: Duration,
+        mut ready: impl FnMut(&Snapshot) -> bool,
+    ) -> Result<Arc<Snapshot>, Arc<Snapshot>> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let current = self.snapshot.borrow_and_update().clone();
+            if ready(&current) {
+                return Ok(current);
+            }
+            match tokio::time::timeout_at(deadline, self.snapshot.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return Err(self.snapshot.borrow().clone()),
+            }
+        }
+    }
+
+    /// Stops the engine at a clean point: jobs under way finish, nothing new starts. For an
+    /// attached engine, stops the local pumps and leaves the engine running.
+    pub async fn shutdown(mut self) {
+        match self.shutdown.take() {
+            Some(stop) => {
+                let _ = stop.send(());
+            }
+            None => self.task.abort(),
+        }
+        let _ = (&mut self.task).await;
+    }
+
+    /// Kills the engine task where it stands (tests of interrupted runs).
+    pub fn abort(self) {
+        self.task.abort();
+    }
+}

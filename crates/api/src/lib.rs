@@ -1,0 +1,347 @@
+//! What the engine shows and what it takes: snapshots, events and commands.
+
+pub mod handle;
+
+pub use handle::{Commander, EngineHandle};
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+use deskpool_core::model::ObservedDesktop;
+use deskpool_core::plan::{ClassPlan, HostStatus};
+use deskpool_core::policy::{Capacity, Policy};
+
+/// The engine's view of the fleet after a pass, published on a watch channel.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub at: Option<Timestamp>,
+    pub paused: bool,
+    pub read_only: bool,
+    /// Reconcile passes run so far.
+    pub passes: u64,
+    pub classes: Vec<ClassStatus>,
+    pub hosts: Vec<HostState>,
+    /// Every desktop the engine knows of, on every host.
+    pub desktops: Arc<Vec<ObservedDesktop>>,
+    /// Seed copies under way, with their progress.
+    pub seed_copies: Vec<SeedProgress>,
+    /// Jobs running on the hosts now.
+    pub jobs_in_flight: usize,
+    /// Every class at its targets, nothing in flight, no standby host being activated. A host
+    /// that is down does not keep the fleet from being steady: the others carry its load.
+    pub steady: bool,
+    /// Events that could not be delivered because nobody read them in time.
+    pub events_dropped: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClassStatus {
+    #[serde(flatten)]
+    pub plan: ClassPlan,
+    pub seed_version: String,
+    /// Desktops (any pool) on an older seed version.
+    pub on_old_seed: u32,
+    pub cap: u32,
+    pub logins: LoginStats,
+    /// Logins per 5 minutes over the last hour, oldest first (from the demand history).
+    pub demand: Vec<u32>,
+}
+
+/// Upper bounds (seconds) of the login wait histogram's buckets, `+Inf` implied. An instant
+/// login counts as a 0 s wait; a waited one waits for a desktop to be made or to boot, which
+/// takes seconds on a warm host and minutes on a cold or loaded one. Past 10 minutes a wait is
+/// an outage, not a latency: only `+Inf` and the max gauge tell how long.
+pub const LOGIN_WAIT_BUCKETS: [f64; 11] = [
+    0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+];
+
+/// Logins served since the engine started, for the metrics.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LoginStats {
+    /// Desktops handed out (a user asking again for the one they hold is not counted).
+    pub served: u64,
+    /// Of those, served at once from the buffer.
+    pub instant: u64,
+    /// Logins waiting now for a desktop to become ready.
+    pub waiting: u32,
+    /// Total and longest wait of the logins that waited, in seconds.
+    pub wait_secs_total: f64,
+    pub wait_secs_max: f64,
+    /// Served logins that waited at most `LOGIN_WAIT_BUCKETS[i]` (instant ones as 0 s),
+    /// cumulative like Prometheus buckets; `served` is the `+Inf` bucket. Empty from an engine
+    /// that predates the histogram.
+    #[serde(default)]
+    pub wait_le: Vec<u64>,
+    /// Logins that got no desktop (empty buffer without waiting, or the wait ran out).
+    pub refused: u64,
+    /// Desktops that failed to become ready.
+    pub failures: u64,
+}
+
+impl LoginStats {
+    /// One login handed a desktop: at once (`None`) or after waiting `waited`.
+    pub fn record_served(&mut self, waited: Option<std::time::Duration>) {
+        self.served += 1;
+        let secs = match waited {
+            None => {
+                self.instant += 1;
+                0.0
+            }
+            Some(w) => {
+                let secs = w.as_secs_f64();
+                self.wait_secs_total += secs;
+                self.wait_secs_max = self.wait_secs_max.max(secs);
+                secs
+            }
+        };
+        self.wait_le.resize(LOGIN_WAIT_BUCKETS.len(), 0);
+        for (count, le) in self.wait_le.iter_mut().zip(LOGIN_WAIT_BUCKETS) {
+            if secs <= le {
+                *count += 1;
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HostState {
+    pub name: String,
+    pub uri: String,
+    pub status: HostStatus,
+    pub standby: bool,
+    pub desktops: u32,
+    pub capacity: CapacityView,
+    /// Seconds until the next connection attempt, for a down host.
+    pub retry_in_secs: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct CapacityView {
+    pub desktops: Option<u32>,
+    pub memory_mib: Option<u64>,
+    pub vcpus: Option<u32>,
+}
+
+impl From<Capacity> for CapacityView {
+    fn from(c: Capacity) -> Self {
+        CapacityView {
+            desktops: c.desktops,
+            memory_mib: c.memory_mib,
+            vcpus: c.vcpus,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SeedProgress {
+    pub host: String,
+    pub class: String,
+    pub version: String,
+    pub done_bytes: u64,
+    pub total_bytes: u64,
+}
+
+/// Something that happened, for the event log.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Event {
+    pub at: Timestamp,
+    pub kind: EventKind,
+    pub class: Option<String>,
+    pub host: Option<String>,
+    pub desktop: Option<String>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EventKind {
+    Provisioned,
+    Assigned,
+    Released,
+    Destroyed,
+    Failed,
+    SeedCopied,
+    HostActivated,
+    HostDraining,
+    HostStandby,
+    HostDown,
+    HostUp,
+    PolicyChanged,
+    AdminAction,
+}
+
+/// An order to the engine. Each comes with who asked, for the events and the audit log.
+///
+/// On the wire (the broker's `POST /v1/command`) a command is an object tagged by `type`:
+/// `{"type": "pause"}`, `{"type": "refill", "class": "office"}`, ...
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Command {
+    Pause,
+    Resume,
+    /// Retry a class's creations now, forgetting its backoff.
+    Refill {
+        class: String,
+    },
+    /// Hold at least `floor` buffered desktops until `until`.
+    RaiseFloor {
+        class: String,
+        floor: u32,
+        until: Timestamp,
+    },
+    DrainHost {
+        host: String,
+    },
+    UndrainHost {
+        host: String,
+    },
+    SetPolicy {
+        class: String,
+        policy: Box<Policy>,
+    },
+    /// Hand a buffered desktop of `class` to `user` (the same one again if the user holds one).
+    /// With the buffer empty, wait up to `wait_secs` for the next desktop to become ready.
+    Assign {
+        class: String,
+        user: String,
+        #[serde(default)]
+        wait_secs: u64,
+    },
+    /// The user logged out: the desktop leaves production and is recycled.
+    Release {
+        desktop: String,
+    },
+    /// Destroy a desktop (any pool) and let the planner replace it.
+    Recycle {
+        desktop: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Reply {
+    Done,
+    Assigned {
+        desktop: String,
+        host: String,
+        /// Where the desktop's display listens (`spice://…`, `vnc://…`), when it has one.
+        display: Option<String>,
+        /// The desktop's own display password (VNC) or ticket (SPICE), for this user only.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        display_password: Option<String>,
+        /// How long the login waited for a desktop (0 when one was ready).
+        waited_ms: u64,
+    },
+}
+
+/// Why the engine refused a command: a sentence for people, a kind for programs (the broker
+/// turns it into an HTTP status).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct CommandError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// No such class, host or desktop.
+    NotFound,
+    /// The request is well formed but not allowed (a bad name, an expiry in the past).
+    Invalid,
+    /// Not now: the object is busy or in the wrong state.
+    Conflict,
+    /// No desktop could be had (empty buffer, wait ran out), or the engine is not running.
+    Unavailable,
+    /// The engine (or the console) is read-only.
+    ReadOnly,
+}
+
+impl CommandError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> CommandError {
+        CommandError {
+            kind,
+            message: message.into(),
+        }
+    }
+    pub fn not_found(message: impl Into<String>) -> CommandError {
+        Self::new(ErrorKind::NotFound, message)
+    }
+    pub fn invalid(message: impl Into<String>) -> CommandError {
+        Self::new(ErrorKind::Invalid, message)
+    }
+    pub fn conflict(message: impl Into<String>) -> CommandError {
+        Self::new(ErrorKind::Conflict, message)
+    }
+    pub fn unavailable(message: impl Into<String>) -> CommandError {
+        Self::new(ErrorKind::Unavailable, message)
+    }
+    pub fn read_only(message: impl Into<String>) -> CommandError {
+        Self::new(ErrorKind::ReadOnly, message)
+    }
+}
+
+/// What the engine answers a command with.
+pub type CommandResult = Result<Reply, CommandError>;
+
+pub struct Request {
+    pub command: Command,
+    pub actor: String,
+    pub reply: oneshot::Sender<CommandResult>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_command_survives_the_wire() {
+        let policy = deskpool_config::demo_config(std::path::Path::new("/tmp/demo")).classes[0]
+            .policy
+            .clone();
+        let commands = vec![
+            Command::Pause,
+            Command::Resume,
+            Command::Refill {
+                class: "office".into(),
+            },
+            Command::RaiseFloor {
+                class: "office".into(),
+                floor: 3,
+                until: "2026-11-24T20:00:00Z".parse().unwrap(),
+            },
+            Command::DrainHost { host: "h1".into() },
+            Command::UndrainHost { host: "h1".into() },
+            Command::SetPolicy {
+                class: "office".into(),
+                policy: Box::new(policy),
+            },
+            Command::Assign {
+                class: "office".into(),
+                user: "alice".into(),
+                wait_secs: 5,
+            },
+            Command::Release {
+                desktop: "dp-office-x".into(),
+            },
+            Command::Recycle {
+                desktop: "dp-office-x".into(),
+            },
+        ];
+        for c in commands {
+            let text = serde_json::to_string(&c).unwrap();
+            let back: Command = serde_json::from_str(&text).unwrap();
+            assert_eq!(back, c, "{text}");
+        }
+        let assign: Command =
+            serde_json::from_str(r#"{"type":"assign","class":"office","user":"a"}"#).unwrap();
+        assert!(matches!(assign, Command::Assign { wait_secs: 0, .. }));
+        assert!(
+            serde_json::from_str::<Command>(r#"{"type":"refill","class":"office","x":1}"#).is_err()
+        );
+    }
+}

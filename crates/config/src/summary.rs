@@ -1,0 +1,157 @@
+//! A human summary of a loaded configuration, for `deskpool check`.
+
+use std::fmt::Write;
+
+use super::rules::{describe_period, shutoff_name};
+use super::validate::shown;
+use deskpool_core::policy::{BufferRule, Capacity, Fleet, LogoutAction};
+
+/// Describes the hosts and classes of `fleet`, one block per host and class.
+pub fn summary(fleet: &Fleet) -> String {
+    let mut out = String::new();
+    let e = &fleet.engine;
+    let tz = e.timezone.iana_name().unwrap_or("(unnamed time zone)");
+    // Writing to a String cannot fail; the results are ignored for that reason.
+    let _ = writeln!(
+        out,
+        "engine: tick {}s, resync {}s, standby hosts idle {}s before draining, {} attempts \
+         (retry {}s..{}s), periods in {tz}",
+        e.tick_secs,
+        e.resync_secs,
+        e.standby_idle_secs,
+        e.max_attempts,
+        e.retry_base_secs,
+        e.retry_max_secs,
+    );
+    let _ = writeln!(
+        out,
+        "creation pool: {} at {}",
+        e.creation_pool, e.creation_pool_path
+    );
+    if let Some(dir) = &e.state_dir {
+        let _ = writeln!(out, "state dir: {}", dir.display());
+    }
+
+    let standby = fleet.hosts.iter().filter(|h| h.standby).count();
+    let _ = writeln!(
+        out,
+        "\nhosts: {} ({} active, {standby} standby)",
+        fleet.hosts.len(),
+        fleet.hosts.len() - standby
+    );
+    for h in &fleet.hosts {
+        let role = if h.standby { "standby" } else { "active" };
+        let _ = writeln!(
+            out,
+            "  {} [{role}] {}  capacity: {}",
+            h.name,
+            h.uri,
+            describe_capacity(&h.capacity)
+        );
+        if let Some(cmd) = &h.activate_command {
+            let _ = writeln!(out, "    activate: {}", shown(cmd));
+        }
+        if let Some(cmd) = &h.deactivate_command {
+            let _ = writeln!(out, "    deactivate: {}", shown(cmd));
+        }
+        if let Some(path) = &h.creation_pool_path {
+            let _ = writeln!(out, "    creation pool at {path}");
+        }
+    }
+
+    let _ = writeln!(out, "\nclasses: {}", fleet.classes.len());
+    for c in &fleet.classes {
+        let p = &c.policy;
+        let _ = writeln!(
+            out,
+            "  {}: {} MiB, {} vcpus, {} GiB disk, {} template",
+            c.name,
+            c.memory_mib,
+            c.vcpus,
+            c.disk_gib,
+            if c.template.is_some() {
+                "own"
+            } else {
+                "built-in"
+            },
+        );
+        let from = c
+            .seed
+            .host
+            .as_deref()
+            .map(|h| format!(" on {h}"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "    seed: {}/{} version {}{from}",
+            c.seed.pool, c.seed.volume, c.seed.version
+        );
+        let logout = match p.on_logout {
+            LogoutAction::Recycle => "recycle",
+            LogoutAction::Delete => "delete",
+        };
+        let _ = writeln!(
+            out,
+            "    cap {}; ready in {}s; scale down after {}s; on logout: {logout}; on shutoff: {}; pacing: {} clones, {} boots per host",
+            p.cap,
+            p.ready_secs,
+            p.scale_down_delay_secs,
+            shutoff_name(p.on_shutoff),
+            p.pacing.clones_per_host,
+            p.pacing.boots_per_host,
+        );
+        let _ = writeln!(
+            out,
+            "    outside periods: production {}, buffer {}",
+            p.production,
+            describe_buffer(&p.buffer)
+        );
+        if let Some(predictive) = p.predictive {
+            let _ = writeln!(
+                out,
+                "    predictive buffer: {}% of logins instant, from the forecast of logins \
+                 during ready_secs (within each rule's floor and ceiling; percent unused)",
+                predictive.service_level * 100.0
+            );
+        }
+        for (i, period) in p.periods.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "    period {i}: {}: production {}, buffer {}",
+                describe_period(period),
+                period.production,
+                describe_buffer(&period.buffer)
+            );
+        }
+        if p.periods.is_empty() {
+            let _ = writeln!(out, "    no periods: the rule above applies at all times");
+        }
+    }
+    out
+}
+
+fn describe_capacity(c: &Capacity) -> String {
+    let mut parts = Vec::new();
+    if let Some(n) = c.desktops {
+        parts.push(format!("{n} desktops"));
+    }
+    if let Some(n) = c.memory_mib {
+        parts.push(format!("{n} MiB"));
+    }
+    if let Some(n) = c.vcpus {
+        parts.push(format!("{n} vcpus"));
+    }
+    parts.join(", ")
+}
+
+/// `10% of production, at least 4, at most 12`, or `4 (fixed)` without a percentage.
+fn describe_buffer(b: &BufferRule) -> String {
+    if b.percent == 0 {
+        format!("{} (fixed)", b.floor.min(b.ceiling))
+    } else {
+        format!(
+            "{}% of production, at least {}, at most {}",
+            b.percent, b.floor, b.ceiling
+        )
+    }
+}

@@ -1,0 +1,321 @@
+//! The rules a policy must follow, on plain values.
+//!
+//! Every way a policy enters deskpool goes through these functions: the config loader
+//! (`config::validate`, which places each problem at its position in the file and then checks
+//! the policy it built with [`Policy::problems`] once more), the policy editor and the engine's
+//! `set_policy` command (both [`Policy::problems`], which names the field). So a policy one of
+//! them accepts is a policy the others accept.
+
+use crate::policy::schedule::overlaps;
+use crate::policy::{
+    BufferRule, LogoutAction, Pacing, Period, Policy, ShutoffAction, TimeOfDay, Weekdays,
+};
+
+/// Largest class cap (and so largest production, floor and ceiling).
+pub const MAX_CAP: i64 = 100_000;
+pub const WEEK_SECS: i64 = 7 * 86_400;
+
+/// An inclusive range an integer key must lie in.
+#[derive(Debug, Clone, Copy)]
+pub struct IntRange {
+    pub lo: i64,
+    pub hi: i64,
+}
+
+impl IntRange {
+    pub const fn new(lo: i64, hi: i64) -> IntRange {
+        IntRange { lo, hi }
+    }
+
+    /// "expected an integer from 1 to 512" (or "of at least 1" without an upper bound).
+    pub fn expected(self) -> String {
+        if self.hi == i64::MAX {
+            format!("expected an integer of at least {}", self.lo)
+        } else {
+            format!("expected an integer from {} to {}", self.lo, self.hi)
+        }
+    }
+
+    /// What is wrong with `v`, if anything: `-2 is negative; expected an integer from 1 to 512`.
+    pub fn problem(self, v: i64) -> Option<String> {
+        let what = if v < 0 && self.lo >= 0 {
+            "is negative"
+        } else if v < self.lo {
+            "is too small"
+        } else if v > self.hi {
+            "is too large"
+        } else {
+            return None;
+        };
+        Some(format!("{v} {what}; {}", self.expected()))
+    }
+}
+
+pub const CAP: IntRange = IntRange::new(1, MAX_CAP);
+pub const PRODUCTION: IntRange = IntRange::new(0, MAX_CAP);
+pub const BUFFER_FLOOR: IntRange = IntRange::new(0, MAX_CAP);
+pub const BUFFER_PERCENT: IntRange = IntRange::new(0, 1000);
+pub const BUFFER_CEILING: IntRange = IntRange::new(0, MAX_CAP);
+pub const READY_SECS: IntRange = IntRange::new(1, 86_400);
+pub const SCALE_DOWN_DELAY_SECS: IntRange = IntRange::new(0, WEEK_SECS);
+pub const PACING: IntRange = IntRange::new(1, 1000);
+/// Bounds of `predictive.service_level`.
+pub const SERVICE_LEVEL_MIN: f64 = 0.5;
+pub const SERVICE_LEVEL_MAX: f64 = 0.9999;
+
+/// What is wrong with a number that must lie in `lo ..= hi`, if anything.
+pub fn float_problem(v: f64, lo: f64, hi: f64) -> Option<String> {
+    let what = if !v.is_finite() {
+        "is not a finite number"
+    } else if v < lo {
+        "is too small"
+    } else if v > hi {
+        "is too large"
+    } else {
+        return None;
+    };
+    Some(format!("{v} {what}; expected a number from {lo} to {hi}"))
+}
+
+/// Defaults of the optional policy keys.
+pub const DEFAULT_PRODUCTION: u32 = 0;
+pub const DEFAULT_FLOOR: u32 = 0;
+pub const DEFAULT_PERCENT: u32 = 0;
+pub const DEFAULT_READY_SECS: u64 = 90;
+pub const DEFAULT_SCALE_DOWN_DELAY_SECS: u64 = 300;
+pub const DEFAULT_ON_LOGOUT: LogoutAction = LogoutAction::Recycle;
+pub const DEFAULT_ON_SHUTOFF: ShutoffAction = ShutoffAction::Restart;
+pub const DEFAULT_PACING: Pacing = Pacing {
+    clones_per_host: 4,
+    boots_per_host: 4,
+};
+
+/// The buffer rule of a policy without a `buffer` key: nothing spare, up to the cap.
+pub fn default_buffer(cap: u32) -> BufferRule {
+    BufferRule {
+        floor: DEFAULT_FLOOR,
+        percent: DEFAULT_PERCENT,
+        ceiling: cap,
+    }
+}
+
+/// How `on_logout` is written in the file.
+pub fn logout_name(action: LogoutAction) -> &'static str {
+    match action {
+        LogoutAction::Recycle => "recycle",
+        LogoutAction::Delete => "delete",
+    }
+}
+
+/// How `on_shutoff` is written in the file.
+pub fn shutoff_name(action: ShutoffAction) -> &'static str {
+    match action {
+        ShutoffAction::Restart => "restart",
+        ShutoffAction::Recycle => "recycle",
+    }
+}
+
+pub fn production_problem(production: u32, cap: u32) -> Option<String> {
+    (production > cap).then(|| format!("production {production} is above the cap {cap}"))
+}
+
+pub fn ceiling_problem(ceiling: u32, cap: u32) -> Option<String> {
+    (ceiling > cap).then(|| format!("ceiling {ceiling} is above the cap {cap}"))
+}
+
+/// `ceiling_is_cap`: the ceiling was not given, so it is the cap (said in the message).
+pub fn floor_problem(floor: u32, ceiling: u32, ceiling_is_cap: bool) -> Option<String> {
+    (floor > ceiling).then(|| {
+        let why = if ceiling_is_cap {
+            " (the cap, as no ceiling is set)"
+        } else {
+            ""
+        };
+        format!("floor {floor} is above ceiling {ceiling}{why}")
+    })
+}
+
+pub const NO_DAYS: &str =
+    "no days given; list at least one of mon tue wed thu fri sat sun, weekdays, weekend, all";
+
+pub fn days_problem(days: Weekdays) -> Option<String> {
+    (days.0 == 0 || days.0 > Weekdays::ALL.0).then(|| NO_DAYS.to_string())
+}
+
+/// A time of day must be whole minutes from 00:00 to 24:00 (what `HH:MM` can say).
+pub fn time_problem(time: TimeOfDay) -> Option<String> {
+    (time.0 > 86_400 || !time.0.is_multiple_of(60)).then(|| {
+        let (h, m, s) = (time.0 / 3600, (time.0 % 3600) / 60, time.0 % 60);
+        format!("time {h:02}:{m:02}:{s:02} is not HH:MM (00:00 to 24:00)")
+    })
+}
+
+/// Every pair `(i, j)`, `i < j`, of periods in force at the same moment. Periods that could not
+/// be read (`None`) are left out.
+pub fn overlapping_pairs(periods: &[Option<&Period>]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    for (j, later) in periods.iter().enumerate() {
+        for (i, earlier) in periods[..j].iter().enumerate() {
+            if let (Some(a), Some(b)) = (earlier, later)
+                && overlaps(a, b)
+            {
+                out.push((i, j));
+            }
+        }
+    }
+    out
+}
+
+/// `periods 0 and 2 of class "office" overlap (mon-fri 07:00-18:00 and fri 12:00-20:00)`.
+pub fn overlap_message(i: usize, j: usize, a: &Period, b: &Period, of: &str) -> String {
+    format!(
+        "periods {i} and {j}{of} overlap ({} and {})",
+        describe_period(a),
+        describe_period(b)
+    )
+}
+
+/// `mon-fri 07:00-18:00`, for messages and summaries.
+pub fn describe_period(p: &Period) -> String {
+    format!("{} {}-{}", describe_days(p.days), p.from, p.to)
+}
+
+pub fn describe_days(days: Weekdays) -> String {
+    match days.0 {
+        0b111_1111 => "every day".to_string(),
+        0b001_1111 => "mon-fri".to_string(),
+        0b110_0000 => "sat-sun".to_string(),
+        _ => days.names().join(","),
+    }
+}
+
+/// [`Policy::problems`], for callers that hold a reference.
+pub fn check_policy(policy: &Policy) -> Vec<(String, String)> {
+    policy.problems()
+}
+
+impl Policy {
+    /// Every rule of the file format this policy breaks, with the field it belongs to: `cap`,
+    /// `production`, `buffer.floor`, `buffer.percent`, `buffer.ceiling`, `ready_secs`,
+    /// `scale_down_delay_secs`, `pacing.clones_per_host`, `pacing.boots_per_host`,
+    /// `periods[N].days`, `periods[N].from`, `periods[N].to`, `periods[N].production`,
+    /// `periods[N].buffer.floor`, ..., `periods` (for periods that overlap) and
+    /// `predictive.service_level`. Empty for a valid policy.
+    ///
+    /// Values the typed fields can hold but a file cannot say (a time past 24:00 or not in whole
+    /// minutes, days outside the week) are problems too: a policy that arrives as JSON is held
+    /// to what the file can express.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        problems(self)
+    }
+
+    /// [`Policy::problems`] as one sentence, `field: problem; field: problem`, or `Ok` when
+    /// there are none (for the engine's refusal of `set_policy`).
+    pub fn validate(&self) -> Result<(), String> {
+        let problems = self.problems();
+        if problems.is_empty() {
+            return Ok(());
+        }
+        Err(problems
+            .iter()
+            .map(|(field, why)| format!("{field}: {why}"))
+            .collect::<Vec<_>>()
+            .join("; "))
+    }
+}
+
+fn problems(policy: &Policy) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let cap = policy.cap;
+    in_range(&mut out, "cap", CAP, cap.into());
+    check_production(&mut out, "production", policy.production, cap);
+    check_buffer(&mut out, "buffer", policy.buffer, cap);
+    in_range(&mut out, "ready_secs", READY_SECS, policy.ready_secs);
+    in_range(
+        &mut out,
+        "scale_down_delay_secs",
+        SCALE_DOWN_DELAY_SECS,
+        policy.scale_down_delay_secs,
+    );
+    let pacing = policy.pacing;
+    in_range(
+        &mut out,
+        "pacing.clones_per_host",
+        PACING,
+        pacing.clones_per_host.into(),
+    );
+    in_range(
+        &mut out,
+        "pacing.boots_per_host",
+        PACING,
+        pacing.boots_per_host.into(),
+    );
+    for (n, period) in policy.periods.iter().enumerate() {
+        let at = format!("periods[{n}]");
+        if let Some(why) = days_problem(period.days) {
+            out.push((format!("{at}.days"), why));
+        }
+        for (key, time) in [("from", period.from), ("to", period.to)] {
+            if let Some(why) = time_problem(time) {
+                out.push((format!("{at}.{key}"), why));
+            }
+        }
+        check_production(
+            &mut out,
+            &format!("{at}.production"),
+            period.production,
+            cap,
+        );
+        check_buffer(&mut out, &format!("{at}.buffer"), period.buffer, cap);
+    }
+    if let Some(predictive) = policy.predictive
+        && let Some(why) = float_problem(
+            predictive.service_level,
+            SERVICE_LEVEL_MIN,
+            SERVICE_LEVEL_MAX,
+        )
+    {
+        out.push(("predictive.service_level".into(), why));
+    }
+    let periods: Vec<Option<&Period>> = policy.periods.iter().map(Some).collect();
+    for (i, j) in overlapping_pairs(&periods) {
+        let (a, b) = (&policy.periods[i], &policy.periods[j]);
+        out.push(("periods".into(), overlap_message(i, j, a, b, "")));
+    }
+    out
+}
+
+fn in_range(out: &mut Vec<(String, String)>, field: &str, range: IntRange, value: u64) {
+    if let Some(why) = range.problem(i64::try_from(value).unwrap_or(i64::MAX)) {
+        out.push((field.to_string(), why));
+    }
+}
+
+fn check_production(out: &mut Vec<(String, String)>, field: &str, production: u32, cap: u32) {
+    in_range(out, field, PRODUCTION, production.into());
+    if let Some(why) = production_problem(production, cap) {
+        out.push((field.to_string(), why));
+    }
+}
+
+fn check_buffer(out: &mut Vec<(String, String)>, at: &str, rule: BufferRule, cap: u32) {
+    in_range(out, &format!("{at}.floor"), BUFFER_FLOOR, rule.floor.into());
+    in_range(
+        out,
+        &format!("{at}.percent"),
+        BUFFER_PERCENT,
+        rule.percent.into(),
+    );
+    in_range(
+        out,
+        &format!("{at}.ceiling"),
+        BUFFER_CEILING,
+        rule.ceiling.into(),
+    );
+    if let Some(why) = ceiling_problem(rule.ceiling, cap) {
+        out.push((format!("{at}.ceiling"), why));
+    }
+    if let Some(why) = floor_problem(rule.floor, rule.ceiling, false) {
+        out.push((format!("{at}.floor"), why));
+    }
+}

@@ -1,0 +1,675 @@
+//! The steps the engine runs on the hosts. Each libvirt step is one whole blocking closure
+//! (libvirt keeps its last error per thread); each is idempotent, so a step interrupted by a
+//! crash is simply run again, or cleaned, by the next engine.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::sync::Semaphore;
+
+use deskpool_core::model::{DesktopMeta, ObservedDesktop, PoolState, SeedCopy};
+use deskpool_core::policy::ClassSpec;
+use deskpool_hypervisor::{DesktopDefinition, HostConnection, HvError};
+
+/// Runs `f` on a blocking thread and flattens a panic or cancellation into an error.
+pub async fn blocking<T, F>(what: &str, f: F) -> Result<T, String>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, HvError> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(e) => Err(format!("{what}: worker thread failed: {e}")),
+    }
+}
+
+/// What a finished job tells the engine.
+#[derive(Debug)]
+pub enum Outcome {
+    Connected {
+        host: String,
+        conn: HostConnection,
+        observation: deskpool_core::model::HostObservation,
+        /// A standby host probed at start-up (no activation command run).
+        probe: bool,
+    },
+    ConnectFailed {
+        host: String,
+        reason: String,
+        probe: bool,
+    },
+    Observed {
+        host: String,
+        observation: deskpool_core::model::HostObservation,
+        started_seq: u64,
+    },
+    ObserveFailed {
+        host: String,
+        reason: String,
+    },
+    /// A desktop was handed to a user (labelled for them, or found theirs and running).
+    Assigned {
+        desktop: ObservedDesktop,
+        display: Option<deskpool_hypervisor::Display>,
+    },
+    /// A desktop about to be handed out (or given back to its user) cannot be used: it is not
+    /// running, or its disk is gone. `desktop` is as the host showed it; when it was its user's,
+    /// it has been labelled retired (its user gets a fresh one).
+    Unusable {
+        desktop: ObservedDesktop,
+        reason: String,
+    },
+    /// A desktop reached a new state (created, booted, promoted, assigned, ...).
+    Desktop {
+        desktop: ObservedDesktop,
+        event: Option<(deskpool_api::EventKind, String)>,
+    },
+    CreateFailed {
+        host: String,
+        class: String,
+        desktop: String,
+        /// The desktop as it stands, when its domain exists (the failure was at boot).
+        left: Option<ObservedDesktop>,
+        reason: String,
+    },
+    DesktopFailed {
+        host: String,
+        desktop: String,
+        reason: String,
+    },
+    Destroyed {
+        host: String,
+        desktop: String,
+        class: Option<String>,
+        why: String,
+    },
+    VolumeDeleted {
+        host: String,
+        volume: String,
+    },
+    VolumeDeleteFailed {
+        host: String,
+        volume: String,
+        reason: String,
+    },
+    SeedCopied {
+        host: String,
+        copy: SeedCopy,
+    },
+    SeedCopyFailed {
+        host: String,
+        class: String,
+        version: String,
+        reason: String,
+    },
+    SeedCopyDeleted {
+        host: String,
+        class: String,
+        version: String,
+    },
+    Activated {
+        host: String,
+    },
+    ActivationFailed {
+        host: String,
+        reason: String,
+    },
+    Deactivated {
+        host: String,
+        note: Option<String>,
+    },
+}
+
+/// Opens a host, makes sure its creation pool exists, identifies its daemon (so the engine can
+/// refuse a second entry for the same one), and reads it.
+pub async fn connect(
+    host: String,
+    uri: String,
+    read_only: bool,
+    creation_pool: (String, String),
+    classes: Arc<Vec<ClassSpec>>,
+    probe: bool,
+) -> Outcome {
+    let name = host.clone();
+    let result = blocking("connect", move || {
+        let conn = HostConnection::open(&uri, read_only)?;
+        if !read_only {
+            conn.ensure_creation_pool(&creation_pool.0, &creation_pool.1)?;
+        }
+        conn.identify(&creation_pool.0)?;
+        let observation = conn.observe(&name, &creation_pool.0, &classes)?;
+        Ok((conn, observation))
+    })
+    .await;
+    match result {
+        Ok((conn, observation)) => Outcome::Connected {
+            host,
+            conn,
+            observation,
+            probe,
+        },
+        Err(reason) => Outcome::ConnectFailed {
+            host,
+            reason,
+            probe,
+        },
+    }
+}
+
+pub async fn observe(
+    host: String,
+    conn: HostConnection,
+    creation_pool: String,
+    classes: Arc<Vec<ClassSpec>>,
+    started_seq: u64,
+) -> Outcome {
+    let name = host.clone();
+    match blocking("observe", move || {
+        conn.observe(&name, &creation_pool, &classes)
+    })
+    .await
+    {
+        Ok(observation) => Outcome::Observed {
+            host,
+            observation,
+            started_seq,
+        },
+        Err(reason) => Outcome::ObserveFailed { host, reason },
+    }
+}
+
+/// Pacing for one class on one host: concurrent clones and concurrent boots.
+#[derive(Clone)]
+pub struct Pacer {
+    pub clones: Arc<Semaphore>,
+    pub boots: Arc<Semaphore>,
+}
+
+/// Everything one new desktop needs.
+pub struct NewDesktop {
+    pub host: String,
+    pub conn: HostConnection,
+    pub class: ClassSpec,
+    pub name: String,
+    pub seed: SeedCopy,
+    pub creation_pool: String,
+    pub now: i64,
+    pub pacer: Pacer,
+}
+
+/// Overlay volume, domain (labelled "creation"), boot, then "buffer".
+pub async fn create(job: NewDesktop) -> Outcome {
+    let NewDesktop {
+        host,
+        conn,
+        class,
+        name,
+        seed,
+        creation_pool,
+        now,
+        pacer,
+    } = job;
+    let meta = DesktopMeta {
+        class: class.name.clone(),
+        pool: PoolState::Creation,
+        seed_version: seed.version.clone(),
+        user: None,
+        created_at: now,
+        changed_at: now,
+        attempts: 0,
+    };
+    let class_name = class.name.clone();
+    let made = {
+        let _slot = pacer.clones.acquire().await;
+        let (conn, name, meta) = (conn.clone(), name.clone(), meta.clone());
+        blocking("create", move || {
+            let display_password = deskpool_hypervisor::domain::new_display_password();
+            let capacity = class.disk_gib.saturating_mul(1 << 30);
+            let disk_path = conn.create_overlay(&creation_pool, &name, &seed, capacity)?;
+            let defined = conn.define_desktop(&DesktopDefinition {
+                name: &name,
+                class: &class,
+                disk_path: &disk_path,
+                disk_format: "qcow2",
+                meta: &meta,
+                display_password: &display_password,
+            });
+            if let Err(e) = defined {
+                // Leave nothing behind: the volume without its domain is useless.
+                let _ = conn.delete_volume(
+                    &creation_pool,
+                    &deskpool_core::model::desktop_volume_name(&name),
+                );
+                return Err(e);
+            }
+            Ok(())
+        })
+        .await
+    };
+    if let Err(reason) = made {
+        return Outcome::CreateFailed {
+            host,
+            class: class_name,
+            desktop: name,
+            left: None,
+            reason,
+        };
+    }
+    let desktop = ObservedDesktop {
+        name: name.clone(),
+        host: host.clone(),
+        meta,
+        running: false,
+        persistent: true,
+        disk_problem: None,
+    };
+    boot(conn, desktop, pacer, now).await
+}
+
+/// Boots a desktop in the creation pool and, once it runs, moves it to the buffer.
+pub async fn boot(
+    conn: HostConnection,
+    desktop: ObservedDesktop,
+    pacer: Pacer,
+    now: i64,
+) -> Outcome {
+    let _slot = pacer.boots.acquire().await;
+    let mut ready = desktop.clone();
+    ready.meta.pool = PoolState::Buffer;
+    ready.meta.changed_at = now;
+    ready.running = true;
+    let meta = ready.meta.clone();
+    let name = desktop.name.clone();
+    let c = conn.clone();
+    let result = blocking("boot", move || {
+        if !c.is_running(&name)? {
+            c.start(&name)?;
+        }
+        if !c.is_running(&name)? {
+            return Err(HvError::new(
+                deskpool_hypervisor::HvErrorKind::Libvirt,
+                "boot",
+                &name,
+                c.uri(),
+                "the domain stopped right after it started",
+            ));
+        }
+        c.set_meta(&name, &meta)
+    })
+    .await;
+    match result {
+        Ok(()) => Outcome::Desktop {
+            desktop: ready,
+            event: Some((
+                deskpool_api::EventKind::Provisioned,
+                "ready in the buffer".into(),
+            )),
+        },
+        Err(reason) => {
+            // Count the failed attempt in the domain's own label, so it survives a restart.
+            let mut left = desktop.clone();
+            left.meta.attempts += 1;
+            let meta = left.meta.clone();
+            let name = desktop.name.clone();
+            let _ = blocking("record attempt", move || conn.set_meta(&name, &meta)).await;
+            Outcome::CreateFailed {
+                host: desktop.host.clone(),
+                class: desktop.meta.class.clone(),
+                desktop: desktop.name.clone(),
+                left: Some(left),
+                reason,
+            }
+        }
+    }
+}
+
+/// Writes a new pool state (and user) into a desktop's label.
+pub async fn relabel(
+    conn: HostConnection,
+    mut desktop: ObservedDesktop,
+    pool: PoolState,
+    user: Option<String>,
+    now: i64,
+    event: Option<(deskpool_api::EventKind, String)>,
+) -> Outcome {
+    desktop.meta.pool = pool;
+    desktop.meta.user = user;
+    desktop.meta.changed_at = now;
+    let (name, meta) = (desktop.name.clone(), desktop.meta.clone());
+    match blocking("relabel", move || conn.set_meta(&name, &meta)).await {
+        Ok(()) => Outcome::Desktop { desktop, event },
+        Err(reason) => Outcome::DesktopFailed {
+            host: desktop.host.clone(),
+            desktop: desktop.name.clone(),
+            reason,
+        },
+    }
+}
+
+/// Hands a buffered desktop to a user: checks that it runs with its disk, labels it
+/// "production" for them and reads its display. Nothing is written for an unusable desktop.
+pub async fn assign(
+    conn: HostConnection,
+    mut desktop: ObservedDesktop,
+    user: String,
+    now: i64,
+) -> Outcome {
+    let (name, mut meta) = (desktop.name.clone(), desktop.meta.clone());
+    meta.pool = PoolState::Production;
+    meta.user = Some(user);
+    meta.changed_at = now;
+    let labelled = meta.clone();
+    let result = blocking("assign", move || {
+        if let Err(why) = conn.check_usable(&name)? {
+            return Ok(Err(why));
+        }
+        conn.set_meta(&name, &meta)?;
+        // The address is a convenience for the broker: a desktop without one is still assigned.
+        Ok(Ok(conn.display(&name).unwrap_or(None)))
+    })
+    .await;
+    match result {
+        Ok(Ok(display)) => {
+            desktop.meta = labelled;
+            Outcome::Assigned { desktop, display }
+        }
+        Ok(Err(reason)) => unusable(desktop, reason),
+        Err(reason) => Outcome::DesktopFailed {
+            host: desktop.host.clone(),
+            desktop: desktop.name.clone(),
+            reason,
+        },
+    }
+}
+
+/// Gives a user back the desktop they hold: started again first when it is shut off and its
+/// class restarts such desktops (`restart`). One that cannot be used (shut off and not to be
+/// restarted, failing to start, or without its disk) is labelled retired in the same step, so
+/// that it is never its user's again once the user is given a fresh one.
+pub async fn reclaim(
+    conn: HostConnection,
+    mut desktop: ObservedDesktop,
+    restart: bool,
+    now: i64,
+) -> Outcome {
+    let name = desktop.name.clone();
+    let mut retired = desktop.meta.clone();
+    retired.pool = PoolState::Retired;
+    retired.changed_at = now;
+    let meta = retired.clone();
+    let result = blocking("give back", move || {
+        let mut usable = conn.check_usable(&name)?;
+        if restart && usable.as_ref().is_err_and(|why| why == "it is not running") {
+            usable = match conn.start(&name) {
+                Ok(()) => conn.check_usable(&name)?,
+                Err(e) => Err(format!("restarting it failed: {e}")),
+            };
+        }
+        match usable {
+            Ok(()) => Ok(Ok(conn.display(&name).unwrap_or(None))),
+            Err(why) => {
+                conn.set_meta(&name, &meta)?;
+                Ok(Err(why))
+            }
+        }
+    })
+    .await;
+    match result {
+        Ok(Ok(display)) => {
+            desktop.running = true;
+            Outcome::Assigned { desktop, display }
+        }
+        Ok(Err(reason)) => {
+            desktop.meta = retired;
+            unusable(desktop, reason)
+        }
+        Err(reason) => Outcome::DesktopFailed {
+            host: desktop.host.clone(),
+            desktop: desktop.name.clone(),
+            reason,
+        },
+    }
+}
+
+/// An unusable desktop as the checks found it: not running, or without its disk.
+fn unusable(mut desktop: ObservedDesktop, reason: String) -> Outcome {
+    if reason == "it is not running" {
+        desktop.running = false;
+    } else {
+        desktop.disk_problem = Some(reason.clone());
+    }
+    Outcome::Unusable { desktop, reason }
+}
+
+/// Starts an assigned desktop found shut off again, for its user. A failure is counted in its
+/// label (after `max_attempts` the planner recycles it instead).
+pub async fn restart(conn: HostConnection, desktop: ObservedDesktop) -> Outcome {
+    let name = desktop.name.clone();
+    let c = conn.clone();
+    let result = blocking("restart", move || {
+        c.start(&name)?;
+        c.check_usable(&name)
+    })
+    .await;
+    let reason = match result {
+        Ok(Ok(())) => {
+            let mut running = desktop;
+            running.running = true;
+            return Outcome::Desktop {
+                desktop: running,
+                event: Some((
+                    deskpool_api::EventKind::Provisioned,
+                    "found shut off: started again for its user".into(),
+                )),
+            };
+        }
+        Ok(Err(why)) => why,
+        Err(reason) => reason,
+    };
+    let mut left = desktop.clone();
+    left.meta.attempts += 1;
+    let (name, meta) = (left.name.clone(), left.meta.clone());
+    let _ = blocking("record attempt", move || conn.set_meta(&name, &meta)).await;
+    Outcome::CreateFailed {
+        host: left.host.clone(),
+        class: left.meta.class.clone(),
+        desktop: left.name.clone(),
+        reason: format!("restart for its user failed: {reason}"),
+        left: Some(left),
+    }
+}
+
+/// Destroys a desktop: marks it retired first (so an interruption cannot bring it back into
+/// a pool), then stops it, undefines it and deletes its disk.
+pub async fn destroy(
+    conn: HostConnection,
+    host: String,
+    desktop: String,
+    known: Option<ObservedDesktop>,
+    creation_pool: String,
+    now: i64,
+    why: String,
+) -> Outcome {
+    let name = desktop.clone();
+    let class = known.as_ref().map(|d| d.meta.class.clone());
+    let result = blocking("destroy", move || {
+        if let Some(mut d) = known
+            && d.meta.pool != PoolState::Retired
+        {
+            d.meta.pool = PoolState::Retired;
+            d.meta.changed_at = now;
+            match conn.set_meta(&name, &d.meta) {
+                Err(e) if !e.is_not_found() => return Err(e),
+                _ => {}
+            }
+        }
+        conn.remove_desktop(&name, &creation_pool)
+    })
+    .await;
+    match result {
+        Ok(()) => Outcome::Destroyed {
+            host,
+            desktop,
+            class,
+            why,
+        },
+        Err(reason) => Outcome::DesktopFailed {
+            host,
+            desktop,
+            reason,
+        },
+    }
+}
+
+pub async fn delete_volume(
+    conn: HostConnection,
+    host: String,
+    pool: String,
+    volume: String,
+) -> Outcome {
+    let v = volume.clone();
+    match blocking("delete volume", move || conn.delete_volume(&pool, &v)).await {
+        Ok(()) => Outcome::VolumeDeleted { host, volume },
+        Err(reason) => Outcome::VolumeDeleteFailed {
+            host,
+            volume,
+            reason,
+        },
+    }
+}
+
+pub struct SeedJob {
+    pub host: String,
+    pub conn: HostConnection,
+    pub source: HostConnection,
+    pub same_host: bool,
+    pub source_pool: String,
+    pub source_volume: String,
+    pub creation_pool: String,
+    pub class: String,
+    pub version: String,
+    pub done: Arc<AtomicU64>,
+    pub total: Arc<AtomicU64>,
+}
+
+/// Copies a seed into a host's creation pool: a volume clone on the same host, streams across.
+pub async fn copy_seed(job: SeedJob) -> Outcome {
+    let SeedJob {
+        host,
+        conn,
+        source,
+        same_host,
+        source_pool,
+        source_volume,
+        creation_pool,
+        class,
+        version,
+        done,
+        total,
+    } = job;
+    let (c, v) = (class.clone(), version.clone());
+    let result = blocking("copy seed", move || {
+        let progress = |d: u64, t: u64| {
+            done.store(d, Ordering::Relaxed);
+            total.store(t, Ordering::Relaxed);
+        };
+        if same_host {
+            conn.copy_seed_local(
+                &source_pool,
+                &source_volume,
+                &creation_pool,
+                &c,
+                &v,
+                &progress,
+            )
+        } else {
+            HostConnection::copy_seed_between(
+                &source,
+                &source_pool,
+                &source_volume,
+                &conn,
+                &creation_pool,
+                &c,
+                &v,
+                &progress,
+            )
+        }
+    })
+    .await;
+    match result {
+        Ok(copy) => Outcome::SeedCopied { host, copy },
+        Err(reason) => Outcome::SeedCopyFailed {
+            host,
+            class,
+            version,
+            reason,
+        },
+    }
+}
+
+pub async fn delete_seed_copy(
+    conn: HostConnection,
+    host: String,
+    pool: String,
+    class: String,
+    version: String,
+) -> Outcome {
+    let (c, v) = (class.clone(), version.clone());
+    match blocking("delete seed copy", move || {
+        conn.delete_seed_copy(&pool, &c, &v)
+    })
+    .await
+    {
+        Ok(()) => Outcome::SeedCopyDeleted {
+            host,
+            class,
+            version,
+        },
+        Err(reason) => Outcome::SeedCopyFailed {
+            host,
+            class,
+            version,
+            reason: format!("could not delete: {reason}"),
+        },
+    }
+}
+
+/// Runs a host's activation or deactivation command (`sh -c`), with a time limit.
+pub async fn run_host_command(command: String, limit: std::time::Duration) -> Result<(), String> {
+    let mut child = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(&command)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot run {command:?}: {e}"))?;
+    let mut stderr = child.stderr.take();
+    let waited = tokio::time::timeout(limit, child.wait()).await;
+    match waited {
+        Err(_) => Err(format!(
+            "{command:?} did not finish within {}s",
+            limit.as_secs()
+        )),
+        Ok(Err(e)) => Err(format!("{command:?}: {e}")),
+        Ok(Ok(status)) if status.success() => Ok(()),
+        Ok(Ok(status)) => {
+            let mut text = String::new();
+            if let Some(err) = stderr.as_mut() {
+                use tokio::io::AsyncReadExt;
+                let _ = err.read_to_string(&mut text).await;
+            }
+            let text = text.trim();
+            Err(format!(
+                "{command:?} failed ({status}){}",
+                if text.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {text}")
+                }
+            ))
+        }
+    }
+}

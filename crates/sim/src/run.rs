@@ -1,0 +1,485 @@
+//! The event loop: replays a trace in virtual time through the real planner.
+//!
+//! Time starts at midnight (UTC) of the first event's day, with empty hosts, and ends at the
+//! last event. The planner ([`deskpool_core::plan::plan`]) runs every `tick_secs` of virtual
+//! time and after each batch of trace events at the same second; its actions are carried out
+//! in the [`Model`]:
+//!
+//! - `Create`: the desktop clones for `clone_secs`, boots for `boot_secs`, then joins the
+//!   buffer (or goes straight to the first user waiting for its class);
+//! - `Destroy`: gone at once; `CopySeed`: complete after `seed_secs` (0: at once);
+//! - `ActivateHost`: in service after `activate_secs`; `DrainHost`, `UndrainHost`,
+//!   `ReturnToStandby`: at once.
+//!
+//! A login takes the oldest ready desktop of its class (an *instant* login), else waits in its
+//! class's FIFO queue for the next desktop that becomes ready (a desktop is owed to it, as
+//! `Busy::owed_replacements`: made at the next pass even when the buffer is at its target). A
+//! login is *refused* when its
+//! class's production is at the cap (no desktop can ever be made for it), when it has waited
+//! `max_wait_secs` without a desktop, or when its user logs out while still waiting. A logout
+//! destroys the user's desktop; under `on_logout = "recycle"` a replacement is owed to the
+//! class, as the engine does.
+//!
+//! Predictive classes get the demand model's forecast of their logins during `ready_secs`
+//! (every login is recorded in the model as it happens: the model knows only the past).
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+
+use jiff::Timestamp;
+
+use super::model::{Model, Phase};
+use super::report::{ClassReport, Report, fill_waits};
+use super::trace::{EventKind, TraceEvent};
+use deskpool_core::demand::DemandModel;
+use deskpool_core::plan::{self, Action, HostStatus, PlanInput, PlanMemory};
+use deskpool_core::policy::{Fleet, LogoutAction};
+
+/// Timings of the host model and of the loop.
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    /// Seconds to clone a desktop (its overlay volume and domain).
+    pub clone_secs: i64,
+    /// Seconds from start to ready.
+    pub boot_secs: i64,
+    /// Seconds to copy a seed to a host (0: at once).
+    pub seed_secs: i64,
+    /// Seconds to bring a standby host into service.
+    pub activate_secs: i64,
+    /// Seconds of virtual time between two planner passes.
+    pub tick_secs: i64,
+    /// A login waiting this long is refused.
+    pub max_wait_secs: i64,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions {
+            clone_secs: 20,
+            boot_secs: 60,
+            seed_secs: 0,
+            activate_secs: 120,
+            tick_secs: 10,
+            max_wait_secs: 900,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Ev {
+    CloneDone(String),
+    BootDone(String),
+    SeedDone {
+        host: String,
+        class: String,
+        version: String,
+    },
+    HostActive(String),
+    /// A waiting login's limit: (class, user, login time).
+    Deadline(usize, String, i64),
+}
+
+#[derive(Default)]
+struct ClassStats {
+    logins: u64,
+    instant: u64,
+    waited: u64,
+    refused: u64,
+    waits: Vec<i64>,
+    idle_secs: i64,
+    peak: u64,
+}
+
+struct Sim<'a> {
+    fleet: &'a Fleet,
+    opts: &'a SimOptions,
+    model: Model,
+    now: i64,
+    seq: u64,
+    queue: BinaryHeap<Reverse<(i64, u64, Ev)>>,
+    /// Per class, users waiting (user, since).
+    waiting: Vec<VecDeque<(String, i64)>>,
+    /// User → their desktop.
+    desktops_of: HashMap<String, String>,
+    stats: Vec<ClassStats>,
+    peak_total: u64,
+    host_secs: i64,
+    memory: PlanMemory,
+    demand: DemandModel,
+    forecasts: HashMap<String, f64>,
+    passes: u64,
+}
+
+/// Replays `trace` (parsed against `fleet`) and measures what users saw.
+pub fn simulate(fleet: &Fleet, trace: &[TraceEvent], opts: &SimOptions) -> Report {
+    let start = trace.first().map_or(0, |e| e.at - e.at.rem_euclid(86_400));
+    let end = trace.last().map_or(start, |e| e.at);
+    let mut sim = Sim {
+        fleet,
+        opts,
+        model: Model::new(fleet),
+        now: start,
+        seq: 0,
+        queue: BinaryHeap::new(),
+        waiting: vec![VecDeque::new(); fleet.classes.len()],
+        desktops_of: HashMap::new(),
+        stats: fleet
+            .classes
+            .iter()
+            .map(|_| ClassStats::default())
+            .collect(),
+        peak_total: 0,
+        host_secs: 0,
+        memory: PlanMemory::default(),
+        demand: DemandModel::new(fleet.engine.timezone.clone()),
+        forecasts: fleet
+            .classes
+            .iter()
+            .filter(|c| c.policy.predictive.is_some())
+            .map(|c| (c.name.clone(), 0.0))
+            .collect(),
+        passes: 0,
+    };
+    let tick = opts.tick_secs.max(1);
+    let mut next_tick = start;
+    let mut i = 0;
+    loop {
+        let next_trace = trace.get(i).map(|e| e.at);
+        let next_internal = sim.queue.peek().map(|Reverse((t, _, _))| *t);
+        // The earliest of: a trace event, an internal event, the next tick (ties: internal
+        // events first, then the trace, then the tick).
+        let mut t = next_tick;
+        if let Some(x) = next_trace {
+            t = t.min(x);
+        }
+        if let Some(x) = next_internal {
+            t = t.min(x);
+        }
+        if t > end {
+            sim.advance(end);
+            break;
+        }
+        sim.advance(t);
+        if next_internal == Some(t) {
+            if let Some(Reverse((_, _, ev))) = sim.queue.pop() {
+                sim.internal(ev);
+            }
+            continue;
+        }
+        if next_trace == Some(t) {
+            while let Some(e) = trace.get(i).filter(|e| e.at == t) {
+                sim.trace_event(e);
+                i += 1;
+            }
+            sim.pass();
+            continue;
+        }
+        sim.pass();
+        next_tick += tick;
+    }
+    sim.report(start, end)
+}
+
+fn fmt_time(t: i64) -> String {
+    Timestamp::from_second(t).map_or_else(|_| t.to_string(), |ts| ts.to_string())
+}
+
+impl Sim<'_> {
+    fn schedule(&mut self, at: i64, ev: Ev) {
+        self.seq += 1;
+        self.queue.push(Reverse((at, self.seq, ev)));
+    }
+
+    /// Moves virtual time to `t`, integrating idle desktops and hosts in service.
+    fn advance(&mut self, t: i64) {
+        let dt = t - self.now;
+        if dt > 0 {
+            for (s, c) in self.stats.iter_mut().zip(&self.model.counts) {
+                s.idle_secs += dt * c.ready as i64;
+            }
+            self.host_secs += dt * self.model.hosts_in_service() as i64;
+            self.now = t;
+        }
+    }
+
+    fn note_peaks(&mut self) {
+        let mut total = 0;
+        for (s, c) in self.stats.iter_mut().zip(&self.model.counts) {
+            s.peak = s.peak.max(c.total);
+            total += c.total;
+        }
+        self.peak_total = self.peak_total.max(total);
+    }
+
+    fn internal(&mut self, ev: Ev) {
+        match ev {
+            Ev::CloneDone(name) => {
+                if self.model.phase_of(&name).is_some() {
+                    self.model.set_phase(&name, Phase::Booting, None, self.now);
+                    self.schedule(self.now + self.opts.boot_secs, Ev::BootDone(name));
+                }
+            }
+            Ev::BootDone(name) => {
+                if let Some((class, _)) = self.model.phase_of(&name) {
+                    self.ready(class, &name);
+                }
+            }
+            Ev::SeedDone {
+                host,
+                class,
+                version,
+            } => {
+                self.model.add_seed_copy(&host, &class, &version);
+                self.model.busy.seed_copies.remove(&(host, class, version));
+            }
+            Ev::HostActive(host) => {
+                if let Some(h) = self.model.host_mut(&host)
+                    && h.status == HostStatus::Activating
+                {
+                    h.status = HostStatus::Active;
+                }
+            }
+            Ev::Deadline(class, user, since) => {
+                let q = &mut self.waiting[class];
+                if let Some(pos) = q.iter().position(|(u, s)| *u == user && *s == since) {
+                    q.remove(pos);
+                    self.stats[class].refused += 1;
+                }
+            }
+        }
+    }
+
+    /// A desktop became ready: to the first user waiting, else to the buffer.
+    fn ready(&mut self, class: usize, name: &str) {
+        match self.waiting[class].pop_front() {
+            Some((user, since)) => {
+                self.model
+                    .set_phase(name, Phase::Assigned, Some(&user), self.now);
+                let s = &mut self.stats[class];
+                s.waited += 1;
+                s.waits.push(self.now - since);
+                self.desktops_of.insert(user, name.to_string());
+            }
+            None => self.model.set_phase(name, Phase::Ready, None, self.now),
+        }
+    }
+
+    fn trace_event(&mut self, e: &TraceEvent) {
+        let class = e.class;
+        match e.kind {
+            EventKind::Login => {
+                let spec = &self.fleet.classes[class];
+                if let Ok(at) = Timestamp::from_second(e.at) {
+                    self.demand.record_login(&spec.name, at);
+                }
+                self.stats[class].logins += 1;
+                if let Some(name) = self.model.ready_of(class) {
+                    self.model
+                        .set_phase(&name, Phase::Assigned, Some(&e.user), self.now);
+                    self.stats[class].instant += 1;
+                    self.desktops_of.insert(e.user.clone(), name);
+                } else if self.model.counts[class].production >= u64::from(spec.policy.cap) {
+                    self.stats[class].refused += 1;
+                } else {
+                    // A desktop is owed to the user: made even if the buffer is at its target.
+                    self.owe(class);
+                    self.waiting[class].push_back((e.user.clone(), e.at));
+                    self.schedule(
+                        e.at + self.opts.max_wait_secs,
+                        Ev::Deadline(class, e.user.clone(), e.at),
+                    );
+                }
+            }
+            EventKind::Logout => {
+                if let Some(name) = self.desktops_of.remove(&e.user) {
+                    self.model.remove(&name);
+                    if self.fleet.classes[class].policy.on_logout == LogoutAction::Recycle {
+                        self.owe(class);
+                    }
+                } else {
+                    let q = &mut self.waiting[class];
+                    if let Some(pos) = q.iter().position(|(u, _)| *u == e.user) {
+                        // Gave up before a desktop was ready.
+                        q.remove(pos);
+                        self.stats[class].refused += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    /// One more fresh desktop owed to `class` (made at the next pass whatever the target).
+    fn owe(&mut self, class: usize) {
+        let name = &self.fleet.classes[class].name;
+        match self.model.busy.owed_replacements.get_mut(name) {
+            Some(n) => *n += 1,
+            None => {
+                self.model.busy.owed_replacements.insert(name.clone(), 1);
+            }
+        }
+    }
+
+    fn pass(&mut self) {
+        let Ok(now) = Timestamp::from_second(self.now) else {
+            return;
+        };
+        for class in &self.fleet.classes {
+            if class.policy.predictive.is_some()
+                && let Some(f) = self.forecasts.get_mut(&class.name)
+            {
+                *f = self
+                    .demand
+                    .forecast(&class.name, now, class.policy.ready_secs);
+            }
+        }
+        let plan = plan::plan(&PlanInput {
+            fleet: self.fleet,
+            hosts: &self.model.hosts,
+            desktops: &self.model.observed,
+            busy: &self.model.busy,
+            memory: &self.memory,
+            now,
+            forecasts: &self.forecasts,
+        });
+        self.passes += 1;
+        self.memory = plan.memory;
+        for action in plan.actions {
+            self.execute(action);
+        }
+        self.note_peaks();
+    }
+
+    fn execute(&mut self, action: Action) {
+        let now = self.now;
+        match action {
+            Action::Create {
+                host,
+                class,
+                version,
+            } => {
+                let Some(ci) = self.model.class_of(&class) else {
+                    return;
+                };
+                let name = self.model.create(ci, &class, &host, &version, now);
+                if let Some(owed) = self.model.busy.owed_replacements.get_mut(&class) {
+                    *owed = owed.saturating_sub(1);
+                }
+                self.schedule(now + self.opts.clone_secs, Ev::CloneDone(name));
+            }
+            Action::Destroy { desktop, .. } => {
+                if let Some((_, Phase::Assigned)) = self.model.phase_of(&desktop) {
+                    self.desktops_of.retain(|_, d| *d != desktop);
+                }
+                self.model.remove(&desktop);
+            }
+            Action::Promote { desktop, .. } => {
+                if let Some((class, _)) = self.model.phase_of(&desktop) {
+                    self.ready(class, &desktop);
+                }
+            }
+            // The model never shuts an assigned desktop off, so it never restarts one.
+            Action::Boot { .. } | Action::Restart { .. } | Action::DeleteVolume { .. } => {}
+            Action::CopySeed {
+                host,
+                class,
+                version,
+                ..
+            } => {
+                if self.opts.seed_secs <= 0 {
+                    self.model.add_seed_copy(&host, &class, &version);
+                } else {
+                    self.model.busy.seed_copies.insert((
+                        host.clone(),
+                        class.clone(),
+                        version.clone(),
+                    ));
+                    self.schedule(
+                        now + self.opts.seed_secs,
+                        Ev::SeedDone {
+                            host,
+                            class,
+                            version,
+                        },
+                    );
+                }
+            }
+            Action::DeleteSeedCopy {
+                host,
+                class,
+                version,
+            } => {
+                if let Some(h) = self.model.host_mut(&host) {
+                    h.seed_copies
+                        .retain(|s| !(s.class == class && s.version == version));
+                }
+            }
+            Action::ActivateHost { host } => {
+                if let Some(h) = self.model.host_mut(&host) {
+                    h.status = HostStatus::Activating;
+                    self.schedule(now + self.opts.activate_secs, Ev::HostActive(host));
+                }
+            }
+            Action::DrainHost { host } => {
+                if let Some(h) = self.model.host_mut(&host) {
+                    h.status = HostStatus::Draining { by_admin: false };
+                }
+            }
+            Action::UndrainHost { host } => {
+                if let Some(h) = self.model.host_mut(&host) {
+                    h.status = HostStatus::Active;
+                }
+            }
+            Action::ReturnToStandby { host } => {
+                if let Some(h) = self.model.host_mut(&host) {
+                    h.status = HostStatus::Standby;
+                    h.seed_copies.clear();
+                }
+            }
+        }
+    }
+
+    fn report(mut self, start: i64, end: i64) -> Report {
+        // Logins still waiting at the end were never served.
+        for (class, q) in self.waiting.iter().enumerate() {
+            self.stats[class].refused += q.len() as u64;
+        }
+        let mut total = ClassReport {
+            name: "total".into(),
+            ..ClassReport::default()
+        };
+        let mut all_waits = Vec::new();
+        let mut idle_total = 0;
+        let mut classes = Vec::new();
+        for (spec, s) in self.fleet.classes.iter().zip(self.stats.iter_mut()) {
+            let mut r = ClassReport {
+                name: spec.name.clone(),
+                logins: s.logins,
+                instant: s.instant,
+                waited: s.waited,
+                refused: s.refused,
+                idle_desktop_hours: s.idle_secs as f64 / 3600.0,
+                peak_desktops: s.peak,
+                ..ClassReport::default()
+            };
+            all_waits.extend_from_slice(&s.waits);
+            fill_waits(&mut r, &mut s.waits);
+            total.logins += s.logins;
+            total.instant += s.instant;
+            total.waited += s.waited;
+            total.refused += s.refused;
+            idle_total += s.idle_secs;
+            classes.push(r);
+        }
+        total.idle_desktop_hours = idle_total as f64 / 3600.0;
+        total.peak_desktops = self.peak_total;
+        fill_waits(&mut total, &mut all_waits);
+        Report {
+            start: fmt_time(start),
+            end: fmt_time(end),
+            classes,
+            total,
+            host_hours: self.host_secs as f64 / 3600.0,
+            passes: self.passes,
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! The console: ratatui over the engine, which runs as a background task of the same process
+//! (serving the broker socket), or in another process reached through that socket (attached).
+//! It redraws only when something changed (a snapshot, an event, a key, a resize), restores the
+//! terminal on quit, on panic and on SIGTERM/SIGHUP, and stops the engine cleanly (libvirt keeps
+//! the desktops and their state).
+
+pub mod app;
+pub mod audit;
+pub mod editor;
+pub mod history;
+pub mod sample;
+pub mod strings;
+pub mod theme;
+pub mod views;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use crossterm::event::Event as TermEvent;
+use tokio::sync::mpsc;
+
+use app::{App, Effect};
+use audit::AuditLog;
+use deskpool_api::{Command, CommandError, Commander, EngineHandle, Reply};
+use deskpool_core::policy::Fleet;
+use theme::Theme;
+
+pub struct ConsoleOptions {
+    pub theme: Theme,
+    pub read_only: bool,
+    /// The config file policies are saved to (`None` for the embedded demo).
+    pub config_path: Option<PathBuf>,
+    pub config_label: String,
+    pub state_dir: PathBuf,
+    /// The demo's clock speed (shown in the title), when a demo day is played.
+    pub demo_speed: Option<u32>,
+    /// The socket of the engine this console is attached to (`None`: the engine runs in this
+    /// process).
+    pub attached: Option<PathBuf>,
+    /// Something the admin should know from the start (a broker socket that is not served).
+    pub note: Option<String>,
+}
+
+/// What a finished effect reports back to the loop.
+enum Done {
+    Engine {
+        what: String,
+        result: Result<Reply, CommandError>,
+    },
+}
+
+/// Runs the console on `engine` until the admin quits (or SIGTERM/SIGHUP), then shuts the handle
+/// down: an engine of this process stops at a clean point, an attached one keeps running.
+pub async fn run(
+    mut engine: EngineHandle,
+    fleet: Fleet,
+    options: ConsoleOptions,
+) -> anyhow::Result<()> {
+    if options.attached.is_some() {
+        // The first snapshot is already there: show it at once.
+        engine.snapshot.mark_changed();
+    }
+    let log_path = options.state_dir.join("deskpool.log");
+    // libvirt and libxml2 may print to stderr; on the console's screen that is garbage.
+    let stderr_guard = StderrToFile::redirect(&log_path);
+    let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
+    let result = event_loop(&mut terminal, engine, fleet, &options).await;
+    ratatui::restore();
+    drop(stderr_guard);
+    result
+}
+
+async fn event_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    mut engine: EngineHandle,
+    fleet: Fleet,
+    options: &ConsoleOptions,
+) -> anyhow::Result<()> {
+    let audit = AuditLog::new(&options.state_dir);
+    let mut app = App::new(
+        fleet,
+        options.read_only,
+        options.config_label.clone(),
+        options.config_path.is_some(),
+    );
+    app.demo_speed = options.demo_speed;
+    if let Some(note) = &options.note {
+        app.complain(note.clone());
+    }
+    let (keys_tx, mut keys) = mpsc::channel::<TermEvent>(64);
+    // crossterm's read blocks: it gets a thread of its own, and costs nothing while idle.
+    std::thread::spawn(move || {
+        while let Ok(event) = crossterm::event::read() {
+            if keys_tx.blocking_send(event).is_err() {
+                break;
+            }
+        }
+    });
+    let (done_tx, mut done) = mpsc::channel::<Done>(16);
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let commands = engine.commander();
+    'run: loop {
+        // Every wake-up below is a change (a key, a resize, a snapshot, an event, a result):
+        // draw once, then sleep until the next one. Nothing redraws on a timer.
+        terminal.draw(|frame| views::draw(frame, &mut app, &options.theme))?;
+        tokio::select! {
+            Some(event) = keys.recv() => {
+                for effect in app.handle(&event) {
+                    match effect {
+                        Effect::Quit => break 'run,
+                        Effect::Engine { command, what } => {
+                            let (commands, done_tx, who) = (commands.clone(), done_tx.clone(), audit.who.clone());
+                            app.say(format!("{what}…"));
+                            tokio::spawn(async move {
+                                let result = commands.send(command, &who).await;
+                                let _ = done_tx.send(Done::Engine { what, result }).await;
+                            });
+                        }
+                        Effect::SavePolicy { class, policy } => {
+                            let what = format!("change the policy of {class}");
+                            let result = save_policy(&commands, &audit.who, options.config_path.as_deref(), &class, &policy).await;
+                            if result.is_ok()
+                                && let Some(c) = app.fleet.classes.iter_mut().find(|c| c.name == class)
+                            {
+                                c.policy = *policy;
+                            }
+                            report(&mut app, &audit, &what, result);
+                        }
+                    }
+                }
+            }
+            changed = engine.snapshot.changed() => {
+                if changed.is_err() {
+                    if let Some(socket) = &options.attached {
+                        return Err(anyhow::anyhow!("the engine on {} went away (stopped, or its console quit)", socket.display()));
+                    }
+                    return Err(anyhow::anyhow!("the engine stopped unexpectedly; see {}", options.state_dir.join("deskpool.log").display()));
+                }
+                let snapshot = engine.snapshot.borrow_and_update().clone();
+                app.on_snapshot(snapshot);
+            }
+            Some(event) = engine.events.recv() => {
+                app.on_event(event);
+                while let Ok(event) = engine.events.try_recv() {
+                    app.on_event(event);
+                }
+            }
+            Some(Done::Engine { what, result }) = done.recv() => {
+                report(&mut app, &audit, &what, result.map(|reply| strings::reply_outcome(&reply)).map_err(|e| e.to_string()));
+            }
+            _ = terminate.recv() => break 'run,
+            _ = hangup.recv() => break 'run,
+        }
+    }
+    finish(engine).await;
+    Ok(())
+}
+
+/// Applies a policy to the engine, then writes it to the config file (atomically, keeping the
+/// file's comments). The engine is told first: a file that cannot be written is reported.
+async fn save_policy(
+    commands: &Commander,
+    who: &str,
+    path: Option<&std::path::Path>,
+    class: &str,
+    policy: &deskpool_core::policy::Policy,
+) -> Result<String, String> {
+    commands
+        .send(
+            Command::SetPolicy {
+                class: class.to_string(),
+                policy: Box::new(policy.clone()),
+            },
+            who,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    match path {
+        Some(path) => deskpool_config::save_policy(path, class, policy)
+            .map(|()| format!("applied and saved to {}", path.display()))
+            .map_err(|e| format!("applied to the engine, but not saved: {e}")),
+        None => Ok("applied (demo: no config file to save to)".into()),
+    }
+}
+
+fn report(app: &mut App, audit: &AuditLog, what: &str, result: Result<String, String>) {
+    let outcome = match &result {
+        Ok(_) => "ok".to_string(),
+        Err(e) => format!("error: {e}"),
+    };
+    let logged = audit.record(what, &outcome);
+    match (result, logged) {
+        (Ok(detail), Ok(())) => app.say(format!("{what}: {detail}")),
+        (Err(e), _) => app.complain(format!("{what}: {e}")),
+        (Ok(_), Err(e)) => app.complain(format!(
+            "{what}: done, but the audit log could not be written: {e}"
+        )),
+    }
+}
+
+async fn finish(engine: EngineHandle) {
+    // Jobs under way finish (a libvirt call is never cut in half); nothing new starts.
+    let _ = tokio::time::timeout(Duration::from_secs(30), engine.shutdown()).await;
+}
+
+/// Points file descriptor 2 at the log file while the console owns the terminal.
+struct StderrToFile {
+    saved: Option<i32>,
+}
+
+impl StderrToFile {
+    fn redirect(path: &std::path::Path) -> StderrToFile {
+        use std::os::fd::AsRawFd;
+        let Ok(file) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        else {
+            return StderrToFile { saved: None };
+        };
+        // SAFETY: plain descriptor juggling on descriptors this process owns.
+        let saved = unsafe { libc::dup(2) };
+        if saved < 0 || unsafe { libc::dup2(file.as_raw_fd(), 2) } < 0 {
+            return StderrToFile { saved: None };
+        }
+        StderrToFile { saved: Some(saved) }
+    }
+}
+
+impl Drop for StderrToFile {
+    fn drop(&mut self) {
+        if let Some(fd) = self.saved.take() {
+            // SAFETY: restores the descriptor saved above.
+            unsafe {
+                libc::dup2(fd, 2);
+                libc::close(fd);
+            }
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! A synthetic fleet and snapshot of any size, for the view tests and the render benchmark
+//! (the console draws only snapshots, so this is all a frame needs).
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+
+use deskpool_api::{ClassStatus, HostState, Snapshot};
+use deskpool_core::model::{DesktopMeta, ObservedDesktop, PoolState};
+use deskpool_core::plan::{ClassPlan, HostStatus};
+use deskpool_core::policy::{Capacity, Fleet, HostSpec};
+
+/// `classes` classes and `hosts` hosts modelled on the embedded demo's first class and host.
+pub fn fleet(classes: usize, hosts: usize) -> Fleet {
+    let demo = deskpool_config::demo_config(std::path::Path::new("/nonexistent/demo"));
+    let mut fleet = demo.clone();
+    fleet.classes = (0..classes)
+        .map(|i| {
+            let mut c = demo.classes[i % demo.classes.len()].clone();
+            c.name = if i < demo.classes.len() {
+                c.name
+            } else {
+                format!("{}-{i}", c.name)
+            };
+            c
+        })
+        .collect();
+    fleet.hosts = (0..hosts)
+        .map(|i| HostSpec {
+            name: format!("h{}", i + 1),
+            uri: format!("qemu+ssh://h{}/system", i + 1),
+            capacity: Capacity {
+                desktops: Some(400),
+                memory_mib: None,
+                vcpus: None,
+            },
+            standby: i + 1 == hosts && hosts > 1,
+            activate_command: None,
+            deactivate_command: None,
+            creation_pool_path: None,
+        })
+        .collect();
+    fleet
+}
+
+/// A snapshot of `fleet` with `desktops` desktops spread over its classes and hosts: most in
+/// production, some buffered, a few in creation; the last host down.
+pub fn snapshot(fleet: &Fleet, desktops: usize, at: Timestamp) -> Snapshot {
+    let hosts = fleet.hosts.len().max(1);
+    let classes = fleet.classes.len().max(1);
+    let list: Vec<ObservedDesktop> = (0..desktops)
+        .map(|i| {
+            let class = &fleet.classes[i % classes];
+            let pool = match i % 10 {
+                0..=6 => PoolState::Production,
+                7 | 8 => PoolState::Buffer,
+                _ => PoolState::Creation,
+            };
+            ObservedDesktop {
+                name: format!("dp-{}-{i:010}", class.name),
+                host: fleet.hosts[i % hosts].name.clone(),
+                meta: DesktopMeta {
+                    class: class.name.clone(),
+                    pool,
+                    seed_version: class.seed.version.clone(),
+                    user: (pool == PoolState::Production).then(|| format!("user{i}")),
+                    created_at: at.as_second() - (i as i64 % 7200),
+                    changed_at: at.as_second(),
+                    attempts: 0,
+                },
+                running: pool != PoolState::Creation,
+                persistent: true,
+                disk_problem: None,
+            }
+        })
+        .collect();
+    let status = fleet
+        .classes
+        .iter()
+        .map(|c| {
+            let count = |p: PoolState| {
+                list.iter()
+                    .filter(|d| d.meta.class == c.name && d.meta.pool == p)
+                    .count() as u32
+            };
+            let (production, buffer, creation) = (
+                count(PoolState::Production),
+                count(PoolState::Buffer),
+                count(PoolState::Creation),
+            );
+            let buffer_target = buffer + creation;
+            ClassStatus {
+                plan: ClassPlan {
+                    name: c.name.clone(),
+                    production,
+                    buffer,
+                    creation,
+                    production_target: production,
+                    buffer_target,
+                    total_target: production + buffer_target,
+                    period: None,
+                    stale: 0,
+                    explanation: format!(
+                        "buffer {buffer} below target {buffer_target}: {creation} in creation"
+                    ),
+                },
+                seed_version: c.seed.version.clone(),
+                on_old_seed: 0,
+                cap: c.policy.cap,
+                logins: Default::default(),
+                demand: (0..12)
+                    .map(|b| ((b * 7 + production as usize) % 9) as u32)
+                    .collect(),
+            }
+        })
+        .collect();
+    let host_states = fleet
+        .hosts
+        .iter()
+        .enumerate()
+        .map(|(i, h)| HostState {
+            name: h.name.clone(),
+            uri: h.uri.clone(),
+            status: if i + 1 == hosts && hosts > 2 {
+                HostStatus::Down {
+                    reason: "connection refused".into(),
+                }
+            } else if h.standby {
+                HostStatus::Standby
+            } else {
+                HostStatus::Active
+            },
+            standby: h.standby,
+            desktops: list.iter().filter(|d| d.host == h.name).count() as u32,
+            capacity: h.capacity.into(),
+            retry_in_secs: None,
+        })
+        .collect();
+    Snapshot {
+        at: Some(at),
+        paused: false,
+        read_only: false,
+        passes: 42,
+        classes: status,
+        hosts: host_states,
+        desktops: Arc::new(list),
+        seed_copies: Vec::new(),
+        jobs_in_flight: 3,
+        steady: false,
+        events_dropped: 0,
+    }
+}

@@ -1,0 +1,143 @@
+//! Every user-facing sentence of the console that is not built from data: key bindings, help,
+//! commands and messages, in one place so they stay consistent and are easy to review.
+
+use super::app::Screen;
+
+pub const READ_ONLY: &str = "read-only console: actions are disabled (started with --read-only)";
+pub const NO_FILTER_HERE: &str =
+    "nothing to filter here: / filters the desktops of a class and the events";
+pub const TOO_SMALL: &str = "terminal too small";
+
+/// `:` commands and what they do (also the completion list).
+pub const COMMANDS: &[(&str, &str)] = &[
+    ("class", ":class NAME      open a class"),
+    ("dashboard", ":dashboard       back to the dashboard"),
+    ("drain", ":drain HOST      drain a host (asks first)"),
+    ("edit", ":edit [CLASS]    edit a class's policy"),
+    ("events", ":events          the event log"),
+    ("help", ":help            this page"),
+    ("hosts", ":hosts           the hosts"),
+    ("pause", ":pause           pause the engine"),
+    (
+        "q",
+        ":q               quit (the engine stops; libvirt keeps the desktops)",
+    ),
+    ("refill", ":refill [CLASS]  retry a class's creations now"),
+    ("resume", ":resume          resume the engine"),
+    (
+        "undrain",
+        ":undrain HOST    put a drained host back in service",
+    ),
+];
+
+pub fn takes_class(command: &str) -> bool {
+    matches!(command, "class" | "edit" | "refill")
+}
+
+pub fn takes_host(command: &str) -> bool {
+    matches!(command, "drain" | "undrain")
+}
+
+const GLOBAL_KEYS: &[(&str, &str)] = &[
+    ("?", "help for this view"),
+    (":", "command mode (tab completes)"),
+    ("esc", "back / clear the filter"),
+    ("j k ↓ ↑", "move"),
+    ("g G", "first / last"),
+    ("PgUp PgDn", "page up / down"),
+    ("H E", "hosts / events"),
+    ("p", "pause or resume the engine"),
+    ("q", "quit"),
+];
+
+/// Key bindings of one screen, then the global ones.
+pub fn keys(screen: &Screen) -> Vec<(&'static str, &'static str)> {
+    let own: &[(&str, &str)] = match screen {
+        Screen::Dashboard => &[
+            ("enter", "open the class: policy in force, desktops"),
+            ("e", "edit the class's policy"),
+            ("r", "refill the class now (forget its backoff)"),
+            ("f", "raise the buffer floor for a while"),
+        ],
+        Screen::Detail { .. } => &[
+            ("/", "filter desktops (name, host, pool, user, seed)"),
+            ("a", "assign a desktop to a user"),
+            ("l", "release the selected desktop (asks first)"),
+            ("x", "recycle the selected desktop (asks first)"),
+            ("e", "edit the class's policy"),
+            ("r", "refill the class now"),
+            ("f", "raise the buffer floor for a while"),
+        ],
+        Screen::Hosts => &[
+            ("d", "drain the selected host (asks first)"),
+            ("u", "undrain it"),
+        ],
+        Screen::Events => &[("/", "filter events (kind, class, host, desktop, text)")],
+        Screen::Editor => &[
+            ("↑ ↓ tab", "move between fields"),
+            ("type", "edit the field; errors show as you type"),
+            ("ctrl-n", "add a period"),
+            ("ctrl-d", "delete the period under the cursor"),
+            (
+                "ctrl-s",
+                "save: apply to the engine and write the config file",
+            ),
+            ("esc", "leave without saving"),
+        ],
+        Screen::Help => &[],
+    };
+    let mut all = own.to_vec();
+    if *screen != Screen::Editor {
+        all.extend_from_slice(GLOBAL_KEYS);
+    }
+    all
+}
+
+/// The help page of a screen, line by line.
+pub fn help_lines(screen: &Screen) -> Vec<String> {
+    let mut lines = vec![
+        format!("Keys of the {} view", screen.title()),
+        String::new(),
+    ];
+    for (key, what) in keys(screen) {
+        lines.push(format!("  {key:<10} {what}"));
+    }
+    lines.push(String::new());
+    lines.push("Commands (type : then a command; tab completes)".into());
+    lines.push(String::new());
+    for (_, line) in COMMANDS {
+        lines.push(format!("  {line}"));
+    }
+    lines.push(String::new());
+    lines.push("Confirmations default to Cancel: y or ←/→ then enter to go ahead.".into());
+    lines
+}
+
+/// Short key hints for the status bar.
+pub fn hints(screen: &Screen) -> &'static str {
+    match screen {
+        Screen::Dashboard => "⏎ open e edit r refill f floor p pause ? help q quit",
+        Screen::Detail { .. } => "/ filter a assign l release x recycle e edit esc back ? help",
+        Screen::Hosts => "d drain  u undrain  esc back  ? help",
+        Screen::Events => "/ filter  g newest  esc back  ? help",
+        Screen::Editor => "↑↓ field  ^s save  ^n add period  ^d delete period  esc cancel",
+        Screen::Help => "j/k scroll  esc back",
+    }
+}
+
+/// What the console says of a command the engine carried out. A display password is the user's
+/// alone: it is never shown.
+pub fn reply_outcome(reply: &deskpool_api::Reply) -> String {
+    match reply {
+        deskpool_api::Reply::Done => "done".to_string(),
+        deskpool_api::Reply::Assigned {
+            desktop,
+            host,
+            waited_ms,
+            ..
+        } => match waited_ms {
+            0 => format!("{desktop} on {host}, ready at once"),
+            ms => format!("{desktop} on {host}, after {:.1} s", *ms as f64 / 1000.0),
+        },
+    }
+}

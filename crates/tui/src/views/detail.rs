@@ -1,0 +1,154 @@
+//! A class in detail: the policy in force and why the targets are what they are, then its
+//! desktops in a scrollable, filterable table.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState, Wrap};
+
+use super::{age, block, fit, selected};
+use crate::app::App;
+use crate::theme::{Area, Slot, Theme};
+use deskpool_core::policy::BufferRule;
+
+fn rule(r: &BufferRule) -> String {
+    if r.percent == 0 && r.floor == r.ceiling {
+        format!("buffer {} (fixed)", r.floor)
+    } else {
+        format!(
+            "buffer {}% of production, {}..{}",
+            r.percent, r.floor, r.ceiling
+        )
+    }
+}
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, class: &str, theme: &Theme) {
+    let s = app.snapshot.clone();
+    let status = s.classes.iter().find(|c| c.plan.name == class);
+    let spec = app.fleet.class(class);
+    let [policy_area, table_area] =
+        Layout::vertical([Constraint::Length(7), Constraint::Min(4)]).areas(area);
+
+    let mut lines = Vec::new();
+    if let (Some(c), Some(spec)) = (status, spec) {
+        let p = &c.plan;
+        let policy = &spec.policy;
+        let in_force = match p
+            .period
+            .and_then(|i| policy.periods.get(i).map(|per| (i, per)))
+        {
+            Some((i, per)) => format!(
+                "period {}: {} {}-{} · production {} · {}",
+                i + 1,
+                per.days.names().join(","),
+                per.from,
+                per.to,
+                per.production,
+                rule(&per.buffer)
+            ),
+            None => format!(
+                "outside periods · production {} · {}",
+                policy.production,
+                rule(&policy.buffer)
+            ),
+        };
+        let muted = theme.style(Area::Detail, Slot::Muted);
+        lines.push(Line::from(vec![
+            Span::styled("in force  ", muted),
+            Span::raw(in_force),
+        ]));
+        lines.push(Line::from(vec![
+            Span::styled("targets   ", muted),
+            Span::raw(format!(
+                "production {} · buffer {} · total {} · cap {}",
+                p.production_target, p.buffer_target, p.total_target, c.cap
+            )),
+        ]));
+        lines.push(Line::from(vec![
+            Span::styled("levels    ", muted),
+            Span::raw(format!(
+                "production {} · buffer {} · creation {} · seed {}, {} older",
+                p.production, p.buffer, p.creation, c.seed_version, c.on_old_seed
+            )),
+        ]));
+        let slot = super::dashboard::buffer_slot(c);
+        lines.push(Line::from(vec![
+            Span::styled("why       ", muted),
+            Span::styled(p.explanation.clone(), theme.style(Area::Detail, slot)),
+        ]));
+        lines.push(Line::from(vec![
+            Span::styled("pacing    ", muted),
+            Span::raw(format!(
+                "{} clones, {} boots per host · ready in {}s · scale down after {}s",
+                policy.pacing.clones_per_host,
+                policy.pacing.boots_per_host,
+                policy.ready_secs,
+                policy.scale_down_delay_secs
+            )),
+        ]));
+    } else {
+        lines.push(Line::from(format!(
+            "no class {class} in the engine's snapshot yet"
+        )));
+    }
+    frame.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: true }).block(block(
+            format!(" {class} "),
+            Area::Detail,
+            theme,
+        )),
+        policy_area,
+    );
+
+    let now = s.at.map_or(0, |t| t.as_second());
+    let desktops = app.visible_desktops(class);
+    let count = desktops.len();
+    let header = Row::new(["name", "host", "pool", "user", "seed", "age", "state"].map(Cell::from))
+        .style(theme.style(Area::Detail, Slot::Muted));
+    let rows: Vec<Row> = desktops
+        .iter()
+        .map(|d| {
+            let running = if d.running {
+                ("running", Slot::Ok)
+            } else {
+                ("shut off", Slot::Warning)
+            };
+            Row::new(vec![
+                Cell::from(fit(&d.name, 21)),
+                Cell::from(fit(&d.host, 9)),
+                Cell::from(d.meta.pool.as_str()),
+                Cell::from(fit(d.meta.user.as_deref().unwrap_or("-"), 10)),
+                Cell::from(fit(&d.meta.seed_version, 9)),
+                Cell::from(age(now - d.meta.created_at)),
+                Cell::from(running.0).style(theme.style(Area::Detail, running.1)),
+            ])
+        })
+        .collect();
+    let widths = [
+        Constraint::Length(21),
+        Constraint::Length(9),
+        Constraint::Length(10),
+        Constraint::Length(10),
+        Constraint::Length(9),
+        Constraint::Length(4),
+        Constraint::Min(8),
+    ];
+    let filter = if app.desktop_filter.is_empty() {
+        String::new()
+    } else {
+        format!(" filter: {}", app.desktop_filter)
+    };
+    let title = format!(" desktops ({count}){filter} ");
+    let table = Table::new(rows, widths)
+        .header(header)
+        .block(block(title, Area::Detail, theme))
+        .row_highlight_style(selected(Area::Detail, theme))
+        .highlight_symbol("▶");
+    app.page_rows = table_area.height.saturating_sub(3) as usize;
+    let mut state = TableState::default().with_selected(if count == 0 {
+        None
+    } else {
+        Some(app.desktop_row)
+    });
+    frame.render_stateful_widget(table, table_area, &mut state);
+}

@@ -1,0 +1,237 @@
+//! Every screen drawn on ratatui's TestBackend at 80x24, checked line by line.
+
+use std::sync::Arc;
+
+use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+use crate::app::{App, Effect, Popup};
+use crate::sample;
+use crate::theme::Theme;
+
+fn app(classes: usize, hosts: usize, desktops: usize) -> App {
+    let fleet = sample::fleet(classes, hosts);
+    let at: jiff::Timestamp = "2026-01-05T10:00:00Z".parse().unwrap();
+    let snapshot = sample::snapshot(&fleet, desktops, at);
+    let mut app = App::new(fleet, false, "site.toml".into(), true);
+    app.on_snapshot(Arc::new(snapshot));
+    app
+}
+
+fn screen(app: &mut App, width: u16, height: u16) -> Vec<String> {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    let theme = Theme::default();
+    terminal.draw(|f| super::draw(f, app, &theme)).unwrap();
+    let buffer = terminal.backend().buffer().clone();
+    (0..height)
+        .map(|y| {
+            (0..width)
+                .map(|x| buffer[(x, y)].symbol().to_string())
+                .collect::<String>()
+        })
+        .collect()
+}
+
+fn key(app: &mut App, code: KeyCode) -> Vec<Effect> {
+    app.handle(&TermEvent::Key(KeyEvent::new(code, KeyModifiers::NONE)))
+}
+
+fn typed(app: &mut App, text: &str) {
+    for c in text.chars() {
+        key(app, KeyCode::Char(c));
+    }
+}
+
+fn contains(lines: &[String], needle: &str) -> bool {
+    lines.iter().any(|l| l.contains(needle))
+}
+
+#[test]
+fn the_dashboard_shows_every_class_with_levels_and_targets_and_the_hosts() {
+    let mut app = app(3, 3, 30);
+    let lines = screen(&mut app, 80, 24);
+    assert!(
+        lines[0].contains("deskpool · site.toml · dashboard") && lines[0].contains("running"),
+        "{}",
+        lines[0]
+    );
+    for (class, production, buffer) in [
+        ("office", "7/7", "2/3"),
+        ("dev", "7/7", "2/3"),
+        ("cad", "7/7", "2/3"),
+    ] {
+        let row = lines
+            .iter()
+            .find(|l| l.contains(&format!("{class}  ")))
+            .unwrap_or_else(|| panic!("no row for {class}:\n{}", lines.join("\n")));
+        assert!(row.contains(production) && row.contains(buffer), "{row}");
+        assert!(row.contains("2026.11"), "seed version shown: {row}");
+    }
+    assert!(contains(&lines, "h1") && contains(&lines, "active"));
+    assert!(
+        contains(&lines, "h3")
+            && contains(&lines, "down")
+            && contains(&lines, "connection refused")
+    );
+    assert!(lines[23].contains("? help"), "key hints: {}", lines[23]);
+}
+
+#[test]
+fn the_class_detail_explains_the_target_and_lists_filtered_desktops() {
+    let mut app = app(3, 2, 30);
+    key(&mut app, KeyCode::Enter);
+    let lines = screen(&mut app, 80, 24);
+    assert!(lines[0].contains("class office"));
+    assert!(contains(&lines, "outside periods"), "{}", lines.join("\n"));
+    assert!(contains(
+        &lines,
+        "why       buffer 2 below target 3: 1 in creation"
+    ));
+    assert!(contains(&lines, "desktops (10)"));
+    key(&mut app, KeyCode::Char('/'));
+    typed(&mut app, "creation");
+    key(&mut app, KeyCode::Enter);
+    let lines = screen(&mut app, 80, 24);
+    assert!(
+        contains(&lines, "desktops (1) filter: creation"),
+        "{}",
+        lines.join("\n")
+    );
+    assert!(contains(&lines, "shut off"));
+}
+
+#[test]
+fn help_lists_the_keys_of_the_view_below_it() {
+    let mut app = app(3, 2, 10);
+    key(&mut app, KeyCode::Enter);
+    key(&mut app, KeyCode::Char('?'));
+    let lines = screen(&mut app, 80, 24);
+    assert!(contains(&lines, "Keys of the class office view"));
+    assert!(contains(
+        &lines,
+        "x          recycle the selected desktop (asks first)"
+    ));
+    assert!(contains(&lines, "q          quit"));
+    key(&mut app, KeyCode::Esc);
+    assert!(
+        screen(&mut app, 80, 24)[0].contains("class office"),
+        "esc goes back"
+    );
+}
+
+#[test]
+fn the_editor_refuses_an_invalid_value_and_says_why() {
+    let mut app = app(3, 2, 10);
+    key(&mut app, KeyCode::Char('e'));
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Backspace);
+    typed(&mut app, "99");
+    let lines = screen(&mut app, 80, 24);
+    assert!(contains(&lines, "policy of office"));
+    assert!(
+        contains(&lines, "buffer floor                99"),
+        "{}",
+        lines.join("\n")
+    );
+    assert!(
+        contains(&lines, "floor 99 is above ceiling 12"),
+        "{}",
+        lines.join("\n")
+    );
+    let save = app.handle(&TermEvent::Key(KeyEvent::new(
+        KeyCode::Char('s'),
+        KeyModifiers::CONTROL,
+    )));
+    assert!(save.is_empty(), "an invalid policy cannot be saved");
+    assert!(
+        app.status
+            .as_ref()
+            .is_some_and(|s| s.error && s.text.contains("cannot save"))
+    );
+
+    key(&mut app, KeyCode::Backspace);
+    key(&mut app, KeyCode::Backspace);
+    typed(&mut app, "7");
+    let save = app.handle(&TermEvent::Key(KeyEvent::new(
+        KeyCode::Char('s'),
+        KeyModifiers::CONTROL,
+    )));
+    match save.as_slice() {
+        [Effect::SavePolicy { class, policy }] => {
+            assert_eq!(class, "office");
+            assert_eq!(policy.buffer.floor, 7);
+        }
+        other => panic!("expected a save, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_narrow_terminal_gets_a_clear_note() {
+    let mut app = app(3, 2, 10);
+    let lines = screen(&mut app, 60, 20);
+    assert!(lines[0].contains("terminal too small"), "{}", lines[0]);
+    assert!(contains(
+        &lines,
+        "60x20 here; deskpool needs at least 80x24."
+    ));
+}
+
+#[test]
+fn destructive_actions_default_to_cancel() {
+    let mut app = app(3, 2, 10);
+    key(&mut app, KeyCode::Char('H'));
+    key(&mut app, KeyCode::Char('d'));
+    assert!(matches!(app.popup, Some(Popup::Confirm { yes: false, .. })));
+    let lines = screen(&mut app, 80, 24);
+    assert!(contains(&lines, "[ Cancel ]   [ OK ]"));
+    assert!(
+        key(&mut app, KeyCode::Enter).is_empty(),
+        "enter on the default does nothing"
+    );
+    key(&mut app, KeyCode::Char('d'));
+    key(&mut app, KeyCode::Right);
+    match key(&mut app, KeyCode::Enter).as_slice() {
+        [Effect::Engine { what, .. }] => assert_eq!(what, "drain h1"),
+        other => panic!("expected the drain, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_command_line_completes_commands_and_names() {
+    let mut app = app(3, 2, 10);
+    key(&mut app, KeyCode::Char(':'));
+    typed(&mut app, "cl");
+    key(&mut app, KeyCode::Tab);
+    typed(&mut app, "d");
+    key(&mut app, KeyCode::Tab);
+    let lines = screen(&mut app, 80, 24);
+    assert!(lines[23].starts_with(":class dev "), "{}", lines[23]);
+    key(&mut app, KeyCode::Enter);
+    assert!(screen(&mut app, 80, 24)[0].contains("class dev"));
+    key(&mut app, KeyCode::Char(':'));
+    typed(&mut app, "nonsense");
+    key(&mut app, KeyCode::Enter);
+    assert!(
+        app.status
+            .as_ref()
+            .is_some_and(|s| s.error && s.text.contains("unknown command :nonsense"))
+    );
+    key(&mut app, KeyCode::Char(':'));
+    typed(&mut app, "q");
+    assert_eq!(key(&mut app, KeyCode::Enter), vec![Effect::Quit]);
+}
+
+#[test]
+fn a_read_only_console_takes_no_action() {
+    let mut app = app(3, 2, 10);
+    app.read_only = true;
+    assert!(key(&mut app, KeyCode::Char('p')).is_empty());
+    assert!(key(&mut app, KeyCode::Char('e')).is_empty());
+    assert!(
+        app.status
+            .as_ref()
+            .is_some_and(|s| s.text.contains("read-only"))
+    );
+}
