@@ -5,6 +5,7 @@ pub mod clock;
 pub mod demand;
 pub mod history;
 pub mod jobs;
+pub mod ledger;
 pub mod lock;
 pub mod plan;
 pub mod run;

@@ -15,13 +15,14 @@ use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
 use super::api::{
-    ClassStatus, Command, CommandError, CommandResult, Event, EventKind, HostState, LoginStats,
-    Reply, Request, SeedProgress, Snapshot,
+    ClassStatus, Command, CommandError, CommandResult, Event, EventKind, HostState, Reply, Request,
+    SeedProgress, Snapshot,
 };
 use super::clock::Clock;
 use super::demand::DemandModel;
 use super::history::{BUCKET_SECS, DemandHistory};
 use super::jobs::{self, NewDesktop, Outcome, Pacer, SeedJob};
+use super::ledger::{self, Ledger};
 use super::plan::{self, Action, Busy, HostStatus, HostView, PlanInput, PlanMemory};
 use crate::hypervisor::HostConnection;
 use crate::hypervisor::model::{HostObservation, ObservedDesktop, PoolState, SeedCopy};
@@ -293,8 +294,6 @@ struct Engine {
     class_backoff: HashMap<String, Backoff>,
     seed_retry: HashMap<(String, String, String), Backoff>,
     floor_raises: HashMap<String, (u32, Timestamp)>,
-    /// Replacements owed to classes that recycle on logout.
-    owed_replacements: HashMap<String, u32>,
     memory: PlanMemory,
     pacers: HashMap<(String, String), Pacer>,
     seed_progress: HashMap<SeedKey, CopyProgress>,
@@ -308,10 +307,9 @@ struct Engine {
     /// When the engine started (a host that has not answered within [`FIRST_READ_GRACE`] no
     /// longer holds logins back: it is treated as down).
     started: tokio::time::Instant,
-    /// Logins waiting for a desktop of their class to become ready, oldest first.
-    waiting: HashMap<String, VecDeque<Login>>,
-    /// Logins served, waited and refused, per class.
-    login_stats: HashMap<String, LoginStats>,
+    /// Logins waiting for a desktop of their class (oldest first), replacements owed, and
+    /// logins served, waited and refused, per class.
+    ledger: Ledger<Login>,
     /// Logins and logouts per class, and where they are saved.
     history: DemandHistory,
     /// What predictive classes expect, learnt from the history and every login since.
@@ -397,7 +395,6 @@ impl Engine {
             class_backoff: HashMap::new(),
             seed_retry: HashMap::new(),
             floor_raises: HashMap::new(),
-            owed_replacements: HashMap::new(),
             memory: PlanMemory::default(),
             pacers: HashMap::new(),
             seed_progress: HashMap::new(),
@@ -405,8 +402,7 @@ impl Engine {
             pending_release: HashMap::new(),
             unread_hosts,
             started: tokio::time::Instant::now(),
-            waiting: HashMap::new(),
-            login_stats: HashMap::new(),
+            ledger: Ledger::default(),
             snapshot_tx,
             events_tx,
             events_dropped: 0,
@@ -935,8 +931,8 @@ impl Engine {
                 self.history.record_login(&class, now);
                 self.demand.record_login(&class, now);
                 self.history_unsaved = true;
-                let stats = self.login_stats.entry(class.clone()).or_default();
-                stats.record_served((!login.instant).then_some(waited));
+                self.ledger
+                    .served(&class, (!login.instant).then_some(waited));
                 if !login.instant {
                     message = format!("{message} after waiting {}s", waited.as_secs());
                 }
@@ -979,7 +975,7 @@ impl Engine {
                         given_back: false,
                         ..login
                     };
-                    self.waiting.entry(class).or_default().push_front(login);
+                    self.ledger.wait_first(&class, login);
                 }
             }
             Outcome::CreateFailed {
@@ -1011,7 +1007,7 @@ impl Engine {
                             .insert(class.clone(), self.backoff(now, failures, reason.clone()));
                     }
                 }
-                self.login_stats.entry(class.clone()).or_default().failures += 1;
+                self.ledger.failed(&class);
                 self.emit(
                     EventKind::Failed,
                     Some(&class),
@@ -1031,10 +1027,8 @@ impl Engine {
                         instant: false,
                         ..login
                     };
-                    self.waiting
-                        .entry(login.class.clone())
-                        .or_default()
-                        .push_front(login);
+                    let class = login.class.clone();
+                    self.ledger.wait_first(&class, login);
                 }
                 if let Some(release) = self.pending_release.remove(&desktop) {
                     let result = Err(CommandError::unavailable(format!(
@@ -1398,7 +1392,7 @@ impl Engine {
                 instant: true,
                 given_back: false,
             };
-            self.waiting.entry(class).or_default().push_back(login);
+            self.ledger.wait(&class, login);
             return None;
         }
         let login = Login {
@@ -1419,17 +1413,17 @@ impl Engine {
                     instant: false,
                     ..login
                 };
-                self.waiting.entry(class).or_default().push_back(login);
+                self.ledger.wait(&class, login);
             }
             Tried::NoDesktop(login) if wait_secs > 0 => {
                 let login = Login {
                     instant: false,
                     ..login
                 };
-                self.waiting.entry(class).or_default().push_back(login);
+                self.ledger.wait(&class, login);
             }
             Tried::NoDesktop(login) => {
-                self.login_stats.entry(class.clone()).or_default().refused += 1;
+                self.ledger.refused(&class);
                 self.answer_login(
                     login,
                     Err(CommandError::unavailable(format!(
@@ -1459,10 +1453,7 @@ impl Engine {
         let same = |l: &Login| l.class == class && l.user == user;
         let login = match self.pending_assign.values_mut().find(|l| same(l)) {
             Some(login) => Some(login),
-            None => self
-                .waiting
-                .get_mut(class)
-                .and_then(|q| q.iter_mut().find(|l| same(l))),
+            None => self.ledger.find_waiting_mut(class, same),
         };
         match login {
             Some(login) => {
@@ -1537,33 +1528,21 @@ impl Engine {
         }
     }
 
-    /// The buffered desktop a login of `class` gets: current seed first, then the oldest.
+    /// The buffered desktop a login of `class` gets, by the ledger's rule, among those no job
+    /// is on and whose host is up.
     fn ready_desktop(&self, class: &str) -> Option<ObservedDesktop> {
-        let version = self.fleet.class(class)?.seed.version.clone();
+        let version = &self.fleet.class(class)?.seed.version;
         let usable = |h: &str| {
             self.hosts
                 .get(h)
                 .is_some_and(|rt| rt.status == HostStatus::Active && rt.conn.is_some())
         };
-        self.desktops
-            .values()
-            .filter(|d| {
-                d.value.meta.class == class
-                    && d.value.meta.pool == PoolState::Buffer
-                    && d.value.running
-                    && d.value.disk_problem.is_none()
-                    && !self
-                        .in_flight
-                        .contains(&JobKey::Desktop(d.value.name.clone()))
-                    && usable(&d.value.host)
-            })
-            .min_by_key(|d| {
-                (
-                    d.value.meta.seed_version != version,
-                    d.value.meta.created_at,
-                )
-            })
-            .map(|d| d.value.clone())
+        let candidates = self.desktops.values().map(|d| &d.value).filter(|d| {
+            ledger::can_hand_out(d, class)
+                && !self.in_flight.contains(&JobKey::Desktop(d.name.clone()))
+                && usable(&d.host)
+        });
+        ledger::pick(candidates, version).cloned()
     }
 
     /// Labels `desktop` for the login; the reply goes out when the label is written.
@@ -1584,7 +1563,7 @@ impl Engine {
 
     /// Gives newly ready desktops to waiting logins, and turns away those whose wait ran out.
     fn serve_waiting(&mut self) {
-        if self.waiting.is_empty() {
+        if !self.ledger.has_waiting() {
             return;
         }
         let now = tokio::time::Instant::now();
@@ -1594,9 +1573,7 @@ impl Engine {
         } else {
             HashMap::new()
         };
-        let classes: Vec<String> = self.waiting.keys().cloned().collect();
-        for class in classes {
-            let queue = self.waiting.remove(&class).unwrap_or_default();
+        for (class, queue) in self.ledger.take_all_waiting() {
             let mut left = VecDeque::new();
             let mut buffer_empty = false;
             for login in queue {
@@ -1617,7 +1594,7 @@ impl Engine {
                     Tried::OwnBusy(login) => login,
                 };
                 if login.deadline <= now {
-                    self.login_stats.entry(class.clone()).or_default().refused += 1;
+                    self.ledger.refused(&class);
                     let waited = now.duration_since(login.asked).as_secs();
                     self.answer_login(
                         login,
@@ -1629,18 +1606,15 @@ impl Engine {
                 }
                 left.push_back(login);
             }
-            if !left.is_empty() {
-                self.waiting.insert(class, left);
+            for login in left {
+                self.ledger.wait(&class, login);
             }
         }
     }
 
     /// When the earliest waiting login runs out of time.
     fn next_deadline(&self) -> Option<tokio::time::Instant> {
-        self.waiting
-            .values()
-            .filter_map(|q| q.iter().map(|l| l.deadline).min())
-            .min()
+        self.ledger.waiting().map(|(_, l)| l.deadline).min()
     }
 
     /// Release (a logout) or recycle (an admin action) a desktop: it is labelled retired, then
@@ -1750,7 +1724,7 @@ impl Engine {
             self.history_unsaved = true;
             let on_logout = self.fleet.class(&class).map(|c| c.policy.on_logout);
             if on_logout == Some(LogoutAction::Recycle) {
-                *self.owed_replacements.entry(class).or_default() += 1;
+                self.ledger.owe(&class);
             }
         }
         for reply in replies {
@@ -1806,11 +1780,8 @@ impl Engine {
                 .insert(c.clone(), (b.until, b.reason.clone()));
         }
         busy.floor_raises = self.floor_raises.clone();
-        busy.owed_replacements = self.owed_replacements.clone();
         // Logins waiting for a desktop are owed one each, whatever the buffer target says.
-        for (class, queue) in &self.waiting {
-            *busy.owed_replacements.entry(class.clone()).or_default() += queue.len() as u32;
-        }
+        busy.owed_replacements = self.ledger.owed_for_plan();
         busy
     }
 
@@ -1906,8 +1877,7 @@ impl Engine {
                             && d.meta.pool != PoolState::Retired
                     })
                     .count() as u32;
-                let mut logins = self.login_stats.get(&p.name).cloned().unwrap_or_default();
-                logins.waiting = self.waiting.get(&p.name).map_or(0, |q| q.len() as u32);
+                let logins = self.ledger.stats(&p.name);
                 ClassStatus {
                     plan: p.clone(),
                     seed_version: version,
@@ -2032,9 +2002,7 @@ impl Engine {
                 };
                 let name = self.new_desktop_name(&class, now);
                 let pacer = self.pacer(&host, &spec);
-                if let Some(owed) = self.owed_replacements.get_mut(&class) {
-                    *owed = owed.saturating_sub(1);
-                }
+                self.ledger.created(&class);
                 // Shown in the creation pool at once, so the next pass counts it.
                 let placeholder = ObservedDesktop {
                     name: name.clone(),

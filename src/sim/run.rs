@@ -11,20 +11,21 @@
 //! - `ActivateHost`: in service after `activate_secs`; `DrainHost`, `UndrainHost`,
 //!   `ReturnToStandby`: at once.
 //!
-//! A login takes the oldest ready desktop of its class (an *instant* login), else waits in its
-//! class's FIFO queue for the next desktop that becomes ready (a desktop is owed to it, as
-//! `Busy::owed_replacements`: made at the next pass even when the buffer is at its target). A
-//! login is *refused* when its
-//! class's production is at the cap (no desktop can ever be made for it), when it has waited
-//! `max_wait_secs` without a desktop, or when its user logs out while still waiting. A logout
-//! destroys the user's desktop; under `on_logout = "recycle"` a replacement is owed to the
-//! class, as the engine does.
+//! Logins are kept in the engine's [`Ledger`]: a login takes the ready desktop the engine would
+//! hand out (current seed first, then the one created first; [`crate::engine::ledger::pick`]),
+//! an *instant* login, else waits in its class's FIFO queue for the next desktop that becomes
+//! ready (a desktop is owed to each waiting login, as `Busy::owed_replacements`: made even when
+//! the buffer is at its target). A login is *refused* when its class's production is at the cap
+//! (no desktop can ever be made for it), when it has waited `max_wait_secs` without a desktop,
+//! or when its user logs out while still waiting. A logout destroys the user's desktop; under
+//! `on_logout = "recycle"` a replacement is owed to the class, as the engine does.
 //!
 //! Predictive classes get the demand model's forecast of their logins during `ready_secs`
 //! (every login is recorded in the model as it happens: the model knows only the past).
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashMap};
+use std::time::Duration;
 
 use jiff::Timestamp;
 
@@ -32,6 +33,7 @@ use super::model::{Model, Phase};
 use super::report::{ClassReport, Report, fill_waits};
 use super::trace::{EventKind, TraceEvent};
 use crate::engine::demand::DemandModel;
+use crate::engine::ledger::Ledger;
 use crate::engine::plan::{self, Action, HostStatus, PlanInput, PlanMemory};
 use crate::policy::{Fleet, LogoutAction};
 
@@ -79,12 +81,10 @@ enum Ev {
     Deadline(usize, String, i64),
 }
 
+/// What the ledger does not count: logins asked, each wait (for percentiles), idle time, peak.
 #[derive(Default)]
 struct ClassStats {
     logins: u64,
-    instant: u64,
-    waited: u64,
-    refused: u64,
     waits: Vec<i64>,
     idle_secs: i64,
     peak: u64,
@@ -97,8 +97,8 @@ struct Sim<'a> {
     now: i64,
     seq: u64,
     queue: BinaryHeap<Reverse<(i64, u64, Ev)>>,
-    /// Per class, users waiting (user, since).
-    waiting: Vec<VecDeque<(String, i64)>>,
+    /// Users waiting (user, since) per class, owed replacements, served/refused counts.
+    ledger: Ledger<(String, i64)>,
     /// User → their desktop.
     desktops_of: HashMap<String, String>,
     stats: Vec<ClassStats>,
@@ -121,7 +121,7 @@ pub fn simulate(fleet: &Fleet, trace: &[TraceEvent], opts: &SimOptions) -> Repor
         now: start,
         seq: 0,
         queue: BinaryHeap::new(),
-        waiting: vec![VecDeque::new(); fleet.classes.len()],
+        ledger: Ledger::default(),
         desktops_of: HashMap::new(),
         stats: fleet
             .classes
@@ -240,27 +240,37 @@ impl Sim<'_> {
                 }
             }
             Ev::Deadline(class, user, since) => {
-                let q = &mut self.waiting[class];
-                if let Some(pos) = q.iter().position(|(u, s)| *u == user && *s == since) {
-                    q.remove(pos);
-                    self.stats[class].refused += 1;
+                let name = &self.fleet.classes[class].name;
+                if self
+                    .ledger
+                    .take_waiting(name, |(u, s)| *u == user && *s == since)
+                    .is_some()
+                {
+                    self.ledger.refused(name);
                 }
             }
         }
     }
 
-    /// A desktop became ready: to the first user waiting, else to the buffer.
+    /// A desktop became ready: it joins the buffer, and the users waiting are served from it
+    /// first come first served, each with the desktop the engine would hand out.
     fn ready(&mut self, class: usize, name: &str) {
-        match self.waiting[class].pop_front() {
-            Some((user, since)) => {
-                self.model
-                    .set_phase(name, Phase::Assigned, Some(&user), self.now);
-                let s = &mut self.stats[class];
-                s.waited += 1;
-                s.waits.push(self.now - since);
-                self.desktops_of.insert(user, name.to_string());
-            }
-            None => self.model.set_phase(name, Phase::Ready, None, self.now),
+        self.model.set_phase(name, Phase::Ready, None, self.now);
+        let spec = &self.fleet.classes[class];
+        while self.ledger.waiting_count(&spec.name) > 0 {
+            let Some(desktop) = self.model.ready_of(&spec.name, &spec.seed.version) else {
+                break;
+            };
+            let Some((user, since)) = self.ledger.take_first(&spec.name) else {
+                break;
+            };
+            self.model
+                .set_phase(&desktop, Phase::Assigned, Some(&user), self.now);
+            let waited = self.now - since;
+            self.ledger
+                .served(&spec.name, Some(Duration::from_secs(waited.max(0) as u64)));
+            self.stats[class].waits.push(waited);
+            self.desktops_of.insert(user, desktop);
         }
     }
 
@@ -273,17 +283,16 @@ impl Sim<'_> {
                     self.demand.record_login(&spec.name, at);
                 }
                 self.stats[class].logins += 1;
-                if let Some(name) = self.model.ready_of(class) {
+                if let Some(name) = self.model.ready_of(&spec.name, &spec.seed.version) {
                     self.model
                         .set_phase(&name, Phase::Assigned, Some(&e.user), self.now);
-                    self.stats[class].instant += 1;
+                    self.ledger.served(&spec.name, None);
                     self.desktops_of.insert(e.user.clone(), name);
                 } else if self.model.counts[class].production >= u64::from(spec.policy.cap) {
-                    self.stats[class].refused += 1;
+                    self.ledger.refused(&spec.name);
                 } else {
-                    // A desktop is owed to the user: made even if the buffer is at its target.
-                    self.owe(class);
-                    self.waiting[class].push_back((e.user.clone(), e.at));
+                    // The ledger owes it a desktop: made even if the buffer is at its target.
+                    self.ledger.wait(&spec.name, (e.user.clone(), e.at));
                     self.schedule(
                         e.at + self.opts.max_wait_secs,
                         Ev::Deadline(class, e.user.clone(), e.at),
@@ -293,28 +302,21 @@ impl Sim<'_> {
             EventKind::Logout => {
                 if let Some(name) = self.desktops_of.remove(&e.user) {
                     self.model.remove(&name);
-                    if self.fleet.classes[class].policy.on_logout == LogoutAction::Recycle {
-                        self.owe(class);
+                    let spec = &self.fleet.classes[class];
+                    if spec.policy.on_logout == LogoutAction::Recycle {
+                        self.ledger.owe(&spec.name);
                     }
                 } else {
-                    let q = &mut self.waiting[class];
-                    if let Some(pos) = q.iter().position(|(u, _)| *u == e.user) {
+                    let name = &self.fleet.classes[class].name;
+                    if self
+                        .ledger
+                        .take_waiting(name, |(u, _)| *u == e.user)
+                        .is_some()
+                    {
                         // Gave up before a desktop was ready.
-                        q.remove(pos);
-                        self.stats[class].refused += 1;
+                        self.ledger.refused(name);
                     }
                 }
-            }
-        }
-    }
-
-    /// One more fresh desktop owed to `class` (made at the next pass whatever the target).
-    fn owe(&mut self, class: usize) {
-        let name = &self.fleet.classes[class].name;
-        match self.model.busy.owed_replacements.get_mut(name) {
-            Some(n) => *n += 1,
-            None => {
-                self.model.busy.owed_replacements.insert(name.clone(), 1);
             }
         }
     }
@@ -332,6 +334,7 @@ impl Sim<'_> {
                     .forecast(&class.name, now, class.policy.ready_secs);
             }
         }
+        self.model.busy.owed_replacements = self.ledger.owed_for_plan();
         let plan = plan::plan(&PlanInput {
             fleet: self.fleet,
             hosts: &self.model.hosts,
@@ -361,9 +364,7 @@ impl Sim<'_> {
                     return;
                 };
                 let name = self.model.create(ci, &class, &host, &version, now);
-                if let Some(owed) = self.model.busy.owed_replacements.get_mut(&class) {
-                    *owed = owed.saturating_sub(1);
-                }
+                self.ledger.created(&class);
                 self.schedule(now + self.opts.clone_secs, Ev::CloneDone(name));
             }
             Action::Destroy { desktop, .. } => {
@@ -439,10 +440,6 @@ impl Sim<'_> {
     }
 
     fn report(mut self, start: i64, end: i64) -> Report {
-        // Logins still waiting at the end were never served.
-        for (class, q) in self.waiting.iter().enumerate() {
-            self.stats[class].refused += q.len() as u64;
-        }
         let mut total = ClassReport {
             name: "total".into(),
             ..ClassReport::default()
@@ -451,12 +448,15 @@ impl Sim<'_> {
         let mut idle_total = 0;
         let mut classes = Vec::new();
         for (spec, s) in self.fleet.classes.iter().zip(self.stats.iter_mut()) {
+            let counts = self.ledger.stats(&spec.name);
+            // Logins still waiting at the end were never served.
+            let refused = counts.refused + u64::from(counts.waiting);
             let mut r = ClassReport {
                 name: spec.name.clone(),
                 logins: s.logins,
-                instant: s.instant,
-                waited: s.waited,
-                refused: s.refused,
+                instant: counts.instant,
+                waited: counts.served - counts.instant,
+                refused,
                 idle_desktop_hours: s.idle_secs as f64 / 3600.0,
                 peak_desktops: s.peak,
                 ..ClassReport::default()
@@ -464,9 +464,9 @@ impl Sim<'_> {
             all_waits.extend_from_slice(&s.waits);
             fill_waits(&mut r, &mut s.waits);
             total.logins += s.logins;
-            total.instant += s.instant;
-            total.waited += s.waited;
-            total.refused += s.refused;
+            total.instant += r.instant;
+            total.waited += r.waited;
+            total.refused += r.refused;
             idle_total += s.idle_secs;
             classes.push(r);
         }
