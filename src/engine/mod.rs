@@ -1,6 +1,7 @@
 //! The provisioning engine: the pure planner, the reconcile loop, commands and events.
 
 pub mod api;
+pub mod backoffs;
 pub mod clock;
 pub mod demand;
 pub mod history;
