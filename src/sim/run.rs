@@ -67,6 +67,25 @@ impl Default for SimOptions {
     }
 }
 
+/// What a login got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginOutcome {
+    /// A ready desktop at once.
+    Instant,
+    /// A desktop after waiting for one to become ready.
+    Waited,
+    /// No desktop.
+    Refused,
+}
+
+/// One login's outcome, in the order the outcomes happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandOut {
+    pub user: String,
+    pub class: String,
+    pub outcome: LoginOutcome,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Ev {
     CloneDone(String),
@@ -108,10 +127,21 @@ struct Sim<'a> {
     demand: DemandModel,
     forecasts: HashMap<String, f64>,
     passes: u64,
+    hand_outs: Vec<HandOut>,
 }
 
 /// Replays `trace` (parsed against `fleet`) and measures what users saw.
 pub fn simulate(fleet: &Fleet, trace: &[TraceEvent], opts: &SimOptions) -> Report {
+    simulate_with_hand_outs(fleet, trace, opts).0
+}
+
+/// [`simulate`], and what each login got, in the order it happened (those still waiting at the
+/// end last, as refused).
+pub fn simulate_with_hand_outs(
+    fleet: &Fleet,
+    trace: &[TraceEvent],
+    opts: &SimOptions,
+) -> (Report, Vec<HandOut>) {
     let start = trace.first().map_or(0, |e| e.at - e.at.rem_euclid(86_400));
     let end = trace.last().map_or(start, |e| e.at);
     let mut sim = Sim {
@@ -139,6 +169,7 @@ pub fn simulate(fleet: &Fleet, trace: &[TraceEvent], opts: &SimOptions) -> Repor
             .map(|c| (c.name.clone(), 0.0))
             .collect(),
         passes: 0,
+        hand_outs: Vec::new(),
     };
     let tick = opts.tick_secs.max(1);
     let mut next_tick = start;
@@ -177,7 +208,19 @@ pub fn simulate(fleet: &Fleet, trace: &[TraceEvent], opts: &SimOptions) -> Repor
         sim.pass();
         next_tick += tick;
     }
-    sim.report(start, end)
+    let mut hand_outs = std::mem::take(&mut sim.hand_outs);
+    // Logins still waiting at the end were never served.
+    for (class, queue) in sim.ledger.take_all_waiting() {
+        for (user, _) in queue {
+            sim.ledger.refused(&class);
+            hand_outs.push(HandOut {
+                user,
+                class: class.clone(),
+                outcome: LoginOutcome::Refused,
+            });
+        }
+    }
+    (sim.report(start, end), hand_outs)
 }
 
 fn fmt_time(t: i64) -> String {
@@ -185,6 +228,18 @@ fn fmt_time(t: i64) -> String {
 }
 
 impl Sim<'_> {
+    fn note(&mut self, class: usize, user: &str, outcome: LoginOutcome) {
+        let class = self.fleet.classes[class].name.clone();
+        if outcome == LoginOutcome::Refused {
+            self.ledger.refused(&class);
+        }
+        self.hand_outs.push(HandOut {
+            user: user.to_string(),
+            class,
+            outcome,
+        });
+    }
+
     fn schedule(&mut self, at: i64, ev: Ev) {
         self.seq += 1;
         self.queue.push(Reverse((at, self.seq, ev)));
@@ -246,7 +301,7 @@ impl Sim<'_> {
                     .take_waiting(name, |(u, s)| *u == user && *s == since)
                     .is_some()
                 {
-                    self.ledger.refused(name);
+                    self.note(class, &user, LoginOutcome::Refused);
                 }
             }
         }
@@ -270,6 +325,7 @@ impl Sim<'_> {
             self.ledger
                 .served(&spec.name, Some(Duration::from_secs(waited.max(0) as u64)));
             self.stats[class].waits.push(waited);
+            self.note(class, &user, LoginOutcome::Waited);
             self.desktops_of.insert(user, desktop);
         }
     }
@@ -288,8 +344,9 @@ impl Sim<'_> {
                         .set_phase(&name, Phase::Assigned, Some(&e.user), self.now);
                     self.ledger.served(&spec.name, None);
                     self.desktops_of.insert(e.user.clone(), name);
+                    self.note(class, &e.user, LoginOutcome::Instant);
                 } else if self.model.counts[class].production >= u64::from(spec.policy.cap) {
-                    self.ledger.refused(&spec.name);
+                    self.note(class, &e.user, LoginOutcome::Refused);
                 } else {
                     // The ledger owes it a desktop: made even if the buffer is at its target.
                     self.ledger.wait(&spec.name, (e.user.clone(), e.at));
@@ -314,7 +371,7 @@ impl Sim<'_> {
                         .is_some()
                     {
                         // Gave up before a desktop was ready.
-                        self.ledger.refused(name);
+                        self.note(class, &e.user, LoginOutcome::Refused);
                     }
                 }
             }
@@ -449,14 +506,12 @@ impl Sim<'_> {
         let mut classes = Vec::new();
         for (spec, s) in self.fleet.classes.iter().zip(self.stats.iter_mut()) {
             let counts = self.ledger.stats(&spec.name);
-            // Logins still waiting at the end were never served.
-            let refused = counts.refused + u64::from(counts.waiting);
             let mut r = ClassReport {
                 name: spec.name.clone(),
                 logins: s.logins,
                 instant: counts.instant,
                 waited: counts.served - counts.instant,
-                refused,
+                refused: counts.refused,
                 idle_desktop_hours: s.idle_secs as f64 / 3600.0,
                 peak_desktops: s.peak,
                 ..ClassReport::default()
