@@ -50,61 +50,8 @@ pub struct ClassStatus {
     pub demand: Vec<u32>,
 }
 
-/// Upper bounds (seconds) of the login wait histogram's buckets, `+Inf` implied. An instant
-/// login counts as a 0 s wait; a waited one waits for a desktop to be made or to boot, which
-/// takes seconds on a warm host and minutes on a cold or loaded one. Past 10 minutes a wait is
-/// an outage, not a latency: only `+Inf` and the max gauge tell how long.
-pub const LOGIN_WAIT_BUCKETS: [f64; 11] = [
-    0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
-];
-
-/// Logins served since the engine started, for the metrics.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct LoginStats {
-    /// Desktops handed out (a user asking again for the one they hold is not counted).
-    pub served: u64,
-    /// Of those, served at once from the buffer.
-    pub instant: u64,
-    /// Logins waiting now for a desktop to become ready.
-    pub waiting: u32,
-    /// Total and longest wait of the logins that waited, in seconds.
-    pub wait_secs_total: f64,
-    pub wait_secs_max: f64,
-    /// Served logins that waited at most `LOGIN_WAIT_BUCKETS[i]` (instant ones as 0 s),
-    /// cumulative like Prometheus buckets; `served` is the `+Inf` bucket. Empty from an engine
-    /// that predates the histogram.
-    #[serde(default)]
-    pub wait_le: Vec<u64>,
-    /// Logins that got no desktop (empty buffer without waiting, or the wait ran out).
-    pub refused: u64,
-    /// Desktops that failed to become ready.
-    pub failures: u64,
-}
-
-impl LoginStats {
-    /// One login handed a desktop: at once (`None`) or after waiting `waited`.
-    pub fn record_served(&mut self, waited: Option<std::time::Duration>) {
-        self.served += 1;
-        let secs = match waited {
-            None => {
-                self.instant += 1;
-                0.0
-            }
-            Some(w) => {
-                let secs = w.as_secs_f64();
-                self.wait_secs_total += secs;
-                self.wait_secs_max = self.wait_secs_max.max(secs);
-                secs
-            }
-        };
-        self.wait_le.resize(LOGIN_WAIT_BUCKETS.len(), 0);
-        for (count, le) in self.wait_le.iter_mut().zip(LOGIN_WAIT_BUCKETS) {
-            if secs <= le {
-                *count += 1;
-            }
-        }
-    }
-}
+// Login counts are kept by the login ledger (core) and published as they are.
+pub use deskpool_core::ledger::{LOGIN_WAIT_BUCKETS, LoginStats};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HostState {

@@ -5,6 +5,7 @@
 
 pub mod clock;
 pub mod demand;
+pub mod ledger;
 pub mod model;
 pub mod plan;
 pub mod policy;

@@ -18,5 +18,5 @@ pub mod trace;
 mod tests;
 
 pub use report::{ClassReport, Report};
-pub use run::{SimOptions, simulate};
+pub use run::{HandOut, LoginOutcome, SimOptions, simulate, simulate_with_hand_outs};
 pub use trace::{TraceError, TraceEvent};

@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 
+use deskpool_core::ledger;
 use deskpool_core::model::{DesktopMeta, ObservedDesktop, PoolState, SeedCopy};
 use deskpool_core::plan::{Busy, HostStatus, HostView};
 use deskpool_core::policy::Fleet;
@@ -207,14 +208,20 @@ impl Model {
         Some((class, phase))
     }
 
-    /// A ready desktop of `class`, the oldest first.
-    pub fn ready_of(&self, class: usize) -> Option<String> {
-        self.phase
-            .iter()
-            .enumerate()
-            .filter(|(_, (c, p))| *c == class && *p == Phase::Ready)
-            .min_by_key(|(i, _)| self.observed[*i].meta.changed_at)
-            .map(|(i, _)| self.observed[i].name.clone())
+    /// The ready desktop a login of `class` gets, by the engine's rule
+    /// ([`deskpool_core::ledger::pick`]) among those on an active host.
+    pub fn ready_of(&self, class_name: &str, version: &str) -> Option<String> {
+        let active = |host: &str| {
+            self.hosts
+                .iter()
+                .any(|h| h.name == host && h.status == HostStatus::Active)
+        };
+        let candidates = self.observed.iter().filter(|d| {
+            ledger::can_hand_out(d, class_name)
+                && !self.busy.desktops.contains(&d.name)
+                && active(&d.host)
+        });
+        ledger::pick(candidates, version).map(|d| d.name.clone())
     }
 
     /// Hosts in service (active, activating or draining).

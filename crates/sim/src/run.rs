@@ -11,20 +11,21 @@
 //! - `ActivateHost`: in service after `activate_secs`; `DrainHost`, `UndrainHost`,
 //!   `ReturnToStandby`: at once.
 //!
-//! A login takes the oldest ready desktop of its class (an *instant* login), else waits in its
-//! class's FIFO queue for the next desktop that becomes ready (a desktop is owed to it, as
-//! `Busy::owed_replacements`: made at the next pass even when the buffer is at its target). A
-//! login is *refused* when its
-//! class's production is at the cap (no desktop can ever be made for it), when it has waited
-//! `max_wait_secs` without a desktop, or when its user logs out while still waiting. A logout
-//! destroys the user's desktop; under `on_logout = "recycle"` a replacement is owed to the
-//! class, as the engine does.
+//! Logins are kept in the engine's [`Ledger`]: a login takes the ready desktop the engine would
+//! hand out (current seed first, then the one created first; [`deskpool_core::ledger::pick`]),
+//! an *instant* login, else waits in its class's FIFO queue for the next desktop that becomes
+//! ready (a desktop is owed to each waiting login, as `Busy::owed_replacements`: made even when
+//! the buffer is at its target). A login is *refused* when its class's production is at the cap
+//! (no desktop can ever be made for it), when it has waited `max_wait_secs` without a desktop,
+//! or when its user logs out while still waiting. A logout destroys the user's desktop; under
+//! `on_logout = "recycle"` a replacement is owed to the class, as the engine does.
 //!
 //! Predictive classes get the demand model's forecast of their logins during `ready_secs`
 //! (every login is recorded in the model as it happens: the model knows only the past).
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashMap};
+use std::time::Duration;
 
 use jiff::Timestamp;
 
@@ -32,6 +33,7 @@ use super::model::{Model, Phase};
 use super::report::{ClassReport, Report, fill_waits};
 use super::trace::{EventKind, TraceEvent};
 use deskpool_core::demand::DemandModel;
+use deskpool_core::ledger::Ledger;
 use deskpool_core::plan::{self, Action, HostStatus, PlanInput, PlanMemory};
 use deskpool_core::policy::{Fleet, LogoutAction};
 
@@ -65,6 +67,25 @@ impl Default for SimOptions {
     }
 }
 
+/// What a login got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginOutcome {
+    /// A ready desktop at once.
+    Instant,
+    /// A desktop after waiting for one to become ready.
+    Waited,
+    /// No desktop.
+    Refused,
+}
+
+/// One login's outcome, in the order the outcomes happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandOut {
+    pub user: String,
+    pub class: String,
+    pub outcome: LoginOutcome,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Ev {
     CloneDone(String),
@@ -79,12 +100,10 @@ enum Ev {
     Deadline(usize, String, i64),
 }
 
+/// What the ledger does not count: logins asked, each wait (for percentiles), idle time, peak.
 #[derive(Default)]
 struct ClassStats {
     logins: u64,
-    instant: u64,
-    waited: u64,
-    refused: u64,
     waits: Vec<i64>,
     idle_secs: i64,
     peak: u64,
@@ -97,8 +116,8 @@ struct Sim<'a> {
     now: i64,
     seq: u64,
     queue: BinaryHeap<Reverse<(i64, u64, Ev)>>,
-    /// Per class, users waiting (user, since).
-    waiting: Vec<VecDeque<(String, i64)>>,
+    /// Users waiting (user, since) per class, owed replacements, served/refused counts.
+    ledger: Ledger<(String, i64)>,
     /// User → their desktop.
     desktops_of: HashMap<String, String>,
     stats: Vec<ClassStats>,
@@ -108,10 +127,21 @@ struct Sim<'a> {
     demand: DemandModel,
     forecasts: HashMap<String, f64>,
     passes: u64,
+    hand_outs: Vec<HandOut>,
 }
 
 /// Replays `trace` (parsed against `fleet`) and measures what users saw.
 pub fn simulate(fleet: &Fleet, trace: &[TraceEvent], opts: &SimOptions) -> Report {
+    simulate_with_hand_outs(fleet, trace, opts).0
+}
+
+/// [`simulate`], and what each login got, in the order it happened (those still waiting at the
+/// end last, as refused).
+pub fn simulate_with_hand_outs(
+    fleet: &Fleet,
+    trace: &[TraceEvent],
+    opts: &SimOptions,
+) -> (Report, Vec<HandOut>) {
     let start = trace.first().map_or(0, |e| e.at - e.at.rem_euclid(86_400));
     let end = trace.last().map_or(start, |e| e.at);
     let mut sim = Sim {
@@ -121,7 +151,7 @@ pub fn simulate(fleet: &Fleet, trace: &[TraceEvent], opts: &SimOptions) -> Repor
         now: start,
         seq: 0,
         queue: BinaryHeap::new(),
-        waiting: vec![VecDeque::new(); fleet.classes.len()],
+        ledger: Ledger::default(),
         desktops_of: HashMap::new(),
         stats: fleet
             .classes
@@ -139,6 +169,7 @@ pub fn simulate(fleet: &Fleet, trace: &[TraceEvent], opts: &SimOptions) -> Repor
             .map(|c| (c.name.clone(), 0.0))
             .collect(),
         passes: 0,
+        hand_outs: Vec::new(),
     };
     let tick = opts.tick_secs.max(1);
     let mut next_tick = start;
@@ -177,7 +208,19 @@ pub fn simulate(fleet: &Fleet, trace: &[TraceEvent], opts: &SimOptions) -> Repor
         sim.pass();
         next_tick += tick;
     }
-    sim.report(start, end)
+    let mut hand_outs = std::mem::take(&mut sim.hand_outs);
+    // Logins still waiting at the end were never served.
+    for (class, queue) in sim.ledger.take_all_waiting() {
+        for (user, _) in queue {
+            sim.ledger.refused(&class);
+            hand_outs.push(HandOut {
+                user,
+                class: class.clone(),
+                outcome: LoginOutcome::Refused,
+            });
+        }
+    }
+    (sim.report(start, end), hand_outs)
 }
 
 fn fmt_time(t: i64) -> String {
@@ -185,6 +228,18 @@ fn fmt_time(t: i64) -> String {
 }
 
 impl Sim<'_> {
+    fn note(&mut self, class: usize, user: &str, outcome: LoginOutcome) {
+        let class = self.fleet.classes[class].name.clone();
+        if outcome == LoginOutcome::Refused {
+            self.ledger.refused(&class);
+        }
+        self.hand_outs.push(HandOut {
+            user: user.to_string(),
+            class,
+            outcome,
+        });
+    }
+
     fn schedule(&mut self, at: i64, ev: Ev) {
         self.seq += 1;
         self.queue.push(Reverse((at, self.seq, ev)));
@@ -240,27 +295,38 @@ impl Sim<'_> {
                 }
             }
             Ev::Deadline(class, user, since) => {
-                let q = &mut self.waiting[class];
-                if let Some(pos) = q.iter().position(|(u, s)| *u == user && *s == since) {
-                    q.remove(pos);
-                    self.stats[class].refused += 1;
+                let name = &self.fleet.classes[class].name;
+                if self
+                    .ledger
+                    .take_waiting(name, |(u, s)| *u == user && *s == since)
+                    .is_some()
+                {
+                    self.note(class, &user, LoginOutcome::Refused);
                 }
             }
         }
     }
 
-    /// A desktop became ready: to the first user waiting, else to the buffer.
+    /// A desktop became ready: it joins the buffer, and the users waiting are served from it
+    /// first come first served, each with the desktop the engine would hand out.
     fn ready(&mut self, class: usize, name: &str) {
-        match self.waiting[class].pop_front() {
-            Some((user, since)) => {
-                self.model
-                    .set_phase(name, Phase::Assigned, Some(&user), self.now);
-                let s = &mut self.stats[class];
-                s.waited += 1;
-                s.waits.push(self.now - since);
-                self.desktops_of.insert(user, name.to_string());
-            }
-            None => self.model.set_phase(name, Phase::Ready, None, self.now),
+        self.model.set_phase(name, Phase::Ready, None, self.now);
+        let spec = &self.fleet.classes[class];
+        while self.ledger.waiting_count(&spec.name) > 0 {
+            let Some(desktop) = self.model.ready_of(&spec.name, &spec.seed.version) else {
+                break;
+            };
+            let Some((user, since)) = self.ledger.take_first(&spec.name) else {
+                break;
+            };
+            self.model
+                .set_phase(&desktop, Phase::Assigned, Some(&user), self.now);
+            let waited = self.now - since;
+            self.ledger
+                .served(&spec.name, Some(Duration::from_secs(waited.max(0) as u64)));
+            self.stats[class].waits.push(waited);
+            self.note(class, &user, LoginOutcome::Waited);
+            self.desktops_of.insert(user, desktop);
         }
     }
 
@@ -273,17 +339,17 @@ impl Sim<'_> {
                     self.demand.record_login(&spec.name, at);
                 }
                 self.stats[class].logins += 1;
-                if let Some(name) = self.model.ready_of(class) {
+                if let Some(name) = self.model.ready_of(&spec.name, &spec.seed.version) {
                     self.model
                         .set_phase(&name, Phase::Assigned, Some(&e.user), self.now);
-                    self.stats[class].instant += 1;
+                    self.ledger.served(&spec.name, None);
                     self.desktops_of.insert(e.user.clone(), name);
+                    self.note(class, &e.user, LoginOutcome::Instant);
                 } else if self.model.counts[class].production >= u64::from(spec.policy.cap) {
-                    self.stats[class].refused += 1;
+                    self.note(class, &e.user, LoginOutcome::Refused);
                 } else {
-                    // A desktop is owed to the user: made even if the buffer is at its target.
-                    self.owe(class);
-                    self.waiting[class].push_back((e.user.clone(), e.at));
+                    // The ledger owes it a desktop: made even if the buffer is at its target.
+                    self.ledger.wait(&spec.name, (e.user.clone(), e.at));
                     self.schedule(
                         e.at + self.opts.max_wait_secs,
                         Ev::Deadline(class, e.user.clone(), e.at),
@@ -293,28 +359,21 @@ impl Sim<'_> {
             EventKind::Logout => {
                 if let Some(name) = self.desktops_of.remove(&e.user) {
                     self.model.remove(&name);
-                    if self.fleet.classes[class].policy.on_logout == LogoutAction::Recycle {
-                        self.owe(class);
+                    let spec = &self.fleet.classes[class];
+                    if spec.policy.on_logout == LogoutAction::Recycle {
+                        self.ledger.owe(&spec.name);
                     }
                 } else {
-                    let q = &mut self.waiting[class];
-                    if let Some(pos) = q.iter().position(|(u, _)| *u == e.user) {
+                    let name = &self.fleet.classes[class].name;
+                    if self
+                        .ledger
+                        .take_waiting(name, |(u, _)| *u == e.user)
+                        .is_some()
+                    {
                         // Gave up before a desktop was ready.
-                        q.remove(pos);
-                        self.stats[class].refused += 1;
+                        self.note(class, &e.user, LoginOutcome::Refused);
                     }
                 }
-            }
-        }
-    }
-
-    /// One more fresh desktop owed to `class` (made at the next pass whatever the target).
-    fn owe(&mut self, class: usize) {
-        let name = &self.fleet.classes[class].name;
-        match self.model.busy.owed_replacements.get_mut(name) {
-            Some(n) => *n += 1,
-            None => {
-                self.model.busy.owed_replacements.insert(name.clone(), 1);
             }
         }
     }
@@ -332,6 +391,7 @@ impl Sim<'_> {
                     .forecast(&class.name, now, class.policy.ready_secs);
             }
         }
+        self.model.busy.owed_replacements = self.ledger.owed_for_plan();
         let plan = plan::plan(&PlanInput {
             fleet: self.fleet,
             hosts: &self.model.hosts,
@@ -361,9 +421,7 @@ impl Sim<'_> {
                     return;
                 };
                 let name = self.model.create(ci, &class, &host, &version, now);
-                if let Some(owed) = self.model.busy.owed_replacements.get_mut(&class) {
-                    *owed = owed.saturating_sub(1);
-                }
+                self.ledger.created(&class);
                 self.schedule(now + self.opts.clone_secs, Ev::CloneDone(name));
             }
             Action::Destroy { desktop, .. } => {
@@ -439,10 +497,6 @@ impl Sim<'_> {
     }
 
     fn report(mut self, start: i64, end: i64) -> Report {
-        // Logins still waiting at the end were never served.
-        for (class, q) in self.waiting.iter().enumerate() {
-            self.stats[class].refused += q.len() as u64;
-        }
         let mut total = ClassReport {
             name: "total".into(),
             ..ClassReport::default()
@@ -451,12 +505,13 @@ impl Sim<'_> {
         let mut idle_total = 0;
         let mut classes = Vec::new();
         for (spec, s) in self.fleet.classes.iter().zip(self.stats.iter_mut()) {
+            let counts = self.ledger.stats(&spec.name);
             let mut r = ClassReport {
                 name: spec.name.clone(),
                 logins: s.logins,
-                instant: s.instant,
-                waited: s.waited,
-                refused: s.refused,
+                instant: counts.instant,
+                waited: counts.served - counts.instant,
+                refused: counts.refused,
                 idle_desktop_hours: s.idle_secs as f64 / 3600.0,
                 peak_desktops: s.peak,
                 ..ClassReport::default()
@@ -464,9 +519,9 @@ impl Sim<'_> {
             all_waits.extend_from_slice(&s.waits);
             fill_waits(&mut r, &mut s.waits);
             total.logins += s.logins;
-            total.instant += s.instant;
-            total.waited += s.waited;
-            total.refused += s.refused;
+            total.instant += r.instant;
+            total.waited += r.waited;
+            total.refused += r.refused;
             idle_total += s.idle_secs;
             classes.push(r);
         }

@@ -1,0 +1,171 @@
+//! Commands: answers held until the snapshot that shows them, and each command applied.
+
+use super::*;
+
+impl Engine {
+    /// Queues an answer; it goes out once the next snapshot (which shows its effect) is out, so
+    /// that a client reading the status right after its answer sees what it did.
+    pub(super) fn answer(&mut self, to: oneshot::Sender<CommandResult>, result: CommandResult) {
+        self.answers.push((to, result));
+    }
+
+    pub(super) fn send_answers(&mut self) {
+        for (to, result) in self.answers.drain(..) {
+            let _ = to.send(result);
+        }
+    }
+
+    pub(super) fn command(&mut self, request: Request) {
+        self.publish_now = true;
+        let Request {
+            command,
+            actor,
+            reply,
+        } = request;
+        // Logins and logouts have their own events; everything else is an admin action.
+        let admin = !matches!(command, Command::Assign { .. } | Command::Release { .. });
+        let describe = format!("{command:?}");
+        let result = self.apply_command(command, &actor, reply);
+        if let Some((reply, result)) = result {
+            if admin {
+                let note = match &result {
+                    Ok(_) => "ok".to_string(),
+                    Err(e) => format!("refused: {e}"),
+                };
+                self.emit(
+                    EventKind::AdminAction,
+                    None,
+                    None,
+                    None,
+                    format!("{actor}: {describe}: {note}"),
+                );
+            }
+            self.answer(reply, result);
+        }
+    }
+
+    /// Applies a command; returns the reply to send now, or `None` when a job will answer.
+    #[allow(clippy::type_complexity)]
+    pub(super) fn apply_command(
+        &mut self,
+        command: Command,
+        actor: &str,
+        reply: oneshot::Sender<CommandResult>,
+    ) -> Option<(oneshot::Sender<CommandResult>, CommandResult)> {
+        let writes = !matches!(command, Command::Assign { .. } | Command::Release { .. });
+        if self.read_only && writes {
+            return Some((
+                reply,
+                Err(CommandError::read_only("the engine is read-only")),
+            ));
+        }
+        let result = match command {
+            Command::Pause => {
+                self.paused = true;
+                Ok(Reply::Done)
+            }
+            Command::Resume => {
+                if self.read_only {
+                    Err(CommandError::read_only("the engine is read-only"))
+                } else {
+                    self.paused = false;
+                    Ok(Reply::Done)
+                }
+            }
+            Command::Refill { class } => {
+                if self.fleet.class(&class).is_none() {
+                    Err(CommandError::not_found(format!("unknown class {class:?}")))
+                } else {
+                    self.class_backoff.clear(&class);
+                    let names: Vec<String> = self
+                        .desktops
+                        .values()
+                        .filter(|d| d.value.meta.class == class)
+                        .map(|d| d.value.name.clone())
+                        .collect();
+                    for n in names {
+                        self.desktop_retry.clear(&n);
+                    }
+                    self.seed_retry.retain(|(_, c, _), _| *c != class);
+                    Ok(Reply::Done)
+                }
+            }
+            Command::RaiseFloor {
+                class,
+                floor,
+                until,
+            } => {
+                if self.fleet.class(&class).is_none() {
+                    Err(CommandError::not_found(format!("unknown class {class:?}")))
+                } else if until <= self.now() {
+                    Err(CommandError::invalid("the expiry is in the past"))
+                } else {
+                    self.floor_raises.insert(class, (floor, until));
+                    Ok(Reply::Done)
+                }
+            }
+            Command::DrainHost { host } => match self.hosts.get_mut(&host) {
+                None => Err(CommandError::not_found(format!("unknown host {host:?}"))),
+                Some(rt) if matches!(rt.status, HostStatus::Standby) => Err(
+                    CommandError::conflict(format!("host {host} is on standby; nothing to drain")),
+                ),
+                Some(rt) => {
+                    rt.status = HostStatus::Draining { by_admin: true };
+                    self.emit(
+                        EventKind::HostDraining,
+                        None,
+                        Some(&host),
+                        None,
+                        format!("drained by {actor}"),
+                    );
+                    Ok(Reply::Done)
+                }
+            },
+            Command::UndrainHost { host } => match self.hosts.get_mut(&host) {
+                None => Err(CommandError::not_found(format!("unknown host {host:?}"))),
+                Some(rt) if matches!(rt.status, HostStatus::Draining { .. }) => {
+                    rt.status = if rt.conn.is_some() {
+                        HostStatus::Active
+                    } else {
+                        HostStatus::Activating
+                    };
+                    Ok(Reply::Done)
+                }
+                Some(_) => Err(CommandError::conflict(format!(
+                    "host {host} is not draining"
+                ))),
+            },
+            Command::SetPolicy { class, policy } => {
+                // Policy::problems: the same rules as the config file and the policy editor.
+                let valid = policy.validate();
+                match self.fleet.classes.iter_mut().find(|c| c.name == class) {
+                    None => Err(CommandError::not_found(format!("unknown class {class:?}"))),
+                    Some(_) if let Err(why) = &valid => Err(CommandError::invalid(format!(
+                        "invalid policy for class {class:?}: {why}"
+                    ))),
+                    Some(c) => {
+                        c.policy = *policy;
+                        self.classes = Arc::new(self.fleet.classes.clone());
+                        self.pacers.retain(|(_, c), _| *c != class);
+                        self.emit(
+                            EventKind::PolicyChanged,
+                            Some(&class),
+                            None,
+                            None,
+                            format!("policy changed by {actor}"),
+                        );
+                        Ok(Reply::Done)
+                    }
+                }
+            }
+            Command::Assign {
+                class,
+                user,
+                wait_secs,
+            } => return self.assign(class, user, wait_secs, reply),
+            Command::Release { desktop } => return self.release(&desktop, actor, true, reply),
+            Command::Recycle { desktop } => return self.release(&desktop, actor, false, reply),
+        };
+        Some((reply, result))
+    }
+}

@@ -1,0 +1,341 @@
+//! Actions: each planner action started as a job.
+
+use super::*;
+
+impl Engine {
+    pub(super) fn pacer(&mut self, host: &str, class: &ClassSpec) -> Pacer {
+        self.pacers
+            .entry((host.to_string(), class.name.clone()))
+            .or_insert_with(|| Pacer {
+                clones: Arc::new(Semaphore::new(class.policy.pacing.clones_per_host as usize)),
+                boots: Arc::new(Semaphore::new(class.policy.pacing.boots_per_host as usize)),
+            })
+            .clone()
+    }
+
+    pub(super) fn new_desktop_name(&mut self, class: &str, now: Timestamp) -> String {
+        // Time-ordered and unique across restarts: microseconds since the epoch in base 36 (ten
+        // characters until the year 3600), bumped when two names fall in the same microsecond.
+        let micros = now.as_microsecond().max(0) as u64;
+        self.name_counter = self.name_counter.max(micros.saturating_sub(1)) + 1;
+        while self
+            .desktops
+            .contains_key(&desktop_name(class, self.name_counter))
+        {
+            self.name_counter += 1;
+        }
+        desktop_name(class, self.name_counter)
+    }
+
+    pub(super) fn conn(&self, host: &str) -> Option<HostConnection> {
+        self.hosts.get(host).and_then(|rt| rt.conn.clone())
+    }
+
+    pub(super) fn execute(&mut self, action: Action, now: Timestamp) {
+        let pool = self.fleet.engine.creation_pool.clone();
+        let stamp = now.as_second();
+        match action {
+            Action::Create {
+                host,
+                class,
+                version,
+            } => {
+                let (Some(conn), Some(spec)) =
+                    (self.conn(&host), self.fleet.class(&class).cloned())
+                else {
+                    return;
+                };
+                let Some(seed) = self.hosts[&host]
+                    .seed_copies
+                    .get(&(class.clone(), version.clone()))
+                    .map(|t| t.value.clone())
+                else {
+                    return;
+                };
+                let name = self.new_desktop_name(&class, now);
+                let pacer = self.pacer(&host, &spec);
+                self.ledger.created(&class);
+                // Shown in the creation pool at once, so the next pass counts it.
+                let placeholder = ObservedDesktop {
+                    name: name.clone(),
+                    host: host.clone(),
+                    meta: deskpool_core::model::DesktopMeta {
+                        class: class.clone(),
+                        pool: PoolState::Creation,
+                        seed_version: version,
+                        user: None,
+                        created_at: stamp,
+                        changed_at: stamp,
+                        attempts: 0,
+                    },
+                    running: false,
+                    persistent: true,
+                    disk_problem: None,
+                };
+                let seq = self.next_seq();
+                self.desktops.insert(
+                    name.clone(),
+                    Tracked {
+                        value: placeholder,
+                        touched: seq,
+                    },
+                );
+                let job = jobs::create(NewDesktop {
+                    host,
+                    conn,
+                    class: spec,
+                    name: name.clone(),
+                    seed,
+                    creation_pool: pool,
+                    now: stamp,
+                    pacer,
+                });
+                self.spawn(JobKey::Desktop(name), job);
+            }
+            Action::Boot { host, desktop } => {
+                let (Some(conn), Some(d), Some(spec)) = (
+                    self.conn(&host),
+                    self.desktops.get(&desktop).map(|d| d.value.clone()),
+                    self.desktops
+                        .get(&desktop)
+                        .and_then(|d| self.fleet.class(&d.value.meta.class).cloned()),
+                ) else {
+                    return;
+                };
+                let pacer = self.pacer(&host, &spec);
+                self.spawn(JobKey::Desktop(desktop), jobs::boot(conn, d, pacer, stamp));
+            }
+            Action::Restart { host, desktop } => {
+                let (Some(conn), Some(d)) = (
+                    self.conn(&host),
+                    self.desktops.get(&desktop).map(|d| d.value.clone()),
+                ) else {
+                    return;
+                };
+                self.spawn(JobKey::Desktop(desktop), jobs::restart(conn, d));
+            }
+            Action::Promote { host, desktop } => {
+                let (Some(conn), Some(d)) = (
+                    self.conn(&host),
+                    self.desktops.get(&desktop).map(|d| d.value.clone()),
+                ) else {
+                    return;
+                };
+                let event = Some((
+                    EventKind::Provisioned,
+                    "ready in the buffer (finished after a restart)".to_string(),
+                ));
+                self.spawn(
+                    JobKey::Desktop(desktop),
+                    jobs::relabel(conn, d, PoolState::Buffer, None, stamp, event),
+                );
+            }
+            Action::Destroy {
+                host,
+                desktop,
+                reason,
+            } => {
+                let Some(conn) = self.conn(&host) else {
+                    return;
+                };
+                let known = self.desktops.get(&desktop).map(|d| d.value.clone());
+                let why = match reason {
+                    plan::DestroyReason::Surplus => "surplus buffer".to_string(),
+                    plan::DestroyReason::StaleSeed => "old seed version".to_string(),
+                    plan::DestroyReason::HostDraining => "host draining".to_string(),
+                    plan::DestroyReason::Undefined => {
+                        "undefined behind deskpool's back".to_string()
+                    }
+                    plan::DestroyReason::Retired => "recycled".to_string(),
+                    plan::DestroyReason::Failed => {
+                        let attempts = known.as_ref().map_or(0, |d| d.meta.attempts);
+                        let last = self
+                            .desktop_retry
+                            .get(&desktop)
+                            .map(|b| b.reason.clone())
+                            .unwrap_or_default();
+                        let class = known.as_ref().map(|d| d.meta.class.clone());
+                        self.emit(
+                            EventKind::Failed,
+                            class.as_deref(),
+                            Some(&host),
+                            Some(&desktop),
+                            format!(
+                                "gave up after {attempts} attempts{}",
+                                if last.is_empty() {
+                                    String::new()
+                                } else {
+                                    format!(": {last}")
+                                }
+                            ),
+                        );
+                        "failed too often".to_string()
+                    }
+                    plan::DestroyReason::NotRunning => "found shut off".to_string(),
+                    plan::DestroyReason::Unlabelled => {
+                        "left unlabelled by an interrupted creation".to_string()
+                    }
+                    plan::DestroyReason::UnknownClass => "class no longer configured".to_string(),
+                    plan::DestroyReason::DiskMissing => known
+                        .as_ref()
+                        .and_then(|d| d.disk_problem.clone())
+                        .unwrap_or_else(|| "its disk is gone".into()),
+                    plan::DestroyReason::ShutOff => {
+                        "assigned and found shut off: recycled, its user gets a fresh desktop"
+                            .to_string()
+                    }
+                };
+                self.spawn(
+                    JobKey::Desktop(desktop.clone()),
+                    jobs::destroy(conn, host, desktop, known, pool, stamp, why),
+                );
+            }
+            Action::DeleteVolume { host, volume } => {
+                let Some(conn) = self.conn(&host) else {
+                    return;
+                };
+                self.spawn(
+                    JobKey::Volume(host.clone(), volume.clone()),
+                    jobs::delete_volume(conn, host, pool, volume),
+                );
+            }
+            Action::CopySeed {
+                host,
+                class,
+                version,
+                source_host,
+                from_copy,
+            } => {
+                let (Some(conn), Some(source), Some(spec)) = (
+                    self.conn(&host),
+                    self.conn(&source_host),
+                    self.fleet.class(&class).cloned(),
+                ) else {
+                    return;
+                };
+                let (source_pool, source_volume) = if from_copy {
+                    (
+                        pool.clone(),
+                        deskpool_core::model::seed_copy_volume_name(&class, &version),
+                    )
+                } else {
+                    (spec.seed.pool.clone(), spec.seed.volume.clone())
+                };
+                let key = (host.clone(), class.clone(), version.clone());
+                let done = Arc::new(AtomicU64::new(0));
+                let total = Arc::new(AtomicU64::new(0));
+                self.seed_progress
+                    .insert(key.clone(), (done.clone(), total.clone()));
+                let same_host = host == source_host;
+                self.spawn(
+                    JobKey::Seed(key.0, key.1, key.2),
+                    jobs::copy_seed(SeedJob {
+                        host,
+                        conn,
+                        source,
+                        same_host,
+                        source_pool,
+                        source_volume,
+                        creation_pool: pool,
+                        class,
+                        version,
+                        done,
+                        total,
+                    }),
+                );
+            }
+            Action::DeleteSeedCopy {
+                host,
+                class,
+                version,
+            } => {
+                let Some(conn) = self.conn(&host) else {
+                    return;
+                };
+                self.spawn(
+                    JobKey::Seed(host.clone(), class.clone(), version.clone()),
+                    jobs::delete_seed_copy(conn, host, pool, class, version),
+                );
+            }
+            Action::ActivateHost { host } => {
+                let Some(spec) = self.fleet.host(&host).cloned() else {
+                    return;
+                };
+                if self.in_flight.contains(&JobKey::Host(host.clone())) {
+                    // Still being probed or connected: its answer decides.
+                    return;
+                }
+                if let Some(rt) = self.hosts.get_mut(&host) {
+                    rt.status = HostStatus::Activating;
+                }
+                self.emit(
+                    EventKind::HostActivated,
+                    None,
+                    Some(&host),
+                    None,
+                    "activating: the active hosts are full".into(),
+                );
+                let command = spec.activate_command.clone();
+                let h = host.clone();
+                self.spawn(JobKey::Host(host), async move {
+                    match command {
+                        None => Outcome::Activated { host: h },
+                        Some(command) => {
+                            match jobs::run_host_command(command, ACTIVATION_LIMIT).await {
+                                Ok(()) => Outcome::Activated { host: h },
+                                Err(reason) => Outcome::ActivationFailed { host: h, reason },
+                            }
+                        }
+                    }
+                });
+            }
+            Action::DrainHost { host } => {
+                if let Some(rt) = self.hosts.get_mut(&host) {
+                    rt.status = HostStatus::Draining { by_admin: false };
+                }
+                let idle = self.fleet.engine.standby_idle_secs;
+                self.emit(
+                    EventKind::HostDraining,
+                    None,
+                    Some(&host),
+                    None,
+                    format!("unneeded for {idle}s: draining"),
+                );
+            }
+            Action::UndrainHost { host } => {
+                if let Some(rt) = self.hosts.get_mut(&host) {
+                    rt.status = HostStatus::Active;
+                }
+                self.emit(
+                    EventKind::HostActivated,
+                    None,
+                    Some(&host),
+                    None,
+                    "needed again: drain cancelled".into(),
+                );
+            }
+            Action::ReturnToStandby { host } => {
+                if self.in_flight.contains(&JobKey::Host(host.clone())) {
+                    return;
+                }
+                let command = self
+                    .fleet
+                    .host(&host)
+                    .and_then(|h| h.deactivate_command.clone());
+                let h = host.clone();
+                self.spawn(JobKey::Host(host), async move {
+                    let note = match command {
+                        None => None,
+                        Some(command) => match jobs::run_host_command(command, ACTIVATION_LIMIT)
+                            .await
+                        {
+                            Ok(()) => Some("deactivation command done".to_string()),
+                            Err(reason) => Some(format!("deactivation command failed: {reason}")),
+                        },
+                    };
+                    Outcome::Deactivated { host: h, note }
+                });
+            }
+        }
+    }
+}

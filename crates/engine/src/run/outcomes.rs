@@ -1,0 +1,412 @@
+//! Job results: what each finished job changes in the engine's view, and whom it answers.
+
+use super::*;
+
+impl Engine {
+    pub(super) fn finish(
+        &mut self,
+        done: Result<(tokio::task::Id, Outcome), tokio::task::JoinError>,
+    ) {
+        let (id, outcome) = match done {
+            Ok(done) => (done.0, Some(done.1)),
+            Err(e) => {
+                tracing::error!("a job failed unexpectedly: {e}");
+                (e.id(), None)
+            }
+        };
+        if let Some(key) = self.job_keys.remove(&id) {
+            self.in_flight.remove(&key);
+            if let JobKey::Host(host) = &key {
+                // Connected, refused or failed: either way the host's first answer is in.
+                self.unread_hosts.remove(host);
+            }
+            if let (JobKey::Host(host), None) = (&key, &outcome)
+                && let Some(rt) = self.hosts.get_mut(host)
+            {
+                rt.observing = false;
+            }
+        }
+        let Some(outcome) = outcome else {
+            return;
+        };
+        let now = self.now();
+        let seq = self.next_seq();
+        match outcome {
+            Outcome::Connected {
+                host,
+                conn,
+                observation,
+                probe,
+            } => {
+                self.host_connected(&host, conn, observation, probe);
+            }
+            Outcome::ConnectFailed {
+                host,
+                reason,
+                probe,
+            } => {
+                let standby = self.fleet.host(&host).is_some_and(|h| h.standby);
+                if probe && standby {
+                    if let Some(rt) = self.hosts.get_mut(&host) {
+                        rt.status = HostStatus::Standby;
+                    }
+                } else {
+                    self.host_failed(&host, reason);
+                }
+            }
+            Outcome::Observed {
+                host,
+                observation,
+                started_seq,
+            } => {
+                if let Some(rt) = self.hosts.get_mut(&host) {
+                    rt.observing = false;
+                }
+                self.apply_observation(&host, observation, started_seq);
+            }
+            Outcome::ObserveFailed { host, reason } => {
+                if let Some(rt) = self.hosts.get_mut(&host) {
+                    rt.observing = false;
+                }
+                self.host_failed(&host, reason);
+            }
+            Outcome::Desktop { desktop, event } => {
+                let name = desktop.name.clone();
+                let (host, class) = (desktop.host.clone(), desktop.meta.class.clone());
+                self.desktop_retry.clear(&name);
+                if desktop.meta.pool == PoolState::Buffer {
+                    self.class_backoff.clear(&class);
+                }
+                if let Some(rt) = self.hosts.get_mut(&host) {
+                    rt.desktop_volumes.insert(
+                        deskpool_core::model::desktop_volume_name(&name),
+                        Tracked {
+                            value: (),
+                            touched: seq,
+                        },
+                    );
+                }
+                let retired = desktop.meta.pool == PoolState::Retired;
+                self.desktops.insert(
+                    name.clone(),
+                    Tracked {
+                        value: desktop,
+                        touched: seq,
+                    },
+                );
+                if let Some((kind, message)) = event {
+                    self.emit(kind, Some(&class), Some(&host), Some(&name), message);
+                }
+                if retired && let Some(release) = self.pending_release.remove(&name) {
+                    self.released(release);
+                }
+            }
+            Outcome::Assigned { desktop, display } => {
+                self.publish_now = true;
+                let name = desktop.name.clone();
+                let (host, class) = (desktop.host.clone(), desktop.meta.class.clone());
+                let user = desktop.meta.user.clone().unwrap_or_default();
+                self.desktop_retry.clear(&name);
+                self.desktops.insert(
+                    name.clone(),
+                    Tracked {
+                        value: desktop,
+                        touched: seq,
+                    },
+                );
+                let Some(login) = self.pending_assign.remove(&name) else {
+                    return;
+                };
+                // A user given back a desktop they hold waited for nothing new.
+                let waited = if login.given_back && login.instant {
+                    Duration::ZERO
+                } else {
+                    login.asked.elapsed()
+                };
+                let reply = Reply::Assigned {
+                    desktop: name.clone(),
+                    host: host.clone(),
+                    display: display.as_ref().map(|d| d.address.clone()),
+                    display_password: display.and_then(|d| d.password),
+                    waited_ms: waited.as_millis() as u64,
+                };
+                if login.given_back {
+                    self.answer_login(login, Ok(reply));
+                    return;
+                }
+                let mut message = format!("assigned to {user}");
+                self.history.record_login(&class, now);
+                self.demand.record_login(&class, now);
+                self.history_unsaved = true;
+                self.ledger
+                    .served(&class, (!login.instant).then_some(waited));
+                if !login.instant {
+                    message = format!("{message} after waiting {}s", waited.as_secs());
+                }
+                self.answer_login(login, Ok(reply));
+                self.emit(
+                    EventKind::Assigned,
+                    Some(&class),
+                    Some(&host),
+                    Some(&name),
+                    message,
+                );
+            }
+            Outcome::Unusable { desktop, reason } => {
+                // Never handed out: the planner replaces it; its login tries the next desktop.
+                self.publish_now = true;
+                let name = desktop.name.clone();
+                let (host, class) = (desktop.host.clone(), desktop.meta.class.clone());
+                let given_back = desktop.meta.pool == PoolState::Retired;
+                self.desktops.insert(
+                    name.clone(),
+                    Tracked {
+                        value: desktop,
+                        touched: seq,
+                    },
+                );
+                let message = if given_back {
+                    format!("not given back to its user ({reason}): recycled, a fresh one instead")
+                } else {
+                    format!("not handed out ({reason}): replaced")
+                };
+                self.emit(
+                    EventKind::Failed,
+                    Some(&class),
+                    Some(&host),
+                    Some(&name),
+                    message,
+                );
+                if let Some(login) = self.pending_assign.remove(&name) {
+                    let login = Login {
+                        given_back: false,
+                        ..login
+                    };
+                    self.ledger.wait_first(&class, login);
+                }
+            }
+            Outcome::CreateFailed {
+                host,
+                class,
+                desktop,
+                left,
+                reason,
+            } => {
+                match left {
+                    Some(left) => {
+                        // Booting failed: retry this desktop later (or give up at max attempts).
+                        let failures = left.meta.attempts;
+                        let bounds = self.retry_bounds();
+                        self.desktop_retry.record(
+                            desktop.clone(),
+                            now,
+                            failures,
+                            reason.clone(),
+                            bounds,
+                        );
+                        self.desktops.insert(
+                            desktop.clone(),
+                            Tracked {
+                                value: left,
+                                touched: seq,
+                            },
+                        );
+                    }
+                    None => {
+                        self.desktops.remove(&desktop);
+                        self.removed.insert(desktop.clone(), seq);
+                        let bounds = self.retry_bounds();
+                        self.class_backoff
+                            .failed_again(class.clone(), now, reason.clone(), bounds);
+                    }
+                }
+                self.ledger.failed(&class);
+                self.emit(
+                    EventKind::Failed,
+                    Some(&class),
+                    Some(&host),
+                    Some(&desktop),
+                    reason,
+                );
+            }
+            Outcome::DesktopFailed {
+                host,
+                desktop,
+                reason,
+            } => {
+                if let Some(login) = self.pending_assign.remove(&desktop) {
+                    // Another desktop may serve it: back to the front of its queue.
+                    let login = Login {
+                        instant: false,
+                        ..login
+                    };
+                    let class = login.class.clone();
+                    self.ledger.wait_first(&class, login);
+                }
+                if let Some(release) = self.pending_release.remove(&desktop) {
+                    let result = Err(CommandError::unavailable(format!(
+                        "desktop {desktop}: the release could not be recorded ({reason}); \
+                         it is still assigned: try again"
+                    )));
+                    for reply in release.replies {
+                        self.answer(reply, result.clone());
+                    }
+                }
+                let bounds = self.retry_bounds();
+                self.desktop_retry
+                    .failed_again(desktop.clone(), now, reason.clone(), bounds);
+                let class = self
+                    .desktops
+                    .get(&desktop)
+                    .map(|d| d.value.meta.class.clone());
+                self.emit(
+                    EventKind::Failed,
+                    class.as_deref(),
+                    Some(&host),
+                    Some(&desktop),
+                    reason,
+                );
+                // The host may be gone: read it again soon.
+                self.last_resync = None;
+            }
+            Outcome::Destroyed {
+                host,
+                desktop,
+                class,
+                why,
+            } => {
+                self.desktops.remove(&desktop);
+                self.removed.insert(desktop.clone(), seq);
+                self.desktop_retry.clear(&desktop);
+                if let Some(rt) = self.hosts.get_mut(&host) {
+                    rt.desktop_volumes
+                        .remove(&deskpool_core::model::desktop_volume_name(&desktop));
+                    rt.unlabelled.retain(|u| *u != desktop);
+                }
+                self.emit(
+                    EventKind::Destroyed,
+                    class.as_deref(),
+                    Some(&host),
+                    Some(&desktop),
+                    why,
+                );
+            }
+            Outcome::VolumeDeleted { host, volume } => {
+                if let Some(rt) = self.hosts.get_mut(&host) {
+                    rt.desktop_volumes.remove(&volume);
+                }
+                tracing::info!(host, volume, "deleted a volume nothing used");
+            }
+            Outcome::VolumeDeleteFailed {
+                host,
+                volume,
+                reason,
+            } => {
+                // Asked again only once the next full read of the host lists it again (a
+                // refusal, e.g. a volume some domain uses, is not retried on every pass).
+                if let Some(rt) = self.hosts.get_mut(&host) {
+                    rt.desktop_volumes.remove(&volume);
+                }
+                self.emit(
+                    EventKind::Failed,
+                    None,
+                    Some(&host),
+                    None,
+                    format!("volume {volume}: {reason}"),
+                );
+            }
+            Outcome::SeedCopied { host, copy } => {
+                let key = (host.clone(), copy.class.clone(), copy.version.clone());
+                self.seed_retry.clear(&key);
+                self.seed_progress.remove(&key);
+                let message = format!("seed {} copied", copy.version);
+                let class = copy.class.clone();
+                if let Some(rt) = self.hosts.get_mut(&host) {
+                    rt.seed_copies.insert(
+                        (copy.class.clone(), copy.version.clone()),
+                        Tracked {
+                            value: copy,
+                            touched: seq,
+                        },
+                    );
+                }
+                self.emit(
+                    EventKind::SeedCopied,
+                    Some(&class),
+                    Some(&host),
+                    None,
+                    message,
+                );
+            }
+            Outcome::SeedCopyFailed {
+                host,
+                class,
+                version,
+                reason,
+            } => {
+                let key = (host.clone(), class.clone(), version.clone());
+                self.seed_progress.remove(&key);
+                let bounds = self.retry_bounds();
+                let failures = self
+                    .seed_retry
+                    .failed_again(key, now, reason.clone(), bounds)
+                    .failures;
+                // Creations of the class wait on this copy: say so on the class.
+                self.class_backoff.record(
+                    class.clone(),
+                    now,
+                    failures,
+                    format!("seed copy on {host}: {reason}"),
+                    bounds,
+                );
+                self.emit(
+                    EventKind::Failed,
+                    Some(&class),
+                    Some(&host),
+                    None,
+                    format!("seed {version}: {reason}"),
+                );
+            }
+            Outcome::SeedCopyDeleted {
+                host,
+                class,
+                version,
+            } => {
+                if let Some(rt) = self.hosts.get_mut(&host) {
+                    rt.seed_copies.remove(&(class.clone(), version.clone()));
+                }
+                tracing::info!(host, class, version, "deleted a seed copy nothing uses");
+            }
+            Outcome::Activated { host } => {
+                // Activation command done: connect.
+                self.emit(
+                    EventKind::HostActivated,
+                    None,
+                    Some(&host),
+                    None,
+                    "activation command done, connecting".into(),
+                );
+                if let Some(rt) = self.hosts.get_mut(&host) {
+                    rt.in_service_from_standby = true;
+                }
+                self.connect(&host, false);
+            }
+            Outcome::ActivationFailed { host, reason } => {
+                self.host_failed(&host, format!("activation failed: {reason}"));
+            }
+            Outcome::Deactivated { host, note } => {
+                if let Some(rt) = self.hosts.get_mut(&host) {
+                    rt.status = HostStatus::Standby;
+                    rt.conn = None;
+                    rt.in_service_from_standby = false;
+                }
+                self.connections.remove(&host);
+                let message = match note {
+                    Some(n) => format!("returned to standby ({n})"),
+                    None => "returned to standby".into(),
+                };
+                self.emit(EventKind::HostStandby, None, Some(&host), None, message);
+            }
+        }
+    }
+}

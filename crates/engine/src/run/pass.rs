@@ -1,0 +1,212 @@
+//! The pass: what the planner is told (busy, hosts), the history, snapshots published.
+
+use super::*;
+
+impl Engine {
+    /// The configured retry delays (the fleet's, which a policy change may replace).
+    pub(super) fn retry_bounds(&self) -> RetryBounds {
+        RetryBounds {
+            base_secs: self.fleet.engine.retry_base_secs,
+            max_secs: self.fleet.engine.retry_max_secs,
+        }
+    }
+
+    pub(super) fn busy(&self, now: Timestamp) -> Busy {
+        let mut busy = Busy::default();
+        for key in &self.in_flight {
+            match key {
+                JobKey::Desktop(n) => {
+                    busy.desktops.insert(n.clone());
+                }
+                JobKey::Volume(h, v) => {
+                    busy.volumes.insert((h.clone(), v.clone()));
+                }
+                JobKey::Seed(h, c, v) => {
+                    busy.seed_copies.insert((h.clone(), c.clone(), v.clone()));
+                }
+                JobKey::Host(_) => {}
+            }
+        }
+        busy.desktops
+            .extend(self.desktop_retry.waiting_at(now).cloned());
+        busy.seed_copies
+            .extend(self.seed_retry.waiting_at(now).cloned());
+        for (c, b) in self.class_backoff.iter() {
+            busy.class_backoff
+                .insert(c.clone(), (b.until, b.reason.clone()));
+        }
+        busy.floor_raises = self.floor_raises.clone();
+        // Logins waiting for a desktop are owed one each, whatever the buffer target says.
+        busy.owed_replacements = self.ledger.owed_for_plan();
+        busy
+    }
+
+    pub(super) fn host_views(&self) -> Vec<HostView> {
+        self.hosts
+            .iter()
+            .map(|(name, rt)| HostView {
+                name: name.clone(),
+                status: rt.status.clone(),
+                seed_copies: rt.seed_copies.values().map(|t| t.value.clone()).collect(),
+                seed_sources: rt.seed_sources.clone(),
+                desktop_volumes: rt.desktop_volumes.keys().cloned().collect(),
+                unlabelled_desktops: rt.unlabelled.clone(),
+            })
+            .collect()
+    }
+
+    /// Saves the demand history when it changed, at most once a minute (and at shutdown).
+    pub(super) fn save_history(&mut self, force: bool) {
+        let due = force || self.history_saved.elapsed() >= Duration::from_secs(60);
+        if !self.history_unsaved || !due {
+            return;
+        }
+        if let Some(path) = &self.history_path {
+            match self.history.save(path) {
+                Ok(()) => self.history_unsaved = false,
+                Err(e) => {
+                    tracing::warn!("cannot save the demand history to {}: {e}", path.display())
+                }
+            }
+        }
+        self.history_saved = tokio::time::Instant::now();
+    }
+
+    pub(super) fn pass(&mut self) {
+        self.save_history(false);
+        self.resync();
+        self.serve_waiting();
+        let now = self.now();
+        self.floor_raises.retain(|_, (_, until)| *until > now);
+        let desktops: Vec<ObservedDesktop> =
+            self.desktops.values().map(|d| d.value.clone()).collect();
+        let views = self.host_views();
+        let busy = self.busy(now);
+        // Expected logins during the time a new desktop takes, for predictive classes.
+        let forecasts: HashMap<String, f64> = self
+            .fleet
+            .classes
+            .iter()
+            .filter(|c| c.policy.predictive.is_some())
+            .map(|c| {
+                let expected = self.demand.forecast(&c.name, now, c.policy.ready_secs);
+                (c.name.clone(), expected)
+            })
+            .collect();
+        let plan = plan::plan(&PlanInput {
+            fleet: &self.fleet,
+            hosts: &views,
+            desktops: &desktops,
+            busy: &busy,
+            memory: &self.memory,
+            now,
+            forecasts: &forecasts,
+        });
+        self.memory = plan.memory.clone();
+        self.passes += 1;
+        if !self.paused {
+            for action in plan.actions.clone() {
+                self.execute(action, now);
+            }
+        }
+        self.publish_with(&plan.classes, desktops);
+    }
+
+    pub(super) fn publish(&mut self, classes: &[plan::ClassPlan]) {
+        let desktops: Vec<ObservedDesktop> =
+            self.desktops.values().map(|d| d.value.clone()).collect();
+        self.publish_with(classes, desktops);
+    }
+
+    pub(super) fn publish_with(
+        &mut self,
+        classes: &[plan::ClassPlan],
+        desktops: Vec<ObservedDesktop>,
+    ) {
+        let now = self.now();
+        let classes: Vec<ClassStatus> = classes
+            .iter()
+            .map(|p| {
+                let spec = self.fleet.class(&p.name);
+                let version = spec.map(|c| c.seed.version.clone()).unwrap_or_default();
+                let on_old_seed = desktops
+                    .iter()
+                    .filter(|d| {
+                        d.meta.class == p.name
+                            && d.meta.seed_version != version
+                            && d.meta.pool != PoolState::Retired
+                    })
+                    .count() as u32;
+                let logins = self.ledger.stats(&p.name);
+                ClassStatus {
+                    plan: p.clone(),
+                    seed_version: version,
+                    on_old_seed,
+                    cap: spec.map_or(0, |c| c.policy.cap),
+                    logins,
+                    demand: self
+                        .history
+                        .recent_logins(&p.name, now, DEMAND_BUCKETS_SHOWN),
+                }
+            })
+            .collect();
+        let mut per_host: HashMap<&str, u32> = HashMap::new();
+        for d in &desktops {
+            *per_host.entry(d.host.as_str()).or_default() += 1;
+        }
+        let hosts: Vec<HostState> = self
+            .fleet
+            .hosts
+            .iter()
+            .map(|h| {
+                let rt = &self.hosts[&h.name];
+                HostState {
+                    name: h.name.clone(),
+                    uri: h.uri.clone(),
+                    status: rt.status.clone(),
+                    standby: h.standby,
+                    desktops: per_host.get(h.name.as_str()).copied().unwrap_or(0),
+                    capacity: h.capacity.into(),
+                    retry_in_secs: self
+                        .host_retry
+                        .get(&h.name)
+                        .filter(|_| matches!(rt.status, HostStatus::Down { .. }))
+                        .map(|b| b.until.duration_since(now).as_secs().max(0) as u64),
+                }
+            })
+            .collect();
+        let seed_copies = self
+            .seed_progress
+            .iter()
+            .map(|((host, class, version), (done, total))| SeedProgress {
+                host: host.clone(),
+                class: class.clone(),
+                version: version.clone(),
+                done_bytes: done.load(Ordering::Relaxed),
+                total_bytes: total.load(Ordering::Relaxed),
+            })
+            .collect();
+        let hosts_settled = self
+            .hosts
+            .values()
+            .all(|rt| !matches!(rt.status, HostStatus::Activating));
+        let steady = !classes.is_empty()
+            && classes.iter().all(|c| c.plan.is_steady())
+            && self.in_flight.iter().all(|k| matches!(k, JobKey::Host(_)))
+            && hosts_settled;
+        let snapshot = Snapshot {
+            at: Some(now),
+            paused: self.paused,
+            read_only: self.read_only,
+            passes: self.passes,
+            classes,
+            hosts,
+            desktops: Arc::new(desktops),
+            seed_copies,
+            jobs_in_flight: self.in_flight.len(),
+            steady,
+            events_dropped: self.events_dropped,
+        };
+        self.snapshot_tx.send_replace(Arc::new(snapshot));
+    }
+}
