@@ -1,8 +1,10 @@
 use super::*;
-use crate::hypervisor::model::DesktopMeta;
+use crate::hypervisor::model::{DesktopMeta, PoolState};
 use crate::policy::{
-    Capacity, EngineSettings, LogoutAction, Pacing, Period, Policy, SeedSpec, TimeOfDay, Weekdays,
+    BufferRule, Capacity, EngineSettings, HostSpec, LogoutAction, Pacing, Period, Policy, SeedSpec,
+    TimeOfDay, Weekdays,
 };
+use jiff::SignedDuration;
 
 fn rule(floor: u32, percent: u32, ceiling: u32) -> BufferRule {
     BufferRule {
