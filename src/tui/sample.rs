@@ -6,7 +6,7 @@ use std::sync::Arc;
 use jiff::Timestamp;
 
 use crate::engine::api::{ClassStatus, HostState, Snapshot};
-use crate::engine::plan::{ClassPlan, HostStatus};
+use crate::engine::plan::{ClassPlan, HostStatus, Reason};
 use crate::hypervisor::model::{DesktopMeta, ObservedDesktop, PoolState};
 use crate::policy::{Capacity, Fleet, HostSpec};
 
@@ -100,9 +100,7 @@ pub fn snapshot(fleet: &Fleet, desktops: usize, at: Timestamp) -> Snapshot {
                     total_target: production + buffer_target,
                     period: None,
                     stale: 0,
-                    explanation: format!(
-                        "buffer {buffer} below target {buffer_target}: {creation} in creation"
-                    ),
+                    reasons: vec![Reason::InCreation { count: creation }],
                 },
                 seed_version: c.seed.version.clone(),
                 on_old_seed: 0,

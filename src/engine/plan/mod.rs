@@ -38,6 +38,7 @@ use serde::{Deserialize, Serialize};
 use crate::hypervisor::model::{ObservedDesktop, SeedCopy};
 use crate::policy::{ClassSpec, Fleet};
 
+pub use reasons::{Reason, render};
 pub use recover::restarts_on_shutoff;
 pub use targets::{poisson_quantile, predictive_spare};
 
@@ -239,11 +240,18 @@ pub struct ClassPlan {
     pub period: Option<usize>,
     /// Buffered desktops on an older seed version.
     pub stale: u32,
-    /// Why the class is where it is, in one line ("buffer 3 below target 12: 4 clones in flight, host h2 at capacity").
-    pub explanation: String,
+    /// What holds the buffer where it is, or moves it ([`ClassPlan::explanation`] says it in
+    /// one line).
+    #[serde(default)]
+    pub reasons: Vec<Reason>,
 }
 
 impl ClassPlan {
+    /// Why the class is where it is, in one line ("buffer 3 below target 12: 4 in creation,
+    /// host h2 at capacity").
+    pub fn explanation(&self) -> String {
+        reasons::render(self.buffer, self.buffer_target, &self.reasons)
+    }
     /// Whether the class holds exactly what its targets ask, with nothing in flight.
     pub fn is_steady(&self) -> bool {
         self.creation == 0 && self.stale == 0 && self.buffer == self.buffer_target
@@ -318,16 +326,8 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         if placement.short_room > 0 {
             unplaced_for_room.push((class, placement.short_room));
         }
-        let explanation = reasons::explain(
-            class,
-            &sorted,
-            targets.buffer_target,
-            to_create,
-            &placement,
-            &slots,
-            input,
-            notes,
-        );
+        let reasons =
+            reasons::class_reasons(class, &sorted, to_create, &placement, &slots, input, notes);
         let production = sorted.production;
         total_wanted.push((class, production + targets.buffer_target));
         class_plans.push(ClassPlan {
@@ -340,7 +340,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
             total_target: production + targets.buffer_target,
             period: targets.period,
             stale: sorted.stale.len() as u32,
-            explanation,
+            reasons,
         });
     }
 

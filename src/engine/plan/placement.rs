@@ -2,7 +2,7 @@
 //! slot and a complete seed copy.
 
 use super::slots::HostSlot;
-use super::{Action, PlanInput};
+use super::{Action, PlanInput, Reason};
 use crate::policy::ClassSpec;
 
 /// What placing a class's creations came to.
@@ -30,7 +30,7 @@ pub(super) fn place<'a>(
     slots: &mut [HostSlot<'a>],
     input: &PlanInput<'_>,
     actions: &mut Vec<Action>,
-    notes: &mut Vec<String>,
+    notes: &mut Vec<Reason>,
 ) -> Placement<'a> {
     let now = input.now;
     let version = class.seed.version.as_str();
@@ -43,10 +43,10 @@ pub(super) fn place<'a>(
     if let Some((until, why)) = backoff
         && to_create > 0
     {
-        notes.push(format!(
-            "creation failing, retry in {}s: {why}",
-            until.duration_since(now).as_secs().max(1)
-        ));
+        notes.push(Reason::CreationFailing {
+            retry_in_secs: until.duration_since(now).as_secs().max(1),
+            error: why.clone(),
+        });
         return out;
     }
     let mut ordered: Vec<usize> = (0..slots.len()).filter(|&i| slots[i].placeable()).collect();

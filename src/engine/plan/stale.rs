@@ -4,7 +4,7 @@
 use super::recover::{Sorted, destroy};
 use super::slots::Tally;
 use super::targets::Targets;
-use super::{Action, DestroyReason, PlanInput, PlanMemory};
+use super::{Action, DestroyReason, PlanInput, PlanMemory, Reason};
 use crate::hypervisor::model::ObservedDesktop;
 use crate::policy::ClassSpec;
 
@@ -23,7 +23,7 @@ pub(super) fn plan_stale(
     input: &PlanInput<'_>,
     tally: &Tally<'_>,
     actions: &mut Vec<Action>,
-    notes: &mut Vec<String>,
+    notes: &mut Vec<Reason>,
 ) -> u32 {
     let policy = &class.policy;
     let busy = |d: &ObservedDesktop| input.busy.desktops.contains(&d.name);
@@ -49,7 +49,7 @@ pub(super) fn plan_stale(
         stale_to_remove.extend(stale_sorted.iter().take(make_way as usize).copied());
         to_create = cap_room + make_way;
         if to_create < wanted {
-            notes.push(format!("cap {} reached", policy.cap));
+            notes.push(Reason::CapReached { cap: policy.cap });
         }
     }
     // Stale desktops are removed once fresh ones cover the target.
@@ -83,7 +83,7 @@ pub(super) fn plan_surplus(
     input: &PlanInput<'_>,
     memory: &mut PlanMemory,
     actions: &mut Vec<Action>,
-    notes: &mut Vec<String>,
+    notes: &mut Vec<Reason>,
 ) {
     let policy = &class.policy;
     let now = input.now;
@@ -111,9 +111,9 @@ pub(super) fn plan_surplus(
             actions.push(destroy(d, DestroyReason::Surplus));
         }
     } else {
-        notes.push(format!(
-            "{removable} surplus, removed in {}s",
-            policy.scale_down_delay_secs as i64 - waited
-        ));
+        notes.push(Reason::SurplusWaiting {
+            count: removable,
+            removed_in_secs: policy.scale_down_delay_secs as i64 - waited,
+        });
     }
 }
