@@ -268,11 +268,21 @@ fn main() {
         count(&|x| matches!(x, plan::Action::DeleteSeedCopy { .. })),
     );
     if let Some(path) = &a.dump {
-        let json = serde_json::json!({ "classes": first.classes, "actions": first.actions });
+        // Each class with its explanation rendered, so dumps of planner versions compare as text.
+        let classes: Vec<serde_json::Value> = first
+            .classes
+            .iter()
+            .map(|c| {
+                let mut v = serde_json::to_value(c).unwrap();
+                v["explanation"] = c.explanation().into();
+                v
+            })
+            .collect();
+        let json = serde_json::json!({ "classes": classes, "actions": first.actions });
         std::fs::write(path, serde_json::to_string_pretty(&json).unwrap()).unwrap();
     }
     if let Some(c) = first.classes.first() {
-        println!("  e.g. {}: {}", c.name, c.explanation);
+        println!("  e.g. {}: {}", c.name, c.explanation());
     }
 
     for _ in 0..a.warmup {

@@ -77,7 +77,7 @@ pub fn table(s: &Snapshot) -> String {
             p.creation,
             p.buffer_target,
             p.production_target,
-            p.explanation
+            p.explanation()
         );
     }
     let _ = writeln!(out);

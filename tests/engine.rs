@@ -9,7 +9,7 @@ use common::*;
 use deskpool_api::{Command, EventKind, Reply};
 use deskpool_core::clock::{ManualClock, SystemClock};
 use deskpool_core::model::PoolState;
-use deskpool_core::plan::HostStatus;
+use deskpool_core::plan::{HostStatus, Reason};
 use deskpool_engine::run::{self, EngineOptions};
 
 fn two_hosts_two_classes(capacity: u32) -> Bed {
@@ -655,11 +655,21 @@ async fn a_missing_seed_backs_off_and_the_class_says_why() {
     let bed = Bed::new(&["h1"], &["office"], &toml);
     let mut engine = bed.start();
     let s = wait(&mut engine, "an explanation", |s| {
-        s.passes > 3 && class(s, "office").plan.explanation.contains("seed")
+        s.passes > 3
+            && class(s, "office").plan.reasons.iter().any(|r| match r {
+                Reason::CreationFailing { error, .. } => error.contains("seed"),
+                Reason::SeedMissing { .. } => true,
+                _ => false,
+            })
     })
     .await;
-    let why = &class(&s, "office").plan.explanation;
-    assert!(why.starts_with("buffer 0 below target 2"), "{why}");
+    let plan = &class(&s, "office").plan;
+    assert_eq!(
+        (plan.buffer, plan.buffer_target),
+        (0, 2),
+        "{:?}",
+        plan.reasons
+    );
     let o = bed.observe("h1");
     assert!(
         o.desktops.is_empty() && o.desktop_volumes.is_empty() && o.seed_copies.is_empty(),
@@ -747,9 +757,13 @@ async fn logout_recycles_or_deletes_as_the_policy_says() {
         "delete: back to the target only"
     );
     assert!(
-        class(&s, "recycle").plan.explanation.contains("1 surplus"),
-        "{}",
-        class(&s, "recycle").plan.explanation
+        class(&s, "recycle")
+            .plan
+            .reasons
+            .iter()
+            .any(|r| matches!(r, Reason::SurplusWaiting { count: 1, .. })),
+        "{:?}",
+        class(&s, "recycle").plan.reasons
     );
     let o = bed.observe("h1");
     assert_eq!(

@@ -20,7 +20,7 @@ use common::{class, host, wait};
 use deskpool_api::EngineHandle;
 use deskpool_api::{Command as EngineCommand, Reply, Snapshot};
 use deskpool_core::model::PoolState;
-use deskpool_core::plan::HostStatus;
+use deskpool_core::plan::{HostStatus, Reason};
 use qemu_world::{
     QEMU_DEADLINE, SmallDisk, World, backing_chain, count_in, enabled, failures_during, run,
     script, validate, virsh,
@@ -535,12 +535,16 @@ async fn a_missing_seed_says_why_makes_nothing_and_fills_once_it_appears() {
     world.set_seed(&c, &late, "v1");
     let mut engine = world.start_engine();
     let s = until(&mut engine, "the class saying why", |s| {
-        class(s, &c).plan.explanation.contains("not found")
+        seed_missing(&class(s, &c).plan.reasons).is_some()
     })
     .await;
-    let why = class(&s, &c).plan.explanation.clone();
+    let why = class(&s, &c).plan.explanation();
     println!("{why}");
-    assert!(why.contains(&late), "the reason names the volume: {why}");
+    assert_eq!(
+        seed_missing(&class(&s, &c).plan.reasons),
+        Some(late.as_str()),
+        "the reason names the volume: {why}"
+    );
 
     // Nothing is tried while no host has the seed: no failing job, so no hot loop.
     let failures = failures_during(&mut engine, &c, Duration::from_secs(5)).await;
@@ -555,7 +559,7 @@ async fn a_missing_seed_says_why_makes_nothing_and_fills_once_it_appears() {
         "no seed copy: {:?}",
         s.seed_copies
     );
-    assert!(class(&s, &c).plan.explanation.contains("not found"));
+    assert!(seed_missing(&class(&s, &c).plan.reasons).is_some());
     assert!(
         world.volumes_starting("seed-").is_empty() && world.volumes_starting("dp-").is_empty(),
         "nothing half-made: {:?}",
@@ -601,10 +605,10 @@ async fn a_full_or_read_only_creation_pool_backs_off_says_why_and_leaves_nothing
 
     let mut engine = world.start_engine();
     let s = until(&mut engine, "the class saying the pool is full", |s| {
-        class(s, &c).plan.explanation.contains("seed copy on")
+        class(s, &c).plan.explanation().contains("seed copy on")
     })
     .await;
-    let why = class(&s, &c).plan.explanation.clone();
+    let why = class(&s, &c).plan.explanation();
     println!("full: {why}");
     assert!(
         why.to_lowercase().contains("space"),
@@ -628,12 +632,12 @@ async fn a_full_or_read_only_creation_pool_backs_off_says_why_and_leaves_nothing
     let s = until(&mut engine, "the class saying the pool is read-only", |s| {
         class(s, &c)
             .plan
-            .explanation
+            .explanation()
             .to_lowercase()
             .contains("read-only")
     })
     .await;
-    println!("read-only: {}", class(&s, &c).plan.explanation);
+    println!("read-only: {}", class(&s, &c).plan.explanation());
     let failures = failures_during(&mut engine, &c, Duration::from_secs(10)).await;
     println!("{failures} failed seed copies in 10 s");
     assert!(
@@ -720,4 +724,12 @@ async fn desktops_destroyed_or_undefined_with_virsh_are_detected_and_replaced() 
     engine.shutdown().await;
     let desktops = world.assert_clean();
     assert_eq!(count_in(&desktops, &c, PoolState::Buffer), N);
+}
+
+/// The seed volume a class's plan reports missing, if it does.
+fn seed_missing(reasons: &[Reason]) -> Option<&str> {
+    reasons.iter().find_map(|r| match r {
+        Reason::SeedMissing { volume, .. } => Some(volume.as_str()),
+        _ => None,
+    })
 }

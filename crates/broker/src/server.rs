@@ -781,7 +781,7 @@ fn class_line(c: &ClassStatus) -> ClassLine {
         buffer_target: c.plan.buffer_target,
         cap: c.cap,
         seed_version: c.seed_version.clone(),
-        explanation: c.plan.explanation.clone(),
+        explanation: c.plan.explanation(),
         logins: c.logins.clone(),
     }
 }

@@ -7,7 +7,7 @@ use jiff::Timestamp;
 
 use deskpool_api::{ClassStatus, HostState, Snapshot};
 use deskpool_core::model::{DesktopMeta, ObservedDesktop, PoolState};
-use deskpool_core::plan::{ClassPlan, HostStatus};
+use deskpool_core::plan::{ClassPlan, HostStatus, Reason};
 use deskpool_core::policy::{Capacity, Fleet, HostSpec};
 
 /// `classes` classes and `hosts` hosts modelled on the embedded demo's first class and host.
@@ -100,9 +100,7 @@ pub fn snapshot(fleet: &Fleet, desktops: usize, at: Timestamp) -> Snapshot {
                     total_target: production + buffer_target,
                     period: None,
                     stale: 0,
-                    explanation: format!(
-                        "buffer {buffer} below target {buffer_target}: {creation} in creation"
-                    ),
+                    reasons: vec![Reason::InCreation { count: creation }],
                 },
                 seed_version: c.seed.version.clone(),
                 on_old_seed: 0,

@@ -74,7 +74,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, class: &str, theme: &T
         let slot = super::dashboard::buffer_slot(c);
         lines.push(Line::from(vec![
             Span::styled("why       ", muted),
-            Span::styled(p.explanation.clone(), theme.style(Area::Detail, slot)),
+            Span::styled(p.explanation(), theme.style(Area::Detail, slot)),
         ]));
         lines.push(Line::from(vec![
             Span::styled("pacing    ", muted),

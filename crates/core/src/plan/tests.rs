@@ -1,8 +1,10 @@
 use super::*;
-use crate::model::DesktopMeta;
+use crate::model::{DesktopMeta, PoolState};
 use crate::policy::{
-    Capacity, EngineSettings, LogoutAction, Pacing, Period, Policy, SeedSpec, TimeOfDay, Weekdays,
+    BufferRule, Capacity, EngineSettings, HostSpec, LogoutAction, Pacing, Period, Policy, SeedSpec,
+    TimeOfDay, Weekdays,
 };
+use jiff::SignedDuration;
 
 fn rule(floor: u32, percent: u32, ceiling: u32) -> BufferRule {
     BufferRule {
@@ -213,7 +215,7 @@ fn empty_buffer_is_filled_up_to_its_floor() {
     );
     assert_eq!(creates(&p), vec![("h1", "office"); 3]);
     assert_eq!(p.classes[0].buffer_target, 3);
-    assert_eq!(p.classes[0].explanation, "buffer 0 below target 3");
+    assert_eq!(p.classes[0].reasons, vec![]);
 }
 
 #[test]
@@ -255,9 +257,12 @@ fn pacing_limits_creations_in_flight_per_host() {
     );
     assert_eq!(creates(&p), vec![("h1", "office")]);
     assert!(
-        p.classes[0].explanation.contains("pacing limit on"),
-        "{}",
-        p.classes[0].explanation
+        p.classes[0]
+            .reasons
+            .iter()
+            .any(|r| matches!(r, Reason::PacingLimit { .. })),
+        "{:?}",
+        p.classes[0].reasons
     );
 }
 
@@ -380,9 +385,11 @@ fn overlapping_demand_of_several_classes_shares_one_host() {
     // 8 placed, room for 2 more: office gets them (first in order), dev reports the full host.
     assert_eq!(creates(&p), vec![("h1", "office"), ("h1", "office")]);
     assert!(
-        p.classes[1].explanation.contains("host h1 at capacity"),
-        "{}",
-        p.classes[1].explanation
+        p.classes[1].reasons.contains(&Reason::AtCapacity {
+            hosts: vec!["h1".into()]
+        }),
+        "{:?}",
+        p.classes[1].reasons
     );
 }
 
@@ -438,11 +445,12 @@ fn surplus_is_removed_only_after_the_scale_down_delay() {
     assert!(destroys(&p).is_empty(), "no removal before the delay");
     assert_eq!(p.memory.surplus_since.get("office"), Some(&t0));
     assert!(
-        p.classes[0]
-            .explanation
-            .contains("3 surplus, removed in 300s"),
-        "{}",
-        p.classes[0].explanation
+        p.classes[0].reasons.contains(&Reason::SurplusWaiting {
+            count: 3,
+            removed_in_secs: 300
+        }),
+        "{:?}",
+        p.classes[0].reasons
     );
 
     let later = t0 + SignedDuration::from_secs(300);
@@ -660,11 +668,11 @@ fn a_missing_seed_copy_is_ordered_once_and_creations_wait_for_it() {
     );
     assert!(p.actions.is_empty(), "{:?}", p.actions);
     assert!(
-        p.classes[0]
-            .explanation
-            .contains("seed copy in progress on h1"),
-        "{}",
-        p.classes[0].explanation
+        p.classes[0].reasons.contains(&Reason::SeedCopyInProgress {
+            hosts: vec!["h1".into()]
+        }),
+        "{:?}",
+        p.classes[0].reasons
     );
 }
 
@@ -1038,8 +1046,11 @@ fn a_failing_class_backs_off_and_says_why() {
     let p = run(&f, &hosts, &[], &busy, &PlanMemory::default(), now);
     assert!(creates(&p).is_empty());
     assert_eq!(
-        p.classes[0].explanation,
-        "buffer 0 below target 2: creation failing, retry in 40s: seed volume missing"
+        p.classes[0].reasons,
+        vec![Reason::CreationFailing {
+            retry_in_secs: 40,
+            error: "seed volume missing".into()
+        }]
     );
 }
 
@@ -1105,7 +1116,20 @@ fn the_explanation_names_what_holds_the_buffer_back() {
         monday("12:00"),
     );
     assert_eq!(
-        p.classes[0].explanation,
+        p.classes[0].reasons,
+        vec![
+            Reason::InCreation { count: 4 },
+            Reason::PacingLimit {
+                hosts: vec!["h1".into()]
+            },
+            Reason::AtCapacity {
+                hosts: vec!["h2".into()]
+            },
+        ]
+    );
+    // The one place the reasons become English.
+    assert_eq!(
+        p.classes[0].explanation(),
         "buffer 3 below target 12: 4 in creation, pacing limit on h1, host h2 at capacity"
     );
 }
