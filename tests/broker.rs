@@ -1058,3 +1058,86 @@ async fn the_metrics_pass_promtool_and_login_waits_are_a_histogram() {
         "bob waited: {metrics}"
     );
 }
+
+/// `GET /v1/stream`: one answer that carries the engine's snapshots and events as they happen,
+/// one JSON object a line, without asking again.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_stream_carries_snapshots_and_events_as_the_engine_makes_them() {
+    use tokio::io::AsyncBufReadExt;
+    let bed = bed(1);
+    let mut served = serve(&bed);
+    served.buffer_full().await;
+    let mut stream = tokio::net::UnixStream::connect(&served.socket)
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET /v1/stream HTTP/1.1\r\nHost: d\r\n\r\n")
+        .await
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(stream).lines();
+    let mut next = async || {
+        tokio::time::timeout(DEADLINE, lines.next_line())
+            .await
+            .expect("a line within the deadline")
+            .unwrap()
+            .expect("the stream stays open")
+    };
+    assert_eq!(next().await, "HTTP/1.1 200 OK");
+    while !next().await.is_empty() {}
+    let first: Value = serde_json::from_str(&next().await).unwrap();
+    assert_eq!(first["snapshot"]["paused"], false, "{first}");
+    assert!(first["snapshot"]["passes"].as_u64().unwrap() > 0, "{first}");
+
+    // A pause from elsewhere reaches the stream as its event and as a paused snapshot.
+    served
+        .engine
+        .send(Command::Pause, "streamer")
+        .await
+        .unwrap();
+    let (mut event_seen, mut paused_seen) = (false, false);
+    let mut last_seq = 0;
+    while !(event_seen && paused_seen) {
+        let line = next().await;
+        if line.is_empty() {
+            continue; // a heartbeat
+        }
+        let v: Value = serde_json::from_str(&line).unwrap();
+        if let Some(e) = v.get("event") {
+            let seq = e["seq"].as_u64().unwrap();
+            assert!(seq > last_seq, "events in order: {v}");
+            last_seq = seq;
+            event_seen |= e["message"].as_str().unwrap().contains("streamer");
+        } else if let Some(s) = v.get("snapshot") {
+            paused_seen |= s["paused"] == true;
+        } else {
+            panic!("an unknown line {v}");
+        }
+    }
+
+    // Only GET; a bad `after` is 400.
+    let (status, _) = raw(
+        &served.socket,
+        b"POST /v1/stream HTTP/1.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status, 405);
+    let (status, body) = raw(
+        &served.socket,
+        b"GET /v1/stream?after=x HTTP/1.1\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+
+    // When the engine stops serving, the stream ends.
+    served.stop().await;
+    let end = tokio::time::timeout(DEADLINE, async {
+        loop {
+            match lines.next_line().await {
+                Ok(Some(_)) => continue,
+                _ => return,
+            }
+        }
+    })
+    .await;
+    assert!(end.is_ok(), "the stream ended with the engine");
+}

@@ -322,6 +322,20 @@ async fn a_release_is_answered_once_its_label_is_on_the_host() {
             "both requests answered alike"
         );
     }
+    // However the two raced, a release repeated once the first is done is answered alike too.
+    assert_eq!(
+        engine
+            .commander()
+            .send(
+                Command::Release {
+                    desktop: mine.clone()
+                },
+                "test"
+            )
+            .await,
+        Ok(Reply::Done),
+        "a repeated release is answered as the first"
+    );
     let o = bed.observe("h1");
     let d = o.desktops.iter().find(|d| d.name == mine).unwrap();
     assert_eq!(

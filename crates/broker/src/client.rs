@@ -6,19 +6,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
-use super::server::{EventBatch, status_of};
+use super::server::status_of;
+use super::stream::{HEARTBEAT, StreamLine};
 use deskpool_api::EngineHandle;
 use deskpool_api::{Command, CommandError, ErrorKind, Event, Reply, Request, Snapshot};
 
 /// Largest answer read (a snapshot of a big fleet is a few MiB).
 const MAX_ANSWER: usize = 256 << 20;
-/// How long a long-poll asks the server to hold the request.
-const POLL_SECS: u64 = 25;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -66,6 +65,20 @@ pub fn is_live(socket: &Path) -> bool {
     std::os::unix::net::UnixStream::connect(socket).is_ok()
 }
 
+async fn connect(socket: &Path) -> Result<UnixStream, ClientError> {
+    UnixStream::connect(socket)
+        .await
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
+                ClientError::NotListening(socket.to_path_buf())
+            }
+            _ => ClientError::Io {
+                path: socket.to_path_buf(),
+                source: e,
+            },
+        })
+}
+
 /// Sends one request (`Connection: close`) and reads the answer, within `limit`.
 pub async fn call(
     socket: &Path,
@@ -76,17 +89,7 @@ pub async fn call(
 ) -> Result<Answer, ClientError> {
     let path = socket.to_path_buf();
     let exchange = async {
-        let mut stream = UnixStream::connect(socket)
-            .await
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
-                    ClientError::NotListening(path.clone())
-                }
-                _ => ClientError::Io {
-                    path: path.clone(),
-                    source: e,
-                },
-            })?;
+        let mut stream = connect(socket).await?;
         let body = body.map(|b| b.to_string()).unwrap_or_default();
         let mut head =
             format!("{method} {target} HTTP/1.1\r\nHost: deskpool\r\nConnection: close\r\n");
@@ -148,20 +151,29 @@ fn parse_answer(raw: &[u8]) -> Result<Answer, String> {
     Ok(Answer { status, body })
 }
 
-/// Connects a console to the engine serving `socket`. The handle's snapshot channel is fed
-/// by a long-poll loop and closes when the engine goes away; its events by another; its
-/// commands are forwarded to `POST /v1/command` (or refused here when `read_only`).
-/// Shutting the handle down stops these loops, never the engine.
+/// Connects a console to the engine serving `socket`. The handle's snapshot channel and its
+/// events are fed from one `GET /v1/stream` (reconnected if it breaks while the engine still
+/// listens); the snapshot channel closes when the engine goes away. Commands are forwarded to
+/// `POST /v1/command` (or refused here when `read_only`). Shutting the handle down stops these
+/// loops, never the engine.
 pub async fn attach(socket: &Path, read_only: bool) -> Result<EngineHandle, ClientError> {
     let socket = socket.to_path_buf();
-    let first = fetch_snapshot(&socket, None).await?;
-    let (snapshot_tx, snapshot) = watch::channel(Arc::new(first));
+    let mut stream = open_stream(&socket, 0).await?;
+    let first = match stream.next_line().await? {
+        Some(StreamLine::Snapshot(s)) => s,
+        other => {
+            return Err(ClientError::Malformed {
+                path: socket,
+                message: format!("the stream did not begin with a snapshot: {other:?}"),
+            });
+        }
+    };
+    let (snapshot_tx, snapshot) = watch::channel(Arc::new(*first));
     let (events_tx, events) = mpsc::channel(1024);
     let (commands, commands_rx) = mpsc::channel(64);
     let task = tokio::spawn(async move {
         let mut pumps = JoinSet::new();
-        pumps.spawn(snapshot_pump(socket.clone(), snapshot_tx));
-        pumps.spawn(event_pump(socket.clone(), events_tx));
+        pumps.spawn(stream_pump(socket.clone(), stream, snapshot_tx, events_tx));
         pumps.spawn(command_pump(socket, commands_rx, read_only));
         // Whichever ends first (the engine went away, or the handle was dropped) ends all:
         // the snapshot channel then closes, which the console reports.
@@ -171,95 +183,153 @@ pub async fn attach(socket: &Path, read_only: bool) -> Result<EngineHandle, Clie
     Ok(EngineHandle::from_parts(snapshot, events, commands, task))
 }
 
-async fn fetch_snapshot(socket: &Path, after: Option<u64>) -> Result<Snapshot, ClientError> {
-    let target = match after {
-        Some(a) => format!("/v1/snapshot?after={a}&wait={POLL_SECS}"),
-        None => "/v1/snapshot".to_string(),
+/// An open `GET /v1/stream` answer, past its head.
+struct Stream {
+    path: PathBuf,
+    reader: BufReader<UnixStream>,
+}
+
+async fn open_stream(socket: &Path, after: u64) -> Result<Stream, ClientError> {
+    let path = socket.to_path_buf();
+    let io = |source| ClientError::Io {
+        path: path.clone(),
+        source,
     };
-    let answer = call(
-        socket,
-        "GET",
-        &target,
-        None,
-        Duration::from_secs(POLL_SECS + 15),
-    )
-    .await?;
-    if !answer.ok() {
-        return Err(ClientError::Malformed {
-            path: socket.to_path_buf(),
-            message: answer.error(),
-        });
-    }
-    answer.json().map_err(|message| ClientError::Malformed {
-        path: socket.to_path_buf(),
-        message,
-    })
-}
-
-async fn snapshot_pump(socket: PathBuf, tx: watch::Sender<Arc<Snapshot>>) {
-    let mut failures = 0;
-    loop {
-        let after = tx.borrow().passes;
-        match fetch_snapshot(&socket, Some(after)).await {
-            Ok(s) => {
-                failures = 0;
-                if s.passes != after {
-                    tx.send_replace(Arc::new(s));
-                }
+    let opening = async {
+        let mut stream = connect(socket).await?;
+        let request = format!(
+            "GET /v1/stream?after={after} HTTP/1.1\r\nHost: deskpool\r\nConnection: close\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.map_err(io)?;
+        let mut reader = BufReader::new(stream);
+        let mut head = Vec::new();
+        loop {
+            let before = head.len();
+            let n = (&mut reader)
+                .take(16 * 1024)
+                .read_until(b'\n', &mut head)
+                .await
+                .map_err(io)?;
+            if n == 0 || head.len() > 16 * 1024 {
+                return Err(ClientError::Malformed {
+                    path: path.clone(),
+                    message: "the stream's head was cut short or too long".to_string(),
+                });
             }
-            Err(ClientError::NotListening(_)) => return,
-            Err(e) => {
-                failures += 1;
-                tracing::warn!("attached console: {e}");
-                if failures >= 3 {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(250)).await;
+            if &head[before..] == b"\r\n" {
+                break;
             }
         }
-        if tx.is_closed() {
-            return;
+        if !head.starts_with(b"HTTP/1.1 200 ") {
+            // A refusal: its body follows the head, up to the close.
+            let mut raw = head;
+            (&mut reader)
+                .take(MAX_ANSWER as u64)
+                .read_to_end(&mut raw)
+                .await
+                .map_err(io)?;
+            let answer = parse_answer(&raw).map_err(|message| ClientError::Malformed {
+                path: path.clone(),
+                message,
+            })?;
+            return Err(ClientError::Malformed {
+                path: path.clone(),
+                message: format!("/v1/stream: {} {}", answer.status, answer.error()),
+            });
         }
+        Ok(Stream {
+            path: path.clone(),
+            reader,
+        })
+    };
+    let limit = Duration::from_secs(30);
+    match tokio::time::timeout(limit, opening).await {
+        Ok(result) => result,
+        Err(_) => Err(ClientError::Timeout(path, limit)),
     }
 }
 
-async fn event_pump(socket: PathBuf, tx: mpsc::Sender<Event>) {
-    let mut after = 0u64;
-    let mut failures = 0;
-    loop {
-        let target = format!("/v1/events?after={after}&wait={POLL_SECS}");
-        let answer = call(
-            &socket,
-            "GET",
-            &target,
-            None,
-            Duration::from_secs(POLL_SECS + 15),
-        )
-        .await;
-        let batch: EventBatch = match answer.map(|a| a.json()) {
-            Ok(Ok(b)) => b,
-            Err(ClientError::NotListening(_)) => return,
-            other => {
-                failures += 1;
-                tracing::warn!("attached console: events: {other:?}");
-                if failures >= 3 {
-                    return;
+impl Stream {
+    /// The next line that is not a heartbeat; `None` when the server closed the stream. A
+    /// line is waited for at most three heartbeats.
+    async fn next_line(&mut self) -> Result<Option<StreamLine>, ClientError> {
+        let limit = HEARTBEAT * 3;
+        loop {
+            let mut line = Vec::new();
+            let mut limited = (&mut self.reader).take(MAX_ANSWER as u64);
+            let read = limited.read_until(b'\n', &mut line);
+            let n = match tokio::time::timeout(limit, read).await {
+                Err(_) => return Err(ClientError::Timeout(self.path.clone(), limit)),
+                Ok(Err(source)) => {
+                    return Err(ClientError::Io {
+                        path: self.path.clone(),
+                        source,
+                    });
                 }
-                tokio::time::sleep(Duration::from_millis(250)).await;
+                Ok(Ok(n)) => n,
+            };
+            if n == 0 {
+                return Ok(None);
+            }
+            if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-        };
-        failures = 0;
-        if batch.last < after {
-            // The engine restarted: its numbering starts again.
-            after = 0;
-            continue;
+            return serde_json::from_slice(&line)
+                .map(Some)
+                .map_err(|e| ClientError::Malformed {
+                    path: self.path.clone(),
+                    message: format!("a stream line: {e}"),
+                });
         }
-        for e in batch.events {
-            after = after.max(e.seq);
-            if tx.send(e.event).await.is_err() {
-                return;
+    }
+}
+
+async fn stream_pump(
+    socket: PathBuf,
+    mut stream: Stream,
+    snapshots: watch::Sender<Arc<Snapshot>>,
+    events: mpsc::Sender<Event>,
+) {
+    let mut after = 0u64;
+    let mut failures = 0;
+    let mut dropped = 0u64;
+    loop {
+        match stream.next_line().await {
+            Ok(Some(StreamLine::Snapshot(s))) => {
+                failures = 0;
+                snapshots.send_replace(Arc::new(*s));
             }
+            Ok(Some(StreamLine::Event(e))) => {
+                failures = 0;
+                after = e.seq;
+                // A console that does not keep up loses events rather than stalling its
+                // snapshots (the engine does the same to a slow console of its own).
+                if let Err(mpsc::error::TrySendError::Full(_)) = events.try_send(e.event) {
+                    dropped += 1;
+                    tracing::warn!(dropped, "attached console: events not read; dropped");
+                }
+            }
+            Ok(Some(StreamLine::Missed(n))) => {
+                tracing::warn!("attached console: {n} events fell out of the server's ring");
+            }
+            Ok(None) | Err(_) => {
+                if snapshots.is_closed() {
+                    return;
+                }
+                failures += 1;
+                if failures >= 3 {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                match open_stream(&socket, after).await {
+                    Ok(s) => stream = s,
+                    Err(ClientError::NotListening(_)) => return,
+                    Err(e) => tracing::warn!("attached console: {e}"),
+                }
+            }
+        }
+        if snapshots.is_closed() {
+            return;
         }
     }
 }

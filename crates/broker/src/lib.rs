@@ -16,6 +16,8 @@ pub mod client;
 pub mod http;
 pub mod metrics;
 pub mod server;
+pub mod status;
+pub mod stream;
 
 pub use client::{attach, is_live};
 pub use server::Broker;

@@ -10,6 +10,7 @@
 //! | GET    | `/v1/status`      | classes, hosts and engine state                             |
 //! | GET    | `/v1/snapshot`    | `?after=PASSES&wait=SECS` long-poll: the whole snapshot     |
 //! | GET    | `/v1/events`      | `?after=SEQ&wait=SECS` long-poll: events with sequence numbers |
+//! | GET    | `/v1/stream`      | `?after=SEQ`: snapshots and events as JSON lines, until closed |
 //! | POST   | `/v1/command`     | `{"command": {"type": ...}, "actor"}` → `{"reply"}`         |
 //! | GET    | `/metrics`        | Prometheus text                                             |
 
@@ -28,10 +29,9 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinSet;
 
 use super::http::{self, Read, Request, Response};
-use super::metrics;
-use deskpool_api::{
-    ClassStatus, Command, CommandError, ErrorKind, Event, LoginStats, Reply, Snapshot,
-};
+pub use super::status::{ClassLine, HostLine, Status, class_lines, status};
+use super::{metrics, stream};
+use deskpool_api::{Command, CommandError, ErrorKind, Event, Reply, Snapshot};
 use deskpool_api::{Commander, EngineHandle};
 use deskpool_core::policy::names::check_name;
 
@@ -94,12 +94,12 @@ struct Ring {
     last: u64,
 }
 
-struct Shared {
-    snapshot: watch::Receiver<Arc<Snapshot>>,
+pub(super) struct Shared {
+    pub(super) snapshot: watch::Receiver<Arc<Snapshot>>,
     commander: Commander,
     classes: Vec<String>,
     ring: Mutex<Ring>,
-    ring_wake: watch::Sender<u64>,
+    pub(super) ring_wake: watch::Sender<u64>,
     /// Ticks each time a connection becomes idle: orders idle connections, oldest first.
     idle_clock: AtomicU64,
 }
@@ -435,6 +435,11 @@ async fn serve_connection(shared: Arc<Shared>, stream: UnixStream, connection: A
                 }
                 return;
             }
+            Read::Request(request) if request.path == "/v1/stream" && request.method == "GET" => {
+                // Its answer lasts as long as the connection: nothing follows it.
+                stream::serve(&shared, &request, &mut w).await;
+                return;
+            }
             Read::Request(request) => {
                 served += 1;
                 let close = request.close || served >= MAX_REQUESTS_PER_CONNECTION;
@@ -492,10 +497,12 @@ async fn handle(shared: &Shared, request: Request) -> Response {
             Some(r) => r,
             None => events(shared, &request).await,
         },
+        // A GET never gets here (see `serve_connection`).
+        "/v1/stream" => Response::method_not_allowed("GET"),
         other => Response::error(
             404,
             format!(
-                "no endpoint {other:?}; try /v1/assign, /v1/release, /v1/classes, /v1/status, /v1/snapshot, /v1/events, /v1/command or /metrics"
+                "no endpoint {other:?}; try /v1/assign, /v1/release, /v1/classes, /v1/status, /v1/snapshot, /v1/events, /v1/stream, /v1/command or /metrics"
             ),
         ),
     }
@@ -665,7 +672,7 @@ fn wait_param(request: &Request) -> Result<Duration, Response> {
     }
 }
 
-fn after_param(request: &Request) -> Result<Option<u64>, Response> {
+pub(super) fn after_param(request: &Request) -> Result<Option<u64>, Response> {
     match request.param("after") {
         None => Ok(None),
         Some(v) => v
@@ -704,23 +711,7 @@ async fn events(shared: &Shared, request: &Request) -> Response {
     let mut wake = shared.ring_wake.subscribe();
     let deadline = tokio::time::Instant::now() + wait;
     loop {
-        let batch = {
-            let ring = shared.ring.lock().unwrap_or_else(|e| e.into_inner());
-            let oldest = ring.events.front().map_or(ring.last + 1, |e| e.seq);
-            EventBatch {
-                events: ring
-                    .events
-                    .iter()
-                    .filter(|e| e.seq > after)
-                    .take(EVENT_BATCH)
-                    .cloned()
-                    .collect(),
-                last: ring.last,
-                missed: oldest
-                    .saturating_sub(after + 1)
-                    .min(ring.last.saturating_sub(after)),
-            }
-        };
+        let batch = ring_batch(shared, after);
         // A caller ahead of the ring (the engine restarted) gets the answer at once.
         if !batch.events.is_empty() || after > batch.last {
             return Response::json(200, &batch);
@@ -733,86 +724,21 @@ async fn events(shared: &Shared, request: &Request) -> Response {
     }
 }
 
-/// One class as `/v1/classes` and `/v1/status` show it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ClassLine {
-    pub name: String,
-    pub production: u32,
-    pub buffer: u32,
-    pub creation: u32,
-    pub production_target: u32,
-    pub buffer_target: u32,
-    pub cap: u32,
-    pub seed_version: String,
-    pub explanation: String,
-    pub logins: LoginStats,
-}
-
-/// One host as `/v1/status` shows it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct HostLine {
-    pub name: String,
-    pub state: String,
-    pub standby: bool,
-    pub desktops: u32,
-    pub capacity_desktops: Option<u32>,
-    pub reason: Option<String>,
-}
-
-/// The answer of `/v1/status`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Status {
-    pub passes: u64,
-    pub paused: bool,
-    pub read_only: bool,
-    pub steady: bool,
-    pub jobs_in_flight: usize,
-    pub classes: Vec<ClassLine>,
-    pub hosts: Vec<HostLine>,
-}
-
-fn class_line(c: &ClassStatus) -> ClassLine {
-    ClassLine {
-        name: c.plan.name.clone(),
-        production: c.plan.production,
-        buffer: c.plan.buffer,
-        creation: c.plan.creation,
-        production_target: c.plan.production_target,
-        buffer_target: c.plan.buffer_target,
-        cap: c.cap,
-        seed_version: c.seed_version.clone(),
-        explanation: c.plan.explanation(),
-        logins: c.logins.clone(),
-    }
-}
-
-pub fn class_lines(s: &Snapshot) -> Vec<ClassLine> {
-    s.classes.iter().map(class_line).collect()
-}
-
-pub fn status(s: &Snapshot) -> Status {
-    use deskpool_core::plan::HostStatus;
-    Status {
-        passes: s.passes,
-        paused: s.paused,
-        read_only: s.read_only,
-        steady: s.steady,
-        jobs_in_flight: s.jobs_in_flight,
-        classes: class_lines(s),
-        hosts: s
-            .hosts
+/// The events after `after` the ring holds (at most [`EVENT_BATCH`]), and how many it lost.
+pub(super) fn ring_batch(shared: &Shared, after: u64) -> EventBatch {
+    let ring = shared.ring.lock().unwrap_or_else(|e| e.into_inner());
+    let oldest = ring.events.front().map_or(ring.last + 1, |e| e.seq);
+    EventBatch {
+        events: ring
+            .events
             .iter()
-            .map(|h| HostLine {
-                name: h.name.clone(),
-                state: h.status.label().to_string(),
-                standby: h.standby,
-                desktops: h.desktops,
-                capacity_desktops: h.capacity.desktops,
-                reason: match &h.status {
-                    HostStatus::Down { reason } => Some(reason.clone()),
-                    _ => None,
-                },
-            })
+            .filter(|e| e.seq > after)
+            .take(EVENT_BATCH)
+            .cloned()
             .collect(),
+        last: ring.last,
+        missed: oldest
+            .saturating_sub(after + 1)
+            .min(ring.last.saturating_sub(after)),
     }
 }

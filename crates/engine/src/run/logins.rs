@@ -293,6 +293,11 @@ impl Engine {
             };
             return Some((reply, Err(error)));
         };
+        // A logout repeated (a broker retrying after a lost answer, two requests racing) finds
+        // the desktop already retired: it is released, so the answer is the same.
+        if logout && d.meta.pool == PoolState::Retired {
+            return Some((reply, Ok(Reply::Done)));
+        }
         if logout && d.meta.pool != PoolState::Production {
             return Some((
                 reply,
