@@ -10,7 +10,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("deskpool-core", &[]),
     ("deskpool-config", &["deskpool-core"]),
     ("deskpool-hypervisor", &["deskpool-core"]),
-    ("deskpool-api", &["deskpool-core", "deskpool-config"]),
+    ("deskpool-api", &["deskpool-core"]),
     (
         "deskpool-engine",
         &[

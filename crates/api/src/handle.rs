@@ -77,11 +77,8 @@ impl EngineHandle {
         stop: oneshot::Sender<()>,
     ) -> EngineHandle {
         EngineHandle {
-            snapshot,
-            events,
-            commands,
-            task,
             shutdown: Some(stop),
+            ..EngineHandle::from_parts(snapshot, events, commands, task)
         }
     }
 
