@@ -233,12 +233,21 @@ impl HostConnection {
         for (class, version, vol) in copies {
             let volume = model::seed_copy_volume_name(&class, &version);
             let object = format!("{creation_pool}/{volume}");
-            let path = vol
+            // Deleted between the listing and now (the engine removes a leftover copy on
+            // another thread): it is gone, not a sign the host is down.
+            let read = vol
                 .path()
-                .map_err(|e| self.err("read path of volume", &object, e))?;
-            let xml = vol
-                .xml_desc(0)
-                .map_err(|e| self.err("read volume", &object, e))?;
+                .map_err(|e| self.err("read path of volume", &object, e))
+                .and_then(|path| {
+                    vol.xml_desc(0)
+                        .map(|xml| (path, xml))
+                        .map_err(|e| self.err("read volume", &object, e))
+                });
+            let (path, xml) = match read {
+                Ok(read) => read,
+                Err(e) if e.is_not_found() => continue,
+                Err(e) => return Err(e),
+            };
             let format = parse_volume_xml(&xml)
                 .and_then(|i| i.format)
                 .unwrap_or_else(|| "raw".into());
