@@ -246,7 +246,7 @@ impl PolicyForm {
         {
             match Weekdays::parse_day(word) {
                 Ok(d) => days.0 |= d.0,
-                Err(e) => problems.push((k("days"), e)),
+                Err(e) => problems.push((k("days"), e.to_string())),
             }
         }
         let time = |name: &str, problems: &mut Vec<(String, String)>| match TimeOfDay::parse(
@@ -254,7 +254,7 @@ impl PolicyForm {
         ) {
             Ok(t) => Some(t),
             Err(e) => {
-                problems.push((k(name), e));
+                problems.push((k(name), e.to_string()));
                 None
             }
         };

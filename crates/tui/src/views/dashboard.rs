@@ -6,7 +6,8 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
 
-use super::{bar, block, fit, hosts, selected, spark};
+use super::hosts;
+use super::widgets::{bar, block, fit, selected, spark};
 use crate::app::App;
 use crate::theme::{Area, Slot, Theme};
 use deskpool_api::ClassStatus;

@@ -6,7 +6,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState, Wrap};
 
-use super::{age, block, fit, selected};
+use super::widgets::{age, block, fit, selected};
 use crate::app::App;
 use crate::theme::{Area, Slot, Theme};
 use deskpool_core::policy::BufferRule;
