@@ -1,11 +1,12 @@
-//! The pieces every view draws with: bordered blocks, the selected row's style, bars,
-//! sparklines, ages and cut text.
+//! The pieces the views share: bordered blocks, the selected row's style, a class's buffer
+//! health colour, bars (gauges), sparklines, ages and cut text.
 
 use ratatui::style::{Modifier, Style};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders};
 
 use crate::theme::{Area, Slot, Theme};
+use deskpool_api::ClassStatus;
 
 /// A bordered block with a title, in an area's colours.
 pub(crate) fn block<'a>(title: impl Into<Line<'a>>, area: Area, theme: &Theme) -> Block<'a> {
@@ -22,6 +23,18 @@ pub(crate) fn selected(area: Area, theme: &Theme) -> Style {
         .bg(theme.color(area, Slot::Selection))
         .fg(theme.color(area, Slot::Text))
         .add_modifier(Modifier::BOLD)
+}
+
+/// Buffer health: at target, below it, or empty while something is wanted.
+pub(crate) fn buffer_slot(c: &ClassStatus) -> Slot {
+    let p = &c.plan;
+    if p.buffer_target > 0 && p.buffer == 0 {
+        Slot::Error
+    } else if p.buffer < p.buffer_target {
+        Slot::Warning
+    } else {
+        Slot::Ok
+    }
 }
 
 /// A bar of `width` cells filled to `value / max`.
