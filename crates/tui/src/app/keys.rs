@@ -406,8 +406,12 @@ impl App {
                             policy: Box::new(policy),
                         }]
                     }
-                    Err(problems) => {
-                        let first = problems.first().cloned().unwrap_or_default();
+                    Err(error) => {
+                        let first = error
+                            .problems
+                            .first()
+                            .map(|(field, why)| format!("{field}: {why}"))
+                            .unwrap_or_default();
                         self.complain(format!("cannot save: {first}"));
                         Vec::new()
                     }
