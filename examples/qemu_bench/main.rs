@@ -138,7 +138,6 @@ pub(crate) fn args() -> Args {
     a
 }
 
-
 pub(crate) fn median(v: &[f64]) -> f64 {
     let mut s = v.to_vec();
     s.sort_by(f64::total_cmp);
