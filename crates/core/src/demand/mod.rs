@@ -21,14 +21,15 @@
 //!   pattern. Ahead, each bin counts as the larger of itself and its `[1 2 1] / 4` smoothing with
 //!   its neighbours (a ramp is expected a little early, never late).
 //! - **Correction by the last hour**: the profile's forecast is scaled by `(logins in the last
-//!   hour + 3) / (profile's logins for that hour + 3)`, kept within `[0.2, 5]`, and never below
+//!   hour + 3) / (profile's logins for that hour + 3)`, kept within `[0.05, 5]`, and never below
 //!   the recent rate (the larger of the last 15 minutes' and the last hour's) over the window.
 //!   With no history at all the recent rate alone is used.
 //! - **Bursts** ([`burst`]): a count in the last 30 s, 2 min or 10 min improbable under the rate
 //!   expected from the hour before it and from the profile (Poisson tail below 0.001, at least 5
 //!   logins) is a change point. The burst is expected to go on at its rate through the horizon
-//!   and for as long again as it has been seen (`count × (horizon + window) / window`), so a
-//!   storm's likely remainder is ordered at once, not one desktop per login that missed.
+//!   and for as long again as it has been seen, up to one more horizon (`count × (horizon +
+//!   min(window, horizon)) / window`), so a storm's likely remainder is ordered at once, not one
+//!   desktop per login that missed.
 //! - **Users**: when logins name their user ([`DemandModel::record_user_login`]), the class's
 //!   population is the distinct users seen over the kept days, and no forecast exceeds the users
 //!   not logged in now (seen today and not logged out since: [`DemandModel::record_logout`]).
@@ -57,7 +58,9 @@ const RECENT_SECS: i64 = 3_600;
 const SHORT_SECS: i64 = 900;
 /// Pseudo-count of the recent correction (a few logins do not swing the forecast).
 const PRIOR: f64 = 3.0;
-const RATIO_MIN: f64 = 0.2;
+/// A quiet day is followed down to a twentieth of the profile (a weekend or holiday with no
+/// history of its own reads the other days' profile: the last hour corrects it).
+const RATIO_MIN: f64 = 0.05;
 const RATIO_MAX: f64 = 5.0;
 /// The longest look-ahead [`DemandModel::lead_horizon`] asks for beyond the lead time.
 const MAX_BUILD_AHEAD_SECS: f64 = 3_600.0;
@@ -249,7 +252,8 @@ impl ClassDemand {
             };
             let expected = past_rate.max(profile_rate).max(FLOOR_RATE) * window as f64;
             if is_burst(count, expected) {
-                let ahead = count as f64 * (horizon + window) as f64 / window as f64;
+                let lasting = horizon + window.min(horizon);
+                let ahead = count as f64 * lasting as f64 / window as f64;
                 best = Some(best.map_or(ahead, |b: f64| b.max(ahead)));
             }
         }
