@@ -60,7 +60,7 @@ pub(super) fn is_burst(count: usize, expected: f64) -> bool {
 /// The smallest `k` with `P(N ≤ k) ≥ p` for `N` negative binomial with `mean` and variance
 /// `dispersion × mean` (`dispersion` > 1), or Poisson for `dispersion` ≤ 1.
 pub(super) fn clustered_quantile(mean: f64, dispersion: f64, p: f64) -> u32 {
-    if !(mean > 0.0) || !mean.is_finite() {
+    if mean.is_nan() || mean <= 0.0 || !mean.is_finite() {
         return 0;
     }
     if dispersion <= 1.0 + 1e-9 {

@@ -66,7 +66,7 @@ const RATIO_MAX: f64 = 5.0;
 const MAX_BUILD_AHEAD_SECS: f64 = 3_600.0;
 
 /// What is learnt for one class.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClassDemand {
     /// Completed days, oldest first, at most [`KEPT_DAYS`].
     days: VecDeque<DayRecord>,
@@ -121,14 +121,22 @@ fn weekday_of(day: i64) -> usize {
     (day + 3).rem_euclid(7) as usize
 }
 
-impl ClassDemand {
-    fn new() -> ClassDemand {
+impl Default for ClassDemand {
+    fn default() -> ClassDemand {
         ClassDemand {
+            days: VecDeque::new(),
+            profiles: Profiles::default(),
+            today: None,
             today_minutes: vec![0; BINS * BIN_MINUTES],
-            ..ClassDemand::default()
+            recent: VecDeque::new(),
+            last_seen: HashMap::new(),
+            present: HashSet::new(),
+            logouts_recorded: false,
         }
     }
+}
 
+impl ClassDemand {
     /// Completes the local day `day` (its counts are `today_minutes`) and learns again.
     fn close_day(&mut self, day: i64) {
         self.days.push_back(DayRecord::from_minutes(
@@ -162,8 +170,10 @@ impl ClassDemand {
             }
             _ => {}
         }
-        if self.today == Some(day) {
-            self.today_minutes[(secs / 60) as usize] += 1;
+        if self.today == Some(day)
+            && let Some(minute) = self.today_minutes.get_mut((secs / 60) as usize)
+        {
+            *minute += 1;
         }
         if let Some(user) = user {
             self.last_seen.insert(user.to_string(), day);
@@ -299,7 +309,7 @@ impl ClassDemand {
         while t <= now + horizon + BIN_SECS {
             let (_, _, secs) = local(tz, t);
             let bin = (secs / BIN_SECS) as usize;
-            worst = worst.max(self.profiles.dispersion[bin]);
+            worst = worst.max(self.profiles.dispersion.get(bin).copied().unwrap_or(1.0));
             t += BIN_SECS;
         }
         worst
@@ -321,9 +331,7 @@ impl DemandModel {
     }
 
     fn class_mut(&mut self, class: &str) -> &mut ClassDemand {
-        self.classes
-            .entry(class.to_string())
-            .or_insert_with(ClassDemand::new)
+        self.classes.entry(class.to_string()).or_default()
     }
 
     /// Records one login of `class` at `at`, its user unknown (no population bound is learnt).
@@ -396,7 +404,7 @@ impl DemandModel {
         refill_per_sec: f64,
         stock: u64,
     ) -> u64 {
-        if !(refill_per_sec > 0.0) {
+        if refill_per_sec.is_nan() || refill_per_sec <= 0.0 {
             return lead_secs;
         }
         let excess = (self.forecast(class, now, lead_secs) - stock as f64).max(0.0);

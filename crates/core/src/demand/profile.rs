@@ -39,6 +39,11 @@ pub(super) struct DayRecord {
 }
 
 impl DayRecord {
+    /// Logins in `bin` (0 for a bin the record lacks).
+    fn count(&self, bin: usize) -> f64 {
+        self.counts.get(bin).copied().map_or(0.0, f64::from)
+    }
+
     /// A day from its logins per minute (`BINS * BIN_MINUTES` values).
     pub(super) fn from_minutes(weekday: usize, minutes: &[u32]) -> DayRecord {
         let mut counts = Vec::with_capacity(BINS);
@@ -102,11 +107,15 @@ impl Profiles {
         let mut buf = Vec::with_capacity(KEPT_DAYS);
         for bin in 0..BINS {
             buf.clear();
-            buf.extend(recent.iter().map(|d| f64::from(d.counts[bin])));
+            buf.extend(recent.iter().map(|d| d.count(bin)));
             daily[bin] = lower_median(&mut buf).unwrap_or(0.0);
             // A bin quiet on most days is not clustered; a clump on one day is an outlier.
             buf.clear();
-            buf.extend(recent.iter().map(|d| d.dispersion[bin].unwrap_or(1.0)));
+            buf.extend(
+                recent
+                    .iter()
+                    .map(|d| d.dispersion.get(bin).copied().flatten().unwrap_or(1.0)),
+            );
             let measured = lower_median(&mut buf).unwrap_or(1.0);
             dispersion[bin] = (measured - DISPERSION_NOISE).clamp(1.0, DISPERSION_MAX);
         }
@@ -122,7 +131,7 @@ impl Profiles {
             *days_of = same.len() as u32;
             for bin in 0..BINS {
                 buf.clear();
-                buf.extend(same.iter().map(|d| f64::from(d.counts[bin])));
+                buf.extend(same.iter().map(|d| d.count(bin)));
                 let Some(mut v) = lower_median(&mut buf) else {
                     continue;
                 };
@@ -150,6 +159,11 @@ impl Profiles {
             return daily;
         }
         let w = f64::from(n) / (f64::from(n) + 0.5);
-        w * self.week[weekday * BINS + bin] + (1.0 - w) * daily
+        let own = self
+            .week
+            .get(weekday * BINS + bin)
+            .copied()
+            .unwrap_or(daily);
+        w * own + (1.0 - w) * daily
     }
 }
