@@ -236,7 +236,7 @@ fn main() {
         config_path.display()
     );
     println!(
-        "{} simulations of the week in {:.1} s ({:.2} s each)\n",
+        "{} simulations of the trace in {:.1} s ({:.2} s each)\n",
         t.runs,
         elapsed.as_secs_f64(),
         elapsed.as_secs_f64() / f64::from(t.runs)
