@@ -5,13 +5,22 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::{Command, CommandError, CommandResult, Event, Request, Snapshot};
+
+/// Events a subscriber may fall behind by before it misses some (it is told how many).
+pub const EVENT_FANOUT: usize = 1024;
+/// Events the console's own [`EngineHandle::events`] holds unread before newer ones are dropped.
+const LOCAL_EVENTS: usize = 1024;
 
 /// The console's and the CLI's handle on a running engine: one started in this process
 /// (`deskpool_engine::run::start`), or one in another process reached through its broker socket
 /// (`broker::client::attach`, built with [`EngineHandle::from_parts`]).
+///
+/// The engine's single event channel is read by a fan-out task the handle starts: each event goes
+/// to [`EngineHandle::events`] (the console) and to every [`EngineHandle::events_subscribe`]r
+/// (the broker), so no reader has to take the channel from another.
 pub struct EngineHandle {
     pub snapshot: watch::Receiver<Arc<Snapshot>>,
     pub events: mpsc::Receiver<Event>,
@@ -19,6 +28,33 @@ pub struct EngineHandle {
     task: tokio::task::JoinHandle<()>,
     /// `None` for an attached engine: shutting the handle down stops only the local task.
     shutdown: Option<oneshot::Sender<()>>,
+    fanout: broadcast::Sender<Event>,
+    /// Subscribed when the handle was made: the first subscriber gets the events from the start.
+    first_subscriber: Option<broadcast::Receiver<Event>>,
+}
+
+/// Starts a task that reads `upstream` until its sender (the engine, or an attached handle's
+/// pump) closes it, copying each event to the returned channel (dropped when its reader lags, as
+/// the engine drops them for a slow console) and to the broadcast. Needs a tokio runtime.
+fn fan_out(
+    mut upstream: mpsc::Receiver<Event>,
+) -> (
+    mpsc::Receiver<Event>,
+    broadcast::Sender<Event>,
+    broadcast::Receiver<Event>,
+) {
+    let (local_tx, local_rx) = mpsc::channel(LOCAL_EVENTS);
+    let (fanout, first_subscriber) = broadcast::channel(EVENT_FANOUT);
+    let sender = fanout.clone();
+    tokio::spawn(async move {
+        while let Some(event) = upstream.recv().await {
+            // No subscriber yet, or none left: the event still reaches the console.
+            let _ = sender.send(event.clone());
+            // Nobody reading locally (`deskpool serve`): dropped, as the engine would.
+            let _ = local_tx.try_send(event);
+        }
+    });
+    (local_rx, fanout, first_subscriber)
 }
 
 /// A cloneable way to send commands to the engine (from tasks of the console).
@@ -53,13 +89,25 @@ impl EngineHandle {
         commands: mpsc::Sender<Request>,
         task: tokio::task::JoinHandle<()>,
     ) -> EngineHandle {
+        let (events, fanout, first_subscriber) = fan_out(events);
         EngineHandle {
             snapshot,
             events,
             commands,
             task,
             shutdown: None,
+            fanout,
+            first_subscriber: Some(first_subscriber),
         }
+    }
+
+    /// A receiver of every event from now on, beside [`EngineHandle::events`]. The first call
+    /// gets the events since the handle was made (as many as [`EVENT_FANOUT`]); a receiver that
+    /// falls further behind is told how many it missed (`RecvError::Lagged`).
+    pub fn events_subscribe(&mut self) -> broadcast::Receiver<Event> {
+        self.first_subscriber
+            .take()
+            .unwrap_or_else(|| self.fanout.subscribe())
     }
 
     /// Sends a command and waits for its result.
