@@ -1161,3 +1161,103 @@ async fn the_stream_carries_snapshots_and_events_as_the_engine_makes_them() {
     let end = tokio::time::timeout(DEADLINE, reader.read_to_end(&mut rest)).await;
     assert!(end.is_ok(), "the stream ended with the engine");
 }
+
+/// What hyper reads that the broker's own parser refused: a chunked body is read like one with a
+/// `Content-Length`, held to the same 64 KiB (README, "Broker API"); a head over 8 KiB is still
+/// refused 431, and another protocol version (505 before) and a malformed header 400 (by hyper).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_chunked_body_is_accepted_within_the_same_limit() {
+    let bed = bed(1);
+    let mut served = serve(&bed);
+    served.buffer_full().await;
+    let body = r#"{"class":"office","user":"carol"}"#;
+    let (a, b) = body.split_at(10);
+    let chunked = format!(
+        "POST /v1/assign HTTP/1.1\r\nConnection: close\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{a}\r\n{:x}\r\n{b}\r\n0\r\n\r\n",
+        a.len(),
+        b.len()
+    );
+    let (status, answer) = raw(&served.socket, chunked.as_bytes()).await;
+    assert_eq!(status, 200, "{answer}");
+    let answer: Value = serde_json::from_str(&answer).unwrap();
+    assert!(
+        answer["desktop"]
+            .as_str()
+            .unwrap()
+            .starts_with("dp-office-"),
+        "{answer}"
+    );
+
+    let part = "x".repeat(40_000);
+    let over = format!(
+        "POST /v1/assign HTTP/1.1\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{part}\r\n{:x}\r\n{part}\r\n0\r\n\r\n",
+        part.len(),
+        part.len()
+    );
+    let (status, body) = raw(&served.socket, over.as_bytes()).await;
+    assert_eq!(status, 413, "{body}");
+
+    let long = format!(
+        "GET /v1/status?pad={} HTTP/1.1\r\nConnection: close\r\n\r\n",
+        "a".repeat(9000)
+    );
+    let (status, body) = raw(&served.socket, long.as_bytes()).await;
+    assert_eq!(status, 431, "{body}");
+    let (status, _) = raw(&served.socket, b"GET /v1/status HTTP/3.0\r\n\r\n").await;
+    assert_eq!(
+        status, 400,
+        "hyper refuses another version as a malformed request"
+    );
+    let (status, _) = raw(
+        &served.socket,
+        b"GET /v1/status HTTP/1.1\r\nbad header\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status, 400);
+    served.stop().await;
+}
+
+/// The broker subscribes to the engine's events beside the console of the same process: both
+/// get them, neither takes them from the other.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_serving_console_and_the_broker_both_get_every_event() {
+    let bed = bed(0);
+    let mut served = serve(&bed);
+    served.buffer_full().await;
+    served
+        .engine
+        .send(Command::Pause, "local-admin")
+        .await
+        .unwrap();
+    let mentions = |message: &str| message.contains("local-admin");
+    tokio::time::timeout(DEADLINE, async {
+        loop {
+            let event = served.engine.events.recv().await.expect("events flow");
+            if mentions(&event.message) {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("the console got the pause event");
+    let mut after = 0;
+    let found = tokio::time::timeout(DEADLINE, async {
+        loop {
+            let (status, batch) = served
+                .get(&format!("/v1/events?after={after}&wait=5"))
+                .await;
+            assert_eq!(status, 200, "{batch}");
+            let events = batch["events"].as_array().unwrap();
+            if events
+                .iter()
+                .any(|e| mentions(e["message"].as_str().unwrap()))
+            {
+                return;
+            }
+            after = batch["last"].as_u64().unwrap();
+        }
+    })
+    .await;
+    assert!(found.is_ok(), "the broker's ring got the pause event");
+    served.stop().await;
+}

@@ -33,7 +33,7 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, Sleep};
 use tower_service::Service;
 
-use super::routes::error;
+use super::routes::{Refused, error};
 use super::server::{
     IDLE_TIMEOUT, MAX_BODY, MAX_CONNECTIONS, MAX_HEAD, MAX_PER_PEER, MAX_REQUESTS_PER_CONNECTION,
     READ_TIMEOUT, Shared, WRITE_TIMEOUT,
@@ -198,9 +198,7 @@ pub(super) async fn accept_loop(
 async fn refuse(stream: UnixStream, why: Refusal) {
     let why = why.to_string();
     let service = service_fn(move |_request: Request<Incoming>| {
-        let mut busy = error(503, why.clone());
-        busy.headers_mut()
-            .insert(CONNECTION, HeaderValue::from_static("close"));
+        let busy = closing(error(503, why.clone()));
         async move { Ok::<_, Infallible>(busy) }
     });
     let mut builder = builder();
@@ -333,7 +331,8 @@ async fn respond(
             Ok(response) => response,
             Err(never) => match never {},
         },
-        Err(refusal) => refusal,
+        // What follows a refused body cannot be trusted to be framed as the client meant.
+        Err(refusal) => closing(refusal.answer()),
     };
     if served.fetch_add(1, Ordering::Relaxed) + 1 >= MAX_REQUESTS_PER_CONNECTION {
         response
@@ -344,10 +343,8 @@ async fn respond(
     response.map(|body| Tracked { body, connection })
 }
 
-/// A refusal after which the connection closes: what follows it cannot be trusted to be framed
-/// as the client meant.
-fn closing(status: u16, message: String) -> Response {
-    let mut response = error(status, message);
+/// `response`, after which the connection closes.
+fn closing(mut response: Response) -> Response {
     response
         .headers_mut()
         .insert(CONNECTION, HeaderValue::from_static("close"));
@@ -356,7 +353,7 @@ fn closing(status: u16, message: String) -> Response {
 
 /// The body of a request, read whole: with `Content-Length` or chunked, at most [`MAX_BODY`]
 /// bytes; a POST, PUT or PATCH without either is refused 411.
-async fn read_body(request: Request<Incoming>) -> Result<Request<Body>, Response> {
+async fn read_body(request: Request<Incoming>) -> Result<Request<Body>, Refused> {
     let (parts, mut incoming) = request.into_parts();
     let declared = parts
         .headers
@@ -368,16 +365,16 @@ async fn read_body(request: Request<Incoming>) -> Result<Request<Body>, Response
         && !chunked
         && matches!(parts.method, Method::POST | Method::PUT | Method::PATCH)
     {
-        return Err(closing(
+        return Err(Refused::new(
             411,
-            "a request with a body needs a Content-Length header (or a chunked body)".to_string(),
+            "a request with a body needs a Content-Length header (or a chunked body)",
         ));
     }
     if let Some(n) = declared.filter(|&n| n > MAX_BODY as u64) {
         if !expects {
             tokio::spawn(drain(incoming));
         }
-        return Err(closing(
+        return Err(Refused::new(
             413,
             format!("the body is {n} bytes; at most {MAX_BODY} are accepted"),
         ));
@@ -386,12 +383,17 @@ async fn read_body(request: Request<Incoming>) -> Result<Request<Body>, Response
     while let Some(frame) = incoming.frame().await {
         let frame = match frame {
             Ok(frame) => frame,
-            Err(e) => return Err(closing(400, format!("the body could not be read: {e}"))),
+            Err(e) => {
+                return Err(Refused::new(
+                    400,
+                    format!("the body could not be read: {e}"),
+                ));
+            }
         };
         if let Ok(data) = frame.into_data() {
             if body.len() + data.len() > MAX_BODY {
                 tokio::spawn(drain(incoming));
-                return Err(closing(
+                return Err(Refused::new(
                     413,
                     format!("the body exceeds {MAX_BODY} bytes, the most accepted"),
                 ));

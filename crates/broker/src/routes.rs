@@ -58,6 +58,25 @@ pub(super) fn error(status: u16, message: impl Into<String>) -> Response {
     json(status, &serde_json::json!({ "error": message.into() }))
 }
 
+/// A request refused before it reached the engine: its status and the `error` of its body.
+pub(super) struct Refused {
+    status: u16,
+    message: String,
+}
+
+impl Refused {
+    pub(super) fn new(status: u16, message: impl Into<String>) -> Refused {
+        Refused {
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub(super) fn answer(self) -> Response {
+        error(self.status, self.message)
+    }
+}
+
 fn method_not_allowed(allow: &'static str) -> Response {
     let mut response = error(405, format!("method not allowed; use {allow}"));
     response
@@ -115,7 +134,7 @@ fn refused(e: &CommandError) -> Response {
 
 /// Parses a JSON body: 415 for another media type, 400 for broken JSON, 422 for JSON of the
 /// wrong shape.
-fn body<T: serde::de::DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, Response> {
+fn body<T: serde::de::DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, Refused> {
     if let Some(ct) = headers.get(CONTENT_TYPE) {
         let ct = String::from_utf8_lossy(ct.as_bytes()).to_ascii_lowercase();
         let media = ct.split(';').next().unwrap_or_default().trim();
@@ -125,20 +144,20 @@ fn body<T: serde::de::DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Res
             media,
             "application/json" | "application/x-www-form-urlencoded" | ""
         ) {
-            return Err(error(
+            return Err(Refused::new(
                 415,
                 format!("the body must be application/json, not {media}"),
             ));
         }
     }
     serde_json::from_slice(body).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => error(422, format!("{e}")),
-        _ => error(400, format!("malformed JSON: {e}")),
+        serde_json::error::Category::Data => Refused::new(422, format!("{e}")),
+        _ => Refused::new(400, format!("malformed JSON: {e}")),
     })
 }
 
-fn checked_name(field: &str, value: &str) -> Result<(), Response> {
-    check_name(value).map_err(|e| error(422, format!("{field}: {e}")))
+fn checked_name(field: &str, value: &str) -> Result<(), Refused> {
+    check_name(value).map_err(|e| Refused::new(422, format!("{field}: {e}")))
 }
 
 #[derive(Deserialize)]
@@ -153,10 +172,10 @@ struct AssignBody {
 async fn assign(State(shared): State<Arc<Shared>>, headers: HeaderMap, raw: Bytes) -> Response {
     let b: AssignBody = match body(&headers, &raw) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return r.answer(),
     };
     if let Err(r) = checked_name("class", &b.class).and_then(|()| checked_name("user", &b.user)) {
-        return r;
+        return r.answer();
     }
     if b.wait_secs > MAX_ASSIGN_WAIT_SECS {
         return error(
@@ -203,10 +222,10 @@ struct ReleaseBody {
 async fn release(State(shared): State<Arc<Shared>>, headers: HeaderMap, raw: Bytes) -> Response {
     let b: ReleaseBody = match body(&headers, &raw) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return r.answer(),
     };
     if let Err(r) = checked_name("desktop", &b.desktop) {
-        return r;
+        return r.answer();
     }
     let command = Command::Release {
         desktop: b.desktop.clone(),
@@ -227,7 +246,7 @@ struct CommandBody {
 async fn command(State(shared): State<Arc<Shared>>, headers: HeaderMap, raw: Bytes) -> Response {
     let b: CommandBody = match body(&headers, &raw) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return r.answer(),
     };
     if b.actor.is_empty()
         || b.actor.chars().count() > MAX_ACTOR_LEN
@@ -253,10 +272,10 @@ async fn command(State(shared): State<Arc<Shared>>, headers: HeaderMap, raw: Byt
 pub(super) struct Params(Vec<(String, String)>);
 
 impl Params {
-    pub(super) fn of(uri: &Uri) -> Result<Params, Response> {
+    pub(super) fn of(uri: &Uri) -> Result<Params, Refused> {
         Query::<Vec<(String, String)>>::try_from_uri(uri)
             .map(|Query(pairs)| Params(pairs))
-            .map_err(|e| error(400, format!("malformed query: {e}")))
+            .map_err(|e| Refused::new(400, format!("malformed query: {e}")))
     }
 
     fn get(&self, name: &str) -> Option<&str> {
@@ -267,23 +286,23 @@ impl Params {
     }
 
     /// `wait` in seconds, at most [`MAX_WAIT_SECS`].
-    fn wait(&self) -> Result<Duration, Response> {
+    fn wait(&self) -> Result<Duration, Refused> {
         match self.get("wait") {
             None => Ok(Duration::ZERO),
             Some(v) => v
                 .parse::<u64>()
                 .map(|s| Duration::from_secs(s.min(MAX_WAIT_SECS)))
-                .map_err(|_| error(400, format!("wait={v:?} is not a number of seconds"))),
+                .map_err(|_| Refused::new(400, format!("wait={v:?} is not a number of seconds"))),
         }
     }
 
-    pub(super) fn after(&self) -> Result<Option<u64>, Response> {
+    pub(super) fn after(&self) -> Result<Option<u64>, Refused> {
         match self.get("after") {
             None => Ok(None),
             Some(v) => v
                 .parse::<u64>()
                 .map(Some)
-                .map_err(|_| error(400, format!("after={v:?} is not a number"))),
+                .map_err(|_| Refused::new(400, format!("after={v:?} is not a number"))),
         }
     }
 }
@@ -291,11 +310,11 @@ impl Params {
 async fn snapshot(State(shared): State<Arc<Shared>>, uri: Uri) -> Response {
     let params = match Params::of(&uri) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return r.answer(),
     };
     let (after, wait) = match (params.after(), params.wait()) {
         (Ok(a), Ok(w)) => (a, w),
-        (Err(r), _) | (_, Err(r)) => return r,
+        (Err(r), _) | (_, Err(r)) => return r.answer(),
     };
     let mut rx = shared.snapshot.clone();
     let deadline = tokio::time::Instant::now() + wait;
@@ -316,11 +335,11 @@ async fn snapshot(State(shared): State<Arc<Shared>>, uri: Uri) -> Response {
 async fn events(State(shared): State<Arc<Shared>>, uri: Uri) -> Response {
     let params = match Params::of(&uri) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return r.answer(),
     };
     let (after, wait) = match (params.after(), params.wait()) {
         (Ok(a), Ok(w)) => (a.unwrap_or(0), w),
-        (Err(r), _) | (_, Err(r)) => return r,
+        (Err(r), _) | (_, Err(r)) => return r.answer(),
     };
     let mut wake = shared.ring_wake.subscribe();
     let deadline = tokio::time::Instant::now() + wait;

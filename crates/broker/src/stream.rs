@@ -76,7 +76,7 @@ impl http_body::Body for Lines {
 pub(super) async fn serve(State(shared): State<Arc<Shared>>, uri: Uri) -> Response {
     let after = match Params::of(&uri).and_then(|p| p.after()) {
         Ok(a) => a.unwrap_or(0),
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.answer(),
     };
     let (tx, rx) = mpsc::channel(LINES_AHEAD);
     tokio::spawn(encode(shared, after, tx));
