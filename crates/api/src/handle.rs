@@ -28,7 +28,9 @@ pub struct EngineHandle {
     task: tokio::task::JoinHandle<()>,
     /// `None` for an attached engine: shutting the handle down stops only the local task.
     shutdown: Option<oneshot::Sender<()>>,
-    fanout: broadcast::Sender<Event>,
+    /// Weak: the broadcast closes when the fan-out ends (the engine closed its channel), so a
+    /// subscriber then sees `Closed` even while this handle lives.
+    fanout: broadcast::WeakSender<Event>,
     /// Subscribed when the handle was made: the first subscriber gets the events from the start.
     first_subscriber: Option<broadcast::Receiver<Event>>,
 }
@@ -40,12 +42,12 @@ fn fan_out(
     mut upstream: mpsc::Receiver<Event>,
 ) -> (
     mpsc::Receiver<Event>,
-    broadcast::Sender<Event>,
+    broadcast::WeakSender<Event>,
     broadcast::Receiver<Event>,
 ) {
     let (local_tx, local_rx) = mpsc::channel(LOCAL_EVENTS);
-    let (fanout, first_subscriber) = broadcast::channel(EVENT_FANOUT);
-    let sender = fanout.clone();
+    let (sender, first_subscriber) = broadcast::channel(EVENT_FANOUT);
+    let fanout = sender.downgrade();
     tokio::spawn(async move {
         while let Some(event) = upstream.recv().await {
             // No subscriber yet, or none left: the event still reaches the console.
@@ -105,9 +107,14 @@ impl EngineHandle {
     /// gets the events since the handle was made (as many as [`EVENT_FANOUT`]); a receiver that
     /// falls further behind is told how many it missed (`RecvError::Lagged`).
     pub fn events_subscribe(&mut self) -> broadcast::Receiver<Event> {
-        self.first_subscriber
-            .take()
-            .unwrap_or_else(|| self.fanout.subscribe())
+        if let Some(first) = self.first_subscriber.take() {
+            return first;
+        }
+        match self.fanout.upgrade() {
+            Some(sender) => sender.subscribe(),
+            // The engine's events have ended: so does this receiver's.
+            None => broadcast::channel(1).1,
+        }
     }
 
     /// Sends a command and waits for its result.
@@ -168,5 +175,67 @@ impl EngineHandle {
     /// Kills the engine task where it stands (tests of interrupted runs).
     pub fn abort(self) {
         self.task.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::EventKind;
+
+    fn event(message: &str) -> Event {
+        Event {
+            at: jiff::Timestamp::UNIX_EPOCH,
+            kind: EventKind::Provisioned,
+            class: None,
+            host: None,
+            desktop: None,
+            message: message.to_string(),
+        }
+    }
+
+    fn handle() -> (mpsc::Sender<Event>, EngineHandle) {
+        let (_, snapshot) = watch::channel(Arc::new(Snapshot::default()));
+        let (events_tx, events) = mpsc::channel(8);
+        let (commands, _) = mpsc::channel(1);
+        let task = tokio::spawn(async {});
+        (
+            events_tx,
+            EngineHandle::from_parts(snapshot, events, commands, task),
+        )
+    }
+
+    #[tokio::test]
+    async fn the_console_and_every_subscriber_get_each_event() {
+        let (engine, mut handle) = handle();
+        engine
+            .send(event("before anyone subscribed"))
+            .await
+            .unwrap();
+        // The console has it, so the fan-out has passed it on: a subscriber from now on has not.
+        assert_eq!(
+            handle.events.recv().await.unwrap().message,
+            "before anyone subscribed"
+        );
+        let mut first = handle.events_subscribe();
+        let mut second = handle.events_subscribe();
+        engine.send(event("after")).await.unwrap();
+        assert_eq!(handle.events.recv().await.unwrap().message, "after");
+        // The first subscriber has the events from the handle's start; a later one from its own.
+        assert_eq!(
+            first.recv().await.unwrap().message,
+            "before anyone subscribed"
+        );
+        assert_eq!(first.recv().await.unwrap().message, "after");
+        assert_eq!(second.recv().await.unwrap().message, "after");
+        // The engine's channel closing closes every copy, and a subscriber from then on.
+        drop(engine);
+        assert!(handle.events.recv().await.is_none());
+        for mut subscriber in [first, second, handle.events_subscribe()] {
+            assert!(matches!(
+                subscriber.recv().await,
+                Err(broadcast::error::RecvError::Closed)
+            ));
+        }
     }
 }

@@ -541,3 +541,90 @@ impl AsyncWrite for Watched {
         self.progress(cx, polled)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `count` connections of `peer`, each in `state`, keyed as the accept loop keys them.
+    fn hold(slots: &mut HashMap<tokio::task::Id, Slot>, peer: i32, count: usize, state: State) {
+        for _ in 0..count {
+            let connection = Arc::new(Connection::new());
+            connection.phase.lock().unwrap().state = state;
+            let id = tokio::spawn(async {}).id();
+            slots.insert(
+                id,
+                Slot {
+                    peer: Some(peer),
+                    connection,
+                },
+            );
+        }
+    }
+
+    fn states(slots: &HashMap<tokio::task::Id, Slot>, peer: i32) -> Vec<State> {
+        slots
+            .values()
+            .filter(|s| s.peer == Some(peer))
+            .map(|s| s.connection.phase().state)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_process_at_its_quota_makes_way_with_its_own_idle_connection_only() {
+        let mut slots = HashMap::new();
+        hold(&mut slots, 1, MAX_PER_PEER - 1, State::Busy);
+        hold(&mut slots, 1, 1, State::Reading);
+        hold(&mut slots, 2, 1, State::Idle);
+        // A request under way is never cut off, nor another process's idle connection taken.
+        assert!(matches!(
+            admit(&mut slots, Some(1)),
+            Err(Refusal::PeerQuota)
+        ));
+        assert_eq!(states(&slots, 2), [State::Idle]);
+        // Its own idle connection (the one idle longest) makes way.
+        hold(&mut slots, 1, 1, State::Idle);
+        let own_idle = slots
+            .iter()
+            .find(|(_, s)| s.peer == Some(1) && s.connection.phase().state == State::Idle)
+            .map(|(_, s)| s.connection.clone())
+            .unwrap();
+        assert!(admit(&mut slots, Some(1)).is_ok());
+        assert_eq!(own_idle.phase().state, State::Evicted);
+        assert!(!states(&slots, 1).contains(&State::Idle));
+        assert_eq!(states(&slots, 2), [State::Idle]);
+    }
+
+    #[tokio::test]
+    async fn a_full_server_takes_the_idle_connection_of_the_process_holding_most() {
+        let mut slots = HashMap::new();
+        hold(&mut slots, 1, 100, State::Busy);
+        hold(&mut slots, 1, 1, State::Idle);
+        hold(&mut slots, 2, MAX_CONNECTIONS - 102, State::Busy);
+        hold(&mut slots, 3, 1, State::Idle);
+        assert!(admit(&mut slots, Some(4)).is_ok());
+        assert_eq!(states(&slots, 1).len(), 100, "process 1 holds the most");
+        assert_eq!(states(&slots, 3), [State::Idle]);
+        // The newcomer is in (busy): the next takes the last idle connection.
+        hold(&mut slots, 4, 1, State::Busy);
+        assert!(admit(&mut slots, Some(4)).is_ok());
+        assert!(states(&slots, 3).is_empty());
+        // None idle: refused, and nothing is closed.
+        hold(&mut slots, 4, 1, State::Busy);
+        assert_eq!(slots.len(), MAX_CONNECTIONS);
+        assert!(matches!(admit(&mut slots, Some(5)), Err(Refusal::Full)));
+        assert_eq!(slots.len(), MAX_CONNECTIONS);
+    }
+
+    #[tokio::test]
+    async fn a_phase_expires_only_if_it_has_not_moved_on() {
+        let connection = Connection::new();
+        let seen = connection.phase();
+        assert!(connection.shift(State::Idle, State::Reading));
+        assert!(!connection.expire(seen), "a request began meanwhile");
+        let reading = connection.phase();
+        assert!(connection.expire(reading));
+        assert_eq!(connection.phase().state, State::Evicted);
+        assert!(!connection.shift(State::Idle, State::Reading));
+    }
+}
