@@ -1261,3 +1261,30 @@ async fn the_serving_console_and_the_broker_both_get_every_event() {
     assert!(found.is_ok(), "the broker's ring got the pause event");
     served.stop().await;
 }
+
+/// A client that shuts its side down once it has sent its request (`socat`, `nc -U`) still
+/// gets the answer (hyper's default would drop it).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_half_closes_after_its_request_gets_the_answer() {
+    let bed = bed(0);
+    let mut served = serve(&bed);
+    served.buffer_full().await;
+    let mut stream = tokio::net::UnixStream::connect(&served.socket)
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET /v1/snapshot?after=999999999&wait=1 HTTP/1.1\r\nHost: d\r\n\r\n")
+        .await
+        .unwrap();
+    // Shut down while the long-poll waits.
+    stream.shutdown().await.unwrap();
+    let mut all = Vec::new();
+    tokio::time::timeout(DEADLINE, stream.read_to_end(&mut all))
+        .await
+        .expect("the server answered and closed")
+        .unwrap();
+    let all = String::from_utf8_lossy(&all);
+    assert!(all.starts_with("HTTP/1.1 200 OK\r\n"), "{all}");
+    assert!(all.contains("\"passes\""), "{all}");
+    served.stop().await;
+}

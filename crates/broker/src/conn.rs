@@ -139,6 +139,9 @@ fn builder() -> http1::Builder {
         .max_buf_size(MAX_HEAD)
         // As the broker always wrote them (`Content-Length`, `Connection: close`).
         .title_case_headers(true)
+        // A client that shuts its side down after sending a request (`socat`, `nc -U`) still
+        // gets its answer, as it did from the broker's own reader.
+        .half_close(true)
         // hyper's header timer runs from when it starts waiting for a head, idle time included;
         // the connection's phases time the idle wait and the request apart instead.
         .header_read_timeout(None);
