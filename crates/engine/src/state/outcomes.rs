@@ -2,56 +2,48 @@
 
 use super::*;
 
-impl Engine {
-    pub(super) fn finish(
-        &mut self,
-        done: Result<(tokio::task::Id, Outcome), tokio::task::JoinError>,
-    ) {
-        let (id, outcome) = match done {
-            Ok(done) => (done.0, Some(done.1)),
-            Err(e) => {
-                tracing::error!("a job failed unexpectedly: {e}");
-                (e.id(), None)
-            }
-        };
-        if let Some(key) = self.job_keys.remove(&id) {
-            self.in_flight.remove(&key);
-            if let JobKey::Host(host) = &key {
-                // Connected, refused or failed: either way the host's first answer is in.
-                self.unread_hosts.remove(host);
-            }
-            if let (JobKey::Host(host), None) = (&key, &outcome)
-                && let Some(rt) = self.hosts.get_mut(host)
-            {
-                rt.observing = false;
-            }
+impl EngineState {
+    /// A job ended without an outcome: it no longer holds its key.
+    pub(super) fn job_lost(&mut self, id: JobId) {
+        if let Some(JobKey::Host(host)) = self.job_ended(id)
+            && let Some(rt) = self.hosts.get_mut(&host)
+        {
+            rt.observing = false;
         }
-        let Some(outcome) = outcome else {
-            return;
-        };
+    }
+
+    /// The bookkeeping of every finished job: its key is free again.
+    fn job_ended(&mut self, id: JobId) -> Option<JobKey> {
+        let key = self.job_keys.remove(&id)?;
+        self.in_flight.remove(&key);
+        if let JobKey::Host(host) = &key {
+            // Connected, refused or failed: either way the host's first answer is in.
+            self.unread_hosts.remove(host);
+        }
+        Some(key)
+    }
+
+    pub(super) fn job_done(&mut self, id: JobId, outcome: Outcome) {
+        self.job_ended(id);
         let now = self.now();
         let seq = self.next_seq();
         match outcome {
             Outcome::Connected {
                 host,
-                conn,
+                identity,
                 observation,
                 probe,
             } => {
-                self.host_connected(&host, conn, observation, probe);
+                self.host_connected(&host, identity, observation, probe);
             }
-            Outcome::ConnectFailed {
-                host,
-                reason,
-                probe,
-            } => {
+            Outcome::ConnectFailed { host, error, probe } => {
                 let standby = self.fleet.host(&host).is_some_and(|h| h.standby);
                 if probe && standby {
                     if let Some(rt) = self.hosts.get_mut(&host) {
                         rt.status = HostStatus::Standby;
                     }
                 } else {
-                    self.host_failed(&host, reason);
+                    self.host_failed(&host, error.to_string());
                 }
             }
             Outcome::Observed {
@@ -64,11 +56,11 @@ impl Engine {
                 }
                 self.apply_observation(&host, observation, started_seq);
             }
-            Outcome::ObserveFailed { host, reason } => {
+            Outcome::ObserveFailed { host, error } => {
                 if let Some(rt) = self.hosts.get_mut(&host) {
                     rt.observing = false;
                 }
-                self.host_failed(&host, reason);
+                self.host_failed(&host, error.to_string());
             }
             Outcome::Desktop { desktop, event } => {
                 let name = desktop.name.clone();
@@ -121,7 +113,7 @@ impl Engine {
                 let waited = if login.given_back && login.instant {
                     Duration::ZERO
                 } else {
-                    login.asked.elapsed()
+                    self.now.mono.saturating_sub(login.asked)
                 };
                 let reply = Reply::Assigned {
                     desktop: name.clone(),
@@ -190,8 +182,9 @@ impl Engine {
                 class,
                 desktop,
                 left,
-                reason,
+                error,
             } => {
+                let reason = error.to_string();
                 match left {
                     Some(left) => {
                         // Booting failed: retry this desktop later (or give up at max attempts).
@@ -232,8 +225,9 @@ impl Engine {
             Outcome::DesktopFailed {
                 host,
                 desktop,
-                reason,
+                error,
             } => {
+                let reason = error.to_string();
                 if let Some(login) = self.pending_assign.remove(&desktop) {
                     // Another desktop may serve it: back to the front of its queue.
                     let login = Login {
@@ -248,8 +242,8 @@ impl Engine {
                         "desktop {desktop}: the release could not be recorded ({reason}); \
                          it is still assigned: try again"
                     )));
-                    for reply in release.replies {
-                        self.answer(reply, result.clone());
+                    for id in release.replies {
+                        self.answer(id, result.clone());
                     }
                 }
                 let bounds = self.retry_bounds();
@@ -266,8 +260,11 @@ impl Engine {
                     Some(&desktop),
                     reason,
                 );
-                // The host may be gone: read it again soon.
-                self.last_resync = None;
+                // The host may be gone, or the desktop with it: read it again soon (unless the
+                // step was refused before it reached the host).
+                if error.may_come_from_the_host() {
+                    self.last_resync = None;
+                }
             }
             Outcome::Destroyed {
                 host,
@@ -300,7 +297,7 @@ impl Engine {
             Outcome::VolumeDeleteFailed {
                 host,
                 volume,
-                reason,
+                error,
             } => {
                 // Asked again only once the next full read of the host lists it again (a
                 // refusal, e.g. a volume some domain uses, is not retried on every pass).
@@ -312,7 +309,7 @@ impl Engine {
                     None,
                     Some(&host),
                     None,
-                    format!("volume {volume}: {reason}"),
+                    format!("volume {volume}: {error}"),
                 );
             }
             Outcome::SeedCopied { host, copy } => {
@@ -342,8 +339,9 @@ impl Engine {
                 host,
                 class,
                 version,
-                reason,
+                error,
             } => {
+                let reason = error.to_string();
                 let key = (host.clone(), class.clone(), version.clone());
                 self.seed_progress.remove(&key);
                 let bounds = self.retry_bounds();
@@ -391,18 +389,23 @@ impl Engine {
                 }
                 self.connect(&host, false);
             }
-            Outcome::ActivationFailed { host, reason } => {
-                self.host_failed(&host, format!("activation failed: {reason}"));
+            Outcome::ActivationFailed { host, error } => {
+                self.host_failed(&host, format!("activation failed: {error}"));
             }
-            Outcome::Deactivated { host, note } => {
+            Outcome::Deactivated { host, command } => {
                 if let Some(rt) = self.hosts.get_mut(&host) {
                     rt.status = HostStatus::Standby;
-                    rt.conn = None;
+                    rt.connected = false;
+                    rt.identity = None;
                     rt.in_service_from_standby = false;
                 }
-                self.connections.remove(&host);
-                let message = match note {
-                    Some(n) => format!("returned to standby ({n})"),
+                self.effects
+                    .push(Effect::DropConnection { host: host.clone() });
+                let message = match command {
+                    Some(Ok(())) => "returned to standby (deactivation command done)".into(),
+                    Some(Err(e)) => {
+                        format!("returned to standby (deactivation command failed: {e})")
+                    }
                     None => "returned to standby".into(),
                 };
                 self.emit(EventKind::HostStandby, None, Some(&host), None, message);

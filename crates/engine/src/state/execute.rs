@@ -2,15 +2,19 @@
 
 use super::*;
 
-impl Engine {
-    pub(super) fn pacer(&mut self, host: &str, class: &ClassSpec) -> Pacer {
-        self.pacers
-            .entry((host.to_string(), class.name.clone()))
-            .or_insert_with(|| Pacer {
-                clones: Arc::new(Semaphore::new(class.policy.pacing.clones_per_host as usize)),
-                boots: Arc::new(Semaphore::new(class.policy.pacing.boots_per_host as usize)),
-            })
-            .clone()
+impl EngineState {
+    /// The pacing of `class`'s clones and boots on each host.
+    pub(super) fn pacing(&self, class: &ClassSpec) -> Pacing {
+        Pacing {
+            class: class.name.clone(),
+            generation: self
+                .pacing_generation
+                .get(&class.name)
+                .copied()
+                .unwrap_or(0),
+            clones: class.policy.pacing.clones_per_host as usize,
+            boots: class.policy.pacing.boots_per_host as usize,
+        }
     }
 
     pub(super) fn new_desktop_name(&mut self, class: &str, now: Timestamp) -> String {
@@ -27,10 +31,6 @@ impl Engine {
         desktop_name(class, self.name_counter)
     }
 
-    pub(super) fn conn(&self, host: &str) -> Option<HostConnection> {
-        self.hosts.get(host).and_then(|rt| rt.conn.clone())
-    }
-
     pub(super) fn execute(&mut self, action: Action, now: Timestamp) {
         let pool = self.fleet.engine.creation_pool.clone();
         let stamp = now.as_second();
@@ -40,11 +40,12 @@ impl Engine {
                 class,
                 version,
             } => {
-                let (Some(conn), Some(spec)) =
-                    (self.conn(&host), self.fleet.class(&class).cloned())
-                else {
+                let Some(spec) = self.fleet.class(&class).cloned() else {
                     return;
                 };
+                if !self.connected(&host) {
+                    return;
+                }
                 let Some(seed) = self.hosts[&host]
                     .seed_copies
                     .get(&(class.clone(), version.clone()))
@@ -53,7 +54,7 @@ impl Engine {
                     return;
                 };
                 let name = self.new_desktop_name(&class, now);
-                let pacer = self.pacer(&host, &spec);
+                let pacing = self.pacing(&spec);
                 self.ledger.created(&class);
                 // Shown in the creation pool at once, so the next pass counts it.
                 let placeholder = ObservedDesktop {
@@ -80,43 +81,47 @@ impl Engine {
                         touched: seq,
                     },
                 );
-                let job = jobs::create(NewDesktop {
+                let job = Job::Create {
                     host,
-                    conn,
-                    class: spec,
+                    class: Box::new(spec),
                     name: name.clone(),
                     seed,
                     creation_pool: pool,
                     now: stamp,
-                    pacer,
-                });
+                    pacing,
+                };
                 self.spawn(JobKey::Desktop(name), job);
             }
             Action::Boot { host, desktop } => {
-                let (Some(conn), Some(d), Some(spec)) = (
-                    self.conn(&host),
+                let (true, Some(d), Some(spec)) = (
+                    self.connected(&host),
                     self.desktops.get(&desktop).map(|d| d.value.clone()),
                     self.desktops
                         .get(&desktop)
-                        .and_then(|d| self.fleet.class(&d.value.meta.class).cloned()),
+                        .and_then(|d| self.fleet.class(&d.value.meta.class)),
                 ) else {
                     return;
                 };
-                let pacer = self.pacer(&host, &spec);
-                self.spawn(JobKey::Desktop(desktop), jobs::boot(conn, d, pacer, stamp));
+                let pacing = self.pacing(spec);
+                let job = Job::Boot {
+                    desktop: d,
+                    pacing,
+                    now: stamp,
+                };
+                self.spawn(JobKey::Desktop(desktop), job);
             }
             Action::Restart { host, desktop } => {
-                let (Some(conn), Some(d)) = (
-                    self.conn(&host),
+                let (true, Some(d)) = (
+                    self.connected(&host),
                     self.desktops.get(&desktop).map(|d| d.value.clone()),
                 ) else {
                     return;
                 };
-                self.spawn(JobKey::Desktop(desktop), jobs::restart(conn, d));
+                self.spawn(JobKey::Desktop(desktop), Job::Restart { desktop: d });
             }
             Action::Promote { host, desktop } => {
-                let (Some(conn), Some(d)) = (
-                    self.conn(&host),
+                let (true, Some(d)) = (
+                    self.connected(&host),
                     self.desktops.get(&desktop).map(|d| d.value.clone()),
                 ) else {
                     return;
@@ -127,7 +132,13 @@ impl Engine {
                 ));
                 self.spawn(
                     JobKey::Desktop(desktop),
-                    jobs::relabel(conn, d, PoolState::Buffer, None, stamp, event),
+                    Job::Relabel {
+                        desktop: d,
+                        pool: PoolState::Buffer,
+                        user: None,
+                        now: stamp,
+                        event,
+                    },
                 );
             }
             Action::Destroy {
@@ -135,9 +146,9 @@ impl Engine {
                 desktop,
                 reason,
             } => {
-                let Some(conn) = self.conn(&host) else {
+                if !self.connected(&host) {
                     return;
-                };
+                }
                 let known = self.desktops.get(&desktop).map(|d| d.value.clone());
                 let why = match reason {
                     plan::DestroyReason::Surplus => "surplus buffer".to_string(),
@@ -187,16 +198,23 @@ impl Engine {
                 };
                 self.spawn(
                     JobKey::Desktop(desktop.clone()),
-                    jobs::destroy(conn, host, desktop, known, pool, stamp, why),
+                    Job::Destroy {
+                        host,
+                        desktop,
+                        known,
+                        creation_pool: pool,
+                        now: stamp,
+                        why,
+                    },
                 );
             }
             Action::DeleteVolume { host, volume } => {
-                let Some(conn) = self.conn(&host) else {
+                if !self.connected(&host) {
                     return;
-                };
+                }
                 self.spawn(
                     JobKey::Volume(host.clone(), volume.clone()),
-                    jobs::delete_volume(conn, host, pool, volume),
+                    Job::DeleteVolume { host, pool, volume },
                 );
             }
             Action::CopySeed {
@@ -206,10 +224,10 @@ impl Engine {
                 source_host,
                 from_copy,
             } => {
-                let (Some(conn), Some(source), Some(spec)) = (
-                    self.conn(&host),
-                    self.conn(&source_host),
-                    self.fleet.class(&class).cloned(),
+                let (true, true, Some(spec)) = (
+                    self.connected(&host),
+                    self.connected(&source_host),
+                    self.fleet.class(&class),
                 ) else {
                     return;
                 };
@@ -222,26 +240,20 @@ impl Engine {
                     (spec.seed.pool.clone(), spec.seed.volume.clone())
                 };
                 let key = (host.clone(), class.clone(), version.clone());
-                let done = Arc::new(AtomicU64::new(0));
-                let total = Arc::new(AtomicU64::new(0));
-                self.seed_progress
-                    .insert(key.clone(), (done.clone(), total.clone()));
-                let same_host = host == source_host;
+                let progress = CopyProgress::default();
+                self.seed_progress.insert(key.clone(), progress.clone());
                 self.spawn(
                     JobKey::Seed(key.0, key.1, key.2),
-                    jobs::copy_seed(SeedJob {
+                    Job::CopySeed {
                         host,
-                        conn,
-                        source,
-                        same_host,
+                        source_host,
                         source_pool,
                         source_volume,
                         creation_pool: pool,
                         class,
                         version,
-                        done,
-                        total,
-                    }),
+                        progress,
+                    },
                 );
             }
             Action::DeleteSeedCopy {
@@ -249,12 +261,17 @@ impl Engine {
                 class,
                 version,
             } => {
-                let Some(conn) = self.conn(&host) else {
+                if !self.connected(&host) {
                     return;
-                };
+                }
                 self.spawn(
                     JobKey::Seed(host.clone(), class.clone(), version.clone()),
-                    jobs::delete_seed_copy(conn, host, pool, class, version),
+                    Job::DeleteSeedCopy {
+                        host,
+                        pool,
+                        class,
+                        version,
+                    },
                 );
             }
             Action::ActivateHost { host } => {
@@ -276,18 +293,7 @@ impl Engine {
                     "activating: the active hosts are full".into(),
                 );
                 let command = spec.activate_command.clone();
-                let h = host.clone();
-                self.spawn(JobKey::Host(host), async move {
-                    match command {
-                        None => Outcome::Activated { host: h },
-                        Some(command) => {
-                            match jobs::run_host_command(command, ACTIVATION_LIMIT).await {
-                                Ok(()) => Outcome::Activated { host: h },
-                                Err(reason) => Outcome::ActivationFailed { host: h, reason },
-                            }
-                        }
-                    }
-                });
+                self.spawn(JobKey::Host(host.clone()), Job::Activate { host, command });
             }
             Action::DrainHost { host } => {
                 if let Some(rt) = self.hosts.get_mut(&host) {
@@ -322,19 +328,10 @@ impl Engine {
                     .fleet
                     .host(&host)
                     .and_then(|h| h.deactivate_command.clone());
-                let h = host.clone();
-                self.spawn(JobKey::Host(host), async move {
-                    let note = match command {
-                        None => None,
-                        Some(command) => match jobs::run_host_command(command, ACTIVATION_LIMIT)
-                            .await
-                        {
-                            Ok(()) => Some("deactivation command done".to_string()),
-                            Err(reason) => Some(format!("deactivation command failed: {reason}")),
-                        },
-                    };
-                    Outcome::Deactivated { host: h, note }
-                });
+                self.spawn(
+                    JobKey::Host(host.clone()),
+                    Job::Deactivate { host, command },
+                );
             }
         }
     }
