@@ -18,7 +18,7 @@ use jiff::Timestamp;
 
 use crate::backoffs::{Backoffs, RetryBounds};
 use crate::history::{BUCKET_SECS, DemandHistory};
-use crate::jobs::Outcome;
+use crate::jobs::{HostCommandError, JobError, Outcome};
 use deskpool_api::{
     ClassStatus, Command, CommandError, CommandResult, Event, EventKind, HostState, Reply,
     SeedProgress, Snapshot,

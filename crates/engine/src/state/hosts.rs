@@ -264,4 +264,76 @@ impl EngineState {
             }
         }
     }
+
+    pub(super) fn connect_failed(&mut self, host: String, error: JobError, probe: bool) {
+        let standby = self.fleet.host(&host).is_some_and(|h| h.standby);
+        if probe && standby {
+            if let Some(rt) = self.hosts.get_mut(&host) {
+                rt.status = HostStatus::Standby;
+            }
+        } else {
+            self.host_failed(&host, error.to_string());
+        }
+    }
+
+    pub(super) fn observed(
+        &mut self,
+        host: String,
+        observation: HostObservation,
+        started_seq: u64,
+    ) {
+        if let Some(rt) = self.hosts.get_mut(&host) {
+            rt.observing = false;
+        }
+        self.apply_observation(&host, observation, started_seq);
+    }
+
+    pub(super) fn observe_failed(&mut self, host: String, error: JobError) {
+        if let Some(rt) = self.hosts.get_mut(&host) {
+            rt.observing = false;
+        }
+        self.host_failed(&host, error.to_string());
+    }
+
+    pub(super) fn activated(&mut self, host: String) {
+        // Activation command done: connect.
+        self.emit(
+            EventKind::HostActivated,
+            None,
+            Some(&host),
+            None,
+            "activation command done, connecting".into(),
+        );
+        if let Some(rt) = self.hosts.get_mut(&host) {
+            rt.in_service_from_standby = true;
+        }
+        self.connect(&host, false);
+    }
+
+    pub(super) fn activation_failed(&mut self, host: String, error: HostCommandError) {
+        self.host_failed(&host, format!("activation failed: {error}"));
+    }
+
+    pub(super) fn deactivated(
+        &mut self,
+        host: String,
+        command: Option<Result<(), HostCommandError>>,
+    ) {
+        if let Some(rt) = self.hosts.get_mut(&host) {
+            rt.status = HostStatus::Standby;
+            rt.connected = false;
+            rt.identity = None;
+            rt.in_service_from_standby = false;
+        }
+        self.effects
+            .push(Effect::DropConnection { host: host.clone() });
+        let message = match command {
+            Some(Ok(())) => "returned to standby (deactivation command done)".into(),
+            Some(Err(e)) => {
+                format!("returned to standby (deactivation command failed: {e})")
+            }
+            None => "returned to standby".into(),
+        };
+        self.emit(EventKind::HostStandby, None, Some(&host), None, message);
+    }
 }
