@@ -20,7 +20,7 @@ use deskpool_hypervisor::HostConnection;
 
 mod tasks;
 
-use tasks::{Finished, Pacers};
+use tasks::{Finished, NoConnection, Pacers};
 
 /// Host connections, shared so that a new engine can take over an old one's connections (the
 /// libvirt test driver keeps a file-backed host's state only while a connection is open).
@@ -188,9 +188,7 @@ impl Driver {
         while !effects.is_empty() {
             let mut follow_ups = Vec::new();
             for effect in effects {
-                if let Some(input) = self.run_effect(effect) {
-                    follow_ups.push(input);
-                }
+                follow_ups.extend(self.run_effect(effect));
             }
             // A connection that came with an outcome and was not kept is closed.
             self.new_connections.clear();
@@ -203,16 +201,23 @@ impl Driver {
         }
     }
 
-    /// Runs one effect; returns what the state must hear about it, if anything.
-    fn run_effect(&mut self, effect: Effect) -> Option<Input> {
+    /// Runs one effect; returns what the state must hear about it.
+    fn run_effect(&mut self, effect: Effect) -> Vec<Input> {
         match effect {
             Effect::StartJob { id, job } => {
-                let Some(future) = tasks::start(job, &self.connections, &mut self.pacers) else {
-                    tracing::error!("a job was asked on a host with no connection");
-                    return Some(Input::JobLost { job_id: id });
-                };
-                let handle = self.jobs.spawn(future);
-                self.job_ids.insert(handle.id(), id);
+                match tasks::start(job, &self.connections, &mut self.pacers) {
+                    Ok(future) => {
+                        let handle = self.jobs.spawn(future);
+                        self.job_ids.insert(handle.id(), id);
+                    }
+                    Err(NoConnection { host }) => {
+                        tracing::error!(host, "a job was asked on a host with no connection");
+                        return vec![
+                            Input::JobLost { job_id: id },
+                            Input::ConnectionLost { host },
+                        ];
+                    }
+                }
             }
             Effect::KeepConnection { host } => {
                 if let Some(conn) = self.new_connections.remove(&host) {
@@ -239,16 +244,17 @@ impl Driver {
                 }
             }
             Effect::SaveHistory(history) => {
-                let path = self.history_path.as_ref()?;
-                if let Err(e) = history.save(path) {
+                if let Some(path) = &self.history_path
+                    && let Err(e) = history.save(path)
+                {
                     tracing::warn!("cannot save the demand history to {}: {e}", path.display());
-                    return Some(Input::HistoryNotSaved);
+                    return vec![Input::HistoryNotSaved];
                 }
             }
             Effect::WakeAt(at) => self.wake = Some(at),
             Effect::Stopped => self.stopped = true,
         }
-        None
+        Vec::new()
     }
 
     fn request(&mut self, request: Request) -> Input {

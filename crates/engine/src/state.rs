@@ -79,6 +79,10 @@ pub enum Input {
     JobLost {
         job_id: JobId,
     },
+    /// The driver holds no connection to a host the state believed connected: it is down.
+    ConnectionLost {
+        host: String,
+    },
     /// Saving the demand history failed: it is still to be saved.
     HistoryNotSaved,
     /// Stop: no new work; the state finishes once the jobs under way are done.
@@ -367,6 +371,9 @@ impl EngineState {
             Input::Command { id, command, actor } => self.command(id, command, &actor),
             Input::JobDone { job_id, outcome } => self.job_done(job_id, outcome),
             Input::JobLost { job_id } => self.job_lost(job_id),
+            Input::ConnectionLost { host } => {
+                self.host_failed(&host, "its connection was closed".into())
+            }
             Input::HistoryNotSaved => self.history_unsaved = true,
             Input::Stop => self.stopping = true,
         }

@@ -48,17 +48,29 @@ impl Pacers {
     }
 }
 
-/// The job ready to run, or `None` when a host it needs has no connection.
+/// A job asked on a host the driver holds no connection to.
+#[derive(Debug)]
+pub(super) struct NoConnection {
+    pub host: String,
+}
+
+/// The job ready to run.
 pub(super) fn start(
     job: Job,
     connections: &Connections,
     pacers: &mut Pacers,
-) -> Option<impl Future<Output = Finished> + Send + 'static> {
-    let conns: Vec<HostConnection> = job
-        .hosts()
-        .into_iter()
-        .map(|h| connections.get(h))
-        .collect::<Option<_>>()?;
+) -> Result<impl Future<Output = Finished> + Send + 'static, NoConnection> {
+    let mut conns = Vec::new();
+    for host in job.hosts() {
+        match connections.get(host) {
+            Some(conn) => conns.push(conn),
+            None => {
+                return Err(NoConnection {
+                    host: host.to_string(),
+                });
+            }
+        }
+    }
     let left_by_previous = match &job {
         Job::Connect { host, .. } => connections.get(host),
         _ => None,
@@ -70,7 +82,7 @@ pub(super) fn start(
         } => Some(pacers.get(&desktop.host, pacing)),
         _ => None,
     };
-    Some(run(job, conns, left_by_previous, pacer))
+    Ok(run(job, conns, left_by_previous, pacer))
 }
 
 async fn run(

@@ -628,3 +628,20 @@ fn a_lost_job_frees_its_desktop_for_the_next_pass() {
         .any(|(_, j)| matches!(j, Job::Boot { desktop, .. } if desktop.name == name));
     assert!(booted, "{effects:?}");
 }
+
+#[test]
+fn a_host_whose_connection_the_driver_lost_is_down_and_connected_again_later() {
+    let (mut state, _) = connected_engine(fleet(&["h1"], 0, ""), Settings::default(), vec![]);
+    let effects = state.apply(at(1.0), Input::ConnectionLost { host: "h1".into() });
+    assert!(
+        effects.iter().any(|e| matches!(e, Effect::Event(ev)
+            if ev.kind == EventKind::HostDown && ev.host.as_deref() == Some("h1"))),
+        "{effects:?}"
+    );
+    assert!(
+        !effects.iter().any(|e| matches!(e, Effect::StartJob { .. })),
+        "no job on a host without a connection: {effects:?}"
+    );
+    let effects = state.apply(at(7.0), Input::Tick);
+    assert!(connect_job(&effects, "h1").is_some(), "{effects:?}");
+}
