@@ -173,3 +173,249 @@ fn a_snapshot_keeps_its_wire_form() {
     let snapshot = deskpool_tui::sample::snapshot(&fleet, 6, at());
     check("snapshot", pretty(&snapshot));
 }
+
+/// One of each reason, host status and pool state of the core, so the golden files below pin
+/// the wire form of every variant (the sample snapshot above shows only a few).
+mod every_variant {
+    use deskpool_core::model::{DesktopMeta, ObservedDesktop, PoolState};
+    use deskpool_core::plan::{ClassPlan, HostStatus, Reason};
+
+    pub fn reasons() -> Vec<Reason> {
+        let hosts = || vec!["h1".to_string(), "h2".to_string()];
+        let reasons = vec![
+            Reason::InCreation { count: 4 },
+            Reason::CapReached { cap: 60 },
+            Reason::SurplusWaiting {
+                count: 2,
+                removed_in_secs: 240,
+            },
+            Reason::CreationFailing {
+                retry_in_secs: 30,
+                error: "no space left on device".into(),
+            },
+            Reason::PacingLimit { hosts: hosts() },
+            Reason::SeedCopyInProgress { hosts: hosts() },
+            Reason::SeedMissing {
+                pool: "golden".into(),
+                volume: "office.qcow2".into(),
+                host: Some("h1".into()),
+            },
+            Reason::SeedMissing {
+                pool: "golden".into(),
+                volume: "office.qcow2".into(),
+                host: None,
+            },
+            Reason::SeedCopyOrdered { hosts: hosts() },
+            Reason::NoActiveHost { count: 3 },
+            Reason::AtCapacity { hosts: hosts() },
+            Reason::StaleReplaced { count: 1 },
+        ];
+        // Fails to compile when a reason is added and not listed above.
+        for r in &reasons {
+            match r {
+                Reason::InCreation { .. }
+                | Reason::CapReached { .. }
+                | Reason::SurplusWaiting { .. }
+                | Reason::CreationFailing { .. }
+                | Reason::PacingLimit { .. }
+                | Reason::SeedCopyInProgress { .. }
+                | Reason::SeedMissing { .. }
+                | Reason::SeedCopyOrdered { .. }
+                | Reason::NoActiveHost { .. }
+                | Reason::AtCapacity { .. }
+                | Reason::StaleReplaced { .. } => {}
+            }
+        }
+        reasons
+    }
+
+    pub fn class_plans() -> Vec<ClassPlan> {
+        vec![
+            ClassPlan {
+                name: "office".into(),
+                production: 30,
+                buffer: 5,
+                creation: 4,
+                production_target: 32,
+                buffer_target: 8,
+                total_target: 40,
+                period: Some(1),
+                stale: 2,
+                reasons: reasons(),
+            },
+            ClassPlan {
+                name: "dev".into(),
+                production: 0,
+                buffer: 2,
+                creation: 0,
+                production_target: 0,
+                buffer_target: 2,
+                total_target: 2,
+                period: None,
+                stale: 0,
+                reasons: Vec::new(),
+            },
+        ]
+    }
+
+    pub fn host_statuses() -> Vec<HostStatus> {
+        let statuses = vec![
+            HostStatus::Active,
+            HostStatus::Standby,
+            HostStatus::Activating,
+            HostStatus::Draining { by_admin: true },
+            HostStatus::Draining { by_admin: false },
+            HostStatus::Down {
+                reason: "connection refused".into(),
+            },
+        ];
+        // Fails to compile when a host status is added and not listed above.
+        for s in &statuses {
+            match s {
+                HostStatus::Active
+                | HostStatus::Standby
+                | HostStatus::Activating
+                | HostStatus::Draining { .. }
+                | HostStatus::Down { .. } => {}
+            }
+        }
+        statuses
+    }
+
+    pub fn desktops() -> Vec<ObservedDesktop> {
+        let pools = [
+            PoolState::Creation,
+            PoolState::Buffer,
+            PoolState::Production,
+            PoolState::Retired,
+        ];
+        // Fails to compile when a pool is added and not listed above.
+        for p in pools {
+            match p {
+                PoolState::Creation
+                | PoolState::Buffer
+                | PoolState::Production
+                | PoolState::Retired => {}
+            }
+        }
+        pools
+            .into_iter()
+            .enumerate()
+            .map(|(i, pool)| ObservedDesktop {
+                name: format!("dp-office-{i:010}"),
+                host: "h1".into(),
+                meta: DesktopMeta {
+                    class: "office".into(),
+                    pool,
+                    seed_version: "2026.11".into(),
+                    user: (pool == PoolState::Production).then(|| "alice".to_string()),
+                    created_at: 1_796_198_400 - i as i64,
+                    changed_at: 1_796_198_400,
+                    attempts: i as u32,
+                },
+                running: pool != PoolState::Creation,
+                persistent: pool != PoolState::Retired,
+                disk_problem: (pool == PoolState::Retired)
+                    .then(|| "volume dp-office-0000000003.qcow2 is gone".to_string()),
+            })
+            .collect()
+    }
+}
+
+/// Every variant the snapshot can carry, pinned; and what is read back is written again alike.
+#[test]
+fn every_variant_of_a_snapshot_keeps_its_wire_form() {
+    use deskpool_api::{CapacityView, ClassStatus, HostState, LoginStats, SeedProgress, Snapshot};
+    use deskpool_core::policy::Capacity;
+    let logins = LoginStats {
+        served: 12,
+        instant: 9,
+        waiting: 1,
+        wait_secs_total: 7.5,
+        wait_secs_max: 4.25,
+        wait_le: vec![9, 9, 10, 10, 11, 12, 12, 12, 12, 12, 12],
+        refused: 2,
+        failures: 1,
+    };
+    let classes = every_variant::class_plans()
+        .into_iter()
+        .map(|plan| ClassStatus {
+            plan,
+            seed_version: "2026.11".into(),
+            on_old_seed: 2,
+            cap: 60,
+            logins: logins.clone(),
+            demand: vec![0, 3, 5],
+        })
+        .collect();
+    let hosts = every_variant::host_statuses()
+        .into_iter()
+        .enumerate()
+        .map(|(i, status)| HostState {
+            name: format!("h{}", i + 1),
+            uri: format!("qemu+ssh://h{}/system", i + 1),
+            retry_in_secs: matches!(status, deskpool_core::plan::HostStatus::Down { .. })
+                .then_some(20),
+            status,
+            standby: i == 1,
+            desktops: i as u32,
+            capacity: CapacityView::from(Capacity {
+                desktops: Some(40),
+                memory_mib: Some(262_144),
+                vcpus: Some(64),
+            }),
+        })
+        .collect();
+    let snapshot = Snapshot {
+        at: Some(at()),
+        paused: true,
+        read_only: true,
+        passes: 7,
+        classes,
+        hosts,
+        desktops: std::sync::Arc::new(every_variant::desktops()),
+        seed_copies: vec![SeedProgress {
+            host: "h2".into(),
+            class: "office".into(),
+            version: "2026.11".into(),
+            done_bytes: 1 << 30,
+            total_bytes: 3 << 30,
+        }],
+        jobs_in_flight: 5,
+        steady: false,
+        events_dropped: 3,
+    };
+    let json = pretty(&snapshot);
+    check("snapshot_variants", json.clone());
+    let back: Snapshot = serde_json::from_str(&json).unwrap();
+    assert_eq!(pretty(&back), json, "a snapshot read back is written alike");
+}
+
+/// A policy with every option the sample command above leaves at its default.
+#[test]
+fn every_variant_of_a_policy_keeps_its_wire_form() {
+    use deskpool_core::policy::{LogoutAction, Predictive, ShutoffAction};
+    let mut policy: Policy = deskpool_config::demo_config(std::path::Path::new("/demo")).classes[0]
+        .policy
+        .clone();
+    policy.on_logout = LogoutAction::Delete;
+    policy.on_shutoff = ShutoffAction::Recycle;
+    policy.predictive = Some(Predictive {
+        service_level: 0.99,
+    });
+    // Fails to compile when an action is added and not pinned here or in commands.json.
+    match policy.on_logout {
+        LogoutAction::Recycle | LogoutAction::Delete => {}
+    }
+    match policy.on_shutoff {
+        ShutoffAction::Restart | ShutoffAction::Recycle => {}
+    }
+    let command = Command::SetPolicy {
+        class: "office".into(),
+        policy: Box::new(policy),
+    };
+    let json = pretty(&command);
+    check("policy_variants", json.clone());
+    let back: Command = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, command);
+}
