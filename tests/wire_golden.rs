@@ -322,10 +322,12 @@ mod every_variant {
     }
 }
 
-/// Every variant the snapshot can carry, pinned; and what is read back is written again alike.
+/// Every variant the snapshot can carry, pinned (the core's values, converted as the engine
+/// does); and what is read back is written again alike.
 #[test]
 fn every_variant_of_a_snapshot_keeps_its_wire_form() {
-    use deskpool_api::{CapacityView, ClassStatus, HostState, LoginStats, SeedProgress, Snapshot};
+    use deskpool_api::{CapacityView, ClassStatus, HostState, SeedProgress, Snapshot};
+    use deskpool_core::ledger::LoginStats;
     use deskpool_core::policy::Capacity;
     let logins = LoginStats {
         served: 12,
@@ -340,11 +342,11 @@ fn every_variant_of_a_snapshot_keeps_its_wire_form() {
     let classes = every_variant::class_plans()
         .into_iter()
         .map(|plan| ClassStatus {
-            plan,
+            plan: (&plan).into(),
             seed_version: "2026.11".into(),
             on_old_seed: 2,
             cap: 60,
-            logins: logins.clone(),
+            logins: (&logins).into(),
             demand: vec![0, 3, 5],
         })
         .collect();
@@ -356,7 +358,7 @@ fn every_variant_of_a_snapshot_keeps_its_wire_form() {
             uri: format!("qemu+ssh://h{}/system", i + 1),
             retry_in_secs: matches!(status, deskpool_core::plan::HostStatus::Down { .. })
                 .then_some(20),
-            status,
+            status: (&status).into(),
             standby: i == 1,
             desktops: i as u32,
             capacity: CapacityView::from(Capacity {
@@ -373,7 +375,12 @@ fn every_variant_of_a_snapshot_keeps_its_wire_form() {
         passes: 7,
         classes,
         hosts,
-        desktops: std::sync::Arc::new(every_variant::desktops()),
+        desktops: std::sync::Arc::new(
+            every_variant::desktops()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+        ),
         seed_copies: vec![SeedProgress {
             host: "h2".into(),
             class: "office".into(),
@@ -418,4 +425,95 @@ fn every_variant_of_a_policy_keeps_its_wire_form() {
     check("policy_variants", json.clone());
     let back: Command = serde_json::from_str(&json).unwrap();
     assert_eq!(back, command);
+}
+
+/// The views say what the core's values say: each reason comes back as itself, reads and
+/// explains alike, and a host status or pool is named as the core names it.
+#[test]
+fn the_views_agree_with_the_core() {
+    use deskpool_api::{ClassPlanView, HostStatusView, PoolStateView, ReasonView};
+    use deskpool_core::plan::Reason;
+    for reason in every_variant::reasons() {
+        let view = ReasonView::from(&reason);
+        assert_eq!(Reason::from(&view), reason);
+        assert_eq!(view.to_string(), reason.to_string());
+    }
+    for plan in every_variant::class_plans() {
+        assert_eq!(ClassPlanView::from(&plan).explanation(), plan.explanation());
+    }
+    for status in every_variant::host_statuses() {
+        assert_eq!(HostStatusView::from(&status).label(), status.label());
+    }
+    for desktop in every_variant::desktops() {
+        let pool = desktop.meta.pool;
+        assert_eq!(PoolStateView::from(pool).as_str(), pool.as_str());
+    }
+}
+
+/// A policy comes back from its wire form as itself: the demo's, and one with every option
+/// set away from its default.
+#[test]
+fn a_policy_survives_its_wire_form() {
+    use deskpool_api::PolicyWire;
+    use deskpool_core::policy::{LogoutAction, Predictive, ShutoffAction};
+    let demo = deskpool_config::demo_config(std::path::Path::new("/demo"));
+    let mut policies: Vec<Policy> = demo.classes.iter().map(|c| c.policy.clone()).collect();
+    let mut changed = policies[0].clone();
+    changed.on_logout = LogoutAction::Delete;
+    changed.on_shutoff = ShutoffAction::Recycle;
+    changed.predictive = Some(Predictive {
+        service_level: 0.95,
+    });
+    policies.push(changed);
+    for policy in policies {
+        assert_eq!(Policy::from(PolicyWire::from(&policy)), policy);
+    }
+}
+
+/// What an older engine or client wrote still reads: a policy without `on_shutoff` (the
+/// default, restart), a desktop without `persistent` (defined), login counts without the
+/// histogram, a class without reasons.
+#[test]
+fn older_forms_still_read() {
+    use deskpool_api::{ClassPlanView, DesktopView, LoginStatsView, ShutoffActionWire};
+    use deskpool_core::policy::ShutoffAction;
+    let pinned = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/policy_variants.json"),
+    )
+    .unwrap();
+    let mut command: serde_json::Value = serde_json::from_str(&pinned).unwrap();
+    assert_eq!(command["policy"]["on_shutoff"], "recycle");
+    command["policy"]
+        .as_object_mut()
+        .unwrap()
+        .remove("on_shutoff");
+    let Command::SetPolicy { policy, .. } = serde_json::from_value(command).unwrap() else {
+        panic!("not a set_policy");
+    };
+    assert_eq!(policy.on_shutoff, ShutoffAction::Restart);
+    assert_eq!(ShutoffActionWire::default(), ShutoffActionWire::Restart);
+
+    let desktop: DesktopView = serde_json::from_str(
+        r#"{"name": "dp-a", "host": "h1", "running": true, "meta": {"class": "a",
+        "pool": "buffer", "seed_version": "1", "user": null, "created_at": 0,
+        "changed_at": 0, "attempts": 0}}"#,
+    )
+    .unwrap();
+    assert!(desktop.persistent && desktop.disk_problem.is_none());
+
+    let logins: LoginStatsView = serde_json::from_str(
+        r#"{"served": 2, "instant": 1, "waiting": 0, "wait_secs_total": 1.0,
+        "wait_secs_max": 1.0, "refused": 0, "failures": 0}"#,
+    )
+    .unwrap();
+    assert!(logins.wait_le.is_empty() && logins.served == 2);
+
+    let plan: ClassPlanView = serde_json::from_str(
+        r#"{"name": "a", "production": 0, "buffer": 1, "creation": 0,
+        "production_target": 0, "buffer_target": 1, "total_target": 1, "period": null,
+        "stale": 0}"#,
+    )
+    .unwrap();
+    assert!(plan.reasons.is_empty());
+    assert_eq!(plan.explanation(), "buffer at target 1");
 }

@@ -13,8 +13,7 @@ use tui_input::backend::crossterm::EventHandler;
 use super::editor::PolicyForm;
 use super::history::History;
 use super::strings;
-use deskpool_api::{Command, Event, Snapshot};
-use deskpool_core::model::ObservedDesktop;
+use deskpool_api::{Command, DesktopView, Event, Snapshot};
 use deskpool_core::policy::Fleet;
 
 /// Most events kept for the events view.
@@ -216,9 +215,9 @@ impl App {
     }
 
     /// Desktops of `class` that match the filter, in table order.
-    pub fn visible_desktops(&self, class: &str) -> Vec<&ObservedDesktop> {
+    pub fn visible_desktops(&self, class: &str) -> Vec<&DesktopView> {
         let filter = self.desktop_filter.to_lowercase();
-        let mut rows: Vec<&ObservedDesktop> = self
+        let mut rows: Vec<&DesktopView> = self
             .snapshot
             .desktops
             .iter()

@@ -5,7 +5,7 @@ use jiff::civil::{Time, Weekday};
 use super::Period;
 
 /// A set of weekdays (bit 0 = Monday).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Weekdays(pub u8);
 
 const DAY_NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
@@ -54,18 +54,7 @@ impl Weekdays {
 }
 
 /// Seconds since midnight, 0..86400.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Default,
-    serde::Serialize,
-    serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct TimeOfDay(pub u32);
 
 impl TimeOfDay {

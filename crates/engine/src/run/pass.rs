@@ -124,6 +124,7 @@ impl Engine {
         desktops: Vec<ObservedDesktop>,
     ) {
         let now = self.now();
+        let classes_steady = classes.iter().all(plan::ClassPlan::is_steady);
         let classes: Vec<ClassStatus> = classes
             .iter()
             .map(|p| {
@@ -139,11 +140,11 @@ impl Engine {
                     .count() as u32;
                 let logins = self.ledger.stats(&p.name);
                 ClassStatus {
-                    plan: p.clone(),
+                    plan: p.into(),
                     seed_version: version,
                     on_old_seed,
                     cap: spec.map_or(0, |c| c.policy.cap),
-                    logins,
+                    logins: logins.into(),
                     demand: self
                         .history
                         .recent_logins(&p.name, now, DEMAND_BUCKETS_SHOWN),
@@ -163,7 +164,7 @@ impl Engine {
                 HostState {
                     name: h.name.clone(),
                     uri: h.uri.clone(),
-                    status: rt.status.clone(),
+                    status: (&rt.status).into(),
                     standby: h.standby,
                     desktops: per_host.get(h.name.as_str()).copied().unwrap_or(0),
                     capacity: h.capacity.into(),
@@ -191,7 +192,7 @@ impl Engine {
             .values()
             .all(|rt| !matches!(rt.status, HostStatus::Activating));
         let steady = !classes.is_empty()
-            && classes.iter().all(|c| c.plan.is_steady())
+            && classes_steady
             && self.in_flight.iter().all(|k| matches!(k, JobKey::Host(_)))
             && hosts_settled;
         let snapshot = Snapshot {
@@ -201,7 +202,7 @@ impl Engine {
             passes: self.passes,
             classes,
             hosts,
-            desktops: Arc::new(desktops),
+            desktops: Arc::new(desktops.into_iter().map(Into::into).collect()),
             seed_copies,
             jobs_in_flight: self.in_flight.len(),
             steady,
