@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use deskpool_api::{Command, CommandError, ErrorKind, Event, EventKind, Reply};
 use deskpool_core::policy::Policy;
 use jiff::Timestamp;
+use serde_json::json;
 
 fn at() -> Timestamp {
     "2026-12-02T08:00:00Z".parse().unwrap()
@@ -516,4 +517,48 @@ fn older_forms_still_read() {
     .unwrap();
     assert!(plan.reasons.is_empty());
     assert_eq!(plan.explanation(), "buffer at target 1");
+}
+
+/// A request of the wrong shape is answered as before the wire types had their own names:
+/// serde's message (the broker's 422 text) names the policy's parts as the core does.
+#[test]
+fn a_policy_of_the_wrong_shape_is_refused_in_the_same_words() {
+    let pinned = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/policy_variants.json"),
+    )
+    .unwrap();
+    // (where in the policy, what is put there, the refusal)
+    let cases = [
+        (
+            "",
+            json!("lots"),
+            r#"invalid type: string "lots", expected struct Policy"#,
+        ),
+        (
+            "/buffer",
+            json!("none"),
+            r#"invalid type: string "none", expected struct BufferRule"#,
+        ),
+        (
+            "/pacing",
+            json!(4),
+            "invalid type: integer `4`, expected struct Pacing",
+        ),
+        (
+            "/periods/0",
+            json!(1),
+            "invalid type: integer `1`, expected struct Period",
+        ),
+        (
+            "/predictive",
+            json!(5),
+            "invalid type: integer `5`, expected struct Predictive",
+        ),
+    ];
+    for (at, value, words) in cases {
+        let mut command: serde_json::Value = serde_json::from_str(&pinned).unwrap();
+        *command["policy"].pointer_mut(at).unwrap() = value;
+        let refusal = serde_json::from_value::<Command>(command).unwrap_err();
+        assert_eq!(refusal.to_string(), words, "{at}");
+    }
 }

@@ -11,7 +11,10 @@ use deskpool_core::policy::{
 };
 
 /// How many desktops of a class to keep, and how fast to make them (the core's [`Policy`]).
+/// Each struct here tells serde what it expects in its core twin's words, so the answer to a
+/// request of the wrong shape reads as before ("expected struct Policy").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(expecting = "struct Policy")]
 pub struct PolicyWire {
     pub cap: u32,
     pub buffer: BufferRuleWire,
@@ -28,6 +31,7 @@ pub struct PolicyWire {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(expecting = "struct BufferRule")]
 pub struct BufferRuleWire {
     pub floor: u32,
     pub percent: u32,
@@ -35,6 +39,7 @@ pub struct BufferRuleWire {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(expecting = "struct Period")]
 pub struct PeriodWire {
     /// Days on which the period starts, bit 0 = Monday.
     pub days: u8,
@@ -47,6 +52,7 @@ pub struct PeriodWire {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(expecting = "struct Pacing")]
 pub struct PacingWire {
     pub clones_per_host: u32,
     pub boots_per_host: u32,
@@ -68,6 +74,7 @@ pub enum ShutoffActionWire {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(expecting = "struct Predictive")]
 pub struct PredictiveWire {
     pub service_level: f64,
 }
