@@ -9,7 +9,7 @@ use tokio::sync::Semaphore;
 
 use deskpool_core::model::{DesktopMeta, ObservedDesktop, PoolState, SeedCopy};
 use deskpool_core::policy::ClassSpec;
-use deskpool_hypervisor::{DesktopDefinition, HostConnection, HvError};
+use deskpool_hypervisor::{DesktopDefinition, HostConnection, HvError, UnusableDesktop};
 
 /// Runs `f` on a blocking thread and flattens a panic or cancellation into an error.
 pub async fn blocking<T, F>(what: &str, f: F) -> Result<T, String>
@@ -400,10 +400,10 @@ pub async fn reclaim(
     let meta = retired.clone();
     let result = blocking("give back", move || {
         let mut usable = conn.check_usable(&name)?;
-        if restart && usable.as_ref().is_err_and(|why| why == "it is not running") {
+        if restart && matches!(usable, Err(UnusableDesktop::NotRunning)) {
             usable = match conn.start(&name) {
                 Ok(()) => conn.check_usable(&name)?,
-                Err(e) => Err(format!("restarting it failed: {e}")),
+                Err(e) => Err(UnusableDesktop::RestartFailed(e)),
             };
         }
         match usable {
@@ -433,8 +433,9 @@ pub async fn reclaim(
 }
 
 /// An unusable desktop as the checks found it: not running, or without its disk.
-fn unusable(mut desktop: ObservedDesktop, reason: String) -> Outcome {
-    if reason == "it is not running" {
+fn unusable(mut desktop: ObservedDesktop, why: UnusableDesktop) -> Outcome {
+    let reason = why.to_string();
+    if matches!(why, UnusableDesktop::NotRunning) {
         desktop.running = false;
     } else {
         desktop.disk_problem = Some(reason.clone());
@@ -464,7 +465,7 @@ pub async fn restart(conn: HostConnection, desktop: ObservedDesktop) -> Outcome 
                 )),
             };
         }
-        Ok(Err(why)) => why,
+        Ok(Err(why)) => why.to_string(),
         Err(reason) => reason,
     };
     let mut left = desktop.clone();

@@ -5,7 +5,7 @@ pub mod names;
 pub mod rules;
 pub mod schedule;
 
-pub use schedule::{TimeOfDay, Weekdays};
+pub use schedule::{ScheduleError, TimeOfDay, Weekdays};
 
 use jiff::tz::TimeZone;
 

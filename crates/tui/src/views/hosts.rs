@@ -4,7 +4,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::widgets::{Cell, Row, Table, TableState};
 
-use super::{block, fit, selected};
+use super::widgets::{block, fit, selected};
 use crate::app::App;
 use crate::theme::{Area, Slot, Theme};
 use deskpool_api::HostState;
