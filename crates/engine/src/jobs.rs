@@ -10,7 +10,7 @@ use tokio::sync::Semaphore;
 use deskpool_core::model::{DesktopMeta, ObservedDesktop, PoolState, SeedCopy};
 use deskpool_core::policy::ClassSpec;
 use deskpool_hypervisor::conn::DaemonIdentity;
-use deskpool_hypervisor::{DesktopDefinition, HostConnection, HvError};
+use deskpool_hypervisor::{DesktopDefinition, HostConnection, HvError, UnusableDesktop};
 
 mod error;
 pub use error::{HostCommandError, JobError, JobErrorKind};
@@ -64,7 +64,7 @@ pub enum Outcome {
     /// it has been labelled retired (its user gets a fresh one).
     Unusable {
         desktop: ObservedDesktop,
-        reason: String,
+        why: UnusableDesktop,
     },
     /// A desktop reached a new state (created, booted, promoted, assigned, ...).
     Desktop {
@@ -410,10 +410,10 @@ pub async fn reclaim(
     let meta = retired.clone();
     let result = blocking("give back", move || {
         let mut usable = conn.check_usable(&name)?;
-        if restart && usable.as_ref().is_err_and(|why| why == "it is not running") {
+        if restart && matches!(usable, Err(UnusableDesktop::NotRunning)) {
             usable = match conn.start(&name) {
                 Ok(()) => conn.check_usable(&name)?,
-                Err(e) => Err(format!("restarting it failed: {e}")),
+                Err(e) => Err(UnusableDesktop::RestartFailed(e)),
             };
         }
         match usable {
@@ -443,13 +443,13 @@ pub async fn reclaim(
 }
 
 /// An unusable desktop as the checks found it: not running, or without its disk.
-fn unusable(mut desktop: ObservedDesktop, reason: String) -> Outcome {
-    if reason == "it is not running" {
+fn unusable(mut desktop: ObservedDesktop, why: UnusableDesktop) -> Outcome {
+    if matches!(why, UnusableDesktop::NotRunning) {
         desktop.running = false;
     } else {
-        desktop.disk_problem = Some(reason.clone());
+        desktop.disk_problem = Some(why.to_string());
     }
-    Outcome::Unusable { desktop, reason }
+    Outcome::Unusable { desktop, why }
 }
 
 /// Starts an assigned desktop found shut off again, for its user. A failure is counted in its
@@ -474,7 +474,7 @@ pub async fn restart(conn: HostConnection, desktop: ObservedDesktop) -> Outcome 
                 )),
             };
         }
-        Ok(Err(why)) => JobError::unusable(why),
+        Ok(Err(why)) => JobError::unusable(why.to_string()),
         Err(error) => error,
     };
     let mut left = desktop.clone();

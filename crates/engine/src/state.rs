@@ -28,6 +28,7 @@ use deskpool_core::ledger::{self, Ledger};
 use deskpool_core::model::{HostObservation, ObservedDesktop, PoolState, SeedCopy};
 use deskpool_core::plan::{self, Action, Busy, HostStatus, HostView, PlanInput, PlanMemory};
 use deskpool_core::policy::{ClassSpec, Fleet, LogoutAction};
+use deskpool_hypervisor::UnusableDesktop;
 use deskpool_hypervisor::conn::DaemonIdentity;
 
 mod commands;
@@ -60,6 +61,9 @@ pub struct RequestId(pub u64);
 pub struct JobId(pub u64);
 
 /// What happened.
+// Inputs are made and applied one at a time (or a few, for jobs finished together): their
+// size costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Input {
     /// The engine starts: connect to every host.

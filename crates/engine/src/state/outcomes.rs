@@ -44,7 +44,7 @@ impl EngineState {
             Outcome::ObserveFailed { host, error } => self.observe_failed(host, error),
             Outcome::Desktop { desktop, event } => self.desktop_changed(desktop, event, seq),
             Outcome::Assigned { desktop, display } => self.assigned(desktop, display, seq),
-            Outcome::Unusable { desktop, reason } => self.found_unusable(desktop, reason, seq),
+            Outcome::Unusable { desktop, why } => self.found_unusable(desktop, why, seq),
             Outcome::CreateFailed {
                 host,
                 class,
@@ -182,7 +182,8 @@ impl EngineState {
         );
     }
 
-    fn found_unusable(&mut self, desktop: ObservedDesktop, reason: String, seq: u64) {
+    fn found_unusable(&mut self, desktop: ObservedDesktop, why: UnusableDesktop, seq: u64) {
+        let reason = why.to_string();
         // Never handed out: the planner replaces it; its login tries the next desktop.
         self.publish_now = true;
         let name = desktop.name.clone();

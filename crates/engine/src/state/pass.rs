@@ -123,6 +123,7 @@ impl EngineState {
         desktops: Vec<ObservedDesktop>,
     ) {
         let now = self.now();
+        let classes_steady = classes.iter().all(plan::ClassPlan::is_steady);
         let classes: Vec<ClassStatus> = classes
             .iter()
             .map(|p| {
@@ -138,11 +139,11 @@ impl EngineState {
                     .count() as u32;
                 let logins = self.ledger.stats(&p.name);
                 ClassStatus {
-                    plan: p.clone(),
+                    plan: p.into(),
                     seed_version: version,
                     on_old_seed,
                     cap: spec.map_or(0, |c| c.policy.cap),
-                    logins,
+                    logins: logins.into(),
                     demand: self
                         .history
                         .recent_logins(&p.name, now, DEMAND_BUCKETS_SHOWN),
@@ -162,7 +163,7 @@ impl EngineState {
                 HostState {
                     name: h.name.clone(),
                     uri: h.uri.clone(),
-                    status: rt.status.clone(),
+                    status: (&rt.status).into(),
                     standby: h.standby,
                     desktops: per_host.get(h.name.as_str()).copied().unwrap_or(0),
                     capacity: h.capacity.into(),
@@ -190,7 +191,7 @@ impl EngineState {
             .values()
             .all(|rt| !matches!(rt.status, HostStatus::Activating));
         let steady = !classes.is_empty()
-            && classes.iter().all(|c| c.plan.is_steady())
+            && classes_steady
             && self.in_flight.iter().all(|k| matches!(k, JobKey::Host(_)))
             && hosts_settled;
         let snapshot = Snapshot {
@@ -200,7 +201,7 @@ impl EngineState {
             passes: self.passes,
             classes,
             hosts,
-            desktops: Arc::new(desktops),
+            desktops: Arc::new(desktops.into_iter().map(Into::into).collect()),
             seed_copies,
             jobs_in_flight: self.in_flight.len(),
             steady,

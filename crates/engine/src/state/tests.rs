@@ -492,7 +492,7 @@ fn finished_jobs_close_together_are_planned_once_per_gap() {
             let buffered = snapshot
                 .desktops
                 .iter()
-                .filter(|d| d.meta.pool == PoolState::Buffer)
+                .filter(|d| d.meta.pool == deskpool_api::PoolStateView::Buffer)
                 .count();
             assert_eq!(buffered, 2, "both shown by the held-back pass");
         }
@@ -600,7 +600,7 @@ fn a_second_entry_for_the_same_daemon_is_refused() {
         Some(Effect::Publish(snapshot)) => {
             let h2 = snapshot.hosts.iter().find(|h| h.name == "h2").unwrap();
             assert!(
-                matches!(&h2.status, HostStatus::Down { reason } if reason.contains("same libvirt daemon as host h1")),
+                matches!(&h2.status, deskpool_api::HostStatusView::Down { reason } if reason.contains("same libvirt daemon as host h1")),
                 "{:?}",
                 h2.status
             );
