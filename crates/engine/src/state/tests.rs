@@ -645,3 +645,155 @@ fn a_host_whose_connection_the_driver_lost_is_down_and_connected_again_later() {
     let effects = state.apply(at(7.0), Input::Tick);
     assert!(connect_job(&effects, "h1").is_some(), "{effects:?}");
 }
+
+fn assigned_to(name: &str, user: &str) -> ObservedDesktop {
+    let mut desktop = buffered(name, "h1");
+    desktop.meta.pool = PoolState::Production;
+    desktop.meta.user = Some(user.into());
+    desktop
+}
+
+#[test]
+fn a_logout_is_answered_once_its_label_is_on_the_host() {
+    let held = assigned_to("dp-office-0000000003", "dave");
+    let (mut state, _) = connected_engine(fleet(&["h1"], 0, ""), Settings::default(), vec![held]);
+    let release = |id| Input::Command {
+        id: RequestId(id),
+        command: Command::Release {
+            desktop: "dp-office-0000000003".into(),
+        },
+        actor: "dave".into(),
+    };
+    let effects = state.apply(at(1.0), release(5));
+    let (job_id, labelled) = match acting_jobs(&effects)[..] {
+        [(id, Job::Relabel { desktop, pool, .. })] if *pool == PoolState::Retired => {
+            (id, desktop.clone())
+        }
+        ref other => panic!("one relabel to retired expected: {other:?}"),
+    };
+    assert!(answers(&effects).is_empty(), "not on the host yet");
+    // A repeated logout while the label is written gets the same answer, once it is written.
+    let effects = state.apply(at(1.1), release(6));
+    assert!(answers(&effects).is_empty(), "{effects:?}");
+    let mut retired = labelled;
+    retired.meta.pool = PoolState::Retired;
+    let effects = state.apply(
+        at(1.2),
+        Input::JobDone {
+            job_id,
+            outcome: Outcome::Desktop {
+                desktop: retired,
+                event: None,
+            },
+        },
+    );
+    let mut answered: Vec<(RequestId, &CommandResult)> = answers(&effects);
+    answered.sort_by_key(|(id, _)| *id);
+    assert!(
+        matches!(
+            answered[..],
+            [
+                (RequestId(5), Ok(Reply::Done)),
+                (RequestId(6), Ok(Reply::Done))
+            ]
+        ),
+        "{answered:?}"
+    );
+}
+
+#[test]
+fn the_demand_history_is_saved_at_most_once_a_minute_and_at_the_stop() {
+    let settings = Settings {
+        keep_history: true,
+        ..Settings::default()
+    };
+    let ready = vec![
+        buffered("dp-office-0000000004", "h1"),
+        buffered("dp-office-0000000005", "h1"),
+    ];
+    let (mut state, _) = connected_engine(fleet(&["h1"], 2, ""), settings, ready);
+    let saves = |effects: &[Effect]| {
+        effects
+            .iter()
+            .filter(|e| matches!(e, Effect::SaveHistory(_)))
+            .count()
+    };
+    let login = |state: &mut EngineState, secs: f64, id: u64, user: &str| {
+        let effects = state.apply(at(secs), assign(id, user, 0));
+        let (job_id, desktop) = started_jobs(&effects)
+            .into_iter()
+            .find_map(|(job_id, j)| match j {
+                Job::Assign { desktop, .. } => Some((job_id, desktop.name.clone())),
+                _ => None,
+            })
+            .expect("an assign job");
+        let outcome = Outcome::Assigned {
+            desktop: assigned_to(&desktop, user),
+            display: None,
+        };
+        state.apply(at(secs + 0.1), Input::JobDone { job_id, outcome })
+    };
+    let effects = login(&mut state, 61.0, 1, "erin");
+    assert_eq!(saves(&effects), 1, "a minute since the start: {effects:?}");
+    let effects = login(&mut state, 70.0, 2, "frank");
+    assert_eq!(saves(&effects), 0, "saved 9 s ago");
+    let effects = state.apply(at(100.0), Input::Tick);
+    assert_eq!(saves(&effects), 0, "saved 39 s ago");
+    let effects = state.apply(at(101.0), Input::Stop);
+    assert_eq!(saves(&effects), 0, "jobs are under way: {effects:?}");
+    // The jobs under way end (lost, here): the engine stops, and saves the history first.
+    let ended: Vec<Input> = state
+        .job_keys
+        .keys()
+        .map(|&job_id| Input::JobLost { job_id })
+        .collect();
+    let effects = state.apply_all(at(102.0), ended);
+    assert!(
+        matches!(effects.last(), Some(Effect::Stopped)),
+        "{effects:?}"
+    );
+    match effects.iter().find(|e| matches!(e, Effect::SaveHistory(_))) {
+        Some(Effect::SaveHistory(history)) => {
+            let logins: u32 = history.buckets("office").map(|b| b.logins).sum();
+            assert_eq!(logins, 2);
+        }
+        other => panic!("the stop saves the history: {other:?}"),
+    }
+}
+
+#[test]
+fn a_policy_change_starts_the_class_pacing_afresh() {
+    let (mut state, effects) = connected_engine(fleet(&["h1"], 1, ""), Settings::default(), vec![]);
+    let pacing = |effects: &[Effect]| {
+        started_jobs(effects)
+            .into_iter()
+            .find_map(|(_, j)| match j {
+                Job::Create { pacing, .. } => Some(pacing.clone()),
+                _ => None,
+            })
+    };
+    let before = pacing(&effects).expect("a create");
+    assert_eq!(before.generation, 0);
+    let mut policy = state.fleet.class("office").unwrap().policy.clone();
+    policy.buffer.floor = 2;
+    policy.buffer.ceiling = 2;
+    policy.pacing.clones_per_host = 2;
+    let effects = state.apply(
+        at(1.0),
+        Input::Command {
+            id: RequestId(9),
+            command: Command::SetPolicy {
+                class: "office".into(),
+                policy: Box::new(policy),
+            },
+            actor: "admin".into(),
+        },
+    );
+    let after =
+        pacing(&effects).unwrap_or_else(|| panic!("a create for the raised buffer: {effects:?}"));
+    assert_eq!((after.generation, after.clones), (1, 2), "{after:?}");
+    assert!(matches!(
+        answers(&effects)[..],
+        [(RequestId(9), Ok(Reply::Done))]
+    ));
+}
