@@ -797,3 +797,25 @@ fn a_policy_change_starts_the_class_pacing_afresh() {
         [(RequestId(9), Ok(Reply::Done))]
     ));
 }
+
+#[test]
+fn the_state_machine_holds_no_runtime_channel_clock_or_connection() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/state");
+    let mut sources = vec![dir.with_extension("rs")];
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().is_some_and(|n| n != "tests.rs") {
+            sources.push(path);
+        }
+    }
+    for path in sources {
+        let text = std::fs::read_to_string(&path).unwrap();
+        for banned in ["tokio", "HostConnection", "Instant", "Clock", "SystemTime"] {
+            assert!(
+                !text.contains(banned),
+                "{} names {banned}: I/O belongs to the driver (run.rs)",
+                path.display()
+            );
+        }
+    }
+}
