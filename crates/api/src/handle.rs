@@ -3,6 +3,7 @@
 //! one reached through a broker socket, so nothing that holds it needs to know which.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -33,6 +34,8 @@ pub struct EngineHandle {
     fanout: broadcast::WeakSender<Event>,
     /// Subscribed when the handle was made: the first subscriber gets the events from the start.
     first_subscriber: Option<broadcast::Receiver<Event>>,
+    /// Events [`EngineHandle::events`] dropped because they were not read in time.
+    events_dropped: Arc<AtomicU64>,
 }
 
 /// Starts a task that reads `upstream` until its sender (the engine, or an attached handle's
@@ -44,19 +47,24 @@ fn fan_out(
     mpsc::Receiver<Event>,
     broadcast::WeakSender<Event>,
     broadcast::Receiver<Event>,
+    Arc<AtomicU64>,
 ) {
     let (local_tx, local_rx) = mpsc::channel(LOCAL_EVENTS);
     let (sender, first_subscriber) = broadcast::channel(EVENT_FANOUT);
     let fanout = sender.downgrade();
+    let dropped = Arc::new(AtomicU64::new(0));
+    let count = dropped.clone();
     tokio::spawn(async move {
         while let Some(event) = upstream.recv().await {
             // No subscriber yet, or none left: the event still reaches the console.
             let _ = sender.send(event.clone());
             // Nobody reading locally (`deskpool serve`): dropped, as the engine would.
-            let _ = local_tx.try_send(event);
+            if let Err(mpsc::error::TrySendError::Full(_)) = local_tx.try_send(event) {
+                count.fetch_add(1, Ordering::Relaxed);
+            }
         }
     });
-    (local_rx, fanout, first_subscriber)
+    (local_rx, fanout, first_subscriber, dropped)
 }
 
 /// A cloneable way to send commands to the engine (from tasks of the console).
@@ -91,7 +99,7 @@ impl EngineHandle {
         commands: mpsc::Sender<Request>,
         task: tokio::task::JoinHandle<()>,
     ) -> EngineHandle {
-        let (events, fanout, first_subscriber) = fan_out(events);
+        let (events, fanout, first_subscriber, events_dropped) = fan_out(events);
         EngineHandle {
             snapshot,
             events,
@@ -100,7 +108,14 @@ impl EngineHandle {
             shutdown: None,
             fanout,
             first_subscriber: Some(first_subscriber),
+            events_dropped,
         }
+    }
+
+    /// Events [`EngineHandle::events`] dropped because it was not read in time (the fan-out
+    /// drains the engine's own channel, so the snapshot's `events_dropped` no longer counts them).
+    pub fn events_dropped(&self) -> u64 {
+        self.events_dropped.load(Ordering::Relaxed)
     }
 
     /// A receiver of every event from now on, beside [`EngineHandle::events`]. The first call
@@ -237,5 +252,30 @@ mod tests {
                 Err(broadcast::error::RecvError::Closed)
             ));
         }
+    }
+
+    #[tokio::test]
+    async fn events_the_console_does_not_read_are_dropped_and_counted() {
+        let (engine, handle) = handle();
+        for n in 0..LOCAL_EVENTS + 3 {
+            engine.send(event(&n.to_string())).await.unwrap();
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while handle.events_dropped() < 3 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "dropped {} of 3",
+                handle.events_dropped()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        drop(engine);
+        let mut handle = handle;
+        let mut kept = 0;
+        while handle.events.recv().await.is_some() {
+            kept += 1;
+        }
+        assert_eq!(kept, LOCAL_EVENTS);
+        assert_eq!(handle.events_dropped(), 3);
     }
 }
