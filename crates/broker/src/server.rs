@@ -105,6 +105,45 @@ struct Ring {
     last: u64,
 }
 
+impl Ring {
+    /// Keeps `event` under the next sequence number (the oldest falls out when full).
+    fn push(&mut self, event: Event) -> u64 {
+        self.last += 1;
+        if self.events.len() == EVENT_RING {
+            self.events.pop_front();
+        }
+        self.events.push_back(NumberedEvent {
+            seq: self.last,
+            event,
+        });
+        self.last
+    }
+
+    /// Uses up the numbers of `lost` events that never arrived.
+    fn skip(&mut self, lost: u64) -> u64 {
+        self.last += lost;
+        self.last
+    }
+
+    /// The events after `after` (at most [`EVENT_BATCH`]), and how many it lost: those that
+    /// fell out of the ring and those that never reached it (numbers skipped when the broker
+    /// fell behind the engine).
+    fn batch(&self, after: u64) -> EventBatch {
+        let held_after = self.events.iter().filter(|e| e.seq > after).count() as u64;
+        EventBatch {
+            events: self
+                .events
+                .iter()
+                .filter(|e| e.seq > after)
+                .take(EVENT_BATCH)
+                .cloned()
+                .collect(),
+            last: self.last,
+            missed: self.last.saturating_sub(after).saturating_sub(held_after),
+        }
+    }
+}
+
 pub(super) struct Shared {
     pub(super) snapshot: watch::Receiver<Arc<Snapshot>>,
     pub(super) commander: Commander,
@@ -115,27 +154,22 @@ pub(super) struct Shared {
 
 impl Shared {
     fn push(&self, event: Event) {
-        let seq = {
-            let mut ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
-            ring.last += 1;
-            let seq = ring.last;
-            if ring.events.len() == EVENT_RING {
-                ring.events.pop_front();
-            }
-            ring.events.push_back(NumberedEvent { seq, event });
-            seq
-        };
+        let seq = self
+            .ring
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(event);
         self.ring_wake.send_replace(seq);
     }
 
     /// `lost` events never reached the ring: their numbers are used up all the same, so that a
     /// sequence number still counts every event the engine made.
     fn skip(&self, lost: u64) {
-        let seq = {
-            let mut ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
-            ring.last += lost;
-            ring.last
-        };
+        let seq = self
+            .ring
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .skip(lost);
         self.ring_wake.send_replace(seq);
     }
 }
@@ -270,19 +304,58 @@ pub fn bind(path: &Path) -> anyhow::Result<(std::os::unix::net::UnixListener, (u
 
 /// The events after `after` the ring holds (at most [`EVENT_BATCH`]), and how many it lost.
 pub(super) fn ring_batch(shared: &Shared, after: u64) -> EventBatch {
-    let ring = shared.ring.lock().unwrap_or_else(|e| e.into_inner());
-    let oldest = ring.events.front().map_or(ring.last + 1, |e| e.seq);
-    EventBatch {
-        events: ring
-            .events
-            .iter()
-            .filter(|e| e.seq > after)
-            .take(EVENT_BATCH)
-            .cloned()
-            .collect(),
-        last: ring.last,
-        missed: oldest
-            .saturating_sub(after + 1)
-            .min(ring.last.saturating_sub(after)),
+    shared
+        .ring
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .batch(after)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use deskpool_api::EventKind;
+
+    fn event(n: u64) -> Event {
+        Event {
+            at: jiff::Timestamp::UNIX_EPOCH,
+            kind: EventKind::Provisioned,
+            class: None,
+            host: None,
+            desktop: None,
+            message: format!("event {n}"),
+        }
+    }
+
+    #[test]
+    fn events_the_broker_never_received_are_reported_missed() {
+        let mut ring = Ring::default();
+        for n in 1..=5 {
+            ring.push(event(n));
+        }
+        assert_eq!(ring.batch(5).missed, 0);
+        // The broker fell behind the engine by 10 events: their numbers are used up.
+        ring.skip(10);
+        ring.push(event(16));
+        let batch = ring.batch(5);
+        assert_eq!(batch.last, 16);
+        assert_eq!(batch.events.iter().map(|e| e.seq).collect::<Vec<_>>(), [16]);
+        assert_eq!(batch.missed, 10);
+        // A reader up to date before the gap and one after it.
+        assert_eq!(ring.batch(3).missed, 10);
+        assert_eq!(ring.batch(16).missed, 0);
+    }
+
+    #[test]
+    fn events_fallen_out_of_the_ring_are_reported_missed() {
+        let mut ring = Ring::default();
+        let total = EVENT_RING as u64 + 7;
+        for n in 1..=total {
+            ring.push(event(n));
+        }
+        let batch = ring.batch(0);
+        assert_eq!(batch.missed, 7);
+        assert_eq!(batch.events.first().map(|e| e.seq), Some(8));
+        assert_eq!(ring.batch(total).missed, 0);
     }
 }
