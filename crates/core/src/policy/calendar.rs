@@ -10,7 +10,7 @@ use jiff::Timestamp;
 use jiff::civil::{Date, Weekday};
 use jiff::tz::TimeZone;
 
-use super::schedule::{TimeOfDay, covers_on};
+use super::schedule::{ScheduleError, TimeOfDay, covers_on};
 use super::{BufferRule, EngineSettings, Fleet, Policy};
 
 /// A dated stretch with its own expected production and buffer rule: from `from` to `to` on
@@ -53,6 +53,41 @@ pub fn describe_dates(event: &Event) -> String {
         event.first_day.to_string()
     } else {
         format!("{}..{}", event.first_day, event.last_day)
+    }
+}
+
+/// Parses a day written `YYYY-MM-DD` (and nothing else: no time, no offset).
+pub fn parse_date(text: &str) -> Result<Date, ScheduleError> {
+    let bad = || ScheduleError::BadDate {
+        text: text.to_string(),
+    };
+    let b = text.as_bytes();
+    let shape_ok = b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+    if !shape_ok {
+        return Err(bad());
+    }
+    let number = |range: std::ops::Range<usize>| text[range].parse::<i16>().map_err(|_| bad());
+    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
+    let month = i8::try_from(month).map_err(|_| bad())?;
+    let day = i8::try_from(day).map_err(|_| bad())?;
+    Date::new(year, month, day).map_err(|_| bad())
+}
+
+/// Parses an event's `date`: one day `2026-01-05`, or the days from one to another, both
+/// included, `2026-01-05..2026-01-07`. The order of the two is checked by the policy rules
+/// ([`crate::policy::rules::date_range_problem`]), not here.
+pub fn parse_dates(text: &str) -> Result<(Date, Date), ScheduleError> {
+    match text.split_once("..") {
+        Some((first, last)) => Ok((parse_date(first.trim())?, parse_date(last.trim())?)),
+        None => {
+            let day = parse_date(text.trim())?;
+            Ok((day, day))
+        }
     }
 }
 

@@ -287,3 +287,40 @@ fn the_policy_check_refuses_bad_events_by_field() {
     );
     assert!(apart.problems().is_empty(), "{:?}", apart.problems());
 }
+
+#[test]
+fn dates_read_as_one_day_or_an_inclusive_range_and_nothing_else() {
+    assert_eq!(
+        parse_dates("2026-01-05"),
+        Ok((date(2026, 1, 5), date(2026, 1, 5)))
+    );
+    assert_eq!(
+        parse_dates("2026-01-05..2026-01-07"),
+        Ok((date(2026, 1, 5), date(2026, 1, 7)))
+    );
+    // The order is the policy rules' business: parsed as written.
+    assert_eq!(
+        parse_dates("2026-01-07..2026-01-05"),
+        Ok((date(2026, 1, 7), date(2026, 1, 5)))
+    );
+    for bad in [
+        "2026-02-30",
+        "2026-1-5",
+        "2026-01-05T08:00",
+        "05/01/2026",
+        "",
+        "+026-01-05",
+    ] {
+        assert_eq!(
+            parse_date(bad),
+            Err(ScheduleError::BadDate { text: bad.into() }),
+            "{bad:?}"
+        );
+    }
+    assert_eq!(
+        parse_dates("2026-01-05..2026-13-01")
+            .unwrap_err()
+            .to_string(),
+        "date \"2026-13-01\" is not a day of the calendar written YYYY-MM-DD (\"2026-01-05\")"
+    );
+}

@@ -19,6 +19,8 @@ pub enum ScheduleError {
     UnknownDay { name: String },
     #[error("time {text:?} is not HH:MM (00:00 to 24:00)")]
     BadTime { text: String },
+    #[error("date {text:?} is not a day of the calendar written YYYY-MM-DD (\"2026-01-05\")")]
+    BadDate { text: String },
 }
 
 impl Weekdays {
