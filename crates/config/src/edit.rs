@@ -516,12 +516,14 @@ fn edit_period(t: &mut dyn TableLike, inline: bool, period: &Period, policy: &Po
     set_buffer(t, inline, period.buffer, policy.buffer, policy.cap);
 }
 
-/// The events, rewritten as a whole when they differ from `current` (the file's), and left
-/// exactly as written, comments and layout included, when they do not: editing another key of
-/// the policy never touches them.
+/// The events, rewritten as a whole when they differ from `current` (the file's), and left as
+/// written, comments and layout included, when they do not: editing another key of the policy
+/// touches an event only to write out a buffer it took from the class's, when the class's
+/// changes (an event without `buffer` follows the class's rule on reload).
 fn edit_events(t: &mut dyn TableLike, inline: bool, current: &[Event], policy: &Policy) {
     let new = &policy.events;
     if current == new.as_slice() {
+        keep_event_buffers(t, policy);
         return;
     }
     if new.is_empty() {
@@ -544,6 +546,27 @@ fn edit_events(t: &mut dyn TableLike, inline: bool, current: &[Event], policy: &
             aot.push(table);
         }
         t.insert("events", Item::ArrayOfTables(aot));
+    }
+}
+
+/// Unchanged events keep their buffer rule when the class's changes: a buffer each took from
+/// the class's is written out (only where it now differs from the class's).
+fn keep_event_buffers(t: &mut dyn TableLike, policy: &Policy) {
+    let (rule, cap) = (policy.buffer, policy.cap);
+    match t.get_mut("events") {
+        Some(Item::ArrayOfTables(aot)) => {
+            for (table, event) in aot.iter_mut().zip(&policy.events) {
+                set_buffer(table, false, event.buffer, rule, cap);
+            }
+        }
+        Some(Item::Value(Value::Array(array))) => {
+            for (value, event) in array.iter_mut().zip(&policy.events) {
+                if let Some(table) = value.as_inline_table_mut() {
+                    set_buffer(table, true, event.buffer, rule, cap);
+                }
+            }
+        }
+        _ => {}
     }
 }
 

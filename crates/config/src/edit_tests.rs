@@ -751,6 +751,38 @@ fn editing_another_key_keeps_the_events_as_written() {
     assert_eq!(loaded, policy);
 }
 
+/// An event without `buffer` takes the class's rule; when the class's rule is edited, the
+/// event keeps the rule it had (written out), and nothing else of it changes.
+#[test]
+fn an_event_keeps_its_buffer_when_the_class_rule_it_took_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, before) = demo_file_with_event(dir.path());
+    let text = before.replacen(
+        "production = 50\nbuffer = { floor = 20 }\n",
+        "production = 50\n",
+        1,
+    );
+    std::fs::write(&path, &text).unwrap();
+    let mut policy = policy_of(&path, "office");
+    let took = policy.events[0].buffer;
+    assert_eq!(took, policy.buffer);
+    policy.buffer.floor = 5;
+    policy.cap = 70;
+    save_policy(&path, "office", &policy).unwrap();
+    let loaded = policy_of(&path, "office");
+    assert_eq!(loaded.events[0].buffer, took);
+    assert_eq!(loaded, policy);
+    let after = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        after.contains(
+            "[[classes.policy.events]]   # the January training\nname = \"training\"\n\
+             date = \"2026-01-05..2026-01-06\"\nfrom = \"08:00\"\nto = \"09:00\"\n\
+             production = 50\nbuffer = { floor = 4, percent = 10, ceiling = 12 }\n"
+        ),
+        "{after}"
+    );
+}
+
 #[test]
 fn changed_events_are_rewritten_and_load_back_and_removed_ones_leave_no_table() {
     let dir = tempfile::tempdir().unwrap();
