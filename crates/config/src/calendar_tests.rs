@@ -242,3 +242,16 @@ fn holidays_must_be_dates_each_listed_once() {
         "unknown key \"holiday\" in engine (did you mean \"holidays\"?)",
     );
 }
+
+#[test]
+fn the_example_file_declares_holidays_and_a_training_event() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/deskpool.toml");
+    let fleet = load_file(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(fleet.engine.holidays.len(), 3);
+    let office = &fleet.class("office").unwrap().policy;
+    assert_eq!(office.events.len(), 1);
+    assert_eq!(office.events[0].describe(), "2026-01-05 08:00-09:00");
+    assert!(fleet.is_one_off_day("office", date(2026, 1, 5)));
+    assert!(fleet.is_one_off_day("dev", date(2026, 5, 1)));
+    assert!(!fleet.is_one_off_day("dev", date(2026, 1, 5)));
+}

@@ -809,7 +809,12 @@ fn changed_events_are_rewritten_and_load_back_and_removed_ones_leave_no_table() 
     save_policy(&path, "office", &policy).unwrap();
     assert_eq!(policy_of(&path, "office"), policy);
     let text = std::fs::read_to_string(&path).unwrap();
-    assert!(!text.contains("classes.policy.events"), "{text}");
+    assert!(
+        !text
+            .lines()
+            .any(|l| l.starts_with("[[classes.policy.events]]")),
+        "{text}"
+    );
 }
 
 #[test]
