@@ -134,7 +134,7 @@ pub fn summary(fleet: &Fleet) -> String {
         for (i, event) in p.events.iter().enumerate() {
             let _ = writeln!(
                 out,
-                "    event {i} {}: {}: production {}, buffer {} (before any period)",
+                "    event {i} {}: {}: production {}, buffer {} (in place of any period)",
                 quoted(&event.name),
                 event.describe(),
                 event.production,
