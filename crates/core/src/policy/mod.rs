@@ -73,8 +73,8 @@ pub struct EngineSettings {
     pub retry_max_secs: u64,
     /// Time zone in which policy periods, events and holidays are read.
     pub timezone: TimeZone,
-    /// The site's holidays (`[engine] holidays`), sorted: on these days the weekly periods
-    /// are matched as on a Sunday (see [`calendar`]).
+    /// The site's holidays (`[engine] holidays`, sorted by the loader): on these days the
+    /// weekly periods are matched as on a Sunday (see [`calendar`]).
     pub holidays: Vec<jiff::civil::Date>,
     /// Where the lock file and runtime files live; `None` means the XDG state directory.
     pub state_dir: Option<std::path::PathBuf>,
