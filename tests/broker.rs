@@ -627,6 +627,13 @@ async fn set_policy_refuses_what_the_config_file_refuses_and_keeps_the_policy() 
     );
     let good =
         serde_json::to_value(deskpool_api::PolicyWire::from(&bed.fleet.classes[0].policy)).unwrap();
+    let event = |first: &str, last: &str, from: u32, to: u32| {
+        json!({
+            "name": "training", "first_day": first, "last_day": last,
+            "from": from * 3600, "to": to * 3600, "production": 3,
+            "buffer": {"floor": 5, "percent": 0, "ceiling": 5}
+        })
+    };
     let with = |change: &dyn Fn(&mut Value)| {
         let mut p = good.clone();
         // Were it applied, every one of these would show: 5 spare instead of 2.
@@ -670,6 +677,31 @@ async fn set_policy_refuses_what_the_config_file_refuses_and_keeps_the_policy() 
         (
             "pacing.clones_per_host",
             with(&|p| p["pacing"] = json!({"clones_per_host": 0, "boots_per_host": 4})),
+        ),
+        (
+            "events[0].date",
+            with(&|p| p["events"] = json!([event("2026-01-07", "2026-01-05", 8, 9)])),
+        ),
+        (
+            "events[0].to",
+            with(&|p| p["events"] = json!([event("2026-01-05", "2026-01-05", 9, 9)])),
+        ),
+        (
+            "events",
+            with(&|p| {
+                p["events"] = json!([
+                    event("2026-01-05", "2026-01-06", 8, 10),
+                    event("2026-01-06", "2026-01-06", 9, 11)
+                ])
+            }),
+        ),
+        (
+            "events[0].production",
+            with(&|p| {
+                let mut e = event("2026-01-05", "2026-01-05", 8, 9);
+                e["production"] = json!(101);
+                p["events"] = json!([e]);
+            }),
         ),
     ];
     for (field, policy) in &bad {
