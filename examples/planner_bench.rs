@@ -273,7 +273,7 @@ fn main() {
             .classes
             .iter()
             .map(|c| {
-                let mut v = serde_json::to_value(c).unwrap();
+                let mut v = serde_json::to_value(deskpool_api::ClassPlanView::from(c)).unwrap();
                 v["explanation"] = c.explanation().into();
                 v
             })

@@ -20,8 +20,7 @@ use super::editor::PolicyForm;
 use super::history::History;
 use super::screen::Screen;
 use super::strings;
-use deskpool_api::{Command, Event, Snapshot};
-use deskpool_core::model::ObservedDesktop;
+use deskpool_api::{Command, DesktopView, Event, Snapshot};
 use deskpool_core::policy::Fleet;
 
 /// Most events kept for the events view.
@@ -200,9 +199,9 @@ impl App {
     }
 
     /// Desktops of `class` that match the filter, in table order.
-    pub fn visible_desktops(&self, class: &str) -> Vec<&ObservedDesktop> {
+    pub fn visible_desktops(&self, class: &str) -> Vec<&DesktopView> {
         let filter = self.desktop_filter.to_lowercase();
-        let mut rows: Vec<&ObservedDesktop> = self
+        let mut rows: Vec<&DesktopView> = self
             .snapshot
             .desktops
             .iter()

@@ -1,10 +1,12 @@
 //! Desktop classes, hosts and policies: the pure description of what the fleet should be.
 //! Nothing here does I/O; the config loader builds these values and the planner reads them.
 
+pub mod calendar;
 pub mod names;
 pub mod rules;
 pub mod schedule;
 
+pub use calendar::{Event, InForce, RuleSource};
 pub use schedule::{ScheduleError, TimeOfDay, Weekdays};
 
 use jiff::tz::TimeZone;
@@ -69,8 +71,11 @@ pub struct EngineSettings {
     /// First retry delay; doubled per failure up to `retry_max_secs`.
     pub retry_base_secs: u64,
     pub retry_max_secs: u64,
-    /// Time zone in which policy periods are read.
+    /// Time zone in which policy periods, events and holidays are read.
     pub timezone: TimeZone,
+    /// The site's holidays (`[engine] holidays`, sorted by the loader): on these days the
+    /// weekly periods are matched as on a Sunday (see [`calendar`]).
+    pub holidays: Vec<jiff::civil::Date>,
     /// Where the lock file and runtime files live; `None` means the XDG state directory.
     pub state_dir: Option<std::path::PathBuf>,
 }
@@ -87,6 +92,7 @@ impl Default for EngineSettings {
             retry_base_secs: 5,
             retry_max_secs: 300,
             timezone: TimeZone::UTC,
+            holidays: Vec::new(),
             state_dir: None,
         }
     }
@@ -187,7 +193,7 @@ pub struct SeedSpec {
 }
 
 /// How many desktops of a class to keep, and how fast to make them.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
     /// Most desktops of this class in all pools together.
     pub cap: u32,
@@ -196,11 +202,12 @@ pub struct Policy {
     /// Production expected outside every period.
     pub production: u32,
     pub periods: Vec<Period>,
+    /// Dated events, which take precedence over the periods while in force; they never
+    /// overlap one another.
+    pub events: Vec<Event>,
     pub pacing: Pacing,
     pub on_logout: LogoutAction,
-    /// What becomes of a production desktop found shut off. Policies written before the key
-    /// existed (snapshots, requests) read as the default.
-    #[serde(default)]
+    /// What becomes of a production desktop found shut off.
     pub on_shutoff: ShutoffAction,
     /// Seconds a new desktop takes to become ready (clone + boot); the planner looks this far
     /// ahead so desktops are ready when a period starts.
@@ -217,7 +224,7 @@ pub struct Policy {
 /// `service_level` quantile of the logins expected while a new desktop is made (`ready_secs`),
 /// assuming Poisson arrivals at the forecast rate. See [`crate::plan`] and
 /// [`crate::demand`].
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Predictive {
     /// Share of logins that should find a ready desktop, 0.5..=0.9999.
     pub service_level: f64,
@@ -225,7 +232,7 @@ pub struct Predictive {
 
 /// Unassigned ready desktops to hold: `percent` of the current production, at least `floor`,
 /// at most `ceiling`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BufferRule {
     pub floor: u32,
     pub percent: u32,
@@ -241,7 +248,7 @@ impl BufferRule {
 }
 
 /// A recurring stretch of time with its own expected production and buffer rule.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Period {
     /// Days on which the period starts (a period ending past midnight runs into the next day).
     pub days: Weekdays,
@@ -253,15 +260,14 @@ pub struct Period {
 }
 
 /// Per host limits on concurrent work for one class.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pacing {
     pub clones_per_host: u32,
     pub boots_per_host: u32,
 }
 
 /// What happens to a desktop when its user logs out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogoutAction {
     /// Destroy it and make a fresh one in its place at once (the default).
     Recycle,
@@ -271,8 +277,7 @@ pub enum LogoutAction {
 
 /// What happens to a production (assigned) desktop found shut off (destroyed behind
 /// deskpool's back, or shut down from inside the guest).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ShutoffAction {
     /// Start it again for its user: what was on its disk is kept (the default).
     #[default]
@@ -282,7 +287,8 @@ pub enum ShutoffAction {
 }
 
 impl Policy {
-    /// The period in force at `at`, if any.
+    /// The weekly period in force at `at`, if any, by weekday alone (no holidays, no events:
+    /// [`Policy::in_force_at`] says what the planner applies).
     pub fn period_at(&self, at: jiff::Timestamp, tz: &TimeZone) -> Option<(usize, &Period)> {
         let local = at.to_zoned(tz.clone());
         let weekday = local.weekday();

@@ -5,7 +5,7 @@ use jiff::civil::{Time, Weekday};
 use super::Period;
 
 /// A set of weekdays (bit 0 = Monday).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Weekdays(pub u8);
 
 const DAY_NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
@@ -19,6 +19,8 @@ pub enum ScheduleError {
     UnknownDay { name: String },
     #[error("time {text:?} is not HH:MM (00:00 to 24:00)")]
     BadTime { text: String },
+    #[error("date {text:?} is not a day of the calendar written YYYY-MM-DD (\"2026-01-05\")")]
+    BadDate { text: String },
 }
 
 impl Weekdays {
@@ -65,18 +67,7 @@ impl Weekdays {
 }
 
 /// Seconds since midnight, 0..86400.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Default,
-    serde::Serialize,
-    serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct TimeOfDay(pub u32);
 
 impl TimeOfDay {
@@ -113,12 +104,23 @@ impl std::fmt::Display for TimeOfDay {
 /// Whether `period` is in force on `day` at `time`. A period that crosses midnight covers the
 /// evening of its start days and the morning of the days after.
 pub(super) fn covers(period: &Period, day: Weekday, time: TimeOfDay) -> bool {
+    covers_on(period, day, day.previous(), time)
+}
+
+/// [`covers`] with the weekday the periods see today and the one they saw yesterday given
+/// apart: a holiday is seen as a Sunday, so the day before it is not always `today.previous()`.
+pub(super) fn covers_on(
+    period: &Period,
+    today: Weekday,
+    yesterday: Weekday,
+    time: TimeOfDay,
+) -> bool {
     let (from, to) = (period.from, period.to);
     if from < to {
-        period.days.contains(day) && from <= time && time < to
+        period.days.contains(today) && from <= time && time < to
     } else {
-        let started_today = period.days.contains(day) && time >= from;
-        let started_yesterday = period.days.contains(day.previous()) && time < to;
+        let started_today = period.days.contains(today) && time >= from;
+        let started_yesterday = period.days.contains(yesterday) && time < to;
         started_today || started_yesterday
     }
 }
