@@ -393,24 +393,19 @@ impl Sim<'_> {
             .hosts
             .iter()
             .filter(|h| h.status == HostStatus::Active)
-            .count() as f64;
+            .count();
         for (class, counts) in self.fleet.classes.iter().zip(&self.model.counts) {
             if let Some(predictive) = class.policy.predictive
                 && let Some(f) = self.forecasts.get_mut(&class.name)
             {
-                // Look ahead by what creation can deliver: the lead time, plus the time the
-                // refill rate needs to build what the forecast asks beyond the stock.
-                let lead = class.policy.ready_secs;
-                let pacing = &class.policy.pacing;
-                let per_host = pacing.clones_per_host.min(pacing.boots_per_host);
-                let refill = f64::from(per_host) * active_hosts / lead.max(1) as f64;
                 let stock = counts.total - counts.production;
-                let horizon = self
-                    .demand
-                    .lead_horizon(&class.name, now, lead, refill, stock);
-                *f = self
-                    .demand
-                    .planning_mean(&class.name, now, horizon, predictive.service_level);
+                *f = self.demand.plan_mean_for(
+                    class,
+                    predictive.service_level,
+                    now,
+                    active_hosts,
+                    stock,
+                );
             }
         }
         self.model.busy.owed_replacements = self.ledger.owed_for_plan();

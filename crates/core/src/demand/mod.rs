@@ -40,6 +40,7 @@ mod profile;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
+use crate::policy::ClassSpec;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
@@ -410,6 +411,26 @@ impl DemandModel {
         let excess = (self.forecast(class, now, lead_secs) - stock as f64).max(0.0);
         let build = (excess / refill_per_sec).min(MAX_BUILD_AHEAD_SECS);
         lead_secs.saturating_add(build.ceil() as u64)
+    }
+
+    /// The mean a predictive class's spare is planned from, the one rule of the engine and the
+    /// simulator: [`Self::planning_mean`] over [`Self::lead_horizon`], with the refill rate that
+    /// of the class's pacing on `active_hosts` (the slower of clones and boots per host, one
+    /// build per `ready_secs`) and `stock` its desktops ready or in creation.
+    pub fn plan_mean_for(
+        &self,
+        class: &ClassSpec,
+        service_level: f64,
+        now: Timestamp,
+        active_hosts: usize,
+        stock: u64,
+    ) -> f64 {
+        let lead = class.policy.ready_secs;
+        let pacing = &class.policy.pacing;
+        let per_host = pacing.clones_per_host.min(pacing.boots_per_host);
+        let refill = f64::from(per_host) * active_hosts as f64 / lead.max(1) as f64;
+        let horizon = self.lead_horizon(&class.name, now, lead, refill, stock);
+        self.planning_mean(&class.name, now, horizon, service_level)
     }
 
     /// Whether any completed day of `class` has been learnt (else only the recent rate is used).
