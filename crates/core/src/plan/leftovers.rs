@@ -1,45 +1,25 @@
 //! Leftovers: volumes, unlabelled domains and seed copies nothing accounts for.
 
-use std::collections::{HashMap, HashSet};
-
-use super::slots::HostSlot;
-use super::{Action, DestroyReason, HostStatus, PlanInput};
-use crate::policy::ClassSpec;
-
-/// The desktops of one host, as [`clean_leftovers`] looks them up.
-#[derive(Default)]
-pub(super) struct OnHost<'a> {
-    names: HashSet<&'a str>,
-    /// (class, seed version) of each desktop.
-    seeds: HashSet<(&'a str, &'a str)>,
-}
+use super::index::{BusyIndex, ClassIndex, FastSet, NONE};
+use super::slots::{Hosts, Tally};
+use super::{Action, DestroyReason, PlanInput};
 
 /// Volumes, unlabelled domains and seed copies that nothing accounts for.
 pub(super) fn clean_leftovers(
     input: &PlanInput<'_>,
-    slots: &[HostSlot<'_>],
-    classes: &HashMap<&str, &ClassSpec>,
+    hosts: &Hosts<'_>,
+    tally: &Tally<'_>,
+    classes: &ClassIndex<'_>,
+    busy: &BusyIndex<'_>,
     actions: &mut Vec<Action>,
 ) {
-    // Per host, the names of its desktops and the (class, seed version) pairs they use, in one
-    // pass over the desktops (not one pass per host, and not one per volume).
-    let mut on_hosts: HashMap<&str, OnHost<'_>> = HashMap::new();
-    for d in input.desktops {
-        let on = on_hosts.entry(d.host.as_str()).or_default();
-        on.names.insert(d.name.as_str());
-        on.seeds
-            .insert((d.meta.class.as_str(), d.meta.seed_version.as_str()));
-    }
-    let nothing = OnHost::default();
-    for slot in slots {
-        if matches!(
-            slot.view.status,
-            HostStatus::Down { .. } | HostStatus::Standby
-        ) {
+    // The names of one host's desktops at a time: a small set, refilled per host.
+    let mut names: FastSet<&str> = FastSet::default();
+    for (i, slot) in hosts.slots.iter().enumerate() {
+        if !slot.reachable() {
             continue;
         }
         let host = slot.view.name.as_str();
-        let on_host = on_hosts.get(host).unwrap_or(&nothing);
         for name in &slot.view.unlabelled_desktops {
             if !input.busy.desktops.contains(name) {
                 actions.push(Action::Destroy {
@@ -49,15 +29,16 @@ pub(super) fn clean_leftovers(
                 });
             }
         }
+        if !slot.view.desktop_volumes.is_empty() {
+            names.clear();
+            names.extend(tally.names_on(i).iter().copied());
+        }
         for volume in &slot.view.desktop_volumes {
             let owner = volume.strip_suffix(".qcow2").unwrap_or(volume);
-            let owned = on_host.names.contains(owner)
+            let owned = names.contains(owner)
                 || slot.view.unlabelled_desktops.iter().any(|u| u == owner)
                 || input.busy.desktops.contains(owner)
-                || input
-                    .busy
-                    .volumes
-                    .contains(&(host.to_string(), volume.clone()));
+                || busy.volume(host, volume);
             if !owned {
                 actions.push(Action::DeleteVolume {
                     host: host.to_string(),
@@ -65,18 +46,15 @@ pub(super) fn clean_leftovers(
                 });
             }
         }
-        for copy in &slot.view.seed_copies {
-            let key = (host.to_string(), copy.class.clone(), copy.version.clone());
-            if input.busy.seed_copies.contains(&key) {
+        for (copy, &first) in slot.view.seed_copies.iter().zip(hosts.copy_classes(i)) {
+            if busy.seed_copy(host, &copy.class, &copy.version) {
                 continue;
             }
-            let current = classes
-                .get(copy.class.as_str())
-                .is_some_and(|c| c.seed.version == copy.version);
-            let backs_something = on_host
-                .seeds
-                .contains(&(copy.class.as_str(), copy.version.as_str()));
-            if !copy.complete || (!current && !backs_something) {
+            let current =
+                first != NONE && classes.classes[first as usize].seed.version == copy.version;
+            if !copy.complete
+                || (!current && !tally.old_seed_used(i, first, &copy.class, &copy.version))
+            {
                 actions.push(Action::DeleteSeedCopy {
                     host: host.to_string(),
                     class: copy.class.clone(),

@@ -1,6 +1,6 @@
 //! Desktops found in a state to finish, restart or remove, whatever the targets say.
 
-use super::slots::Tally;
+use super::slots::{Member, Tally};
 use super::{Action, DestroyReason, PlanInput};
 use crate::model::{ObservedDesktop, PoolState};
 use crate::policy::{ClassSpec, Fleet, ShutoffAction};
@@ -83,12 +83,12 @@ pub(super) struct Sorted<'a> {
     /// Ready for a new login.
     pub(super) fresh: Vec<&'a ObservedDesktop>,
     /// Ready but unable to serve a new login (old seed version, draining host, undefined).
-    pub(super) stale: Vec<&'a ObservedDesktop>,
+    pub(super) stale: Vec<Member<'a>>,
 }
 
 /// Counts and sorts a class's desktops, and orders what broken or interrupted ones need.
 pub(super) fn sort_desktops<'a>(
-    desktops: &[&'a ObservedDesktop],
+    desktops: &[Member<'a>],
     class: &ClassSpec,
     input: &PlanInput<'_>,
     tally: &Tally<'_>,
@@ -103,8 +103,9 @@ pub(super) fn sort_desktops<'a>(
         fresh: Vec::new(),
         stale: Vec::new(),
     };
-    for &d in desktops {
-        if tally.down.contains(d.host.as_str()) {
+    for &member in desktops {
+        let d = member.desktop;
+        if tally.down(member.slot) {
             // Unreachable: its users keep their desktops; nothing else there can be used.
             if d.meta.pool == PoolState::Production {
                 sorted.production += 1;
@@ -114,7 +115,8 @@ pub(super) fn sort_desktops<'a>(
         match d.meta.pool {
             PoolState::Production => {
                 sorted.production += 1;
-                if !busy(d) {
+                // Only one shut off needs anything (checked first: most are running).
+                if !d.running && !busy(d) {
                     recover_production(d, class, fleet, actions);
                 }
             }
@@ -135,11 +137,8 @@ pub(super) fn sort_desktops<'a>(
                     actions.push(destroy(d, DestroyReason::NotRunning));
                     continue;
                 }
-                if d.meta.seed_version != version
-                    || tally.draining.contains(d.host.as_str())
-                    || !d.persistent
-                {
-                    sorted.stale.push(d);
+                if d.meta.seed_version != version || tally.draining(member.slot) || !d.persistent {
+                    sorted.stale.push(member);
                 } else {
                     sorted.fresh.push(d);
                 }
