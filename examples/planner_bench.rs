@@ -189,12 +189,11 @@ fn build(a: Point) -> Data {
             n += 1;
         }
     }
-    let mut volumes_by_host: HashMap<&str, Vec<String>> = HashMap::new();
+    // Desktops per host, so that each host's volume names are made together (one host's names
+    // lie together in memory, as a host's listing would).
+    let mut desktops_by_host: HashMap<&str, Vec<&ObservedDesktop>> = HashMap::new();
     for d in &desktops {
-        volumes_by_host
-            .entry(d.host.as_str())
-            .or_default()
-            .push(desktop_volume_name(&d.name));
+        desktops_by_host.entry(d.host.as_str()).or_default().push(d);
     }
     let hosts = fleet
         .hosts
@@ -224,10 +223,11 @@ fn build(a: Point) -> Data {
                     .map(|c| (c.seed.pool.clone(), c.seed.volume.clone()))
                     .collect(),
                 // Every desktop's disk, plus two orphans left by interrupted creations.
-                desktop_volumes: volumes_by_host
-                    .remove(h.name.as_str())
-                    .unwrap_or_default()
-                    .into_iter()
+                desktop_volumes: desktops_by_host
+                    .get(h.name.as_str())
+                    .map_or(&[][..], Vec::as_slice)
+                    .iter()
+                    .map(|d| desktop_volume_name(&d.name))
                     .chain((0..2).map(|k| format!("dp-orphan-{}-{k}.qcow2", h.name)))
                     .collect(),
                 unlabelled_desktops: Vec::new(),

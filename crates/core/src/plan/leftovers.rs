@@ -4,15 +4,82 @@ use super::index::{BusyIndex, ClassIndex, FastSet, NONE};
 use super::slots::{Hosts, Tally};
 use super::{Action, DestroyReason, PlanInput};
 
+/// The seed copies to delete, in slot order, and how many each slot has.
+pub(super) struct UnusedCopies {
+    deletions: Vec<Action>,
+    per_slot: Vec<usize>,
+}
+
+/// Reads every seed copy of the reachable hosts once, for two steps: the copies of each
+/// class's current version (placement and seed copies read them), and the copies to delete:
+/// incomplete ones, and old versions no desktop on the host uses, unless a job is on them.
+/// The deletions are ordered with the other leftovers, at the end of the pass.
+pub(super) fn judge_seed_copies(
+    hosts: &mut Hosts<'_>,
+    classes: &ClassIndex<'_>,
+    tally: &Tally<'_>,
+    busy: &BusyIndex<'_>,
+) -> UnusedCopies {
+    let mut deletions = Vec::new();
+    let mut per_slot = vec![0; hosts.slots.len()];
+    for (i, deleted_here) in per_slot.iter_mut().enumerate() {
+        let view = hosts.slots[i].view;
+        if !hosts.slots[i].reachable() {
+            continue;
+        }
+        let host = view.name.as_str();
+        let before = deletions.len();
+        // Copies come in runs of one class (its versions): look a name up once per run.
+        let mut last: Option<(&str, u32)> = None;
+        for copy in &view.seed_copies {
+            let first = match last {
+                Some((name, id)) if name == copy.class => id,
+                _ => {
+                    let id = classes.get(&copy.class).unwrap_or(NONE);
+                    last = Some((copy.class.as_str(), id));
+                    id
+                }
+            };
+            if first != NONE {
+                for c in classes.same_name(first) {
+                    if classes.classes[c].seed.version == copy.version {
+                        hosts.add_seed_copy(i, c, copy.complete);
+                    }
+                }
+            }
+            if busy.seed_copy(host, &copy.class, &copy.version) {
+                continue;
+            }
+            let current =
+                first != NONE && classes.classes[first as usize].seed.version == copy.version;
+            if !copy.complete
+                || (!current && !tally.old_seed_used(i, first, &copy.class, &copy.version))
+            {
+                deletions.push(Action::DeleteSeedCopy {
+                    host: host.to_string(),
+                    class: copy.class.clone(),
+                    version: copy.version.clone(),
+                });
+            }
+        }
+        *deleted_here = deletions.len() - before;
+    }
+    UnusedCopies {
+        deletions,
+        per_slot,
+    }
+}
+
 /// Volumes, unlabelled domains and seed copies that nothing accounts for.
 pub(super) fn clean_leftovers(
     input: &PlanInput<'_>,
     hosts: &Hosts<'_>,
     tally: &Tally<'_>,
-    classes: &ClassIndex<'_>,
     busy: &BusyIndex<'_>,
+    unused_copies: UnusedCopies,
     actions: &mut Vec<Action>,
 ) {
+    let mut copy_deletions = unused_copies.deletions.into_iter();
     // The names of one host's desktops at a time: a small set, refilled per host.
     let mut names: FastSet<&str> = FastSet::default();
     for (i, slot) in hosts.slots.iter().enumerate() {
@@ -46,21 +113,6 @@ pub(super) fn clean_leftovers(
                 });
             }
         }
-        for (copy, &first) in slot.view.seed_copies.iter().zip(hosts.copy_classes(i)) {
-            if busy.seed_copy(host, &copy.class, &copy.version) {
-                continue;
-            }
-            let current =
-                first != NONE && classes.classes[first as usize].seed.version == copy.version;
-            if !copy.complete
-                || (!current && !tally.old_seed_used(i, first, &copy.class, &copy.version))
-            {
-                actions.push(Action::DeleteSeedCopy {
-                    host: host.to_string(),
-                    class: copy.class.clone(),
-                    version: copy.version.clone(),
-                });
-            }
-        }
+        actions.extend(copy_deletions.by_ref().take(unused_copies.per_slot[i]));
     }
 }

@@ -274,14 +274,22 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     let busy = index::BusyIndex::new(input);
     let mut hosts = slots::Hosts::new(input, &classes);
     let tally = slots::tally(input, &mut hosts, &classes, &mut actions);
+    let unused_copies = leftovers::judge_seed_copies(&mut hosts, &classes, &tally, &busy);
 
     let mut class_plans = Vec::with_capacity(fleet.classes.len());
     // Desktops per class that could not be placed for lack of room (drives standby activation).
     let mut unplaced_for_room: Vec<(&ClassSpec, u32)> = Vec::new();
     let mut total_wanted: Vec<(&ClassSpec, u32)> = Vec::new();
     for (ci, class) in fleet.classes.iter().enumerate() {
-        let desktops = tally.class_members(classes.name_id(ci));
-        let sorted = recover::sort_desktops(desktops, class, input, &tally, &mut actions);
+        let name_id = classes.name_id(ci);
+        let sorted = recover::sort_desktops(
+            tally.class_members(name_id),
+            class,
+            name_id == ci,
+            input,
+            &tally,
+            &mut actions,
+        );
         let targets = targets::class_targets(input, class, sorted.production);
         let mut notes = Vec::new();
         let to_create = stale::plan_stale(
@@ -341,7 +349,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         });
     }
 
-    leftovers::clean_leftovers(input, &hosts, &tally, &classes, &busy, &mut actions);
+    leftovers::clean_leftovers(input, &hosts, &tally, &busy, unused_copies, &mut actions);
     hosts::plan_hosts(
         input,
         &hosts.slots,

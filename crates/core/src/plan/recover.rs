@@ -90,12 +90,12 @@ pub(super) struct Sorted<'a> {
 pub(super) fn sort_desktops<'a>(
     desktops: &[Member<'a>],
     class: &ClassSpec,
+    first_of_name: bool,
     input: &PlanInput<'_>,
     tally: &Tally<'_>,
     actions: &mut Vec<Action>,
 ) -> Sorted<'a> {
     let fleet = input.fleet;
-    let version = class.seed.version.as_str();
     let busy = |d: &ObservedDesktop| input.busy.desktops.contains(&d.name);
     let mut sorted = Sorted {
         production: 0,
@@ -107,16 +107,16 @@ pub(super) fn sort_desktops<'a>(
         let d = member.desktop;
         if tally.down(member.slot) {
             // Unreachable: its users keep their desktops; nothing else there can be used.
-            if d.meta.pool == PoolState::Production {
+            if member.pool == PoolState::Production {
                 sorted.production += 1;
             }
             continue;
         }
-        match d.meta.pool {
+        match member.pool {
             PoolState::Production => {
                 sorted.production += 1;
                 // Only one shut off needs anything (checked first: most are running).
-                if !d.running && !busy(d) {
+                if !member.running() && !busy(d) {
                     recover_production(d, class, fleet, actions);
                 }
             }
@@ -127,17 +127,20 @@ pub(super) fn sort_desktops<'a>(
                 }
             }
             PoolState::Buffer => {
-                if d.disk_problem.is_some() {
+                if member.disk_problem() {
                     if !busy(d) {
                         actions.push(destroy(d, DestroyReason::DiskMissing));
                     }
                     continue;
                 }
-                if !d.running && !busy(d) {
+                if !member.running() && !busy(d) {
                     actions.push(destroy(d, DestroyReason::NotRunning));
                     continue;
                 }
-                if d.meta.seed_version != version || tally.draining(member.slot) || !d.persistent {
+                if !member.on_seed(class, first_of_name)
+                    || tally.draining(member.slot)
+                    || !member.persistent()
+                {
                     sorted.stale.push(member);
                 } else {
                     sorted.fresh.push(d);

@@ -55,14 +55,11 @@ pub(super) struct Hosts<'a> {
     classes: usize,
     /// Per class: the first class of its name (creations are counted by name).
     name_id: Vec<u32>,
-    /// `[slot * classes + class]`: SEED_PRESENT | SEED_READY, on reachable hosts.
+    /// `[slot * classes + class]`: SEED_PRESENT | SEED_READY, on reachable hosts (filled by
+    /// [`super::leftovers::judge_seed_copies`]).
     seeds: Vec<u8>,
     /// `[slot * classes + name id]`: desktops in creation (pacing).
     creating: Vec<u32>,
-    /// Per seed copy of each reachable slot (from `copy_start[slot]`): the first class of its
-    /// name, or NONE.
-    copy_class: Vec<u32>,
-    copy_start: Vec<usize>,
 }
 
 impl<'a> Hosts<'a> {
@@ -88,50 +85,13 @@ impl<'a> Hosts<'a> {
         let unique_names = slots.iter().all(|s| names.insert(s.view.name.as_str()));
 
         let n = classes.len();
-        let mut seeds = vec![0u8; slots.len() * n];
-        let mut copy_class = Vec::new();
-        let mut copy_start = Vec::with_capacity(slots.len() + 1);
-        for (s, slot) in slots.iter().enumerate() {
-            copy_start.push(copy_class.len());
-            if !slot.reachable() {
-                continue;
-            }
-            // Copies come in runs of one class (its versions): look a name up once per run.
-            let mut last: Option<(&str, u32)> = None;
-            for copy in &slot.view.seed_copies {
-                let first = match last {
-                    Some((name, id)) if name == copy.class => id,
-                    _ => {
-                        let id = classes.get(&copy.class).unwrap_or(NONE);
-                        last = Some((copy.class.as_str(), id));
-                        id
-                    }
-                };
-                copy_class.push(first);
-                if first == NONE {
-                    continue;
-                }
-                for c in classes.same_name(first) {
-                    if classes.classes[c].seed.version == copy.version {
-                        let flags = &mut seeds[s * n + c];
-                        *flags |= SEED_PRESENT;
-                        if copy.complete {
-                            *flags |= SEED_READY;
-                        }
-                    }
-                }
-            }
-        }
-        copy_start.push(copy_class.len());
         Hosts {
             creating: vec![0; slots.len() * n],
+            seeds: vec![0; slots.len() * n],
             slots,
             unique_names,
             classes: n,
             name_id: (0..n).map(|c| classes.name_id(c) as u32).collect(),
-            seeds,
-            copy_class,
-            copy_start,
         }
     }
 
@@ -154,17 +114,63 @@ impl<'a> Hosts<'a> {
         self.creating[slot * self.classes + self.name_id[class] as usize] += 1;
     }
 
-    /// The first class of each seed copy's name on reachable `slot` (NONE: no such class).
-    pub(super) fn copy_classes(&self, slot: usize) -> &[u32] {
-        &self.copy_class[self.copy_start[slot]..self.copy_start[slot + 1]]
+    /// A copy of class `class`'s current seed version is on `slot`, complete or not.
+    pub(super) fn add_seed_copy(&mut self, slot: usize, class: usize, complete: bool) {
+        let flags = &mut self.seeds[slot * self.classes + class];
+        *flags |= SEED_PRESENT;
+        if complete {
+            *flags |= SEED_READY;
+        }
     }
 }
 
-/// One desktop of a class, with the slot of its host.
+/// One desktop of a class, with the slot of its host and what sorting it reads (kept here, so
+/// that sorting a class does not read each desktop again).
 #[derive(Clone, Copy)]
 pub(super) struct Member<'a> {
     pub(super) desktop: &'a ObservedDesktop,
     pub(super) slot: u32,
+    pub(super) pool: PoolState,
+    flags: u8,
+}
+
+const RUNNING: u8 = 1;
+const PERSISTENT: u8 = 2;
+const DISK_PROBLEM: u8 = 4;
+/// On the current seed version of the first class of its class's name.
+const CURRENT_SEED: u8 = 8;
+
+impl<'a> Member<'a> {
+    fn new(desktop: &'a ObservedDesktop, slot: u32, current_seed: bool) -> Self {
+        let flag = |on: bool, flag: u8| if on { flag } else { 0 };
+        Member {
+            desktop,
+            slot,
+            pool: desktop.meta.pool,
+            flags: flag(desktop.running, RUNNING)
+                | flag(desktop.persistent, PERSISTENT)
+                | flag(desktop.disk_problem.is_some(), DISK_PROBLEM)
+                | flag(current_seed, CURRENT_SEED),
+        }
+    }
+    pub(super) fn running(&self) -> bool {
+        self.flags & RUNNING != 0
+    }
+    pub(super) fn persistent(&self) -> bool {
+        self.flags & PERSISTENT != 0
+    }
+    pub(super) fn disk_problem(&self) -> bool {
+        self.flags & DISK_PROBLEM != 0
+    }
+    /// Whether the desktop is on the current seed version of `class`, the class at `class`
+    /// in the fleet (`first`: the first class of its name, whose version the tally compared).
+    pub(super) fn on_seed(&self, class: &ClassSpec, first: bool) -> bool {
+        if first {
+            self.flags & CURRENT_SEED != 0
+        } else {
+            self.desktop.meta.seed_version == class.seed.version
+        }
+    }
 }
 
 /// The desktops of each configured class on hosts the fleet knows, and per host what the
@@ -258,9 +264,9 @@ pub(super) fn tally<'a>(
         draining[s] = draining[c];
     }
 
-    // Per desktop: (slot, name id or NONE); desktops on hosts the fleet does not know are left
-    // out (slot NONE).
-    let mut placed: Vec<(u32, u32)> = Vec::with_capacity(input.desktops.len());
+    // Per desktop: (slot, name id or NONE, on the current seed); desktops on hosts the fleet
+    // does not know are left out (slot NONE).
+    let mut placed: Vec<(u32, u32, bool)> = Vec::with_capacity(input.desktops.len());
     let mut per_class = vec![0usize; n + 1];
     let mut per_slot = vec![0usize; slot_count + 1];
     let mut other_seed_used = FastSet::default();
@@ -268,7 +274,7 @@ pub(super) fn tally<'a>(
     let mut last_class: Option<(&str, u32)> = None;
     for d in input.desktops {
         let Some(&s) = slot_of.get(d.host.as_str()) else {
-            placed.push((NONE, NONE));
+            placed.push((NONE, NONE, false));
             continue;
         };
         per_slot[s as usize] += 1;
@@ -283,6 +289,7 @@ pub(super) fn tally<'a>(
         };
         let slot = &mut hosts.slots[s as usize];
         let version = d.meta.seed_version.as_str();
+        let mut current_seed = false;
         if first == NONE {
             slot.usage.desktops += 1;
             unknown_seed_used.insert((s, class_name, version));
@@ -300,11 +307,12 @@ pub(super) fn tally<'a>(
                 hosts.add_creating(s as usize, first as usize);
             }
             per_class[first as usize] += 1;
-            if version != class.seed.version {
+            current_seed = version == class.seed.version;
+            if !current_seed {
                 other_seed_used.insert((s, first, version));
             }
         }
-        placed.push((s, first));
+        placed.push((s, first, current_seed));
     }
 
     // Group by class and by slot (counting sorts: input order kept within a group).
@@ -312,27 +320,18 @@ pub(super) fn tally<'a>(
     let name_start = prefix_sums(&mut per_slot);
     // Every entry is overwritten below; the first desktop only fills the vector until then.
     let mut members = match input.desktops.first() {
-        Some(desktop) => vec![
-            Member {
-                desktop,
-                slot: NONE
-            };
-            class_start[n]
-        ],
+        Some(desktop) => vec![Member::new(desktop, NONE, false); class_start[n]],
         None => Vec::new(),
     };
     let mut names = vec![""; name_start[slot_count]];
-    for (d, &(s, first)) in input.desktops.iter().zip(&placed) {
+    for (d, &(s, first, current_seed)) in input.desktops.iter().zip(&placed) {
         if s == NONE {
             continue;
         }
         names[per_slot[s as usize]] = d.name.as_str();
         per_slot[s as usize] += 1;
         if first != NONE {
-            members[per_class[first as usize]] = Member {
-                desktop: d,
-                slot: s,
-            };
+            members[per_class[first as usize]] = Member::new(d, s, current_seed);
             per_class[first as usize] += 1;
         }
     }
