@@ -367,4 +367,6 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
 }
 
 #[cfg(test)]
+mod placement_tests;
+#[cfg(test)]
 mod tests;
