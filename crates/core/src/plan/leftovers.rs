@@ -98,7 +98,7 @@ pub(super) fn clean_leftovers(
         }
         if !slot.view.desktop_volumes.is_empty() {
             names.clear();
-            names.extend(tally.names_on(i).iter().copied());
+            names.extend(tally.names_on(i));
         }
         for volume in &slot.view.desktop_volumes {
             let owner = volume.strip_suffix(".qcow2").unwrap_or(volume);

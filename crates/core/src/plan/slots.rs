@@ -185,8 +185,13 @@ pub(super) struct Tally<'a> {
     draining: Vec<bool>,
     /// Per slot: the slot desktops naming its host are counted on (the last slot of the name).
     canonical: Vec<u32>,
-    /// Names of the desktops on each canonical slot, grouped by slot (from `name_start`).
-    names: Vec<&'a str>,
+    /// The names of the desktops on known hosts, copied one after another in input order as
+    /// the tally reads each desktop (the clean-up of volumes reads them host by host later,
+    /// from here instead of from every desktop again).
+    name_text: String,
+    /// Where each desktop's name lies in `name_text`, grouped by canonical slot (from
+    /// `name_start`).
+    names: Vec<(usize, usize)>,
     name_start: Vec<usize>,
     /// (slot, name id, version) of desktops on a seed version other than the current one of the
     /// first class of their name (a copy of the current version is kept anyway).
@@ -207,9 +212,11 @@ impl<'a> Tally<'a> {
         self.draining[slot as usize]
     }
     /// Names of the desktops on host `slot` (on any class, known or not).
-    pub(super) fn names_on(&self, slot: usize) -> &[&'a str] {
+    pub(super) fn names_on(&self, slot: usize) -> impl Iterator<Item = &str> + '_ {
         let c = self.canonical[slot] as usize;
-        &self.names[self.name_start[c]..self.name_start[c + 1]]
+        self.names[self.name_start[c]..self.name_start[c + 1]]
+            .iter()
+            .map(|&(start, end)| &self.name_text[start..end])
     }
     /// Whether a desktop on `slot` uses seed `version` of class `class`, whose first class of
     /// that name is `first` (NONE: the fleet does not configure it), `version` not being that
@@ -264,9 +271,10 @@ pub(super) fn tally<'a>(
         draining[s] = draining[c];
     }
 
-    // Per desktop: (slot, name id or NONE, on the current seed); desktops on hosts the fleet
-    // does not know are left out (slot NONE).
-    let mut placed: Vec<(u32, u32, bool)> = Vec::with_capacity(input.desktops.len());
+    // Per desktop: (slot, name id or NONE, on the current seed, end of its name in
+    // `name_text`); desktops on hosts the fleet does not know are left out (slot NONE).
+    let mut placed: Vec<(u32, u32, bool, usize)> = Vec::with_capacity(input.desktops.len());
+    let mut name_text = String::new();
     let mut per_class = vec![0usize; n + 1];
     let mut per_slot = vec![0usize; slot_count + 1];
     let mut other_seed_used = FastSet::default();
@@ -274,10 +282,11 @@ pub(super) fn tally<'a>(
     let mut last_class: Option<(&str, u32)> = None;
     for d in input.desktops {
         let Some(&s) = slot_of.get(d.host.as_str()) else {
-            placed.push((NONE, NONE, false));
+            placed.push((NONE, NONE, false, 0));
             continue;
         };
         per_slot[s as usize] += 1;
+        name_text.push_str(&d.name);
         let class_name = d.meta.class.as_str();
         let first = match last_class {
             Some((name, id)) if name == class_name => id,
@@ -312,7 +321,7 @@ pub(super) fn tally<'a>(
                 other_seed_used.insert((s, first, version));
             }
         }
-        placed.push((s, first, current_seed));
+        placed.push((s, first, current_seed, name_text.len()));
     }
 
     // Group by class and by slot (counting sorts: input order kept within a group).
@@ -323,12 +332,12 @@ pub(super) fn tally<'a>(
         Some(desktop) => vec![Member::new(desktop, NONE, false); class_start[n]],
         None => Vec::new(),
     };
-    let mut names = vec![""; name_start[slot_count]];
-    for (d, &(s, first, current_seed)) in input.desktops.iter().zip(&placed) {
+    let mut names = vec![(0, 0); name_start[slot_count]];
+    for (d, &(s, first, current_seed, name_end)) in input.desktops.iter().zip(&placed) {
         if s == NONE {
             continue;
         }
-        names[per_slot[s as usize]] = d.name.as_str();
+        names[per_slot[s as usize]] = (name_end - d.name.len(), name_end);
         per_slot[s as usize] += 1;
         if first != NONE {
             members[per_class[first as usize]] = Member::new(d, s, current_seed);
@@ -341,6 +350,7 @@ pub(super) fn tally<'a>(
         down,
         draining,
         canonical,
+        name_text,
         names,
         name_start,
         other_seed_used,
