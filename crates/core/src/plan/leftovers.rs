@@ -40,18 +40,19 @@ pub(super) fn judge_seed_copies(
                     id
                 }
             };
+            // Whether the copy is of the current version of the first class of its name.
+            let mut current = false;
             if first != NONE {
                 for c in classes.same_name(first) {
                     if classes.classes[c].seed.version == copy.version {
                         hosts.add_seed_copy(i, c, copy.complete);
+                        current |= c == first as usize;
                     }
                 }
             }
             if busy.seed_copy(host, &copy.class, &copy.version) {
                 continue;
             }
-            let current =
-                first != NONE && classes.classes[first as usize].seed.version == copy.version;
             if !copy.complete
                 || (!current && !tally.old_seed_used(i, first, &copy.class, &copy.version))
             {
