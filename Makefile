@@ -89,7 +89,7 @@ bench: build
 
 # Issue 5's figure on a real libvirtd (qemu:///system): empty host to 20 running buffered
 # desktops from a seed holding 1 GiB, deskpool against a virt-clone + virsh start loop and
-# against the sum of its own libvirt calls (examples/qemu_bench.rs). Takes the real-host tests'
+# against the sum of its own libvirt calls (examples/qemu_bench/). Takes the real-host tests'
 # lock; needs about 25 GiB free under /var/lib/libvirt.
 bench-qemu: check-tools
 	$(call apt_install,$(BENCH_QEMU_PACKAGES))

@@ -325,7 +325,7 @@ fn measure(a: &Args, point: Point, dump: Option<&str>) {
             .classes
             .iter()
             .map(|c| {
-                let mut v = serde_json::to_value(c).unwrap();
+                let mut v = serde_json::to_value(deskpool_api::ClassPlanView::from(c)).unwrap();
                 v["explanation"] = c.explanation().into();
                 v
             })

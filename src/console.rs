@@ -77,6 +77,6 @@ pub fn run(
         if let Some(broker) = broker {
             broker.shutdown().await;
         }
-        result
+        Ok(result?)
     })
 }

@@ -479,7 +479,7 @@ fn reconcile(
             s.passes > 0
                 && s.hosts
                     .iter()
-                    .all(|h| h.status != deskpool_core::plan::HostStatus::Activating)
+                    .all(|h| h.status != deskpool_api::HostStatusView::Activating)
         };
         let outcome = if until_steady {
             engine.wait_for(timeout, |s| s.steady).await

@@ -95,7 +95,7 @@ pub fn table(s: &Snapshot) -> String {
             (None, None, None) => "-".into(),
         };
         let detail = match &h.status {
-            deskpool_core::plan::HostStatus::Down { reason } => reason.clone(),
+            deskpool_api::HostStatusView::Down { reason } => reason.clone(),
             _ if h.standby => "standby host".into(),
             _ => String::new(),
         };

@@ -625,7 +625,8 @@ async fn set_policy_refuses_what_the_config_file_refuses_and_keeps_the_policy() 
         ),
         (100, 2)
     );
-    let good = serde_json::to_value(&bed.fleet.classes[0].policy).unwrap();
+    let good =
+        serde_json::to_value(deskpool_api::PolicyWire::from(&bed.fleet.classes[0].policy)).unwrap();
     let with = |change: &dyn Fn(&mut Value)| {
         let mut p = good.clone();
         // Were it applied, every one of these would show: 5 spare instead of 2.

@@ -6,10 +6,9 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use deskpool_api::{Command, EventKind, Reply};
+use deskpool_api::{Command, EventKind, HostStatusView, ReasonView, Reply};
 use deskpool_core::clock::{ManualClock, SystemClock};
 use deskpool_core::model::PoolState;
-use deskpool_core::plan::{HostStatus, Reason};
 use deskpool_engine::run::{self, EngineOptions};
 
 fn two_hosts_two_classes(capacity: u32) -> Bed {
@@ -231,7 +230,7 @@ async fn a_standby_host_is_activated_then_drained_back_to_standby() {
     let bed = Bed::new(&["h1", "h3"], &["office"], &toml);
     let mut engine = bed.start();
     let s = wait(&mut engine, "steady on two hosts", |s| {
-        s.steady && host(s, "h3").status == HostStatus::Active
+        s.steady && host(s, "h3").status == HostStatusView::Active
     })
     .await;
     assert!(bed.file("h3.activated").exists(), "activation command ran");
@@ -264,7 +263,7 @@ async fn a_standby_host_is_activated_then_drained_back_to_standby() {
         .await
         .unwrap();
     let s = wait(&mut engine, "h3 back on standby", |s| {
-        s.steady && host(s, "h3").status == HostStatus::Standby
+        s.steady && host(s, "h3").status == HostStatusView::Standby
     })
     .await;
     assert_eq!((host(&s, "h1").desktops, host(&s, "h3").desktops), (2, 0));
@@ -285,7 +284,7 @@ async fn an_unreachable_host_is_marked_down_and_the_others_carry_on() {
     let bed = Bed::new(&["h1"], &["office"], &toml);
     let mut engine = bed.start();
     let s = wait(&mut engine, "steady with h2 down", |s| s.steady).await;
-    let HostStatus::Down { reason } = &host(&s, "h2").status else {
+    let HostStatusView::Down { reason } = &host(&s, "h2").status else {
         panic!("h2 should be down: {:?}", host(&s, "h2").status)
     };
     assert!(
@@ -323,7 +322,7 @@ fn an_interrupted_run_is_finished_by_the_next_engine_with_nothing_leaked() {
         wait(&mut first, "the first engine at work on h1", |s| {
             s.hosts
                 .iter()
-                .any(|h| h.name == "h1" && h.status == HostStatus::Active)
+                .any(|h| h.name == "h1" && h.status == HostStatusView::Active)
         })
         .await;
         // Not shut down: dropping the runtime below kills it mid-step.
@@ -544,12 +543,12 @@ async fn an_admin_drain_moves_the_buffer_off_the_host_and_keeps_users() {
     let s = wait(&mut engine, "buffer moved off the drained host", |s| {
         s.steady
             && host(s, &busy_host).desktops == 1
-            && host(s, &busy_host).status == HostStatus::Draining { by_admin: true }
+            && host(s, &busy_host).status == HostStatusView::Draining { by_admin: true }
     })
     .await;
     assert_eq!(
         host(&s, &busy_host).status,
-        HostStatus::Draining { by_admin: true }
+        HostStatusView::Draining { by_admin: true }
     );
     let drained = bed.observe(&busy_host);
     assert_eq!(drained.desktops.len(), 1);
@@ -569,7 +568,7 @@ async fn an_admin_drain_moves_the_buffer_off_the_host_and_keeps_users() {
         .await
         .unwrap();
     let s = wait(&mut engine, "host back in service", |s| {
-        host(s, &busy_host).status == HostStatus::Active
+        host(s, &busy_host).status == HostStatusView::Active
     })
     .await;
     assert_eq!(class(&s, "office").plan.production, 1);
@@ -657,8 +656,8 @@ async fn a_missing_seed_backs_off_and_the_class_says_why() {
     let s = wait(&mut engine, "an explanation", |s| {
         s.passes > 3
             && class(s, "office").plan.reasons.iter().any(|r| match r {
-                Reason::CreationFailing { error, .. } => error.contains("seed"),
-                Reason::SeedMissing { .. } => true,
+                ReasonView::CreationFailing { error, .. } => error.contains("seed"),
+                ReasonView::SeedMissing { .. } => true,
                 _ => false,
             })
     })
@@ -761,7 +760,7 @@ async fn logout_recycles_or_deletes_as_the_policy_says() {
             .plan
             .reasons
             .iter()
-            .any(|r| matches!(r, Reason::SurplusWaiting { count: 1, .. })),
+            .any(|r| matches!(r, ReasonView::SurplusWaiting { count: 1, .. })),
         "{:?}",
         class(&s, "recycle").plan.reasons
     );
@@ -1039,7 +1038,7 @@ async fn one_daemon_listed_twice_is_refused_once_and_every_disk_stays() {
     );
     let refused = |s: &deskpool_api::Snapshot| {
         s.hosts.iter().find_map(|h| match &h.status {
-            HostStatus::Down { reason } if reason.contains("same libvirt daemon as host") => {
+            HostStatusView::Down { reason } if reason.contains("same libvirt daemon as host") => {
                 Some((h.name.clone(), reason.clone()))
             }
             _ => None,
@@ -1053,7 +1052,7 @@ async fn one_daemon_listed_twice_is_refused_once_and_every_disk_stays() {
         "{reason}"
     );
     assert!(reason.contains("creation pool deskpool UUID"), "{reason}");
-    assert_eq!(host(&s, other).status, HostStatus::Active);
+    assert_eq!(host(&s, other).status, HostStatusView::Active);
     // Many more passes and host reads (resync_secs = 1) later, nothing was deleted.
     let passes = s.passes;
     let s = wait(&mut engine, "more passes and reads", |s| {
@@ -1061,7 +1060,7 @@ async fn one_daemon_listed_twice_is_refused_once_and_every_disk_stays() {
     })
     .await;
     assert!(
-        matches!(&host(&s, &name).status, HostStatus::Down { reason: r } if *r == reason),
+        matches!(&host(&s, &name).status, HostStatusView::Down { reason: r } if *r == reason),
         "still refused"
     );
     let mut failures = Vec::new();

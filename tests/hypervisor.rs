@@ -7,7 +7,7 @@ use std::time::Instant;
 use deskpool_core::model::{self, DesktopMeta, METADATA_URI, PoolState, SeedCopy};
 use deskpool_core::policy::{BufferRule, ClassSpec, LogoutAction, Pacing, Policy, SeedSpec};
 use deskpool_hypervisor::{
-    DesktopDefinition, HostConnection, HvErrorKind, demo_uri, write_demo_node,
+    DesktopDefinition, HostConnection, HvErrorKind, UnusableDesktop, demo_uri, write_demo_node,
 };
 
 const SEED_POOL: &str = "seeds";
@@ -346,6 +346,35 @@ fn define_start_relabel_and_observe_round_trip() {
         .unwrap();
     let dom = h.conn.raw().lookup_domain_by_name("dp-office-1").unwrap();
     assert_eq!(dom.uuid_string().unwrap(), uuid);
+}
+
+/// A desktop is usable only running and with its own disk; each refusal says which it is.
+#[test]
+fn check_usable_names_why_a_desktop_cannot_be_handed_out() {
+    let h = host();
+    let seed = seed_copy(&h.conn);
+    make_desktop(&h.conn, &seed, "dp-office-1", &class("office", SEED_VOL));
+
+    let stopped = h.conn.check_usable("dp-office-1").unwrap();
+    assert!(
+        matches!(stopped, Err(UnusableDesktop::NotRunning)),
+        "{stopped:?}"
+    );
+    assert_eq!(stopped.unwrap_err().to_string(), "it is not running");
+
+    h.conn.start("dp-office-1").unwrap();
+    assert!(h.conn.check_usable("dp-office-1").unwrap().is_ok());
+
+    // Removed behind deskpool's back (deskpool itself refuses to delete a disk in use).
+    let path = format!("{POOL_PATH}/dp-office-1.qcow2");
+    let volume = h.conn.raw().lookup_storage_vol_by_path(&path).unwrap();
+    volume.delete(0).unwrap();
+    match h.conn.check_usable("dp-office-1").unwrap() {
+        Err(UnusableDesktop::DiskGone { path: gone }) => assert_eq!(gone, path),
+        other => panic!("expected the disk to be gone, got {other:?}"),
+    }
+    let why = h.conn.check_usable("dp-office-1").unwrap().unwrap_err();
+    assert_eq!(why.to_string(), format!("its disk {path} is gone"));
 }
 
 /// `virsh undefine` of a running desktop leaves a transient domain: it is observed as not

@@ -60,7 +60,7 @@ async fn login(engine: &mut EngineHandle, user: &str, class: &str, wait_secs: u6
     outcome_of(engine, user, class, before, result.is_ok()).await
 }
 
-fn class_of(engine: &EngineHandle, class: &str) -> deskpool_api::LoginStats {
+fn class_of(engine: &EngineHandle, class: &str) -> deskpool_api::LoginStatsView {
     common::class(&engine.snapshot.borrow(), class)
         .logins
         .clone()
@@ -70,7 +70,7 @@ async fn outcome_of(
     engine: &mut EngineHandle,
     user: &str,
     class: &str,
-    before: deskpool_api::LoginStats,
+    before: deskpool_api::LoginStatsView,
     served: bool,
 ) -> HandOut {
     if !served {

@@ -18,9 +18,8 @@ use std::time::Duration;
 
 use common::{class, host, wait};
 use deskpool_api::EngineHandle;
-use deskpool_api::{Command as EngineCommand, Reply, Snapshot};
+use deskpool_api::{Command as EngineCommand, HostStatusView, ReasonView, Reply, Snapshot};
 use deskpool_core::model::PoolState;
-use deskpool_core::plan::{HostStatus, Reason};
 use qemu_world::{
     QEMU_DEADLINE, SmallDisk, World, backing_chain, count_in, enabled, failures_during, run,
     script, validate, virsh,
@@ -268,11 +267,11 @@ async fn a_libvirtd_restart_marks_the_host_down_then_the_engine_reconnects_and_c
     run(script().to_str().unwrap(), &["kill-libvirtd"]);
     let killed = Instant::now();
     let s = wait(&mut engine, "the host marked down", |s| {
-        matches!(host(s, "local").status, HostStatus::Down { .. })
+        matches!(host(s, "local").status, HostStatusView::Down { .. })
     })
     .await;
     println!("marked down {:?} after the kill", killed.elapsed());
-    let HostStatus::Down { reason } = &host(&s, "local").status else {
+    let HostStatusView::Down { reason } = &host(&s, "local").status else {
         unreachable!()
     };
     assert!(!reason.trim().is_empty(), "a down host says why");
@@ -282,7 +281,7 @@ async fn a_libvirtd_restart_marks_the_host_down_then_the_engine_reconnects_and_c
     run(script().to_str().unwrap(), &["up"]);
     let s = match engine
         .wait_for(QEMU_DEADLINE, |s| {
-            matches!(host(s, "local").status, HostStatus::Active) && s.steady
+            matches!(host(s, "local").status, HostStatusView::Active) && s.steady
         })
         .await
     {
@@ -500,21 +499,21 @@ async fn hosts_unreachable_at_start_are_down_with_a_reason_and_the_others_carry_
     assert_eq!(class(&s, &c).plan.buffer as usize, N);
     for name in ["stopped", "bad-uri"] {
         let h = host(&s, name);
-        let HostStatus::Down { reason } = &h.status else {
+        let HostStatusView::Down { reason } = &h.status else {
             panic!("{name} is {:?}", h.status)
         };
         println!("{name}: {reason}");
         assert!(!reason.trim().is_empty(), "{name} says why it is down");
         assert!(h.retry_in_secs.is_some(), "{name} is retried");
     }
-    let HostStatus::Down { reason } = &host(&s, "stopped").status else {
+    let HostStatusView::Down { reason } = &host(&s, "stopped").status else {
         unreachable!()
     };
     assert!(
         reason.contains("no-daemon.sock"),
         "the reason names the socket: {reason}"
     );
-    assert!(matches!(host(&s, "local").status, HostStatus::Active));
+    assert!(matches!(host(&s, "local").status, HostStatusView::Active));
     assert!(s.desktops.iter().all(|d| d.host == "local"));
     engine.shutdown().await;
     assert_eq!(world.assert_clean().len(), N);
@@ -727,9 +726,9 @@ async fn desktops_destroyed_or_undefined_with_virsh_are_detected_and_replaced() 
 }
 
 /// The seed volume a class's plan reports missing, if it does.
-fn seed_missing(reasons: &[Reason]) -> Option<&str> {
+fn seed_missing(reasons: &[ReasonView]) -> Option<&str> {
     reasons.iter().find_map(|r| match r {
-        Reason::SeedMissing { volume, .. } => Some(volume.as_str()),
+        ReasonView::SeedMissing { volume, .. } => Some(volume.as_str()),
         _ => None,
     })
 }

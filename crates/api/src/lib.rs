@@ -1,8 +1,23 @@
 //! What the engine shows and what it takes: snapshots, events and commands.
+//!
+//! These are the protocol's own types: what they carry from the core (a class's plan, a
+//! desktop, a host's status, login counts, a policy) is converted into types of this crate
+//! ([`views`], [`policy`]), so a change inside the core is not a change of the wire.
+//! `tests/wire_golden.rs` pins the JSON of each.
 
 pub mod handle;
+pub mod policy;
+pub mod views;
 
 pub use handle::{Commander, EngineHandle};
+pub use policy::{
+    BufferRuleWire, LogoutActionWire, PacingWire, PeriodWire, PolicyWire, PredictiveWire,
+    ShutoffActionWire,
+};
+pub use views::{
+    ClassPlanView, DesktopMetaView, DesktopView, HostStatusView, LoginStatsView, PoolStateView,
+    ReasonView,
+};
 
 use std::sync::Arc;
 
@@ -10,8 +25,6 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
-use deskpool_core::model::ObservedDesktop;
-use deskpool_core::plan::{ClassPlan, HostStatus};
 use deskpool_core::policy::{Capacity, Policy};
 
 /// The engine's view of the fleet after a pass, published on a watch channel.
@@ -25,7 +38,7 @@ pub struct Snapshot {
     pub classes: Vec<ClassStatus>,
     pub hosts: Vec<HostState>,
     /// Every desktop the engine knows of, on every host.
-    pub desktops: Arc<Vec<ObservedDesktop>>,
+    pub desktops: Arc<Vec<DesktopView>>,
     /// Seed copies under way, with their progress.
     pub seed_copies: Vec<SeedProgress>,
     /// Jobs running on the hosts now.
@@ -40,24 +53,24 @@ pub struct Snapshot {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClassStatus {
     #[serde(flatten)]
-    pub plan: ClassPlan,
+    pub plan: ClassPlanView,
     pub seed_version: String,
     /// Desktops (any pool) on an older seed version.
     pub on_old_seed: u32,
     pub cap: u32,
-    pub logins: LoginStats,
+    pub logins: LoginStatsView,
     /// Logins per 5 minutes over the last hour, oldest first (from the demand history).
     pub demand: Vec<u32>,
 }
 
-// Login counts are kept by the login ledger (core) and published as they are.
-pub use deskpool_core::ledger::{LOGIN_WAIT_BUCKETS, LoginStats};
+// The bounds of the login wait histogram (`LoginStatsView::wait_le`), as the ledger counts them.
+pub use deskpool_core::ledger::LOGIN_WAIT_BUCKETS;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HostState {
     pub name: String,
     pub uri: String,
-    pub status: HostStatus,
+    pub status: HostStatusView,
     pub standby: bool,
     pub desktops: u32,
     pub capacity: CapacityView,
@@ -145,8 +158,10 @@ pub enum Command {
     UndrainHost {
         host: String,
     },
+    /// The policy is the core's, what the engine applies; on the wire it is a [`PolicyWire`].
     SetPolicy {
         class: String,
+        #[serde(with = "policy::as_wire")]
         policy: Box<Policy>,
     },
     /// Hand a buffered desktop of `class` to `user` (the same one again if the user holds one).

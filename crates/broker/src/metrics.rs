@@ -2,8 +2,7 @@
 
 use std::fmt::Write;
 
-use deskpool_api::{ClassStatus, HostState, LOGIN_WAIT_BUCKETS, Snapshot};
-use deskpool_core::plan::HostStatus;
+use deskpool_api::{ClassStatus, HostState, HostStatusView, LOGIN_WAIT_BUCKETS, Snapshot};
 
 type ClassValue = fn(&ClassStatus) -> f64;
 type HostValue = fn(&HostState) -> Option<f64>;
@@ -92,7 +91,10 @@ const HOST_METRICS: &[(&str, &str, &str, HostValue)] = &[
         "1 when the host is connected and in service (active or draining).",
         |h| {
             Some(
-                if matches!(h.status, HostStatus::Active | HostStatus::Draining { .. }) {
+                if matches!(
+                    h.status,
+                    HostStatusView::Active | HostStatusView::Draining { .. }
+                ) {
                     1.0
                 } else {
                     0.0
@@ -191,7 +193,7 @@ pub fn render(s: &Snapshot) -> String {
 }
 
 /// `deskpool_login_wait_seconds`: how long each served login waited, per class. The counts live
-/// in the snapshot's `LoginStats` (so every reader of the snapshot sees the same numbers); the
+/// in the snapshot's `LoginStatsView` (so every reader of the snapshot sees the same numbers); the
 /// `prometheus-client` crate keeps its own atomic state, so it would only duplicate them here.
 fn login_wait_histogram(out: &mut String, classes: &[ClassStatus]) {
     const NAME: &str = "deskpool_login_wait_seconds";
@@ -266,8 +268,7 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    use deskpool_api::{CapacityView, LoginStats};
-    use deskpool_core::plan::ClassPlan;
+    use deskpool_api::{CapacityView, ClassPlanView, LoginStatsView};
 
     #[test]
     fn escapes_label_values() {
@@ -278,7 +279,7 @@ mod tests {
     fn renders_classes_and_hosts_with_help_and_type() {
         let s = Snapshot {
             classes: vec![ClassStatus {
-                plan: ClassPlan {
+                plan: ClassPlanView {
                     name: "office".into(),
                     production: 3,
                     buffer: 2,
@@ -293,19 +294,19 @@ mod tests {
                 seed_version: "v1".into(),
                 on_old_seed: 0,
                 cap: 10,
-                logins: LoginStats {
+                logins: LoginStatsView {
                     served: 7,
                     instant: 6,
                     wait_secs_total: 1.5,
                     wait_secs_max: 1.5,
-                    ..LoginStats::default()
+                    ..LoginStatsView::default()
                 },
                 demand: vec![0, 2],
             }],
             hosts: vec![HostState {
                 name: "h\"1".into(),
                 uri: "test:///default".into(),
-                status: HostStatus::Down { reason: "x".into() },
+                status: HostStatusView::Down { reason: "x".into() },
                 standby: false,
                 desktops: 4,
                 capacity: CapacityView {
@@ -361,15 +362,15 @@ mod tests {
 
     #[test]
     fn login_waits_are_a_histogram_with_cumulative_buckets_a_count_and_a_sum() {
-        let mut logins = LoginStats::default();
+        let mut logins = deskpool_core::ledger::LoginStats::default();
         // Two instant logins (0 s waits), and waits of 0.3 s, 1 s (on a bound), 45 s, 15 min.
         logins.record_served(None);
         logins.record_served(None);
         for secs in [0.3, 1.0, 45.0, 900.0] {
             logins.record_served(Some(Duration::from_secs_f64(secs)));
         }
-        let class = |name: &str, logins: LoginStats| ClassStatus {
-            plan: ClassPlan {
+        let class = |name: &str, logins: LoginStatsView| ClassStatus {
+            plan: ClassPlanView {
                 name: name.into(),
                 production: 0,
                 buffer: 0,
@@ -389,8 +390,8 @@ mod tests {
         };
         let s = Snapshot {
             classes: vec![
-                class("of\"fice", logins),
-                class("idle", LoginStats::default()),
+                class("of\"fice", logins.into()),
+                class("idle", LoginStatsView::default()),
             ],
             ..Snapshot::default()
         };
@@ -463,14 +464,14 @@ mod tests {
 
     #[test]
     fn a_snapshot_without_the_bucket_counts_still_parses_and_renders_a_valid_histogram() {
-        // LoginStats as an engine before the histogram serialised it.
+        // LoginStatsView as an engine before the histogram serialised it.
         let old = r#"{"served":3,"instant":1,"waiting":0,"wait_secs_total":4.0,
             "wait_secs_max":3.0,"refused":0,"failures":0}"#;
-        let logins: LoginStats = serde_json::from_str(old).unwrap();
+        let logins: LoginStatsView = serde_json::from_str(old).unwrap();
         assert!(logins.wait_le.is_empty());
         let mut s = Snapshot::default();
         s.classes.push(ClassStatus {
-            plan: ClassPlan {
+            plan: ClassPlanView {
                 name: "office".into(),
                 production: 0,
                 buffer: 0,

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use deskpool_api::{ClassStatus, LoginStats, Snapshot};
+use deskpool_api::{ClassStatus, HostStatusView, LoginStatsView, Snapshot};
 
 /// One class as `/v1/classes` and `/v1/status` show it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -16,7 +16,7 @@ pub struct ClassLine {
     pub cap: u32,
     pub seed_version: String,
     pub explanation: String,
-    pub logins: LoginStats,
+    pub logins: LoginStatsView,
 }
 
 /// One host as `/v1/status` shows it.
@@ -62,7 +62,6 @@ pub fn class_lines(s: &Snapshot) -> Vec<ClassLine> {
 }
 
 pub fn status(s: &Snapshot) -> Status {
-    use deskpool_core::plan::HostStatus;
     Status {
         passes: s.passes,
         paused: s.paused,
@@ -80,7 +79,7 @@ pub fn status(s: &Snapshot) -> Status {
                 desktops: h.desktops,
                 capacity_desktops: h.capacity.desktops,
                 reason: match &h.status {
-                    HostStatus::Down { reason } => Some(reason.clone()),
+                    HostStatusView::Down { reason } => Some(reason.clone()),
                     _ => None,
                 },
             })

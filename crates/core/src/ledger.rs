@@ -10,7 +10,6 @@ use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use crate::model::{ObservedDesktop, PoolState};
-use serde::{Deserialize, Serialize};
 
 /// Whether `desktop` may be handed out to a login of `class`: a running buffered desktop of
 /// that class with its disk. The caller adds what it alone knows (no job on it, its host up).
@@ -184,7 +183,7 @@ pub const LOGIN_WAIT_BUCKETS: [f64; 11] = [
 ];
 
 /// Logins served since the engine started, for the metrics.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct LoginStats {
     /// Desktops handed out (a user asking again for the one they hold is not counted).
     pub served: u64,
@@ -198,7 +197,6 @@ pub struct LoginStats {
     /// Served logins that waited at most `LOGIN_WAIT_BUCKETS[i]` (instant ones as 0 s),
     /// cumulative like Prometheus buckets; `served` is the `+Inf` bucket. Empty from an engine
     /// that predates the histogram.
-    #[serde(default)]
     pub wait_le: Vec<u64>,
     /// Logins that got no desktop (empty buffer without waiting, or the wait ran out).
     pub refused: u64,

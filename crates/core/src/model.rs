@@ -2,8 +2,6 @@
 //! in its creation pool, and its seed copies. Plain data, shared by the hypervisor layer (which
 //! fills it) and the planner (which reads it).
 
-use serde::{Deserialize, Serialize};
-
 /// The XML namespace of deskpool's domain metadata element.
 pub const METADATA_URI: &str = "https://deskpool.dev/xmlns/desktop/1";
 /// The prefix used for that namespace in domain XML.
@@ -16,8 +14,7 @@ pub const DESKTOP_PREFIX: &str = "dp-";
 pub const SEED_COPY_PREFIX: &str = "seed-";
 
 /// Which pool a desktop belongs to. Recorded in the domain's metadata.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum PoolState {
     /// Being made: volume and domain exist, not yet booted and ready.
     Creation,
@@ -50,7 +47,7 @@ impl PoolState {
 }
 
 /// deskpool's record of a desktop, stored in the domain's libvirt metadata.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DesktopMeta {
     pub class: String,
     pub pool: PoolState,
@@ -65,7 +62,7 @@ pub struct DesktopMeta {
 }
 
 /// A deskpool desktop seen on a host.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObservedDesktop {
     pub name: String,
     pub host: String,
@@ -73,20 +70,14 @@ pub struct ObservedDesktop {
     pub running: bool,
     /// Defined on the host (false: a transient domain, e.g. after `virsh undefine` of a running
     /// desktop; it vanishes at shutdown and its metadata can no longer be saved).
-    #[serde(default = "defined")]
     pub persistent: bool,
     /// Why the desktop cannot run from its disk, when the host showed that its own volume (or
     /// an image backing it) is gone. `None` when the disk is there or could not be judged.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disk_problem: Option<String>,
 }
 
-fn defined() -> bool {
-    true
-}
-
 /// A seed copy in a host's creation pool.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeedCopy {
     pub class: String,
     pub version: String,
@@ -101,7 +92,7 @@ pub struct SeedCopy {
 }
 
 /// Everything deskpool reads from one host in one pass.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HostObservation {
     pub desktops: Vec<ObservedDesktop>,
     /// Domains named like deskpool desktops but with no (or unreadable) deskpool metadata:

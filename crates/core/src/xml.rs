@@ -126,20 +126,47 @@ pub fn fill_template(template: &str, values: &DomainValues<'_>) -> String {
     out
 }
 
+/// Why a domain template cannot make a desktop's domain XML. The message is the sentence users
+/// see (after `template of class NAME: ` or the template file's name).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum XmlError {
+    #[error("the template is not well-formed XML after filling its placeholders: {0}")]
+    TemplateNotWellFormed(roxmltree::Error),
+    #[error("the template's root element is <{root}>, not <domain>")]
+    RootNotDomain { root: String },
+    #[error(
+        "the template's <metadata> already holds an element in deskpool's namespace \
+         {METADATA_URI}; remove it"
+    )]
+    MetadataAlreadyOurs,
+    #[error("the template's <domain> element is empty")]
+    EmptyDomain,
+    /// `element` is `metadata` or `domain`.
+    #[error("cannot find the end of the template's <{element}>")]
+    NoEndTag { element: &'static str },
+    #[error("the domain XML is not well-formed after embedding metadata: {0}")]
+    NotWellFormedWithMetadata(roxmltree::Error),
+    #[error(
+        "the template's <name> is {found:?}, not the desktop's name {expected:?} (use {{name}})"
+    )]
+    WrongName { found: String, expected: String },
+    #[error("the embedded deskpool metadata does not read back")]
+    MetadataUnreadable,
+}
+
 /// Renders a desktop's domain XML: the template (or [`DEFAULT_DOMAIN_TEMPLATE`]) filled with
 /// `values`, with deskpool's metadata element embedded in `<metadata>` (created before
 /// `</domain>` when the template has none). Checks that the result is well-formed, is a
-/// `<domain>`, and names the desktop. Returns a sentence saying what is wrong otherwise.
+/// `<domain>`, and names the desktop; says what is wrong otherwise.
 pub fn render_domain_xml(
     template: Option<&str>,
     values: &DomainValues<'_>,
     meta: &DesktopMeta,
-) -> Result<String, String> {
+) -> Result<String, XmlError> {
     let filled = fill_template(template.unwrap_or(DEFAULT_DOMAIN_TEMPLATE), values);
     let element = meta_element(meta, true);
     let xml = embed_metadata(&filled, &element)?;
-    let doc = Document::parse(&xml)
-        .map_err(|e| format!("the domain XML is not well-formed after embedding metadata: {e}"))?;
+    let doc = Document::parse(&xml).map_err(XmlError::NotWellFormedWithMetadata)?;
     let name = doc
         .root_element()
         .children()
@@ -147,28 +174,25 @@ pub fn render_domain_xml(
         .and_then(|n| n.text())
         .unwrap_or("");
     if name.trim() != values.name {
-        return Err(format!(
-            "the template's <name> is {name:?}, not the desktop's name {:?} (use {{name}})",
-            values.name
-        ));
+        return Err(XmlError::WrongName {
+            found: name.to_string(),
+            expected: values.name.to_string(),
+        });
     }
     match parse_meta(&xml) {
         Some(ref parsed) if parsed == meta => Ok(xml),
-        _ => Err("the embedded deskpool metadata does not read back".into()),
+        _ => Err(XmlError::MetadataUnreadable),
     }
 }
 
 /// Inserts `element` into the `<metadata>` of the domain document `xml`.
-fn embed_metadata(xml: &str, element: &str) -> Result<String, String> {
-    let doc = Document::parse(xml).map_err(|e| {
-        format!("the template is not well-formed XML after filling its placeholders: {e}")
-    })?;
+fn embed_metadata(xml: &str, element: &str) -> Result<String, XmlError> {
+    let doc = Document::parse(xml).map_err(XmlError::TemplateNotWellFormed)?;
     let root = doc.root_element();
     if !root.has_tag_name("domain") {
-        return Err(format!(
-            "the template's root element is <{}>, not <domain>",
-            root.tag_name().name()
-        ));
+        return Err(XmlError::RootNotDomain {
+            root: root.tag_name().name().to_string(),
+        });
     }
     let metadata = root
         .children()
@@ -180,10 +204,7 @@ fn embed_metadata(xml: &str, element: &str) -> Result<String, String> {
                 .children()
                 .any(|c| c.is_element() && c.tag_name().namespace() == Some(METADATA_URI))
             {
-                return Err(format!(
-                    "the template's <metadata> already holds an element in deskpool's \
-                     namespace {METADATA_URI}; remove it"
-                ));
+                return Err(XmlError::MetadataAlreadyOurs);
             }
             let range = md.range();
             let text = &xml[range.clone()];
@@ -194,9 +215,9 @@ fn embed_metadata(xml: &str, element: &str) -> Result<String, String> {
                 out.push_str("</metadata>");
                 out.push_str(&xml[range.end..]);
             } else {
-                let close = text
-                    .rfind("</")
-                    .ok_or("cannot find the end of the template's <metadata>")?;
+                let close = text.rfind("</").ok_or(XmlError::NoEndTag {
+                    element: "metadata",
+                })?;
                 out.push_str(&xml[..range.start + close]);
                 out.push_str(element);
                 out.push_str(&xml[range.start + close..]);
@@ -206,11 +227,11 @@ fn embed_metadata(xml: &str, element: &str) -> Result<String, String> {
             let range = root.range();
             let text = &xml[range.clone()];
             if text.ends_with("/>") {
-                return Err("the template's <domain> element is empty".into());
+                return Err(XmlError::EmptyDomain);
             }
             let close = text
                 .rfind("</")
-                .ok_or("cannot find the end of the template's <domain>")?;
+                .ok_or(XmlError::NoEndTag { element: "domain" })?;
             out.push_str(&xml[..range.start + close]);
             out.push_str("  <metadata>\n    ");
             out.push_str(element);
@@ -681,15 +702,30 @@ mod tests {
     fn broken_templates_are_refused_with_a_reason() {
         let m = meta(None);
         let v = values("dp-a", "/d");
-        assert!(render_domain_xml(Some("<domain><name>{name}</name>"), &v, &m).is_err());
-        assert!(render_domain_xml(Some("<vm><name>{name}</name></vm>"), &v, &m).is_err());
+        assert!(matches!(
+            render_domain_xml(Some("<domain><name>{name}</name>"), &v, &m),
+            Err(XmlError::TemplateNotWellFormed(_))
+        ));
+        assert_eq!(
+            render_domain_xml(Some("<vm><name>{name}</name></vm>"), &v, &m),
+            Err(XmlError::RootNotDomain { root: "vm".into() })
+        );
+        assert_eq!(
+            render_domain_xml(Some("<domain/>"), &v, &m),
+            Err(XmlError::EmptyDomain)
+        );
         let fixed_name = render_domain_xml(Some("<domain><name>fixed</name></domain>"), &v, &m);
-        assert!(fixed_name.unwrap_err().contains("{name}"));
+        assert_eq!(
+            fixed_name.unwrap_err().to_string(),
+            "the template's <name> is \"fixed\", not the desktop's name \"dp-a\" (use {name})"
+        );
         let ours = format!(
             "<domain><name>{{name}}</name><metadata>{}</metadata></domain>",
             meta_element(&m, true)
         );
-        assert!(render_domain_xml(Some(&ours), &v, &m).is_err());
+        let taken = render_domain_xml(Some(&ours), &v, &m).unwrap_err();
+        assert_eq!(taken, XmlError::MetadataAlreadyOurs);
+        assert!(taken.to_string().contains(METADATA_URI), "{taken}");
     }
 
     #[test]

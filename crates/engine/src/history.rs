@@ -3,7 +3,7 @@
 //! restarts in `STATE_DIR/demand.json`, written atomically.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -19,6 +19,21 @@ pub struct Bucket {
     pub start: i64,
     pub logins: u32,
     pub logouts: u32,
+}
+
+/// Why a saved history could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error("{}: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {source}", .path.display())]
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,11 +88,17 @@ impl DemandHistory {
     }
 
     /// Reads the history; a missing file is an empty history, an unreadable one an error.
-    pub fn load(path: &Path) -> Result<DemandHistory, String> {
+    pub fn load(path: &Path) -> Result<DemandHistory, HistoryError> {
         match std::fs::read_to_string(path) {
-            Ok(text) => serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display())),
+            Ok(text) => serde_json::from_str(&text).map_err(|source| HistoryError::Parse {
+                path: path.to_path_buf(),
+                source,
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(DemandHistory::default()),
-            Err(e) => Err(format!("{}: {e}", path.display())),
+            Err(source) => Err(HistoryError::Read {
+                path: path.to_path_buf(),
+                source,
+            }),
         }
     }
 
@@ -162,10 +183,8 @@ mod tests {
         assert_eq!(mode, 0o600, "mode {mode:o}");
         assert!(!dir.path().join("demand.json.tmp").exists());
         std::fs::write(&path, "{broken").unwrap();
-        assert!(
-            DemandHistory::load(&path)
-                .unwrap_err()
-                .contains("demand.json")
-        );
+        let error = DemandHistory::load(&path).unwrap_err();
+        assert!(matches!(error, HistoryError::Parse { .. }), "{error:?}");
+        assert!(error.to_string().contains("demand.json"), "{error}");
     }
 }

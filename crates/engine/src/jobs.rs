@@ -9,34 +9,40 @@ use tokio::sync::Semaphore;
 
 use deskpool_core::model::{DesktopMeta, ObservedDesktop, PoolState, SeedCopy};
 use deskpool_core::policy::ClassSpec;
-use deskpool_hypervisor::{DesktopDefinition, HostConnection, HvError};
+use deskpool_hypervisor::conn::DaemonIdentity;
+use deskpool_hypervisor::{DesktopDefinition, HostConnection, HvError, UnusableDesktop};
+
+mod error;
+pub use error::{HostCommandError, JobError, JobErrorKind};
 
 /// Runs `f` on a blocking thread and flattens a panic or cancellation into an error.
-pub async fn blocking<T, F>(what: &str, f: F) -> Result<T, String>
+pub async fn blocking<T, F>(what: &str, f: F) -> Result<T, JobError>
 where
     T: Send + 'static,
     F: FnOnce() -> Result<T, HvError> + Send + 'static,
 {
     match tokio::task::spawn_blocking(f).await {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(e) => Err(format!("{what}: worker thread failed: {e}")),
+        Ok(Err(e)) => Err(e.into()),
+        Err(e) => Err(JobError::worker_lost(what, e)),
     }
 }
 
-/// What a finished job tells the engine.
+/// What a finished job tells the engine. Plain data: a new connection travels beside it (see
+/// [`connect`]), so that the state machine never holds a libvirt handle.
 #[derive(Debug)]
 pub enum Outcome {
     Connected {
         host: String,
-        conn: HostConnection,
+        /// Which daemon the connection reached (`None` when it could not be told).
+        identity: Option<DaemonIdentity>,
         observation: deskpool_core::model::HostObservation,
         /// A standby host probed at start-up (no activation command run).
         probe: bool,
     },
     ConnectFailed {
         host: String,
-        reason: String,
+        error: JobError,
         probe: bool,
     },
     Observed {
@@ -46,7 +52,7 @@ pub enum Outcome {
     },
     ObserveFailed {
         host: String,
-        reason: String,
+        error: JobError,
     },
     /// A desktop was handed to a user (labelled for them, or found theirs and running).
     Assigned {
@@ -58,7 +64,7 @@ pub enum Outcome {
     /// it has been labelled retired (its user gets a fresh one).
     Unusable {
         desktop: ObservedDesktop,
-        reason: String,
+        why: UnusableDesktop,
     },
     /// A desktop reached a new state (created, booted, promoted, assigned, ...).
     Desktop {
@@ -71,12 +77,12 @@ pub enum Outcome {
         desktop: String,
         /// The desktop as it stands, when its domain exists (the failure was at boot).
         left: Option<ObservedDesktop>,
-        reason: String,
+        error: JobError,
     },
     DesktopFailed {
         host: String,
         desktop: String,
-        reason: String,
+        error: JobError,
     },
     Destroyed {
         host: String,
@@ -91,7 +97,7 @@ pub enum Outcome {
     VolumeDeleteFailed {
         host: String,
         volume: String,
-        reason: String,
+        error: JobError,
     },
     SeedCopied {
         host: String,
@@ -101,7 +107,7 @@ pub enum Outcome {
         host: String,
         class: String,
         version: String,
-        reason: String,
+        error: JobError,
     },
     SeedCopyDeleted {
         host: String,
@@ -113,16 +119,18 @@ pub enum Outcome {
     },
     ActivationFailed {
         host: String,
-        reason: String,
+        error: HostCommandError,
     },
     Deactivated {
         host: String,
-        note: Option<String>,
+        /// How its deactivation command went, when it has one.
+        command: Option<Result<(), HostCommandError>>,
     },
 }
 
 /// Opens a host, makes sure its creation pool exists, identifies its daemon (so the engine can
-/// refuse a second entry for the same one), and reads it.
+/// refuse a second entry for the same one), and reads it. The new connection comes back beside
+/// the outcome, for the driver to keep.
 pub async fn connect(
     host: String,
     uri: String,
@@ -130,7 +138,7 @@ pub async fn connect(
     creation_pool: (String, String),
     classes: Arc<Vec<ClassSpec>>,
     probe: bool,
-) -> Outcome {
+) -> (Outcome, Option<HostConnection>) {
     let name = host.clone();
     let result = blocking("connect", move || {
         let conn = HostConnection::open(&uri, read_only)?;
@@ -143,17 +151,19 @@ pub async fn connect(
     })
     .await;
     match result {
-        Ok((conn, observation)) => Outcome::Connected {
-            host,
-            conn,
-            observation,
-            probe,
-        },
-        Err(reason) => Outcome::ConnectFailed {
-            host,
-            reason,
-            probe,
-        },
+        Ok((conn, observation)) => {
+            let outcome = Outcome::Connected {
+                host,
+                identity: conn.identity(),
+                observation,
+                probe,
+            };
+            (outcome, Some(conn))
+        }
+        Err(error) => {
+            let outcome = Outcome::ConnectFailed { host, error, probe };
+            (outcome, None)
+        }
     }
 }
 
@@ -175,7 +185,7 @@ pub async fn observe(
             observation,
             started_seq,
         },
-        Err(reason) => Outcome::ObserveFailed { host, reason },
+        Err(error) => Outcome::ObserveFailed { host, error },
     }
 }
 
@@ -247,13 +257,13 @@ pub async fn create(job: NewDesktop) -> Outcome {
         })
         .await
     };
-    if let Err(reason) = made {
+    if let Err(error) = made {
         return Outcome::CreateFailed {
             host,
             class: class_name,
             desktop: name,
             left: None,
-            reason,
+            error,
         };
     }
     let desktop = ObservedDesktop {
@@ -306,7 +316,7 @@ pub async fn boot(
                 "ready in the buffer".into(),
             )),
         },
-        Err(reason) => {
+        Err(error) => {
             // Count the failed attempt in the domain's own label, so it survives a restart.
             let mut left = desktop.clone();
             left.meta.attempts += 1;
@@ -318,7 +328,7 @@ pub async fn boot(
                 class: desktop.meta.class.clone(),
                 desktop: desktop.name.clone(),
                 left: Some(left),
-                reason,
+                error,
             }
         }
     }
@@ -339,10 +349,10 @@ pub async fn relabel(
     let (name, meta) = (desktop.name.clone(), desktop.meta.clone());
     match blocking("relabel", move || conn.set_meta(&name, &meta)).await {
         Ok(()) => Outcome::Desktop { desktop, event },
-        Err(reason) => Outcome::DesktopFailed {
+        Err(error) => Outcome::DesktopFailed {
             host: desktop.host.clone(),
             desktop: desktop.name.clone(),
-            reason,
+            error,
         },
     }
 }
@@ -375,10 +385,10 @@ pub async fn assign(
             Outcome::Assigned { desktop, display }
         }
         Ok(Err(reason)) => unusable(desktop, reason),
-        Err(reason) => Outcome::DesktopFailed {
+        Err(error) => Outcome::DesktopFailed {
             host: desktop.host.clone(),
             desktop: desktop.name.clone(),
-            reason,
+            error,
         },
     }
 }
@@ -400,10 +410,10 @@ pub async fn reclaim(
     let meta = retired.clone();
     let result = blocking("give back", move || {
         let mut usable = conn.check_usable(&name)?;
-        if restart && usable.as_ref().is_err_and(|why| why == "it is not running") {
+        if restart && matches!(usable, Err(UnusableDesktop::NotRunning)) {
             usable = match conn.start(&name) {
                 Ok(()) => conn.check_usable(&name)?,
-                Err(e) => Err(format!("restarting it failed: {e}")),
+                Err(e) => Err(UnusableDesktop::RestartFailed(e)),
             };
         }
         match usable {
@@ -424,22 +434,22 @@ pub async fn reclaim(
             desktop.meta = retired;
             unusable(desktop, reason)
         }
-        Err(reason) => Outcome::DesktopFailed {
+        Err(error) => Outcome::DesktopFailed {
             host: desktop.host.clone(),
             desktop: desktop.name.clone(),
-            reason,
+            error,
         },
     }
 }
 
 /// An unusable desktop as the checks found it: not running, or without its disk.
-fn unusable(mut desktop: ObservedDesktop, reason: String) -> Outcome {
-    if reason == "it is not running" {
+fn unusable(mut desktop: ObservedDesktop, why: UnusableDesktop) -> Outcome {
+    if matches!(why, UnusableDesktop::NotRunning) {
         desktop.running = false;
     } else {
-        desktop.disk_problem = Some(reason.clone());
+        desktop.disk_problem = Some(why.to_string());
     }
-    Outcome::Unusable { desktop, reason }
+    Outcome::Unusable { desktop, why }
 }
 
 /// Starts an assigned desktop found shut off again, for its user. A failure is counted in its
@@ -452,7 +462,7 @@ pub async fn restart(conn: HostConnection, desktop: ObservedDesktop) -> Outcome 
         c.check_usable(&name)
     })
     .await;
-    let reason = match result {
+    let error = match result {
         Ok(Ok(())) => {
             let mut running = desktop;
             running.running = true;
@@ -464,8 +474,8 @@ pub async fn restart(conn: HostConnection, desktop: ObservedDesktop) -> Outcome 
                 )),
             };
         }
-        Ok(Err(why)) => why,
-        Err(reason) => reason,
+        Ok(Err(why)) => JobError::unusable(why.to_string()),
+        Err(error) => error,
     };
     let mut left = desktop.clone();
     left.meta.attempts += 1;
@@ -475,7 +485,7 @@ pub async fn restart(conn: HostConnection, desktop: ObservedDesktop) -> Outcome 
         host: left.host.clone(),
         class: left.meta.class.clone(),
         desktop: left.name.clone(),
-        reason: format!("restart for its user failed: {reason}"),
+        error: error.context("restart for its user failed"),
         left: Some(left),
     }
 }
@@ -514,10 +524,10 @@ pub async fn destroy(
             class,
             why,
         },
-        Err(reason) => Outcome::DesktopFailed {
+        Err(error) => Outcome::DesktopFailed {
             host,
             desktop,
-            reason,
+            error,
         },
     }
 }
@@ -531,10 +541,10 @@ pub async fn delete_volume(
     let v = volume.clone();
     match blocking("delete volume", move || conn.delete_volume(&pool, &v)).await {
         Ok(()) => Outcome::VolumeDeleted { host, volume },
-        Err(reason) => Outcome::VolumeDeleteFailed {
+        Err(error) => Outcome::VolumeDeleteFailed {
             host,
             volume,
-            reason,
+            error,
         },
     }
 }
@@ -599,11 +609,11 @@ pub async fn copy_seed(job: SeedJob) -> Outcome {
     .await;
     match result {
         Ok(copy) => Outcome::SeedCopied { host, copy },
-        Err(reason) => Outcome::SeedCopyFailed {
+        Err(error) => Outcome::SeedCopyFailed {
             host,
             class,
             version,
-            reason,
+            error,
         },
     }
 }
@@ -626,18 +636,21 @@ pub async fn delete_seed_copy(
             class,
             version,
         },
-        Err(reason) => Outcome::SeedCopyFailed {
+        Err(error) => Outcome::SeedCopyFailed {
             host,
             class,
             version,
-            reason: format!("could not delete: {reason}"),
+            error: error.context("could not delete"),
         },
     }
 }
 
 /// Runs a host's activation or deactivation command (`sh -c`), with a time limit.
-pub async fn run_host_command(command: String, limit: std::time::Duration) -> Result<(), String> {
-    let mut child = tokio::process::Command::new("sh")
+pub async fn run_host_command(
+    command: String,
+    limit: std::time::Duration,
+) -> Result<(), HostCommandError> {
+    let mut child = match tokio::process::Command::new("sh")
         .arg("-c")
         .arg(&command)
         .stdin(std::process::Stdio::null())
@@ -645,15 +658,15 @@ pub async fn run_host_command(command: String, limit: std::time::Duration) -> Re
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| format!("cannot run {command:?}: {e}"))?;
+    {
+        Ok(child) => child,
+        Err(source) => return Err(HostCommandError::Spawn { command, source }),
+    };
     let mut stderr = child.stderr.take();
     let waited = tokio::time::timeout(limit, child.wait()).await;
     match waited {
-        Err(_) => Err(format!(
-            "{command:?} did not finish within {}s",
-            limit.as_secs()
-        )),
-        Ok(Err(e)) => Err(format!("{command:?}: {e}")),
+        Err(_) => Err(HostCommandError::Timeout { command, limit }),
+        Ok(Err(source)) => Err(HostCommandError::Wait { command, source }),
         Ok(Ok(status)) if status.success() => Ok(()),
         Ok(Ok(status)) => {
             let mut text = String::new();
@@ -661,15 +674,11 @@ pub async fn run_host_command(command: String, limit: std::time::Duration) -> Re
                 use tokio::io::AsyncReadExt;
                 let _ = err.read_to_string(&mut text).await;
             }
-            let text = text.trim();
-            Err(format!(
-                "{command:?} failed ({status}){}",
-                if text.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {text}")
-                }
-            ))
+            Err(HostCommandError::Failed {
+                command,
+                status,
+                stderr: text.trim().to_string(),
+            })
         }
     }
 }

@@ -7,3 +7,4 @@ pub mod history;
 pub mod jobs;
 pub mod lock;
 pub mod run;
+pub mod state;

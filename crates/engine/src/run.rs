@@ -1,40 +1,26 @@
-//! The reconcile loop: observe → plan → execute, on a tick, on finished jobs and on commands.
-//!
-//! The engine keeps a cache of what the hosts hold, filled by full reads of each host (at
-//! connection and every `resync_secs`) and kept current between reads by the results of its own
-//! jobs. Every cache entry remembers the sequence number of the last change the engine made to
-//! it, so a host read that started before a change cannot undo it.
+//! The driver: a thin tokio loop around [`EngineState`]. It turns what happens (the tick, a
+//! command, a finished job, a stop) into inputs, and runs the effects the state returns: jobs
+//! on a `JoinSet` (blocking libvirt calls, with the host connections it holds), snapshots and
+//! events on their channels, answers to the requests it keeps, the demand history on disk,
+//! and a timer for the earliest wake the state asked for.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use jiff::Timestamp;
-use tokio::sync::{Semaphore, mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
-use super::backoffs::{Backoffs, RetryBounds};
-use super::history::{BUCKET_SECS, DemandHistory};
-use super::jobs::{self, NewDesktop, Outcome, Pacer, SeedJob};
-use deskpool_api::{
-    ClassStatus, Command, CommandError, CommandResult, EngineHandle, Event, EventKind, HostState,
-    Reply, Request, SeedProgress, Snapshot,
-};
+use crate::history::DemandHistory;
+use crate::state::{Effect, EngineState, Input, JobId, Now, RequestId, Settings};
+use deskpool_api::{CommandResult, EngineHandle, Event, Request, Snapshot};
 use deskpool_core::clock::Clock;
-use deskpool_core::demand::DemandModel;
-use deskpool_core::ledger::{self, Ledger};
-use deskpool_core::model::{HostObservation, ObservedDesktop, PoolState, SeedCopy};
-use deskpool_core::plan::{self, Action, Busy, HostStatus, HostView, PlanInput, PlanMemory};
-use deskpool_core::policy::{ClassSpec, Fleet, LogoutAction};
+use deskpool_core::policy::Fleet;
 use deskpool_hypervisor::HostConnection;
 
-mod commands;
-mod execute;
-mod hosts;
-mod logins;
-mod outcomes;
-mod pass;
+mod tasks;
+
+use tasks::{Finished, NoConnection, Pacers};
 
 /// Host connections, shared so that a new engine can take over an old one's connections (the
 /// libvirt test driver keeps a file-backed host's state only while a connection is open).
@@ -75,180 +61,44 @@ pub fn start(fleet: Fleet, options: EngineOptions) -> EngineHandle {
     let (events_tx, events) = mpsc::channel(EVENT_BUFFER);
     let (commands, commands_rx) = mpsc::channel(64);
     let (stop_tx, stop_rx) = oneshot::channel();
-    let engine = Engine::new(fleet, options, snapshot_tx, events_tx);
-    let task = tokio::spawn(engine.run(commands_rx, stop_rx));
+    let driver = Driver::new(fleet, options, snapshot_tx, events_tx);
+    let task = tokio::spawn(driver.run(commands_rx, stop_rx));
     EngineHandle::local(snapshot, events, commands, task, stop_tx)
 }
 
 const EVENT_BUFFER: usize = 1024;
-/// The shortest time between two passes.
-const MIN_PASS_GAP: Duration = Duration::from_millis(10);
-/// Logins per 5 minutes over the last hour, in each snapshot.
-const DEMAND_BUCKETS_SHOWN: usize = 12;
-/// How long a host's activation command may take.
-const ACTIVATION_LIMIT: Duration = Duration::from_secs(300);
 
-struct HostRuntime {
-    status: HostStatus,
-    conn: Option<HostConnection>,
-    seed_copies: BTreeMap<(String, String), Tracked<SeedCopy>>,
-    seed_sources: Vec<(String, String)>,
-    desktop_volumes: BTreeMap<String, Tracked<()>>,
-    unlabelled: Vec<String>,
-    observing: bool,
-    last_observed: Option<Timestamp>,
-    /// The host was put in service from standby by this engine (or found in service).
-    in_service_from_standby: bool,
-}
-
-#[derive(Clone)]
-struct Tracked<T> {
-    value: T,
-    /// Sequence number of the engine's last change to this entry.
-    touched: u64,
-}
-
-#[derive(Clone, PartialEq, Eq, Hash, Debug)]
-enum JobKey {
-    Desktop(String),
-    Volume(String, String),
-    Seed(String, String, String),
-    Host(String),
-}
-
-/// (host, class, version) of a seed copy.
-type SeedKey = (String, String, String);
-/// Bytes done and bytes in all, written by the copying thread.
-type CopyProgress = (Arc<AtomicU64>, Arc<AtomicU64>);
-
-/// A user asking for a desktop.
-struct Login {
-    class: String,
-    user: String,
-    /// Every request of this user for this class while the login is under way: all of them
-    /// get the same answer (one desktop per user, however many requests race).
-    replies: Vec<oneshot::Sender<CommandResult>>,
-    asked: tokio::time::Instant,
-    /// Until when the login may wait for a desktop.
-    deadline: tokio::time::Instant,
-    /// A desktop was ready when the user asked (no wait for a new one).
-    instant: bool,
-    /// The user is being given back the desktop they hold (not a new login).
-    given_back: bool,
-}
-
-/// What became of a login that was tried.
-enum Tried {
-    /// A desktop is being labelled for it (or its own checked); the job answers.
-    Underway,
-    /// No desktop is ready for it.
-    NoDesktop(Login),
-    /// The user's own desktop is busy (being restarted, say): it waits for that one.
-    OwnBusy(Login),
-}
-
-/// A logout or recycle whose label is being written; answered once it is on the host.
-struct PendingRelease {
-    replies: Vec<oneshot::Sender<CommandResult>>,
-    /// A user's logout (counted in the demand history; may owe a replacement).
-    logout: bool,
-    class: String,
-}
-
-/// How long a login may wait, whatever it asked, while the engine first reads its hosts (until
-/// then it cannot know whether the user already holds a desktop).
-const FIRST_READ_GRACE: Duration = Duration::from_secs(30);
-
-/// How long a login may wait for its user's own desktop to come free (a restart under way),
-/// even when it asked not to wait for a new one.
-const OWN_DESKTOP_GRACE: Duration = Duration::from_secs(30);
-
-struct Engine {
-    fleet: Fleet,
-    classes: Arc<Vec<ClassSpec>>,
+struct Driver {
+    state: EngineState,
     clock: Arc<dyn Clock>,
-    read_only: bool,
-    paused: bool,
-    connections: Connections,
-    hosts: BTreeMap<String, HostRuntime>,
-    desktops: BTreeMap<String, Tracked<ObservedDesktop>>,
-    /// Desktops the engine removed, with the sequence number of the removal.
-    removed: HashMap<String, u64>,
-    seq: u64,
-    jobs: JoinSet<Outcome>,
-    /// The key of every job under way, by task id (so even a job that panicked is accounted for).
-    job_keys: HashMap<tokio::task::Id, JobKey>,
-    in_flight: HashSet<JobKey>,
-    desktop_retry: Backoffs<String>,
-    class_backoff: Backoffs<String>,
-    seed_retry: Backoffs<SeedKey>,
-    /// Hosts down, until their next connection attempt.
-    host_retry: Backoffs<String>,
-    floor_raises: HashMap<String, (u32, Timestamp)>,
-    memory: PlanMemory,
-    pacers: HashMap<(String, String), Pacer>,
-    seed_progress: HashMap<SeedKey, CopyProgress>,
-    /// Logins whose desktop is being labelled (or checked, for its own user), by desktop.
-    pending_assign: HashMap<String, Login>,
-    /// Releases and recycles whose label is being written, by desktop.
-    pending_release: HashMap<String, PendingRelease>,
-    /// Hosts whose first connection (or probe) has not answered yet: until none is left, the
-    /// engine does not know which desktops exist, and serves no login and no release.
-    unread_hosts: HashSet<String>,
-    /// When the engine started (a host that has not answered within [`FIRST_READ_GRACE`] no
-    /// longer holds logins back: it is treated as down).
     started: tokio::time::Instant,
-    /// Logins waiting for a desktop of their class (oldest first), replacements owed, and
-    /// logins served, waited and refused, per class.
-    ledger: Ledger<Login>,
-    /// Logins and logouts per class, and where they are saved.
-    history: DemandHistory,
-    /// What predictive classes expect, learnt from the history and every login since.
-    demand: DemandModel,
+    connections: Connections,
+    /// Connections that came with a `Connected` outcome, until the state says whether it
+    /// keeps them.
+    new_connections: HashMap<String, HostConnection>,
+    pacers: Pacers,
+    jobs: JoinSet<Finished>,
+    /// The state's id of every job under way, by task.
+    job_ids: HashMap<tokio::task::Id, JobId>,
+    /// The reply channel of every request not answered yet.
+    replies: HashMap<RequestId, oneshot::Sender<CommandResult>>,
+    last_request: u64,
     history_path: Option<std::path::PathBuf>,
-    history_unsaved: bool,
-    history_saved: tokio::time::Instant,
     snapshot_tx: watch::Sender<Arc<Snapshot>>,
     events_tx: mpsc::Sender<Event>,
     events_dropped: u64,
-    passes: u64,
-    /// Something a user asked for changed (a command, a login served): plan and publish now.
-    publish_now: bool,
-    /// Answers held until the snapshot that shows their effect is published.
-    answers: Vec<(oneshot::Sender<CommandResult>, CommandResult)>,
-    last_resync: Option<tokio::time::Instant>,
-    name_counter: u64,
+    /// When the state wants a tick (since `started`).
+    wake: Option<Duration>,
+    stopped: bool,
 }
 
-impl Engine {
+impl Driver {
     fn new(
         fleet: Fleet,
         options: EngineOptions,
         snapshot_tx: watch::Sender<Arc<Snapshot>>,
         events_tx: mpsc::Sender<Event>,
     ) -> Self {
-        let hosts = fleet
-            .hosts
-            .iter()
-            .map(|h| {
-                let runtime = HostRuntime {
-                    status: if h.standby {
-                        HostStatus::Standby
-                    } else {
-                        HostStatus::Activating
-                    },
-                    conn: None,
-                    seed_copies: BTreeMap::new(),
-                    seed_sources: Vec::new(),
-                    desktop_volumes: BTreeMap::new(),
-                    unlabelled: Vec::new(),
-                    observing: false,
-                    last_observed: None,
-                    in_service_from_standby: false,
-                };
-                (h.name.clone(), runtime)
-            })
-            .collect();
         let history_path = options.state_dir.as_ref().map(|d| d.join("demand.json"));
         let history = match history_path.as_deref().map(DemandHistory::load) {
             Some(Ok(h)) => h,
@@ -259,185 +109,194 @@ impl Engine {
             }
             None => DemandHistory::default(),
         };
-        let demand = learn_from(&history, &fleet);
-        let unread_hosts = fleet.hosts.iter().map(|h| h.name.clone()).collect();
-        Engine {
-            demand,
-            history,
-            history_path,
-            history_unsaved: false,
-            history_saved: tokio::time::Instant::now(),
-            classes: Arc::new(fleet.classes.clone()),
-            fleet,
-            clock: options.clock,
+        let settings = Settings {
             read_only: options.read_only,
-            paused: options.paused || options.read_only,
-            connections: options.connections,
-            hosts,
-            desktops: BTreeMap::new(),
-            removed: HashMap::new(),
-            seq: 0,
-            jobs: JoinSet::new(),
-            job_keys: HashMap::new(),
-            in_flight: HashSet::new(),
-            desktop_retry: Backoffs::default(),
-            class_backoff: Backoffs::default(),
-            seed_retry: Backoffs::default(),
-            host_retry: Backoffs::default(),
-            floor_raises: HashMap::new(),
-            memory: PlanMemory::default(),
-            pacers: HashMap::new(),
-            seed_progress: HashMap::new(),
-            pending_assign: HashMap::new(),
-            pending_release: HashMap::new(),
-            unread_hosts,
+            paused: options.paused,
+            keep_history: history_path.is_some(),
+        };
+        let now = Now {
+            mono: Duration::ZERO,
+            wall: options.clock.now(),
+        };
+        Driver {
+            state: EngineState::new(fleet, settings, history, now),
+            clock: options.clock,
             started: tokio::time::Instant::now(),
-            ledger: Ledger::default(),
+            connections: options.connections,
+            new_connections: HashMap::new(),
+            pacers: Pacers::default(),
+            jobs: JoinSet::new(),
+            job_ids: HashMap::new(),
+            replies: HashMap::new(),
+            last_request: 0,
+            history_path,
             snapshot_tx,
             events_tx,
             events_dropped: 0,
-            passes: 0,
-            publish_now: false,
-            answers: Vec::new(),
-            last_resync: None,
-            name_counter: 0,
+            wake: None,
+            stopped: false,
         }
     }
 
     async fn run(mut self, mut commands: mpsc::Receiver<Request>, mut stop: oneshot::Receiver<()>) {
-        self.connect_all();
-        let mut tick =
-            tokio::time::interval(Duration::from_secs(self.fleet.engine.tick_secs.max(1)));
+        let mut tick = tokio::time::interval(Duration::from_secs(self.state.tick_secs().max(1)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The first tick is now: the pass that follows the start.
+        tick.tick().await;
+        self.apply(vec![Input::Started]);
         let mut stopping = false;
-        let mut last_pass: Option<tokio::time::Instant> = None;
-        let mut pass_due: Option<tokio::time::Instant> = None;
-        loop {
-            tokio::select! {
-                _ = tick.tick(), if !stopping => {}
-                _ = sleep_until_or_never(pass_due) => {}
+        while !self.stopped {
+            let wake = self.wake.map(|d| self.started + d);
+            let inputs = tokio::select! {
+                _ = tick.tick(), if !stopping => vec![Input::Tick],
+                _ = sleep_until_or_never(wake) => vec![Input::Tick],
                 _ = &mut stop, if !stopping => {
                     stopping = true;
+                    vec![Input::Stop]
                 }
-                request = commands.recv(), if !stopping => {
-                    match request {
-                        Some(request) => self.command(request),
-                        None => stopping = true,
+                request = commands.recv(), if !stopping => match request {
+                    Some(request) => vec![self.request(request)],
+                    None => {
+                        stopping = true;
+                        vec![Input::Stop]
                     }
-                }
-                _ = sleep_until_or_never(self.next_deadline()) => {}
+                },
                 Some(done) = self.jobs.join_next_with_id() => {
-                    self.finish(done);
                     // Take every other finished job before planning again.
+                    let mut inputs = vec![self.finished(done)];
                     while let Some(done) = self.jobs.try_join_next_with_id() {
-                        self.finish(done);
+                        inputs.push(self.finished(done));
+                    }
+                    inputs
+                }
+            };
+            self.apply(inputs);
+        }
+    }
+
+    fn now(&self) -> Now {
+        Now {
+            mono: self.started.elapsed(),
+            wall: self.clock.now(),
+        }
+    }
+
+    /// Applies `inputs`, then runs the effects (and those of the inputs they cause).
+    fn apply(&mut self, inputs: Vec<Input>) {
+        let mut effects = self.state.apply_all(self.now(), inputs);
+        self.wake = None;
+        while !effects.is_empty() {
+            let mut follow_ups = Vec::new();
+            for effect in effects {
+                follow_ups.extend(self.run_effect(effect));
+            }
+            // A connection that came with an outcome and was not kept is closed.
+            self.new_connections.clear();
+            effects = if follow_ups.is_empty() {
+                Vec::new()
+            } else {
+                self.wake = None;
+                self.state.apply_all(self.now(), follow_ups)
+            };
+        }
+    }
+
+    /// Runs one effect; returns what the state must hear about it.
+    fn run_effect(&mut self, effect: Effect) -> Vec<Input> {
+        match effect {
+            Effect::StartJob { id, job } => {
+                match tasks::start(job, &self.connections, &mut self.pacers) {
+                    Ok(future) => {
+                        let handle = self.jobs.spawn(future);
+                        self.job_ids.insert(handle.id(), id);
+                    }
+                    Err(NoConnection { host }) => {
+                        tracing::error!(host, "a job was asked on a host with no connection");
+                        return vec![
+                            Input::JobLost { job_id: id },
+                            Input::ConnectionLost { host },
+                        ];
                     }
                 }
             }
-            if stopping {
-                if self.jobs.is_empty() {
-                    break;
-                }
-                continue;
-            }
-            // At most one pass per MIN_PASS_GAP: a burst of finished jobs is planned together
-            // instead of once per job (a pass reads every desktop).
-            // Commands and logins are answered and shown at once; only the bursts of finished
-            // provisioning jobs wait for the gap.
-            let now = tokio::time::Instant::now();
-            let earliest = last_pass.map_or(now, |t| t + MIN_PASS_GAP);
-            if earliest <= now || std::mem::take(&mut self.publish_now) {
-                self.pass();
-                self.send_answers();
-                last_pass = Some(now);
-                pass_due = None;
-            } else {
-                pass_due = Some(earliest);
-            }
-        }
-        self.save_history(true);
-        self.publish(&[]);
-        self.send_answers();
-    }
-
-    fn now(&self) -> Timestamp {
-        self.clock.now()
-    }
-
-    fn next_seq(&mut self) -> u64 {
-        self.seq += 1;
-        self.seq
-    }
-
-    fn emit(
-        &mut self,
-        kind: EventKind,
-        class: Option<&str>,
-        host: Option<&str>,
-        desktop: Option<&str>,
-        message: String,
-    ) {
-        match kind {
-            EventKind::Failed | EventKind::HostDown => {
-                tracing::warn!(?kind, class, host, desktop, "{message}")
-            }
-            _ => tracing::info!(?kind, class, host, desktop, "{message}"),
-        }
-        let event = Event {
-            at: self.now(),
-            kind,
-            class: class.map(str::to_string),
-            host: host.map(str::to_string),
-            desktop: desktop.map(str::to_string),
-            message,
-        };
-        if self.events_tx.try_send(event).is_err() {
-            self.events_dropped += 1;
-        }
-    }
-
-    /// Starts a job, unless one with the same key is under way (two jobs on one desktop, seed
-    /// copy or host would race; the planner asks again on a later pass if still needed).
-    fn spawn(
-        &mut self,
-        key: JobKey,
-        job: impl std::future::Future<Output = Outcome> + Send + 'static,
-    ) {
-        if !self.in_flight.insert(key.clone()) {
-            tracing::debug!(?key, "job already under way; not started twice");
-            return;
-        }
-        let handle = self.jobs.spawn(job);
-        self.job_keys.insert(handle.id(), key);
-    }
-}
-
-fn desktop_name(class: &str, id: u64) -> String {
-    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    let mut digits = [b'0'; 10];
-    let mut n = id;
-    for d in digits.iter_mut().rev() {
-        *d = DIGITS[(n % 36) as usize];
-        n /= 36;
-    }
-    format!("dp-{class}-{}", String::from_utf8_lossy(&digits))
-}
-
-/// A demand model that has seen every login of the history, in order.
-fn learn_from(history: &DemandHistory, fleet: &Fleet) -> DemandModel {
-    let mut model = DemandModel::new(fleet.engine.timezone.clone());
-    for class in &fleet.classes {
-        for bucket in history.buckets(&class.name) {
-            // Spread a bucket's logins evenly across it.
-            for i in 0..i64::from(bucket.logins) {
-                let at = bucket.start + i * BUCKET_SECS / i64::from(bucket.logins);
-                if let Ok(at) = Timestamp::from_second(at) {
-                    model.record_login(&class.name, at);
+            Effect::KeepConnection { host } => {
+                if let Some(conn) = self.new_connections.remove(&host) {
+                    self.connections.put(&host, conn);
                 }
             }
+            Effect::DropConnection { host } => {
+                self.new_connections.remove(&host);
+                self.connections.remove(&host);
+            }
+            Effect::Publish(mut snapshot) => {
+                snapshot.events_dropped = self.events_dropped;
+                self.snapshot_tx.send_replace(Arc::new(*snapshot));
+            }
+            Effect::Event(event) => {
+                if self.events_tx.try_send(event).is_err() {
+                    self.events_dropped += 1;
+                }
+            }
+            Effect::Answer { id, result } => {
+                if let Some(reply) = self.replies.remove(&id) {
+                    // The asker may have given up: nothing to tell it then.
+                    let _ = reply.send(result);
+                }
+            }
+            Effect::SaveHistory(history) => {
+                if let Some(path) = &self.history_path
+                    && let Err(e) = history.save(path)
+                {
+                    tracing::warn!("cannot save the demand history to {}: {e}", path.display());
+                    return vec![Input::HistoryNotSaved];
+                }
+            }
+            Effect::WakeAt(at) => self.wake = Some(at),
+            Effect::Stopped => self.stopped = true,
+        }
+        Vec::new()
+    }
+
+    fn request(&mut self, request: Request) -> Input {
+        let Request {
+            command,
+            actor,
+            reply,
+        } = request;
+        self.last_request += 1;
+        let id = RequestId(self.last_request);
+        self.replies.insert(id, reply);
+        Input::Command { id, command, actor }
+    }
+
+    fn finished(
+        &mut self,
+        done: Result<(tokio::task::Id, Finished), tokio::task::JoinError>,
+    ) -> Input {
+        match done {
+            Ok((task, finished)) => {
+                let job_id = self
+                    .job_ids
+                    .remove(&task)
+                    .expect("every job task is recorded");
+                if let Some((host, conn)) = finished.conn {
+                    self.new_connections.insert(host, conn);
+                }
+                Input::JobDone {
+                    job_id,
+                    outcome: finished.outcome,
+                }
+            }
+            Err(e) => {
+                tracing::error!("a job failed unexpectedly: {e}");
+                let job_id = self
+                    .job_ids
+                    .remove(&e.id())
+                    .expect("every job task is recorded");
+                Input::JobLost { job_id }
+            }
         }
     }
-    model
 }
 
 /// Sleeps until `deadline`, or forever when there is none.
@@ -445,17 +304,5 @@ async fn sleep_until_or_never(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn desktop_names_are_short_and_sort_by_time() {
-        let a = super::desktop_name("office", 1_795_549_401_000_000);
-        let b = super::desktop_name("office", 1_795_549_401_000_001);
-        assert_eq!(a.len(), "dp-office-".len() + 10);
-        assert!(a < b, "{a} < {b}");
-        assert!(deskpool_core::policy::names::check_name(&a).is_ok());
     }
 }

@@ -15,6 +15,20 @@ use super::xml::{
 };
 use deskpool_core::policy::ClassSpec;
 
+/// Why a desktop cannot be handed to a user right now. The message is the sentence the events
+/// and the engine's replies show.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum UnusableDesktop {
+    #[error("it is not running")]
+    NotRunning,
+    /// Its own disk volume (`<name>.qcow2`) is unknown to libvirt at `path`, or unreadable.
+    #[error("its disk {path} is gone")]
+    DiskGone { path: String },
+    /// It was shut off and starting it again failed.
+    #[error("restarting it failed: {0}")]
+    RestartFailed(HvError),
+}
+
 /// Everything needed to define one desktop domain.
 #[derive(Debug, Clone, Copy)]
 pub struct DesktopDefinition<'a> {
@@ -317,11 +331,11 @@ impl HostConnection {
 
     /// Whether a desktop can be handed to a user right now: it runs, and its own disk volume
     /// is there. `Ok(Err(why))` says why not.
-    pub fn check_usable(&self, name: &str) -> Result<Result<(), String>, HvError> {
+    pub fn check_usable(&self, name: &str) -> Result<Result<(), UnusableDesktop>, HvError> {
         const OP: &str = "check domain";
         let dom = self.lookup_domain(OP, name)?;
         if !dom.is_active().map_err(|e| self.err(OP, name, e))? {
-            return Ok(Err("it is not running".into()));
+            return Ok(Err(UnusableDesktop::NotRunning));
         }
         Ok(match self.own_disk_problem(&dom, name)? {
             Some(problem) => Err(problem),
@@ -330,8 +344,13 @@ impl HostConnection {
     }
 
     /// Why the desktop's own disk volume (`<name>.qcow2`, wherever its domain points) is
-    /// unusable, if it is: libvirt knows no volume at that path, or cannot read it.
-    pub fn own_disk_problem(&self, dom: &Domain, name: &str) -> Result<Option<String>, HvError> {
+    /// unusable, if it is: libvirt knows no volume at that path, or cannot read it
+    /// ([`UnusableDesktop::DiskGone`]).
+    pub fn own_disk_problem(
+        &self,
+        dom: &Domain,
+        name: &str,
+    ) -> Result<Option<UnusableDesktop>, HvError> {
         let xml = dom
             .xml_desc(0)
             .map_err(|e| self.err("read domain", name, e))?;
@@ -345,7 +364,7 @@ impl HostConnection {
                 .lookup_storage_vol_by_path(&disk.path)
                 .is_ok_and(|vol| vol.info().is_ok());
             if !readable {
-                return Ok(Some(format!("its disk {} is gone", disk.path)));
+                return Ok(Some(UnusableDesktop::DiskGone { path: disk.path }));
             }
         }
         Ok(None)

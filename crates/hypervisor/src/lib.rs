@@ -19,7 +19,7 @@ pub mod testbed;
 
 pub use conn::HostConnection;
 pub use deskpool_core::xml::{DEFAULT_DOMAIN_TEMPLATE, escape_xml, parse_meta};
-pub use domain::{DesktopDefinition, Display};
+pub use domain::{DesktopDefinition, Display, UnusableDesktop};
 pub use error::{HvError, HvErrorKind};
 pub use storage::STREAM_CHUNK;
 pub use testbed::{demo_uri, write_demo_node, write_demo_node_sized};

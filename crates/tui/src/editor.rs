@@ -1,10 +1,11 @@
 //! The policy editor's form: one text field per policy value, checked as you type with the same
-//! rules as `deskpool check` (`config::check_policy`).
+//! rules as `deskpool check` ([`Policy::validate`], the rules of `config::check_policy`).
 
 use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyModifiers};
 use tui_input::Input;
 use tui_input::backend::crossterm::EventHandler;
 
+use deskpool_core::policy::rules::PolicyError;
 use deskpool_core::policy::{
     BufferRule, ClassSpec, LogoutAction, Pacing, Period, Policy, ShutoffAction, TimeOfDay, Weekdays,
 };
@@ -246,7 +247,7 @@ impl PolicyForm {
         {
             match Weekdays::parse_day(word) {
                 Ok(d) => days.0 |= d.0,
-                Err(e) => problems.push((k("days"), e)),
+                Err(e) => problems.push((k("days"), e.to_string())),
             }
         }
         let time = |name: &str, problems: &mut Vec<(String, String)>| match TimeOfDay::parse(
@@ -254,7 +255,7 @@ impl PolicyForm {
         ) {
             Ok(t) => Some(t),
             Err(e) => {
-                problems.push((k(name), e));
+                problems.push((k(name), e.to_string()));
                 None
             }
         };
@@ -284,8 +285,9 @@ impl PolicyForm {
         }
     }
 
-    /// The policy as typed, or every problem with it.
-    pub fn policy(&self) -> Result<Policy, Vec<String>> {
+    /// The policy as typed, or every problem with it: the fields that do not read, else the
+    /// rules the policy breaks.
+    pub fn policy(&self) -> Result<Policy, PolicyError> {
         let mut problems = Vec::new();
         let cap = self.number("cap", &mut problems);
         let production = self.number("production", &mut problems);
@@ -364,20 +366,9 @@ impl PolicyForm {
             _ => None,
         };
         let Some(policy) = parsed else {
-            return Err(problems
-                .into_iter()
-                .map(|(k, m)| format!("{k}: {m}"))
-                .collect());
+            return Err(PolicyError { problems });
         };
-        let rules = deskpool_config::check_policy(&policy);
-        if rules.is_empty() {
-            Ok(policy)
-        } else {
-            Err(rules
-                .into_iter()
-                .map(|(k, m)| format!("{k}: {m}"))
-                .collect())
-        }
+        policy.validate().map(|()| policy)
     }
 
     fn revalidate(&mut self) {
@@ -420,12 +411,9 @@ impl PolicyForm {
             }
         }
         if out.is_empty()
-            && let Err(lines) = self.policy()
+            && let Err(error) = self.policy()
         {
-            for line in lines {
-                let (k, m) = line.split_once(": ").unwrap_or(("policy", &line));
-                out.push((k.to_string(), m.to_string()));
-            }
+            out.extend(error.problems);
         }
     }
 }
@@ -455,5 +443,25 @@ mod tests {
         form.revalidate();
         assert!(form.policy().is_err());
         assert_eq!(form.problem_for("on_shutoff"), Some("restart or recycle"));
+    }
+
+    #[test]
+    fn a_policy_that_breaks_a_rule_names_the_field_in_the_error_and_the_form() {
+        let fleet = deskpool_config::demo_config(std::path::Path::new("/nowhere"));
+        let mut form = PolicyForm::new(fleet.class("office").unwrap());
+        let set = |form: &mut PolicyForm, key: &str, value: &str| {
+            let at = form.fields.iter().position(|f| f.key == key).unwrap();
+            form.fields[at].input = Input::new(value.into());
+        };
+        set(&mut form, "cap", "5");
+        set(&mut form, "production", "50");
+        form.revalidate();
+        let error = form.policy().unwrap_err();
+        let (field, why) = error
+            .problems
+            .iter()
+            .find(|(field, _)| field == "production")
+            .expect("production is over the cap");
+        assert_eq!(form.problem_for(field), Some(why.as_str()));
     }
 }

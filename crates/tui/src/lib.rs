@@ -9,6 +9,7 @@ pub mod audit;
 pub mod editor;
 pub mod history;
 pub mod sample;
+pub mod screen;
 pub mod strings;
 pub mod theme;
 pub mod views;
@@ -16,13 +17,13 @@ pub mod views;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context;
 use crossterm::event::Event as TermEvent;
 use tokio::sync::mpsc;
 
 use app::{App, Effect};
 use audit::AuditLog;
 use deskpool_api::{Command, CommandError, Commander, EngineHandle, Reply};
+use deskpool_config::EditError;
 use deskpool_core::policy::Fleet;
 use theme::Theme;
 
@@ -42,6 +43,33 @@ pub struct ConsoleOptions {
     pub note: Option<String>,
 }
 
+/// Why the console stopped other than by the admin's choice.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    #[error("cannot set up the terminal")]
+    Terminal(#[source] std::io::Error),
+    /// The attached engine's socket closed under the console.
+    #[error("the engine on {} went away (stopped, or its console quit)", socket.display())]
+    EngineGone { socket: PathBuf },
+    /// The engine of this process ended; its log says why.
+    #[error("the engine stopped unexpectedly; see {}", log.display())]
+    EngineStopped { log: PathBuf },
+    /// Drawing, or listening for SIGTERM/SIGHUP, failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Why an edited policy did not reach both the engine and the config file.
+#[derive(Debug, thiserror::Error)]
+enum SaveError {
+    /// The engine refused it (nothing changed).
+    #[error("{0}")]
+    Refused(CommandError),
+    /// The engine took it, but the config file could not be written.
+    #[error("applied to the engine, but not saved: {0}")]
+    NotSaved(EditError),
+}
+
 /// What a finished effect reports back to the loop.
 enum Done {
     Engine {
@@ -56,7 +84,7 @@ pub async fn run(
     mut engine: EngineHandle,
     fleet: Fleet,
     options: ConsoleOptions,
-) -> anyhow::Result<()> {
+) -> Result<(), ConsoleError> {
     if options.attached.is_some() {
         // The first snapshot is already there: show it at once.
         engine.snapshot.mark_changed();
@@ -64,7 +92,7 @@ pub async fn run(
     let log_path = options.state_dir.join("deskpool.log");
     // libvirt and libxml2 may print to stderr; on the console's screen that is garbage.
     let stderr_guard = StderrToFile::redirect(&log_path);
-    let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
+    let mut terminal = ratatui::try_init().map_err(ConsoleError::Terminal)?;
     let result = event_loop(&mut terminal, engine, fleet, &options).await;
     ratatui::restore();
     drop(stderr_guard);
@@ -76,7 +104,7 @@ async fn event_loop(
     mut engine: EngineHandle,
     fleet: Fleet,
     options: &ConsoleOptions,
-) -> anyhow::Result<()> {
+) -> Result<(), ConsoleError> {
     let audit = AuditLog::new(&options.state_dir);
     let mut app = App::new(
         fleet,
@@ -134,9 +162,9 @@ async fn event_loop(
             changed = engine.snapshot.changed() => {
                 if changed.is_err() {
                     if let Some(socket) = &options.attached {
-                        return Err(anyhow::anyhow!("the engine on {} went away (stopped, or its console quit)", socket.display()));
+                        return Err(ConsoleError::EngineGone { socket: socket.clone() });
                     }
-                    return Err(anyhow::anyhow!("the engine stopped unexpectedly; see {}", options.state_dir.join("deskpool.log").display()));
+                    return Err(ConsoleError::EngineStopped { log: options.state_dir.join("deskpool.log") });
                 }
                 let snapshot = engine.snapshot.borrow_and_update().clone();
                 app.on_snapshot(snapshot);
@@ -148,7 +176,7 @@ async fn event_loop(
                 }
             }
             Some(Done::Engine { what, result }) = done.recv() => {
-                report(&mut app, &audit, &what, result.map(|reply| strings::reply_outcome(&reply)).map_err(|e| e.to_string()));
+                report(&mut app, &audit, &what, result.map(|reply| strings::reply_outcome(&reply)));
             }
             _ = terminate.recv() => break 'run,
             _ = hangup.recv() => break 'run,
@@ -166,7 +194,7 @@ async fn save_policy(
     path: Option<&std::path::Path>,
     class: &str,
     policy: &deskpool_core::policy::Policy,
-) -> Result<String, String> {
+) -> Result<String, SaveError> {
     commands
         .send(
             Command::SetPolicy {
@@ -176,16 +204,23 @@ async fn save_policy(
             who,
         )
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(SaveError::Refused)?;
     match path {
         Some(path) => deskpool_config::save_policy(path, class, policy)
             .map(|()| format!("applied and saved to {}", path.display()))
-            .map_err(|e| format!("applied to the engine, but not saved: {e}")),
+            .map_err(SaveError::NotSaved),
         None => Ok("applied (demo: no config file to save to)".into()),
     }
 }
 
-fn report(app: &mut App, audit: &AuditLog, what: &str, result: Result<String, String>) {
+/// Says in the status line, and records in the audit log, how an action ended: `Ok` holds what
+/// to say of its success.
+fn report(
+    app: &mut App,
+    audit: &AuditLog,
+    what: &str,
+    result: Result<String, impl std::fmt::Display>,
+) {
     let outcome = match &result {
         Ok(_) => "ok".to_string(),
         Err(e) => format!("error: {e}"),

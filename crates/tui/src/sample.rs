@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 
-use deskpool_api::{ClassStatus, HostState, Snapshot};
-use deskpool_core::model::{DesktopMeta, ObservedDesktop, PoolState};
-use deskpool_core::plan::{ClassPlan, HostStatus, Reason};
+use deskpool_api::{
+    ClassPlanView, ClassStatus, DesktopMetaView, DesktopView, HostState, HostStatusView,
+    PoolStateView, ReasonView, Snapshot,
+};
 use deskpool_core::policy::{Capacity, Fleet, HostSpec};
 
 /// `classes` classes and `hosts` hosts modelled on the embedded demo's first class and host.
@@ -48,27 +49,27 @@ pub fn fleet(classes: usize, hosts: usize) -> Fleet {
 pub fn snapshot(fleet: &Fleet, desktops: usize, at: Timestamp) -> Snapshot {
     let hosts = fleet.hosts.len().max(1);
     let classes = fleet.classes.len().max(1);
-    let list: Vec<ObservedDesktop> = (0..desktops)
+    let list: Vec<DesktopView> = (0..desktops)
         .map(|i| {
             let class = &fleet.classes[i % classes];
             let pool = match i % 10 {
-                0..=6 => PoolState::Production,
-                7 | 8 => PoolState::Buffer,
-                _ => PoolState::Creation,
+                0..=6 => PoolStateView::Production,
+                7 | 8 => PoolStateView::Buffer,
+                _ => PoolStateView::Creation,
             };
-            ObservedDesktop {
+            DesktopView {
                 name: format!("dp-{}-{i:010}", class.name),
                 host: fleet.hosts[i % hosts].name.clone(),
-                meta: DesktopMeta {
+                meta: DesktopMetaView {
                     class: class.name.clone(),
                     pool,
                     seed_version: class.seed.version.clone(),
-                    user: (pool == PoolState::Production).then(|| format!("user{i}")),
+                    user: (pool == PoolStateView::Production).then(|| format!("user{i}")),
                     created_at: at.as_second() - (i as i64 % 7200),
                     changed_at: at.as_second(),
                     attempts: 0,
                 },
-                running: pool != PoolState::Creation,
+                running: pool != PoolStateView::Creation,
                 persistent: true,
                 disk_problem: None,
             }
@@ -78,19 +79,19 @@ pub fn snapshot(fleet: &Fleet, desktops: usize, at: Timestamp) -> Snapshot {
         .classes
         .iter()
         .map(|c| {
-            let count = |p: PoolState| {
+            let count = |p: PoolStateView| {
                 list.iter()
                     .filter(|d| d.meta.class == c.name && d.meta.pool == p)
                     .count() as u32
             };
             let (production, buffer, creation) = (
-                count(PoolState::Production),
-                count(PoolState::Buffer),
-                count(PoolState::Creation),
+                count(PoolStateView::Production),
+                count(PoolStateView::Buffer),
+                count(PoolStateView::Creation),
             );
             let buffer_target = buffer + creation;
             ClassStatus {
-                plan: ClassPlan {
+                plan: ClassPlanView {
                     name: c.name.clone(),
                     production,
                     buffer,
@@ -100,7 +101,7 @@ pub fn snapshot(fleet: &Fleet, desktops: usize, at: Timestamp) -> Snapshot {
                     total_target: production + buffer_target,
                     period: None,
                     stale: 0,
-                    reasons: vec![Reason::InCreation { count: creation }],
+                    reasons: vec![ReasonView::InCreation { count: creation }],
                 },
                 seed_version: c.seed.version.clone(),
                 on_old_seed: 0,
@@ -120,13 +121,13 @@ pub fn snapshot(fleet: &Fleet, desktops: usize, at: Timestamp) -> Snapshot {
             name: h.name.clone(),
             uri: h.uri.clone(),
             status: if i + 1 == hosts && hosts > 2 {
-                HostStatus::Down {
+                HostStatusView::Down {
                     reason: "connection refused".into(),
                 }
             } else if h.standby {
-                HostStatus::Standby
+                HostStatusView::Standby
             } else {
-                HostStatus::Active
+                HostStatusView::Active
             },
             standby: h.standby,
             desktops: list.iter().filter(|d| d.host == h.name).count() as u32,

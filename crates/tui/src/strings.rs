@@ -1,7 +1,7 @@
 //! Every user-facing sentence of the console that is not built from data: key bindings, help,
 //! commands and messages, in one place so they stay consistent and are easy to review.
 
-use super::app::Screen;
+use super::screen::Screen;
 
 pub const READ_ONLY: &str = "read-only console: actions are disabled (started with --read-only)";
 pub const NO_FILTER_HERE: &str =
@@ -139,5 +139,53 @@ pub fn reply_outcome(reply: &deskpool_api::Reply) -> String {
             0 => format!("{desktop} on {host}, ready at once"),
             ms => format!("{desktop} on {host}, after {:.1} s", *ms as f64 / 1000.0),
         },
+    }
+}
+
+/// How the events view names a kind of event (the names of the wire format), and what its
+/// filter matches.
+pub fn event_kind(kind: deskpool_api::EventKind) -> &'static str {
+    use deskpool_api::EventKind;
+    match kind {
+        EventKind::Provisioned => "provisioned",
+        EventKind::Assigned => "assigned",
+        EventKind::Released => "released",
+        EventKind::Destroyed => "destroyed",
+        EventKind::Failed => "failed",
+        EventKind::SeedCopied => "seed-copied",
+        EventKind::HostActivated => "host-activated",
+        EventKind::HostDraining => "host-draining",
+        EventKind::HostStandby => "host-standby",
+        EventKind::HostDown => "host-down",
+        EventKind::HostUp => "host-up",
+        EventKind::PolicyChanged => "policy-changed",
+        EventKind::AdminAction => "admin-action",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use deskpool_api::EventKind;
+
+    #[test]
+    fn event_kinds_are_named_as_on_the_wire() {
+        for kind in [
+            EventKind::Provisioned,
+            EventKind::Assigned,
+            EventKind::Released,
+            EventKind::Destroyed,
+            EventKind::Failed,
+            EventKind::SeedCopied,
+            EventKind::HostActivated,
+            EventKind::HostDraining,
+            EventKind::HostStandby,
+            EventKind::HostDown,
+            EventKind::HostUp,
+            EventKind::PolicyChanged,
+            EventKind::AdminAction,
+        ] {
+            let wire = serde_json::to_value(kind).unwrap();
+            assert_eq!(wire.as_str(), Some(super::event_kind(kind)), "{kind:?}");
+        }
     }
 }

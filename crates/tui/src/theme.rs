@@ -497,7 +497,7 @@ impl Reader<'_> {
             match value.as_value() {
                 Some(v) => match parse_color(v) {
                     Ok(color) => out[slot.index()] = Some(color),
-                    Err(why) => self.problem(v.span(), &key_path, why),
+                    Err(why) => self.problem(v.span(), &key_path, why.to_string()),
                 },
                 None => self.problem(
                     value.span(),
@@ -514,24 +514,36 @@ fn slot_list() -> String {
     Slot::ALL.map(Slot::key).join(", ")
 }
 
+/// Why a theme value is not a colour; the message is the one the theme's problem shows.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum ColorError {
+    #[error("{text:?} is not a colour; {COLOR_HELP}")]
+    UnknownName { text: String },
+    #[error("{value} is not a colour; {COLOR_HELP}")]
+    IndexOutOfRange { value: i64 },
+    /// `found` is the kind of TOML value given instead ("a float", "an array", ...).
+    #[error("expected a colour, found {found}; {COLOR_HELP}")]
+    NotAColour { found: &'static str },
+}
+
 /// A colour value: a name, `reset`, `#rrggbb`, or an index (integer or digits) 0-255.
-fn parse_color(value: &Value) -> Result<Color, String> {
+fn parse_color(value: &Value) -> Result<Color, ColorError> {
     match value {
-        Value::String(s) => color_from_str(s.value())
-            .ok_or_else(|| format!("{:?} is not a colour; {COLOR_HELP}", s.value())),
+        Value::String(s) => color_from_str(s.value()).ok_or_else(|| ColorError::UnknownName {
+            text: s.value().to_string(),
+        }),
         Value::Integer(i) => u8::try_from(*i.value())
             .map(Color::Indexed)
-            .map_err(|_| format!("{} is not a colour; {COLOR_HELP}", i.value())),
-        other => Err(format!(
-            "expected a colour, found {}; {COLOR_HELP}",
-            match other {
+            .map_err(|_| ColorError::IndexOutOfRange { value: *i.value() }),
+        other => Err(ColorError::NotAColour {
+            found: match other {
                 Value::Float(_) => "a float",
                 Value::Boolean(_) => "a boolean",
                 Value::Datetime(_) => "a date-time",
                 Value::Array(_) => "an array",
                 _ => "a table",
-            }
-        )),
+            },
+        }),
     }
 }
 

@@ -34,7 +34,7 @@ mod targets;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::model::{ObservedDesktop, SeedCopy};
 use crate::policy::{ClassSpec, Fleet};
@@ -44,8 +44,7 @@ pub use recover::restarts_on_shutoff;
 pub use targets::{poisson_quantile, predictive_spare};
 
 /// What the engine currently knows about a host.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "lowercase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HostStatus {
     /// In service: desktops are placed here.
     Active,
@@ -227,7 +226,7 @@ pub enum Action {
 }
 
 /// Targets and levels of one class after a pass.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClassPlan {
     pub name: String,
     pub production: u32,
@@ -243,7 +242,6 @@ pub struct ClassPlan {
     pub stale: u32,
     /// What holds the buffer where it is, or moves it ([`ClassPlan::explanation`] says it in
     /// one line).
-    #[serde(default)]
     pub reasons: Vec<Reason>,
 }
 

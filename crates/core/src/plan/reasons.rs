@@ -3,8 +3,6 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
-
 use super::index::BusyIndex;
 use super::placement::Placement;
 use super::recover::Sorted;
@@ -13,8 +11,7 @@ use super::slots::Hosts;
 use crate::policy::ClassSpec;
 
 /// One thing that holds a class's buffer where it is, or is under way to move it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "reason", rename_all = "kebab-case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reason {
     /// Desktops being made.
     InCreation { count: u32 },

@@ -5,7 +5,7 @@ pub mod names;
 pub mod rules;
 pub mod schedule;
 
-pub use schedule::{TimeOfDay, Weekdays};
+pub use schedule::{ScheduleError, TimeOfDay, Weekdays};
 
 use jiff::tz::TimeZone;
 
@@ -187,7 +187,7 @@ pub struct SeedSpec {
 }
 
 /// How many desktops of a class to keep, and how fast to make them.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
     /// Most desktops of this class in all pools together.
     pub cap: u32,
@@ -198,9 +198,7 @@ pub struct Policy {
     pub periods: Vec<Period>,
     pub pacing: Pacing,
     pub on_logout: LogoutAction,
-    /// What becomes of a production desktop found shut off. Policies written before the key
-    /// existed (snapshots, requests) read as the default.
-    #[serde(default)]
+    /// What becomes of a production desktop found shut off.
     pub on_shutoff: ShutoffAction,
     /// Seconds a new desktop takes to become ready (clone + boot); the planner looks this far
     /// ahead so desktops are ready when a period starts.
@@ -217,7 +215,7 @@ pub struct Policy {
 /// `service_level` quantile of the logins expected while a new desktop is made (`ready_secs`),
 /// assuming Poisson arrivals at the forecast rate. See [`crate::plan`] and
 /// [`crate::demand`].
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Predictive {
     /// Share of logins that should find a ready desktop, 0.5..=0.9999.
     pub service_level: f64,
@@ -225,7 +223,7 @@ pub struct Predictive {
 
 /// Unassigned ready desktops to hold: `percent` of the current production, at least `floor`,
 /// at most `ceiling`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BufferRule {
     pub floor: u32,
     pub percent: u32,
@@ -241,7 +239,7 @@ impl BufferRule {
 }
 
 /// A recurring stretch of time with its own expected production and buffer rule.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Period {
     /// Days on which the period starts (a period ending past midnight runs into the next day).
     pub days: Weekdays,
@@ -253,15 +251,14 @@ pub struct Period {
 }
 
 /// Per host limits on concurrent work for one class.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pacing {
     pub clones_per_host: u32,
     pub boots_per_host: u32,
 }
 
 /// What happens to a desktop when its user logs out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogoutAction {
     /// Destroy it and make a fresh one in its place at once (the default).
     Recycle,
@@ -271,8 +268,7 @@ pub enum LogoutAction {
 
 /// What happens to a production (assigned) desktop found shut off (destroyed behind
 /// deskpool's back, or shut down from inside the guest).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ShutoffAction {
     /// Start it again for its user: what was on its disk is kept (the default).
     #[default]

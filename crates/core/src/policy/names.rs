@@ -5,32 +5,52 @@
 /// libvirt and filesystems are happier with short names.
 pub const MAX_NAME_LEN: usize = 48;
 
+/// Why a name is not a safe libvirt object name. The message is the sentence users see.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("name is empty")]
+    Empty,
+    #[error("name is {chars} characters long; at most {MAX_NAME_LEN} are allowed")]
+    TooLong { chars: usize },
+    #[error(
+        "name {name:?} contains {bad:?}; only ASCII letters, digits, '-', '_' and '.' are allowed"
+    )]
+    ForbiddenCharacter { name: String, bad: char },
+    #[error("name {name:?} must start with a letter or a digit")]
+    BadFirstCharacter { name: String },
+    #[error("name {name:?} must not contain '..'")]
+    DoubleDot { name: String },
+}
+
 /// Checks that `name` is a safe libvirt object name: ASCII letters, digits, `-`, `_` and `.`,
 /// starting with a letter or digit, no `..`, at most [`MAX_NAME_LEN`] characters.
-/// Returns a sentence saying what is wrong otherwise.
-pub fn check_name(name: &str) -> Result<(), String> {
+pub fn check_name(name: &str) -> Result<(), NameError> {
     if name.is_empty() {
-        return Err("name is empty".into());
+        return Err(NameError::Empty);
     }
     if name.len() > MAX_NAME_LEN {
-        return Err(format!(
-            "name is {} characters long; at most {MAX_NAME_LEN} are allowed",
-            name.chars().count()
-        ));
+        return Err(NameError::TooLong {
+            chars: name.chars().count(),
+        });
     }
     if let Some(bad) = name
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
     {
-        return Err(format!(
-            "name {name:?} contains {bad:?}; only ASCII letters, digits, '-', '_' and '.' are allowed"
-        ));
+        return Err(NameError::ForbiddenCharacter {
+            name: name.to_string(),
+            bad,
+        });
     }
     if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
-        return Err(format!("name {name:?} must start with a letter or a digit"));
+        return Err(NameError::BadFirstCharacter {
+            name: name.to_string(),
+        });
     }
     if name.contains("..") {
-        return Err(format!("name {name:?} must not contain '..'"));
+        return Err(NameError::DoubleDot {
+            name: name.to_string(),
+        });
     }
     Ok(())
 }
@@ -54,5 +74,36 @@ mod tests {
         ] {
             assert!(check_name(bad).is_err(), "{bad:?} was accepted");
         }
+    }
+
+    #[test]
+    fn each_refusal_names_its_kind_and_keeps_its_sentence() {
+        assert_eq!(check_name(""), Err(NameError::Empty));
+        assert_eq!(
+            check_name(&"é".repeat(30)),
+            Err(NameError::TooLong { chars: 30 })
+        );
+        let bad = check_name("a<b").unwrap_err();
+        assert_eq!(
+            bad,
+            NameError::ForbiddenCharacter {
+                name: "a<b".into(),
+                bad: '<'
+            }
+        );
+        assert_eq!(
+            bad.to_string(),
+            "name \"a<b\" contains '<'; only ASCII letters, digits, '-', '_' and '.' are allowed"
+        );
+        assert_eq!(
+            check_name("-x").unwrap_err().to_string(),
+            "name \"-x\" must start with a letter or a digit"
+        );
+        assert_eq!(
+            check_name("a..b"),
+            Err(NameError::DoubleDot {
+                name: "a..b".into()
+            })
+        );
     }
 }

@@ -209,20 +209,37 @@ impl Policy {
         problems(self)
     }
 
-    /// [`Policy::problems`] as one sentence, `field: problem; field: problem`, or `Ok` when
-    /// there are none (for the engine's refusal of `set_policy`).
-    pub fn validate(&self) -> Result<(), String> {
+    /// `Ok` when the policy breaks no rule, otherwise every problem [`Policy::problems`] finds
+    /// (for the engine's refusal of `set_policy`).
+    pub fn validate(&self) -> Result<(), PolicyError> {
         let problems = self.problems();
         if problems.is_empty() {
             return Ok(());
         }
-        Err(problems
-            .iter()
-            .map(|(field, why)| format!("{field}: {why}"))
-            .collect::<Vec<_>>()
-            .join("; "))
+        Err(PolicyError { problems })
     }
 }
+
+/// The rules a policy breaks, each as `(field, problem)` (see [`Policy::problems`]); shown as
+/// one sentence, `field: problem; field: problem`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyError {
+    pub problems: Vec<(String, String)>,
+}
+
+impl std::fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (field, why)) in self.problems.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{field}: {why}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for PolicyError {}
 
 fn problems(policy: &Policy) -> Vec<(String, String)> {
     let mut out = Vec::new();
@@ -317,5 +334,43 @@ fn check_buffer(out: &mut Vec<(String, String)>, at: &str, rule: BufferRule, cap
     }
     if let Some(why) = floor_problem(rule.floor, rule.ceiling, false) {
         out.push((format!("{at}.floor"), why));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(cap: u32, production: u32) -> Policy {
+        Policy {
+            cap,
+            buffer: default_buffer(cap),
+            production,
+            periods: Vec::new(),
+            pacing: DEFAULT_PACING,
+            on_logout: DEFAULT_ON_LOGOUT,
+            on_shutoff: DEFAULT_ON_SHUTOFF,
+            ready_secs: DEFAULT_READY_SECS,
+            scale_down_delay_secs: DEFAULT_SCALE_DOWN_DELAY_SECS,
+            predictive: None,
+        }
+    }
+
+    #[test]
+    fn validate_carries_every_problem_and_joins_them_in_one_sentence() {
+        assert_eq!(policy(10, 5).validate(), Ok(()));
+        let mut bad = policy(10, 50);
+        bad.pacing.clones_per_host = 0;
+        let error = bad.validate().unwrap_err();
+        assert_eq!(error.problems, bad.problems());
+        let fields: Vec<&str> = error.problems.iter().map(|(f, _)| f.as_str()).collect();
+        assert!(fields.contains(&"production"), "{fields:?}");
+        assert!(fields.contains(&"pacing.clones_per_host"), "{fields:?}");
+        let joined: Vec<String> = error
+            .problems
+            .iter()
+            .map(|(field, why)| format!("{field}: {why}"))
+            .collect();
+        assert_eq!(error.to_string(), joined.join("; "));
     }
 }

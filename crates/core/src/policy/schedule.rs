@@ -5,10 +5,21 @@ use jiff::civil::{Time, Weekday};
 use super::Period;
 
 /// A set of weekdays (bit 0 = Monday).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Weekdays(pub u8);
 
 const DAY_NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+/// A day name or a time of day that does not read. The message is the sentence users see.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScheduleError {
+    #[error(
+        "unknown day {name:?}; expected one of mon tue wed thu fri sat sun, weekdays, weekend, all"
+    )]
+    UnknownDay { name: String },
+    #[error("time {text:?} is not HH:MM (00:00 to 24:00)")]
+    BadTime { text: String },
+}
 
 impl Weekdays {
     pub const ALL: Weekdays = Weekdays(0b111_1111);
@@ -28,7 +39,7 @@ impl Weekdays {
     }
 
     /// Parses `mon`, `tue`, ..., `sun`, plus `weekdays`, `weekend` and `all`.
-    pub fn parse_day(name: &str) -> Result<Weekdays, String> {
+    pub fn parse_day(name: &str) -> Result<Weekdays, ScheduleError> {
         let lower = name.to_ascii_lowercase();
         match lower.as_str() {
             "all" | "daily" => return Ok(Weekdays::ALL),
@@ -40,8 +51,8 @@ impl Weekdays {
             .iter()
             .position(|d| *d == lower)
             .map(|i| Weekdays(1 << i))
-            .ok_or_else(|| {
-                format!("unknown day {name:?}; expected one of mon tue wed thu fri sat sun, weekdays, weekend, all")
+            .ok_or_else(|| ScheduleError::UnknownDay {
+                name: name.to_string(),
             })
     }
 
@@ -54,24 +65,15 @@ impl Weekdays {
 }
 
 /// Seconds since midnight, 0..86400.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Default,
-    serde::Serialize,
-    serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct TimeOfDay(pub u32);
 
 impl TimeOfDay {
     /// Parses `HH:MM` (00:00 to 24:00).
-    pub fn parse(text: &str) -> Result<TimeOfDay, String> {
-        let bad = || format!("time {text:?} is not HH:MM (00:00 to 24:00)");
+    pub fn parse(text: &str) -> Result<TimeOfDay, ScheduleError> {
+        let bad = || ScheduleError::BadTime {
+            text: text.to_string(),
+        };
         let (h, m) = text.split_once(':').ok_or_else(bad)?;
         // Exactly two ASCII digits each: `u32::from_str` alone would take "+1" or "+5".
         let two_digits = |s: &str| s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit());
@@ -139,4 +141,35 @@ pub fn overlaps(a: &Period, b: &Period) -> bool {
     let (ra, rb) = (ranges(a), ranges(b));
     ra.iter()
         .any(|(s1, e1)| rb.iter().any(|(s2, e2)| s1 < e2 && s2 < e1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unreadable_days_and_times_say_what_was_expected() {
+        assert_eq!(
+            Weekdays::parse_day("funday"),
+            Err(ScheduleError::UnknownDay {
+                name: "funday".into()
+            })
+        );
+        assert_eq!(
+            Weekdays::parse_day("Funday").unwrap_err().to_string(),
+            "unknown day \"Funday\"; expected one of mon tue wed thu fri sat sun, weekdays, \
+             weekend, all"
+        );
+        assert_eq!(Weekdays::parse_day("SAT"), Ok(Weekdays(0b010_0000)));
+        assert_eq!(
+            TimeOfDay::parse("7:00").unwrap_err().to_string(),
+            "time \"7:00\" is not HH:MM (00:00 to 24:00)"
+        );
+        assert_eq!(
+            TimeOfDay::parse("24:01"),
+            Err(ScheduleError::BadTime {
+                text: "24:01".into()
+            })
+        );
+    }
 }

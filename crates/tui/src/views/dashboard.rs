@@ -6,25 +6,13 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
 
-use super::{bar, block, fit, hosts, selected, spark};
+use super::hosts;
+use super::widgets::{bar, block, buffer_slot, fit, selected, spark};
 use crate::app::App;
 use crate::theme::{Area, Slot, Theme};
-use deskpool_api::ClassStatus;
 
 const GAUGE: usize = 12;
 const SPARK: usize = 8;
-
-/// Buffer health: at target, below it, or empty while something is wanted.
-pub fn buffer_slot(c: &ClassStatus) -> Slot {
-    let p = &c.plan;
-    if p.buffer_target > 0 && p.buffer == 0 {
-        Slot::Error
-    } else if p.buffer < p.buffer_target {
-        Slot::Warning
-    } else {
-        Slot::Ok
-    }
-}
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
     let s = app.snapshot.clone();

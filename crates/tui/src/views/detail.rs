@@ -6,7 +6,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState, Wrap};
 
-use super::{age, block, fit, selected};
+use super::widgets::{age, block, buffer_slot, fit, selected};
 use crate::app::App;
 use crate::theme::{Area, Slot, Theme};
 use deskpool_core::policy::BufferRule;
@@ -71,7 +71,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, class: &str, theme: &T
                 p.production, p.buffer, p.creation, c.seed_version, c.on_old_seed
             )),
         ]));
-        let slot = super::dashboard::buffer_slot(c);
+        let slot = buffer_slot(c);
         lines.push(Line::from(vec![
             Span::styled("why       ", muted),
             Span::styled(p.explanation(), theme.style(Area::Detail, slot)),

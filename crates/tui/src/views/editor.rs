@@ -6,7 +6,7 @@ use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::{block, fit};
+use super::widgets::{block, fit};
 use crate::app::App;
 use crate::theme::{Area, Slot, Theme};
 

@@ -4,8 +4,9 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::widgets::{Cell, Row, Table, TableState};
 
-use super::{block, fit, selected};
+use super::widgets::{block, fit, selected};
 use crate::app::App;
+use crate::strings;
 use crate::theme::{Area, Slot, Theme};
 use deskpool_api::EventKind;
 
@@ -32,10 +33,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
                 .flatten()
                 .collect::<Vec<_>>()
                 .join(" ");
-            let kind = serde_json::to_value(e.kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
+            let kind = strings::event_kind(e.kind);
             Row::new(vec![
                 Cell::from(e.at.to_zoned(tz.clone()).strftime("%H:%M:%S").to_string()),
                 Cell::from(kind).style(theme.style(Area::Events, slot(e.kind))),

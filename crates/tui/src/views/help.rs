@@ -4,7 +4,7 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::widgets::{Paragraph, Wrap};
 
-use super::block;
+use super::widgets::block;
 use crate::app::App;
 use crate::strings;
 use crate::theme::{Area, Theme};

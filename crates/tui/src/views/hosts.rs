@@ -4,11 +4,11 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::widgets::{Cell, Row, Table, TableState};
 
-use super::{block, fit, selected};
+use super::widgets::{block, fit, selected};
 use crate::app::App;
 use crate::theme::{Area, Slot, Theme};
 use deskpool_api::HostState;
-use deskpool_core::plan::HostStatus;
+use deskpool_api::HostStatusView;
 
 fn capacity(h: &HostState) -> String {
     match (h.capacity.desktops, h.capacity.memory_mib, h.capacity.vcpus) {
@@ -22,18 +22,18 @@ fn capacity(h: &HostState) -> String {
 
 fn state(h: &HostState) -> (String, Slot) {
     match &h.status {
-        HostStatus::Active => ("active".into(), Slot::Ok),
-        HostStatus::Standby => ("standby".into(), Slot::Muted),
-        HostStatus::Activating => ("activating".into(), Slot::Accent),
-        HostStatus::Draining { by_admin: true } => ("drained".into(), Slot::Warning),
-        HostStatus::Draining { by_admin: false } => ("draining".into(), Slot::Warning),
-        HostStatus::Down { .. } => ("down".into(), Slot::Error),
+        HostStatusView::Active => ("active".into(), Slot::Ok),
+        HostStatusView::Standby => ("standby".into(), Slot::Muted),
+        HostStatusView::Activating => ("activating".into(), Slot::Accent),
+        HostStatusView::Draining { by_admin: true } => ("drained".into(), Slot::Warning),
+        HostStatusView::Draining { by_admin: false } => ("draining".into(), Slot::Warning),
+        HostStatusView::Down { .. } => ("down".into(), Slot::Error),
     }
 }
 
 fn detail(h: &HostState) -> String {
     match &h.status {
-        HostStatus::Down { reason } => match h.retry_in_secs {
+        HostStatusView::Down { reason } => match h.retry_in_secs {
             Some(s) => format!("retry in {s}s: {reason}"),
             None => reason.clone(),
         },
@@ -52,7 +52,7 @@ pub fn draw_panel(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, selec
             Cell::from(capacity(h)),
             Cell::from(detail(h)).style(theme.style(
                 Area::Hosts,
-                if matches!(h.status, HostStatus::Down { .. }) {
+                if matches!(h.status, HostStatusView::Down { .. }) {
                     Slot::Error
                 } else {
                     Slot::Muted

@@ -6,7 +6,7 @@ use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Wrap};
 
-use super::block;
+use super::widgets::block;
 use crate::app::{App, Popup};
 use crate::theme::{Area, Slot, Theme};
 

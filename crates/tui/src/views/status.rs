@@ -10,7 +10,7 @@ use ratatui::widgets::Paragraph;
 use crate::app::{App, Mode};
 use crate::strings;
 use crate::theme::{Area, Slot, Theme};
-use deskpool_core::plan::HostStatus;
+use deskpool_api::HostStatusView;
 
 pub fn title(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let s = &app.snapshot;
@@ -106,12 +106,17 @@ pub fn bar(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let up = s
         .hosts
         .iter()
-        .filter(|h| matches!(h.status, HostStatus::Active | HostStatus::Draining { .. }))
+        .filter(|h| {
+            matches!(
+                h.status,
+                HostStatusView::Active | HostStatusView::Draining { .. }
+            )
+        })
         .count();
     let down = s
         .hosts
         .iter()
-        .filter(|h| matches!(h.status, HostStatus::Down { .. }))
+        .filter(|h| matches!(h.status, HostStatusView::Down { .. }))
         .count();
     let health_slot = if down > 0 { Slot::Error } else { Slot::Ok };
     let mut left = vec![Span::styled(

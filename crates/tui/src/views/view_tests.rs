@@ -235,3 +235,29 @@ fn a_read_only_console_takes_no_action() {
             .is_some_and(|s| s.text.contains("read-only"))
     );
 }
+
+#[test]
+fn the_event_filter_matches_the_kind_as_the_view_shows_it() {
+    use deskpool_api::{Event, EventKind};
+    let mut app = app(1, 2, 0);
+    for (kind, host) in [(EventKind::HostDown, "h1"), (EventKind::HostUp, "h2")] {
+        app.on_event(Event {
+            at: "2026-01-05T10:00:00Z".parse().unwrap(),
+            kind,
+            class: None,
+            host: Some(host.into()),
+            desktop: None,
+            message: "seen".into(),
+        });
+    }
+    app.push(crate::screen::Screen::Events);
+    app.event_filter = "host-down".into();
+    let shown: Vec<EventKind> = app.visible_events().iter().map(|e| e.kind).collect();
+    assert_eq!(shown, [EventKind::HostDown]);
+    let lines = screen(&mut app, 80, 24);
+    assert!(
+        lines.iter().any(|l| l.contains("host-down")),
+        "{}",
+        lines.join("\n")
+    );
+}

@@ -2,31 +2,29 @@
 
 use super::*;
 
-impl Engine {
+impl EngineState {
     /// Queues an answer; it goes out once the next snapshot (which shows its effect) is out, so
     /// that a client reading the status right after its answer sees what it did.
-    pub(super) fn answer(&mut self, to: oneshot::Sender<CommandResult>, result: CommandResult) {
-        self.answers.push((to, result));
+    pub(super) fn answer(&mut self, id: RequestId, result: CommandResult) {
+        self.answers.push((id, result));
     }
 
     pub(super) fn send_answers(&mut self) {
-        for (to, result) in self.answers.drain(..) {
-            let _ = to.send(result);
-        }
+        let answers = std::mem::take(&mut self.answers);
+        self.effects.extend(
+            answers
+                .into_iter()
+                .map(|(id, result)| Effect::Answer { id, result }),
+        );
     }
 
-    pub(super) fn command(&mut self, request: Request) {
+    pub(super) fn command(&mut self, id: RequestId, command: Command, actor: &str) {
         self.publish_now = true;
-        let Request {
-            command,
-            actor,
-            reply,
-        } = request;
         // Logins and logouts have their own events; everything else is an admin action.
         let admin = !matches!(command, Command::Assign { .. } | Command::Release { .. });
         let describe = format!("{command:?}");
-        let result = self.apply_command(command, &actor, reply);
-        if let Some((reply, result)) = result {
+        let result = self.apply_command(command, actor, id);
+        if let Some(result) = result {
             if admin {
                 let note = match &result {
                     Ok(_) => "ok".to_string(),
@@ -40,24 +38,20 @@ impl Engine {
                     format!("{actor}: {describe}: {note}"),
                 );
             }
-            self.answer(reply, result);
+            self.answer(id, result);
         }
     }
 
     /// Applies a command; returns the reply to send now, or `None` when a job will answer.
-    #[allow(clippy::type_complexity)]
     pub(super) fn apply_command(
         &mut self,
         command: Command,
         actor: &str,
-        reply: oneshot::Sender<CommandResult>,
-    ) -> Option<(oneshot::Sender<CommandResult>, CommandResult)> {
+        id: RequestId,
+    ) -> Option<CommandResult> {
         let writes = !matches!(command, Command::Assign { .. } | Command::Release { .. });
         if self.read_only && writes {
-            return Some((
-                reply,
-                Err(CommandError::read_only("the engine is read-only")),
-            ));
+            return Some(Err(CommandError::read_only("the engine is read-only")));
         }
         let result = match command {
             Command::Pause => {
@@ -124,7 +118,7 @@ impl Engine {
             Command::UndrainHost { host } => match self.hosts.get_mut(&host) {
                 None => Err(CommandError::not_found(format!("unknown host {host:?}"))),
                 Some(rt) if matches!(rt.status, HostStatus::Draining { .. }) => {
-                    rt.status = if rt.conn.is_some() {
+                    rt.status = if rt.connected {
                         HostStatus::Active
                     } else {
                         HostStatus::Activating
@@ -146,7 +140,7 @@ impl Engine {
                     Some(c) => {
                         c.policy = *policy;
                         self.classes = Arc::new(self.fleet.classes.clone());
-                        self.pacers.retain(|(_, c), _| *c != class);
+                        *self.pacing_generation.entry(class.clone()).or_default() += 1;
                         self.emit(
                             EventKind::PolicyChanged,
                             Some(&class),
@@ -162,10 +156,10 @@ impl Engine {
                 class,
                 user,
                 wait_secs,
-            } => return self.assign(class, user, wait_secs, reply),
-            Command::Release { desktop } => return self.release(&desktop, actor, true, reply),
-            Command::Recycle { desktop } => return self.release(&desktop, actor, false, reply),
+            } => return self.assign(class, user, wait_secs, id),
+            Command::Release { desktop } => return self.release(&desktop, actor, true, id),
+            Command::Recycle { desktop } => return self.release(&desktop, actor, false, id),
         };
-        Some((reply, result))
+        Some(result)
     }
 }

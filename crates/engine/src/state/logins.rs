@@ -2,28 +2,28 @@
 
 use super::*;
 
-impl Engine {
-    #[allow(clippy::type_complexity)]
+impl EngineState {
     pub(super) fn assign(
         &mut self,
         class: String,
         user: String,
         wait_secs: u64,
-        reply: oneshot::Sender<CommandResult>,
-    ) -> Option<(oneshot::Sender<CommandResult>, CommandResult)> {
+        reply: RequestId,
+    ) -> Option<CommandResult> {
         if self.fleet.class(&class).is_none() {
-            return Some((
-                reply,
-                Err(CommandError::not_found(format!("unknown class {class:?}"))),
-            ));
+            return Some(Err(CommandError::not_found(format!(
+                "unknown class {class:?}"
+            ))));
         }
         if let Err(e) = deskpool_core::policy::names::check_name(&user) {
-            return Some((reply, Err(CommandError::invalid(format!("user: {e}")))));
+            return Some(Err(CommandError::invalid(format!("user: {e}"))));
         }
-        let now = tokio::time::Instant::now();
+        let now = self.now.mono;
         let deadline = now + Duration::from_secs(wait_secs);
         // A request of a user whose login is already under way gets that login's answer.
-        let reply = self.join_login(&class, &user, reply, deadline)?;
+        if self.join_login(&class, &user, reply, deadline) {
+            return None;
+        }
         if !self.fleet_known() {
             // The user may hold a desktop on a host not read yet: wait for the first reads.
             let login = Login {
@@ -81,18 +81,18 @@ impl Engine {
     /// Whether the engine knows which desktops exist: every host has answered its first
     /// connection (or has had [`FIRST_READ_GRACE`] to do so).
     pub(super) fn fleet_known(&self) -> bool {
-        self.unread_hosts.is_empty() || self.started.elapsed() >= FIRST_READ_GRACE
+        self.unread_hosts.is_empty() || self.now.mono >= FIRST_READ_GRACE
     }
 
     /// Adds `reply` to the login of (`class`, `user`) under way, if there is one (it then waits
-    /// until the later of both deadlines); otherwise gives `reply` back.
+    /// until the later of both deadlines); says whether there was.
     pub(super) fn join_login(
         &mut self,
         class: &str,
         user: &str,
-        reply: oneshot::Sender<CommandResult>,
-        deadline: tokio::time::Instant,
-    ) -> Option<oneshot::Sender<CommandResult>> {
+        reply: RequestId,
+        deadline: Duration,
+    ) -> bool {
         let same = |l: &Login| l.class == class && l.user == user;
         let login = match self.pending_assign.values_mut().find(|l| same(l)) {
             Some(login) => Some(login),
@@ -102,9 +102,9 @@ impl Engine {
             Some(login) => {
                 login.replies.push(reply);
                 login.deadline = login.deadline.max(deadline);
-                None
+                true
             }
-            None => Some(reply),
+            None => false,
         }
     }
 
@@ -136,7 +136,7 @@ impl Engine {
             if self.in_flight.contains(&JobKey::Desktop(name.clone())) {
                 return Tried::OwnBusy(login);
             }
-            let Some(conn) = self.conn(&desktop.host) else {
+            if !self.connected(&desktop.host) {
                 self.answer_login(
                     login,
                     Err(CommandError::unavailable(format!(
@@ -145,12 +145,16 @@ impl Engine {
                     ))),
                 );
                 return Tried::Underway;
-            };
+            }
             let restart = self
                 .fleet
                 .class(&desktop.meta.class)
                 .is_some_and(plan::restarts_on_shutoff);
-            let job = jobs::reclaim(conn, desktop, restart, self.now().as_second());
+            let job = Job::Reclaim {
+                desktop,
+                restart,
+                now: self.now().as_second(),
+            };
             let login = Login {
                 given_back: true,
                 ..login
@@ -170,8 +174,8 @@ impl Engine {
 
     /// Sends `result` to every request of `login`.
     pub(super) fn answer_login(&mut self, login: Login, result: CommandResult) {
-        for reply in login.replies {
-            self.answer(reply, result.clone());
+        for id in login.replies {
+            self.answer(id, result.clone());
         }
     }
 
@@ -182,7 +186,7 @@ impl Engine {
         let usable = |h: &str| {
             self.hosts
                 .get(h)
-                .is_some_and(|rt| rt.status == HostStatus::Active && rt.conn.is_some())
+                .is_some_and(|rt| rt.status == HostStatus::Active && rt.connected)
         };
         let candidates = self.desktops.values().map(|d| &d.value).filter(|d| {
             ledger::can_hand_out(d, class)
@@ -194,16 +198,20 @@ impl Engine {
 
     /// Labels `desktop` for the login; the reply goes out when the label is written.
     pub(super) fn hand_out(&mut self, desktop: ObservedDesktop, login: Login) {
-        let Some(conn) = self.conn(&desktop.host) else {
+        if !self.connected(&desktop.host) {
             self.answer_login(
                 login,
                 Err(CommandError::unavailable("host connection lost")),
             );
             return;
-        };
+        }
         let now = self.now().as_second();
         let name = desktop.name.clone();
-        let job = jobs::assign(conn, desktop, login.user.clone(), now);
+        let job = Job::Assign {
+            desktop,
+            user: login.user.clone(),
+            now,
+        };
         self.pending_assign.insert(name.clone(), login);
         self.spawn(JobKey::Desktop(name), job);
     }
@@ -213,7 +221,7 @@ impl Engine {
         if !self.ledger.has_waiting() {
             return;
         }
-        let now = tokio::time::Instant::now();
+        let now = self.now.mono;
         let known = self.fleet_known();
         let holders = if known {
             self.holders()
@@ -242,7 +250,7 @@ impl Engine {
                 };
                 if login.deadline <= now {
                     self.ledger.refused(&class);
-                    let waited = now.duration_since(login.asked).as_secs();
+                    let waited = now.saturating_sub(login.asked).as_secs();
                     self.answer_login(
                         login,
                         Err(CommandError::unavailable(format!(
@@ -259,23 +267,17 @@ impl Engine {
         }
     }
 
-    /// When the earliest waiting login runs out of time.
-    pub(super) fn next_deadline(&self) -> Option<tokio::time::Instant> {
-        self.ledger.waiting().map(|(_, l)| l.deadline).min()
-    }
-
     /// Release (a logout) or recycle (an admin action) a desktop: it is labelled retired, then
     /// destroyed. The answer goes out once the label is on the host, so a release that was
     /// answered survives a crash; a second request while the label is written gets the same
     /// answer.
-    #[allow(clippy::type_complexity)]
     pub(super) fn release(
         &mut self,
         desktop: &str,
         actor: &str,
         logout: bool,
-        reply: oneshot::Sender<CommandResult>,
-    ) -> Option<(oneshot::Sender<CommandResult>, CommandResult)> {
+        reply: RequestId,
+    ) -> Option<CommandResult> {
         if let Some(pending) = self.pending_release.get_mut(desktop)
             && pending.logout == logout
         {
@@ -291,42 +293,33 @@ impl Engine {
                      hosts; try again in a moment"
                 ))
             };
-            return Some((reply, Err(error)));
+            return Some(Err(error));
         };
         // A logout repeated (a broker retrying after a lost answer, two requests racing) finds
         // the desktop already retired: it is released, so the answer is the same.
         if logout && d.meta.pool == PoolState::Retired {
-            return Some((reply, Ok(Reply::Done)));
+            return Some(Ok(Reply::Done));
         }
         if logout && d.meta.pool != PoolState::Production {
-            return Some((
-                reply,
-                Err(CommandError::conflict(format!(
-                    "desktop {desktop} is not assigned (it is in {})",
-                    d.meta.pool.as_str()
-                ))),
-            ));
+            return Some(Err(CommandError::conflict(format!(
+                "desktop {desktop} is not assigned (it is in {})",
+                d.meta.pool.as_str()
+            ))));
         }
         if self
             .in_flight
             .contains(&JobKey::Desktop(desktop.to_string()))
         {
-            return Some((
-                reply,
-                Err(CommandError::conflict(format!(
-                    "desktop {desktop} is busy; try again in a moment"
-                ))),
-            ));
+            return Some(Err(CommandError::conflict(format!(
+                "desktop {desktop} is busy; try again in a moment"
+            ))));
         }
-        let Some(conn) = self.hosts.get(&d.host).and_then(|rt| rt.conn.clone()) else {
-            return Some((
-                reply,
-                Err(CommandError::unavailable(format!(
-                    "host {} is not connected",
-                    d.host
-                ))),
-            ));
-        };
+        if !self.connected(&d.host) {
+            return Some(Err(CommandError::unavailable(format!(
+                "host {} is not connected",
+                d.host
+            ))));
+        }
         let user = d.meta.user.clone().unwrap_or_default();
         let class = d.meta.class.clone();
         let now = self.now().as_second();
@@ -344,14 +337,13 @@ impl Engine {
         // the next pass unless the engine is paused.
         self.spawn(
             JobKey::Desktop(desktop.to_string()),
-            jobs::relabel(
-                conn,
-                d,
-                PoolState::Retired,
-                None,
+            Job::Relabel {
+                desktop: d,
+                pool: PoolState::Retired,
+                user: None,
                 now,
-                Some((kind, message)),
-            ),
+                event: Some((kind, message)),
+            },
         );
         self.pending_release.insert(
             desktop.to_string(),
@@ -379,8 +371,8 @@ impl Engine {
                 self.ledger.owe(&class);
             }
         }
-        for reply in replies {
-            self.answer(reply, Ok(Reply::Done));
+        for id in replies {
+            self.answer(id, Ok(Reply::Done));
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use super::*;
 
-impl Engine {
+impl EngineState {
     /// The configured retry delays (the fleet's, which a policy change may replace).
     pub(super) fn retry_bounds(&self) -> RetryBounds {
         RetryBounds {
@@ -55,21 +55,20 @@ impl Engine {
             .collect()
     }
 
-    /// Saves the demand history when it changed, at most once a minute (and at shutdown).
+    /// Saves the demand history when it changed, at most once a minute (and at shutdown). A
+    /// failed save comes back as [`Input::HistoryNotSaved`].
     pub(super) fn save_history(&mut self, force: bool) {
-        let due = force || self.history_saved.elapsed() >= Duration::from_secs(60);
+        let mono = self.now.mono;
+        let due = force || mono.saturating_sub(self.history_saved) >= HISTORY_SAVE_GAP;
         if !self.history_unsaved || !due {
             return;
         }
-        if let Some(path) = &self.history_path {
-            match self.history.save(path) {
-                Ok(()) => self.history_unsaved = false,
-                Err(e) => {
-                    tracing::warn!("cannot save the demand history to {}: {e}", path.display())
-                }
-            }
+        if self.keep_history {
+            self.effects
+                .push(Effect::SaveHistory(Box::new(self.history.clone())));
+            self.history_unsaved = false;
         }
-        self.history_saved = tokio::time::Instant::now();
+        self.history_saved = mono;
     }
 
     pub(super) fn pass(&mut self) {
@@ -124,6 +123,7 @@ impl Engine {
         desktops: Vec<ObservedDesktop>,
     ) {
         let now = self.now();
+        let classes_steady = classes.iter().all(plan::ClassPlan::is_steady);
         let classes: Vec<ClassStatus> = classes
             .iter()
             .map(|p| {
@@ -139,11 +139,11 @@ impl Engine {
                     .count() as u32;
                 let logins = self.ledger.stats(&p.name);
                 ClassStatus {
-                    plan: p.clone(),
+                    plan: p.into(),
                     seed_version: version,
                     on_old_seed,
                     cap: spec.map_or(0, |c| c.policy.cap),
-                    logins,
+                    logins: logins.into(),
                     demand: self
                         .history
                         .recent_logins(&p.name, now, DEMAND_BUCKETS_SHOWN),
@@ -163,7 +163,7 @@ impl Engine {
                 HostState {
                     name: h.name.clone(),
                     uri: h.uri.clone(),
-                    status: rt.status.clone(),
+                    status: (&rt.status).into(),
                     standby: h.standby,
                     desktops: per_host.get(h.name.as_str()).copied().unwrap_or(0),
                     capacity: h.capacity.into(),
@@ -178,12 +178,12 @@ impl Engine {
         let seed_copies = self
             .seed_progress
             .iter()
-            .map(|((host, class, version), (done, total))| SeedProgress {
+            .map(|((host, class, version), progress)| SeedProgress {
                 host: host.clone(),
                 class: class.clone(),
                 version: version.clone(),
-                done_bytes: done.load(Ordering::Relaxed),
-                total_bytes: total.load(Ordering::Relaxed),
+                done_bytes: progress.done.load(Ordering::Relaxed),
+                total_bytes: progress.total.load(Ordering::Relaxed),
             })
             .collect();
         let hosts_settled = self
@@ -191,7 +191,7 @@ impl Engine {
             .values()
             .all(|rt| !matches!(rt.status, HostStatus::Activating));
         let steady = !classes.is_empty()
-            && classes.iter().all(|c| c.plan.is_steady())
+            && classes_steady
             && self.in_flight.iter().all(|k| matches!(k, JobKey::Host(_)))
             && hosts_settled;
         let snapshot = Snapshot {
@@ -201,12 +201,13 @@ impl Engine {
             passes: self.passes,
             classes,
             hosts,
-            desktops: Arc::new(desktops),
+            desktops: Arc::new(desktops.into_iter().map(Into::into).collect()),
             seed_copies,
             jobs_in_flight: self.in_flight.len(),
             steady,
-            events_dropped: self.events_dropped,
+            // Counted by the driver, which sends the events.
+            events_dropped: 0,
         };
-        self.snapshot_tx.send_replace(Arc::new(snapshot));
+        self.effects.push(Effect::Publish(Box::new(snapshot)));
     }
 }

@@ -2,7 +2,7 @@
 
 use super::*;
 
-impl Engine {
+impl EngineState {
     pub(super) fn connect_all(&mut self) {
         let names: Vec<(String, bool)> = self
             .fleet
@@ -17,48 +17,23 @@ impl Engine {
         }
     }
 
+    /// Connects to `host` (the driver reuses a connection a previous engine left, if any).
     pub(super) fn connect(&mut self, host: &str, probe: bool) {
         let Some(spec) = self.fleet.host(host).cloned() else {
             return;
         };
-        if let Some(conn) = self.connections.get(host) {
-            // Reuse a connection handed over by a previous engine: read the host again.
-            let seq = self.seq;
-            let pool = self.fleet.engine.creation_pool.clone();
-            let classes = self.classes.clone();
-            let (h, c) = (host.to_string(), conn.clone());
-            self.spawn(JobKey::Host(host.to_string()), async move {
-                match jobs::observe(h.clone(), c.clone(), pool, classes, seq).await {
-                    Outcome::Observed {
-                        host, observation, ..
-                    } => Outcome::Connected {
-                        host,
-                        conn: c,
-                        observation,
-                        probe,
-                    },
-                    Outcome::ObserveFailed { host, reason } => Outcome::ConnectFailed {
-                        host,
-                        reason,
-                        probe,
-                    },
-                    other => other,
-                }
-            });
-            return;
-        }
         let path = spec
             .creation_pool_path
             .clone()
             .unwrap_or_else(|| self.fleet.engine.creation_pool_path.clone());
-        let job = jobs::connect(
-            host.to_string(),
-            spec.uri.clone(),
-            self.read_only,
-            (self.fleet.engine.creation_pool.clone(), path),
-            self.classes.clone(),
+        let job = Job::Connect {
+            host: host.to_string(),
+            uri: spec.uri.clone(),
+            read_only: self.read_only,
+            creation_pool: (self.fleet.engine.creation_pool.clone(), path),
+            classes: self.classes.clone(),
             probe,
-        );
+        };
         self.spawn(JobKey::Host(host.to_string()), job);
     }
 
@@ -73,12 +48,15 @@ impl Engine {
             .failed_again(host.to_string(), now, reason.clone(), bounds)
             .failures;
         let delay = bounds.delay_secs(failures);
-        rt.conn = None;
+        rt.connected = false;
+        rt.identity = None;
         let was_down = matches!(rt.status, HostStatus::Down { .. });
         rt.status = HostStatus::Down {
             reason: reason.clone(),
         };
-        self.connections.remove(host);
+        self.effects.push(Effect::DropConnection {
+            host: host.to_string(),
+        });
         if !was_down {
             self.emit(
                 EventKind::HostDown,
@@ -93,21 +71,21 @@ impl Engine {
     pub(super) fn host_connected(
         &mut self,
         host: &str,
-        conn: HostConnection,
+        identity: Option<DaemonIdentity>,
         observation: HostObservation,
         probe: bool,
     ) {
         // Two entries reaching one daemon would each see, and clean, the other's desktops and
         // volumes: the entry connected first keeps the daemon; this one is refused, and nothing
         // it read is merged.
-        if let Some(identity) = conn.identity() {
+        if let Some(identity) = &identity {
             let same = self.hosts.iter().find(|(name, rt)| {
                 name.as_str() != host
+                    && rt.connected
                     && rt
-                        .conn
+                        .identity
                         .as_ref()
-                        .and_then(HostConnection::identity)
-                        .is_some_and(|other| other.same_daemon(&identity))
+                        .is_some_and(|other| other.same_daemon(identity))
             });
             if let Some(other) = same.map(|(name, _)| name.clone()) {
                 let reason = format!("same libvirt daemon as host {other} ({identity})");
@@ -124,14 +102,17 @@ impl Engine {
             }
             return;
         }
-        self.connections.put(host, conn.clone());
+        self.effects.push(Effect::KeepConnection {
+            host: host.to_string(),
+        });
         let was_down = self
             .hosts
             .get(host)
             .is_some_and(|rt| matches!(rt.status, HostStatus::Down { .. }));
         let seq = self.seq;
         if let Some(rt) = self.hosts.get_mut(host) {
-            rt.conn = Some(conn);
+            rt.connected = true;
+            rt.identity = identity;
             self.host_retry.clear(&host.to_string());
             if !matches!(rt.status, HostStatus::Draining { .. }) {
                 rt.status = HostStatus::Active;
@@ -244,13 +225,14 @@ impl Engine {
     }
 
     pub(super) fn resync(&mut self) {
+        let mono = self.now.mono;
         let due = self.last_resync.is_none_or(|t| {
-            t.elapsed() >= Duration::from_secs(self.fleet.engine.resync_secs.max(1))
+            mono.saturating_sub(t) >= Duration::from_secs(self.fleet.engine.resync_secs.max(1))
         });
         if !due {
             return;
         }
-        self.last_resync = Some(tokio::time::Instant::now());
+        self.last_resync = Some(mono);
         let now = self.now();
         let names: Vec<String> = self.hosts.keys().cloned().collect();
         for name in names {
@@ -259,21 +241,20 @@ impl Engine {
             if self.in_flight.contains(&key) {
                 continue;
             }
-            match (&rt.status, &rt.conn) {
+            match (&rt.status, rt.connected) {
                 (HostStatus::Down { .. }, _)
                     if self.host_retry.get(&name).is_none_or(|b| b.until <= now) =>
                 {
                     let standby = self.fleet.host(&name).is_some_and(|h| h.standby);
                     self.connect(&name, standby && !rt.in_service_from_standby);
                 }
-                (_, Some(conn)) if !rt.observing => {
-                    let job = jobs::observe(
-                        name.clone(),
-                        conn.clone(),
-                        self.fleet.engine.creation_pool.clone(),
-                        self.classes.clone(),
-                        self.seq,
-                    );
+                (_, true) if !rt.observing => {
+                    let job = Job::Observe {
+                        host: name.clone(),
+                        creation_pool: self.fleet.engine.creation_pool.clone(),
+                        classes: self.classes.clone(),
+                        started_seq: self.seq,
+                    };
                     if let Some(rt) = self.hosts.get_mut(&name) {
                         rt.observing = true;
                     }
@@ -282,5 +263,77 @@ impl Engine {
                 _ => {}
             }
         }
+    }
+
+    pub(super) fn connect_failed(&mut self, host: String, error: JobError, probe: bool) {
+        let standby = self.fleet.host(&host).is_some_and(|h| h.standby);
+        if probe && standby {
+            if let Some(rt) = self.hosts.get_mut(&host) {
+                rt.status = HostStatus::Standby;
+            }
+        } else {
+            self.host_failed(&host, error.to_string());
+        }
+    }
+
+    pub(super) fn observed(
+        &mut self,
+        host: String,
+        observation: HostObservation,
+        started_seq: u64,
+    ) {
+        if let Some(rt) = self.hosts.get_mut(&host) {
+            rt.observing = false;
+        }
+        self.apply_observation(&host, observation, started_seq);
+    }
+
+    pub(super) fn observe_failed(&mut self, host: String, error: JobError) {
+        if let Some(rt) = self.hosts.get_mut(&host) {
+            rt.observing = false;
+        }
+        self.host_failed(&host, error.to_string());
+    }
+
+    pub(super) fn activated(&mut self, host: String) {
+        // Activation command done: connect.
+        self.emit(
+            EventKind::HostActivated,
+            None,
+            Some(&host),
+            None,
+            "activation command done, connecting".into(),
+        );
+        if let Some(rt) = self.hosts.get_mut(&host) {
+            rt.in_service_from_standby = true;
+        }
+        self.connect(&host, false);
+    }
+
+    pub(super) fn activation_failed(&mut self, host: String, error: HostCommandError) {
+        self.host_failed(&host, format!("activation failed: {error}"));
+    }
+
+    pub(super) fn deactivated(
+        &mut self,
+        host: String,
+        command: Option<Result<(), HostCommandError>>,
+    ) {
+        if let Some(rt) = self.hosts.get_mut(&host) {
+            rt.status = HostStatus::Standby;
+            rt.connected = false;
+            rt.identity = None;
+            rt.in_service_from_standby = false;
+        }
+        self.effects
+            .push(Effect::DropConnection { host: host.clone() });
+        let message = match command {
+            Some(Ok(())) => "returned to standby (deactivation command done)".into(),
+            Some(Err(e)) => {
+                format!("returned to standby (deactivation command failed: {e})")
+            }
+            None => "returned to standby".into(),
+        };
+        self.emit(EventKind::HostStandby, None, Some(&host), None, message);
     }
 }

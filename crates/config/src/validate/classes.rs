@@ -1,0 +1,212 @@
+//! `[[classes]]`: class names (short enough for their desktops' names), seeds and domain
+//! templates (rendered as the engine renders them before they are accepted).
+
+use std::path::Path;
+
+use super::{policy, quoted, shown};
+use crate::error::Diag;
+use crate::reader::{Field, Section};
+use deskpool_core::policy::{ClassSpec, SeedSpec};
+
+const CLASS_KEYS: &[&str] = &[
+    "name",
+    "memory_mib",
+    "vcpus",
+    "disk_gib",
+    "template",
+    "seed",
+    "policy",
+];
+const SEED_KEYS: &[&str] = &["pool", "volume", "version", "host"];
+
+/// Placeholders a domain template must contain.
+const TEMPLATE_PLACEHOLDERS: &[&str] = &["{name}", "{disk_path}"];
+
+/// Longest class name: desktop names are `dp-<class>-<10 characters>` and must be valid names
+/// themselves (at most [`MAX_NAME_LEN`](deskpool_core::policy::names::MAX_NAME_LEN) characters).
+const MAX_CLASS_NAME_LEN: usize = deskpool_core::policy::names::MAX_NAME_LEN - "dp--".len() - 10;
+
+fn class_name(f: &Field, d: &mut Diag) -> Option<String> {
+    let name = f.name(d)?;
+    if name.len() > MAX_CLASS_NAME_LEN {
+        f.error(
+            d,
+            format!(
+                "class name {} is {} characters long; at most {MAX_CLASS_NAME_LEN} are allowed, \
+                 so that its desktops' names (dp-<class>-<10 characters>) fit in {}",
+                quoted(&name),
+                name.len(),
+                deskpool_core::policy::names::MAX_NAME_LEN
+            ),
+        );
+        return None;
+    }
+    Some(name)
+}
+
+pub(super) fn class(
+    d: &mut Diag,
+    s: &Section,
+    hosts: &[&str],
+    base_dir: &Path,
+) -> Option<ClassSpec> {
+    s.check_keys(d, CLASS_KEYS);
+    let name = s.req(d, "name", class_name);
+    let memory_mib = s.req(d, "memory_mib", |f, d| f.int(d, 64, 1_048_576));
+    let vcpus = s.req(d, "vcpus", |f, d| f.int(d, 1, 512));
+    let disk_gib = s.req(d, "disk_gib", |f, d| f.int(d, 1, 65_536));
+    let template = s.opt(d, "template", None, |f, d| {
+        template(f, d, base_dir, name.as_deref()).map(Some)
+    });
+    let seed = s.req(d, "seed", |f, d| seed(f, d, hosts));
+    let label = s.field("name").and_then(|f| f.peek_str());
+    let policy = s.req(d, "policy", |f, d| policy::policy(f, d, label));
+    Some(ClassSpec {
+        name: name?,
+        seed: seed?,
+        memory_mib: memory_mib?,
+        vcpus: vcpus?,
+        disk_gib: disk_gib?,
+        template: template?,
+        policy: policy?,
+    })
+}
+
+/// Reads a domain template file: it must be well-formed XML with a `<domain>` root, hold every
+/// placeholder the engine fills in, and make a domain as the engine would (see
+/// [`template_problem`]). `class` is the class's name when it is valid. Returns its text.
+fn template(f: &Field, d: &mut Diag, base_dir: &Path, class: Option<&str>) -> Option<String> {
+    let rel = f.str(d)?;
+    if rel.is_empty() {
+        f.error(d, "template path is empty");
+        return None;
+    }
+    let path = base_dir.join(rel);
+    let shown_path = shown(&path.display().to_string());
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) => {
+            f.error(d, format!("cannot read template {shown_path}: {e}"));
+            return None;
+        }
+    };
+    let root = match roxmltree::Document::parse(&text) {
+        Ok(doc) => doc.root_element().tag_name().name().to_string(),
+        Err(e) => {
+            f.error(
+                d,
+                format!("template {shown_path} is not well-formed XML: {e}"),
+            );
+            return None;
+        }
+    };
+    if root != "domain" {
+        f.error(
+            d,
+            format!("template {shown_path} has root element <{root}>; expected <domain>"),
+        );
+        return None;
+    }
+    let missing: Vec<&str> = TEMPLATE_PLACEHOLDERS
+        .iter()
+        .copied()
+        .filter(|p| !text.contains(p))
+        .collect();
+    if !missing.is_empty() {
+        f.error(
+            d,
+            format!(
+                "template {shown_path} lacks the placeholder(s) {}",
+                missing.join(", ")
+            ),
+        );
+        return None;
+    }
+    if let Some(why) = template_problem(&text, class.unwrap_or("class")) {
+        f.error(
+            d,
+            format!("template {shown_path} cannot make a desktop: {why}"),
+        );
+        return None;
+    }
+    Some(text)
+}
+
+/// What keeps `template` from making a desktop of `class`, if anything: it is rendered as the
+/// engine renders it (sample values for a desktop of that class), and the domain must be named
+/// by `{name}` and have a disk whose file is `{disk_path}` (the desktop's own volume).
+pub(crate) fn template_problem(template: &str, class: &str) -> Option<String> {
+    use deskpool_core::model::{DesktopMeta, PoolState};
+    use deskpool_core::xml::{DomainValues, domain_disk_sources, render_domain_xml};
+
+    let name = format!("dp-{class}-0000000000");
+    let disk_path = format!("/var/lib/libvirt/deskpool/{name}.qcow2");
+    let values = DomainValues {
+        name: &name,
+        uuid: "00000000-0000-4000-8000-000000000000",
+        memory_mib: 1024,
+        vcpus: 1,
+        disk_path: &disk_path,
+        disk_format: "qcow2",
+        domain_type: "kvm",
+        display_password: "Sample01",
+    };
+    let meta = DesktopMeta {
+        class: class.to_string(),
+        pool: PoolState::Creation,
+        seed_version: "v1".into(),
+        user: None,
+        created_at: 0,
+        changed_at: 0,
+        attempts: 0,
+    };
+    let xml = match render_domain_xml(Some(template), &values, &meta) {
+        Ok(xml) => xml,
+        Err(why) => return Some(why.to_string()),
+    };
+    if !domain_disk_sources(&xml)
+        .iter()
+        .any(|d| d.path == disk_path)
+    {
+        return Some(
+            "no disk of the domain has {disk_path} as its file (the desktop's own volume: \
+             <disk type='file' device='disk'><source file='{disk_path}'/>...</disk>)"
+                .to_string(),
+        );
+    }
+    None
+}
+
+fn seed(f: &Field, d: &mut Diag, hosts: &[&str]) -> Option<SeedSpec> {
+    let s = f.table(d)?;
+    s.check_keys(d, SEED_KEYS);
+    let pool = s.req(d, "pool", |f, d| f.name(d));
+    let volume = s.req(d, "volume", |f, d| f.name(d));
+    let version = s.req(d, "version", |f, d| f.name(d));
+    let host = s.opt(d, "host", None, |f, d| {
+        let name = f.str(d)?;
+        if hosts.contains(&name) {
+            Some(Some(name.to_string()))
+        } else {
+            f.error(
+                d,
+                format!(
+                    "unknown host {}; declared hosts: {}",
+                    quoted(name),
+                    hosts
+                        .iter()
+                        .map(|h| quoted(h))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+            None
+        }
+    });
+    Some(SeedSpec {
+        pool: pool?,
+        volume: volume?,
+        version: version?,
+        host: host?,
+    })
+}

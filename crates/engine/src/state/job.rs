@@ -1,0 +1,144 @@
+//! The jobs the state asks for: each step on a host with its data. The driver runs them (with
+//! the host connections it holds) and brings back their outcomes.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use deskpool_api::EventKind;
+use deskpool_core::model::{ObservedDesktop, PoolState, SeedCopy};
+use deskpool_core::policy::ClassSpec;
+
+/// Bytes done and bytes in all of a seed copy, written by the copying thread and read by the
+/// state for its snapshots.
+#[derive(Debug, Clone, Default)]
+pub struct CopyProgress {
+    pub done: Arc<AtomicU64>,
+    pub total: Arc<AtomicU64>,
+}
+
+/// How many clones and boots of one class may run at once on one host. A new `generation`
+/// (the class's policy changed) starts counting afresh.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pacing {
+    pub class: String,
+    pub generation: u64,
+    pub clones: usize,
+    pub boots: usize,
+}
+
+#[derive(Debug)]
+pub enum Job {
+    /// Open a host (or read it again through a connection a previous engine left) and read it.
+    Connect {
+        host: String,
+        uri: String,
+        read_only: bool,
+        /// The creation pool's name and path.
+        creation_pool: (String, String),
+        classes: Arc<Vec<ClassSpec>>,
+        /// A standby host probed (no activation command run).
+        probe: bool,
+    },
+    Observe {
+        host: String,
+        creation_pool: String,
+        classes: Arc<Vec<ClassSpec>>,
+        /// The state's sequence number when the read began.
+        started_seq: u64,
+    },
+    Create {
+        host: String,
+        class: Box<ClassSpec>,
+        name: String,
+        seed: SeedCopy,
+        creation_pool: String,
+        now: i64,
+        pacing: Pacing,
+    },
+    Boot {
+        desktop: ObservedDesktop,
+        pacing: Pacing,
+        now: i64,
+    },
+    Relabel {
+        desktop: ObservedDesktop,
+        pool: PoolState,
+        user: Option<String>,
+        now: i64,
+        event: Option<(EventKind, String)>,
+    },
+    Assign {
+        desktop: ObservedDesktop,
+        user: String,
+        now: i64,
+    },
+    Reclaim {
+        desktop: ObservedDesktop,
+        restart: bool,
+        now: i64,
+    },
+    Restart {
+        desktop: ObservedDesktop,
+    },
+    Destroy {
+        host: String,
+        desktop: String,
+        known: Option<ObservedDesktop>,
+        creation_pool: String,
+        now: i64,
+        why: String,
+    },
+    DeleteVolume {
+        host: String,
+        pool: String,
+        volume: String,
+    },
+    CopySeed {
+        host: String,
+        source_host: String,
+        source_pool: String,
+        source_volume: String,
+        creation_pool: String,
+        class: String,
+        version: String,
+        progress: CopyProgress,
+    },
+    DeleteSeedCopy {
+        host: String,
+        pool: String,
+        class: String,
+        version: String,
+    },
+    /// Run the host's activation command (if any), then report it activated.
+    Activate {
+        host: String,
+        command: Option<String>,
+    },
+    /// Run the host's deactivation command (if any), then report it on standby.
+    Deactivate {
+        host: String,
+        command: Option<String>,
+    },
+}
+
+impl Job {
+    /// The hosts whose connections the job needs.
+    pub fn hosts(&self) -> Vec<&str> {
+        match self {
+            Job::Connect { .. } | Job::Activate { .. } | Job::Deactivate { .. } => Vec::new(),
+            Job::Observe { host, .. }
+            | Job::Create { host, .. }
+            | Job::Destroy { host, .. }
+            | Job::DeleteVolume { host, .. }
+            | Job::DeleteSeedCopy { host, .. } => vec![host],
+            Job::Boot { desktop, .. }
+            | Job::Relabel { desktop, .. }
+            | Job::Assign { desktop, .. }
+            | Job::Reclaim { desktop, .. }
+            | Job::Restart { desktop } => vec![&desktop.host],
+            Job::CopySeed {
+                host, source_host, ..
+            } => vec![host, source_host],
+        }
+    }
+}

@@ -1,0 +1,410 @@
+//! Job results: what each finished job changes in the engine's view, and whom it answers.
+
+use super::*;
+
+impl EngineState {
+    /// A job ended without an outcome: it no longer holds its key.
+    pub(super) fn job_lost(&mut self, id: JobId) {
+        if let Some(JobKey::Host(host)) = self.job_ended(id)
+            && let Some(rt) = self.hosts.get_mut(&host)
+        {
+            rt.observing = false;
+        }
+    }
+
+    /// The bookkeeping of every finished job: its key is free again.
+    fn job_ended(&mut self, id: JobId) -> Option<JobKey> {
+        let key = self.job_keys.remove(&id)?;
+        self.in_flight.remove(&key);
+        if let JobKey::Host(host) = &key {
+            // Connected, refused or failed: either way the host's first answer is in.
+            self.unread_hosts.remove(host);
+        }
+        Some(key)
+    }
+
+    pub(super) fn job_done(&mut self, id: JobId, outcome: Outcome) {
+        self.job_ended(id);
+        let seq = self.next_seq();
+        match outcome {
+            Outcome::Connected {
+                host,
+                identity,
+                observation,
+                probe,
+            } => self.host_connected(&host, identity, observation, probe),
+            Outcome::ConnectFailed { host, error, probe } => {
+                self.connect_failed(host, error, probe)
+            }
+            Outcome::Observed {
+                host,
+                observation,
+                started_seq,
+            } => self.observed(host, observation, started_seq),
+            Outcome::ObserveFailed { host, error } => self.observe_failed(host, error),
+            Outcome::Desktop { desktop, event } => self.desktop_changed(desktop, event, seq),
+            Outcome::Assigned { desktop, display } => self.assigned(desktop, display, seq),
+            Outcome::Unusable { desktop, why } => self.found_unusable(desktop, why, seq),
+            Outcome::CreateFailed {
+                host,
+                class,
+                desktop,
+                left,
+                error,
+            } => self.create_failed(host, class, desktop, left, error, seq),
+            Outcome::DesktopFailed {
+                host,
+                desktop,
+                error,
+            } => self.desktop_failed(host, desktop, error),
+            Outcome::Destroyed {
+                host,
+                desktop,
+                class,
+                why,
+            } => self.destroyed(host, desktop, class, why, seq),
+            Outcome::VolumeDeleted { host, volume } => self.volume_deleted(host, volume),
+            Outcome::VolumeDeleteFailed {
+                host,
+                volume,
+                error,
+            } => self.volume_delete_failed(host, volume, error),
+            Outcome::SeedCopied { host, copy } => self.seed_copied(host, copy, seq),
+            Outcome::SeedCopyFailed {
+                host,
+                class,
+                version,
+                error,
+            } => self.seed_copy_failed(host, class, version, error),
+            Outcome::SeedCopyDeleted {
+                host,
+                class,
+                version,
+            } => self.seed_copy_deleted(host, class, version),
+            Outcome::Activated { host } => self.activated(host),
+            Outcome::ActivationFailed { host, error } => self.activation_failed(host, error),
+            Outcome::Deactivated { host, command } => self.deactivated(host, command),
+        }
+    }
+
+    fn desktop_changed(
+        &mut self,
+        desktop: ObservedDesktop,
+        event: Option<(EventKind, String)>,
+        seq: u64,
+    ) {
+        let name = desktop.name.clone();
+        let (host, class) = (desktop.host.clone(), desktop.meta.class.clone());
+        self.desktop_retry.clear(&name);
+        if desktop.meta.pool == PoolState::Buffer {
+            self.class_backoff.clear(&class);
+        }
+        if let Some(rt) = self.hosts.get_mut(&host) {
+            rt.desktop_volumes.insert(
+                deskpool_core::model::desktop_volume_name(&name),
+                Tracked {
+                    value: (),
+                    touched: seq,
+                },
+            );
+        }
+        let retired = desktop.meta.pool == PoolState::Retired;
+        self.desktops.insert(
+            name.clone(),
+            Tracked {
+                value: desktop,
+                touched: seq,
+            },
+        );
+        if let Some((kind, message)) = event {
+            self.emit(kind, Some(&class), Some(&host), Some(&name), message);
+        }
+        if retired && let Some(release) = self.pending_release.remove(&name) {
+            self.released(release);
+        }
+    }
+
+    fn assigned(
+        &mut self,
+        desktop: ObservedDesktop,
+        display: Option<deskpool_hypervisor::Display>,
+        seq: u64,
+    ) {
+        let now = self.now();
+        self.publish_now = true;
+        let name = desktop.name.clone();
+        let (host, class) = (desktop.host.clone(), desktop.meta.class.clone());
+        let user = desktop.meta.user.clone().unwrap_or_default();
+        self.desktop_retry.clear(&name);
+        self.desktops.insert(
+            name.clone(),
+            Tracked {
+                value: desktop,
+                touched: seq,
+            },
+        );
+        let Some(login) = self.pending_assign.remove(&name) else {
+            return;
+        };
+        // A user given back a desktop they hold waited for nothing new.
+        let waited = if login.given_back && login.instant {
+            Duration::ZERO
+        } else {
+            self.now.mono.saturating_sub(login.asked)
+        };
+        let reply = Reply::Assigned {
+            desktop: name.clone(),
+            host: host.clone(),
+            display: display.as_ref().map(|d| d.address.clone()),
+            display_password: display.and_then(|d| d.password),
+            waited_ms: waited.as_millis() as u64,
+        };
+        if login.given_back {
+            self.answer_login(login, Ok(reply));
+            return;
+        }
+        let mut message = format!("assigned to {user}");
+        self.history.record_login(&class, now);
+        self.demand.record_login(&class, now);
+        self.history_unsaved = true;
+        self.ledger
+            .served(&class, (!login.instant).then_some(waited));
+        if !login.instant {
+            message = format!("{message} after waiting {}s", waited.as_secs());
+        }
+        self.answer_login(login, Ok(reply));
+        self.emit(
+            EventKind::Assigned,
+            Some(&class),
+            Some(&host),
+            Some(&name),
+            message,
+        );
+    }
+
+    fn found_unusable(&mut self, desktop: ObservedDesktop, why: UnusableDesktop, seq: u64) {
+        let reason = why.to_string();
+        // Never handed out: the planner replaces it; its login tries the next desktop.
+        self.publish_now = true;
+        let name = desktop.name.clone();
+        let (host, class) = (desktop.host.clone(), desktop.meta.class.clone());
+        let given_back = desktop.meta.pool == PoolState::Retired;
+        self.desktops.insert(
+            name.clone(),
+            Tracked {
+                value: desktop,
+                touched: seq,
+            },
+        );
+        let message = if given_back {
+            format!("not given back to its user ({reason}): recycled, a fresh one instead")
+        } else {
+            format!("not handed out ({reason}): replaced")
+        };
+        self.emit(
+            EventKind::Failed,
+            Some(&class),
+            Some(&host),
+            Some(&name),
+            message,
+        );
+        if let Some(login) = self.pending_assign.remove(&name) {
+            let login = Login {
+                given_back: false,
+                ..login
+            };
+            self.ledger.wait_first(&class, login);
+        }
+    }
+
+    fn create_failed(
+        &mut self,
+        host: String,
+        class: String,
+        desktop: String,
+        left: Option<ObservedDesktop>,
+        error: JobError,
+        seq: u64,
+    ) {
+        let now = self.now();
+        let reason = error.to_string();
+        match left {
+            Some(left) => {
+                // Booting failed: retry this desktop later (or give up at max attempts).
+                let failures = left.meta.attempts;
+                let bounds = self.retry_bounds();
+                self.desktop_retry
+                    .record(desktop.clone(), now, failures, reason.clone(), bounds);
+                self.desktops.insert(
+                    desktop.clone(),
+                    Tracked {
+                        value: left,
+                        touched: seq,
+                    },
+                );
+            }
+            None => {
+                self.desktops.remove(&desktop);
+                self.removed.insert(desktop.clone(), seq);
+                let bounds = self.retry_bounds();
+                self.class_backoff
+                    .failed_again(class.clone(), now, reason.clone(), bounds);
+            }
+        }
+        self.ledger.failed(&class);
+        self.emit(
+            EventKind::Failed,
+            Some(&class),
+            Some(&host),
+            Some(&desktop),
+            reason,
+        );
+    }
+
+    fn desktop_failed(&mut self, host: String, desktop: String, error: JobError) {
+        let now = self.now();
+        let reason = error.to_string();
+        if let Some(login) = self.pending_assign.remove(&desktop) {
+            // Another desktop may serve it: back to the front of its queue.
+            let login = Login {
+                instant: false,
+                ..login
+            };
+            let class = login.class.clone();
+            self.ledger.wait_first(&class, login);
+        }
+        if let Some(release) = self.pending_release.remove(&desktop) {
+            let result = Err(CommandError::unavailable(format!(
+                "desktop {desktop}: the release could not be recorded ({reason}); \
+                 it is still assigned: try again"
+            )));
+            for id in release.replies {
+                self.answer(id, result.clone());
+            }
+        }
+        let bounds = self.retry_bounds();
+        self.desktop_retry
+            .failed_again(desktop.clone(), now, reason.clone(), bounds);
+        let class = self
+            .desktops
+            .get(&desktop)
+            .map(|d| d.value.meta.class.clone());
+        self.emit(
+            EventKind::Failed,
+            class.as_deref(),
+            Some(&host),
+            Some(&desktop),
+            reason,
+        );
+        // The host may be gone, or the desktop with it: read it again soon (unless the
+        // step was refused before it reached the host).
+        if error.may_come_from_the_host() {
+            self.last_resync = None;
+        }
+    }
+
+    fn destroyed(
+        &mut self,
+        host: String,
+        desktop: String,
+        class: Option<String>,
+        why: String,
+        seq: u64,
+    ) {
+        self.desktops.remove(&desktop);
+        self.removed.insert(desktop.clone(), seq);
+        self.desktop_retry.clear(&desktop);
+        if let Some(rt) = self.hosts.get_mut(&host) {
+            rt.desktop_volumes
+                .remove(&deskpool_core::model::desktop_volume_name(&desktop));
+            rt.unlabelled.retain(|u| *u != desktop);
+        }
+        self.emit(
+            EventKind::Destroyed,
+            class.as_deref(),
+            Some(&host),
+            Some(&desktop),
+            why,
+        );
+    }
+
+    fn volume_deleted(&mut self, host: String, volume: String) {
+        if let Some(rt) = self.hosts.get_mut(&host) {
+            rt.desktop_volumes.remove(&volume);
+        }
+        tracing::info!(host, volume, "deleted a volume nothing used");
+    }
+
+    fn volume_delete_failed(&mut self, host: String, volume: String, error: JobError) {
+        // Asked again only once the next full read of the host lists it again (a
+        // refusal, e.g. a volume some domain uses, is not retried on every pass).
+        if let Some(rt) = self.hosts.get_mut(&host) {
+            rt.desktop_volumes.remove(&volume);
+        }
+        self.emit(
+            EventKind::Failed,
+            None,
+            Some(&host),
+            None,
+            format!("volume {volume}: {error}"),
+        );
+    }
+
+    fn seed_copied(&mut self, host: String, copy: SeedCopy, seq: u64) {
+        let key = (host.clone(), copy.class.clone(), copy.version.clone());
+        self.seed_retry.clear(&key);
+        self.seed_progress.remove(&key);
+        let message = format!("seed {} copied", copy.version);
+        let class = copy.class.clone();
+        if let Some(rt) = self.hosts.get_mut(&host) {
+            rt.seed_copies.insert(
+                (copy.class.clone(), copy.version.clone()),
+                Tracked {
+                    value: copy,
+                    touched: seq,
+                },
+            );
+        }
+        self.emit(
+            EventKind::SeedCopied,
+            Some(&class),
+            Some(&host),
+            None,
+            message,
+        );
+    }
+
+    fn seed_copy_failed(&mut self, host: String, class: String, version: String, error: JobError) {
+        let now = self.now();
+        let reason = error.to_string();
+        let key = (host.clone(), class.clone(), version.clone());
+        self.seed_progress.remove(&key);
+        let bounds = self.retry_bounds();
+        let failures = self
+            .seed_retry
+            .failed_again(key, now, reason.clone(), bounds)
+            .failures;
+        // Creations of the class wait on this copy: say so on the class.
+        self.class_backoff.record(
+            class.clone(),
+            now,
+            failures,
+            format!("seed copy on {host}: {reason}"),
+            bounds,
+        );
+        self.emit(
+            EventKind::Failed,
+            Some(&class),
+            Some(&host),
+            None,
+            format!("seed {version}: {reason}"),
+        );
+    }
+
+    fn seed_copy_deleted(&mut self, host: String, class: String, version: String) {
+        if let Some(rt) = self.hosts.get_mut(&host) {
+            rt.seed_copies.remove(&(class.clone(), version.clone()));
+        }
+        tracing::info!(host, class, version, "deleted a seed copy nothing uses");
+    }
+}

@@ -1,0 +1,107 @@
+//! The pieces the views share: bordered blocks, the selected row's style, a class's buffer
+//! health colour, bars (gauges), sparklines, ages and cut text.
+
+use ratatui::style::{Modifier, Style};
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Borders};
+
+use crate::theme::{Area, Slot, Theme};
+use deskpool_api::ClassStatus;
+
+/// A bordered block with a title, in an area's colours.
+pub(crate) fn block<'a>(title: impl Into<Line<'a>>, area: Area, theme: &Theme) -> Block<'a> {
+    Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.style(area, Slot::Border))
+        .title(title.into().style(theme.style(area, Slot::Title)))
+        .style(theme.base(area))
+}
+
+/// The highlight of a selected row.
+pub(crate) fn selected(area: Area, theme: &Theme) -> Style {
+    Style::default()
+        .bg(theme.color(area, Slot::Selection))
+        .fg(theme.color(area, Slot::Text))
+        .add_modifier(Modifier::BOLD)
+}
+
+/// Buffer health: at target, below it, or empty while something is wanted.
+pub(crate) fn buffer_slot(c: &ClassStatus) -> Slot {
+    let p = &c.plan;
+    if p.buffer_target > 0 && p.buffer == 0 {
+        Slot::Error
+    } else if p.buffer < p.buffer_target {
+        Slot::Warning
+    } else {
+        Slot::Ok
+    }
+}
+
+/// A bar of `width` cells filled to `value / max`.
+pub(crate) fn bar(value: u32, max: u32, width: usize) -> String {
+    let filled = if max == 0 {
+        if value > 0 { width } else { 0 }
+    } else {
+        ((u64::from(value.min(max)) * width as u64 + u64::from(max) / 2) / u64::from(max)) as usize
+    };
+    let mut s = "█".repeat(filled);
+    s.push_str(&"░".repeat(width - filled));
+    s
+}
+
+/// A sparkline of `values` in block characters, scaled to their maximum.
+pub(crate) fn spark(values: &[u64], width: usize) -> String {
+    const LEVELS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let max = values.iter().copied().max().unwrap_or(0);
+    let mut s: String = values
+        .iter()
+        .rev()
+        .take(width)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .map(|&v| LEVELS[(v * 7 + max / 2).checked_div(max).unwrap_or(0) as usize])
+        .collect();
+    while s.chars().count() < width {
+        s.insert(0, ' ');
+    }
+    s
+}
+
+/// "42s", "5m", "3h", "2d".
+pub(crate) fn age(secs: i64) -> String {
+    let secs = secs.max(0);
+    match secs {
+        0..=119 => format!("{secs}s"),
+        120..=7199 => format!("{}m", secs / 60),
+        7200..=172_799 => format!("{}h", secs / 3600),
+        _ => format!("{}d", secs / 86400),
+    }
+}
+
+/// Cuts `text` to `width` characters, marking the cut.
+pub(crate) fn fit(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        text.to_string()
+    } else {
+        let mut s: String = text.chars().take(width.saturating_sub(1)).collect();
+        s.push('…');
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bars_and_sparklines_scale() {
+        assert_eq!(bar(5, 10, 10), "█████░░░░░");
+        assert_eq!(bar(12, 10, 4), "████");
+        assert_eq!(bar(0, 0, 3), "░░░");
+        assert_eq!(spark(&[0, 7, 14], 5), "  ▁▅█");
+        assert_eq!(age(30), "30s");
+        assert_eq!(age(600), "10m");
+        assert_eq!(fit("abcdef", 4), "abc…");
+    }
+}
