@@ -3,11 +3,11 @@
 
 use std::fmt;
 
-use super::PlanInput;
+use super::index::BusyIndex;
 use super::placement::Placement;
 use super::recover::Sorted;
 use super::seeds::seed_available;
-use super::slots::HostSlot;
+use super::slots::Hosts;
 use crate::policy::ClassSpec;
 
 /// One thing that holds a class's buffer where it is, or is under way to move it.
@@ -100,13 +100,15 @@ fn owned(hosts: &[&str]) -> Vec<String> {
 
 /// The reasons of `class` after placement; `early` holds those the earlier steps gave (cap,
 /// surplus, backoff), in order.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn class_reasons(
+    ci: usize,
     class: &ClassSpec,
     sorted: &Sorted<'_>,
     to_create: u32,
     placement: &Placement<'_>,
-    slots: &[HostSlot<'_>],
-    input: &PlanInput<'_>,
+    hosts: &Hosts<'_>,
+    busy: &BusyIndex<'_>,
     early: Vec<Reason>,
 ) -> Vec<Reason> {
     let version = class.seed.version.as_str();
@@ -129,19 +131,13 @@ pub(super) fn class_reasons(
             .seeding_hosts
             .iter()
             .copied()
-            .filter(|h| {
-                input.busy.seed_copies.contains(&(
-                    h.to_string(),
-                    class.name.clone(),
-                    version.to_string(),
-                ))
-            })
+            .filter(|h| busy.seed_copy(h, &class.name, version))
             .collect();
         if !copying.is_empty() {
             reasons.push(Reason::SeedCopyInProgress {
                 hosts: owned(&copying),
             });
-        } else if !seed_available(class, slots) {
+        } else if !seed_available(ci, class, hosts) {
             reasons.push(Reason::SeedMissing {
                 pool: class.seed.pool.clone(),
                 volume: class.seed.volume.clone(),
