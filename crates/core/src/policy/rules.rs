@@ -166,10 +166,13 @@ pub fn overlapping_pairs(periods: &[Option<&Period>]) -> Vec<(usize, usize)> {
     out
 }
 
-/// `periods 0 and 2 of class "office" overlap (mon-fri 07:00-18:00 and fri 12:00-20:00)`.
+/// `periods 1 and 3 of class "office" overlap (mon-fri 07:00-18:00 and fri 12:00-20:00)`:
+/// `i` and `j` are indices, said counting from 1 (as every message and the editor count).
 pub fn overlap_message(i: usize, j: usize, a: &Period, b: &Period, of: &str) -> String {
     format!(
-        "periods {i} and {j}{of} overlap ({} and {})",
+        "periods {} and {}{of} overlap ({} and {})",
+        i + 1,
+        j + 1,
         describe_period(a),
         describe_period(b)
     )
@@ -268,7 +271,7 @@ fn problems(policy: &Policy) -> Vec<(String, String)> {
         pacing.boots_per_host.into(),
     );
     for (n, period) in policy.periods.iter().enumerate() {
-        let at = format!("periods[{n}]");
+        let at = format!("periods[{}]", n + 1);
         if let Some(why) = days_problem(period.days) {
             out.push((format!("{at}.days"), why));
         }
