@@ -655,7 +655,7 @@ async fn set_policy_refuses_what_the_config_file_refuses_and_keeps_the_policy() 
             }),
         ),
         (
-            "periods[0].from",
+            "periods[1].from",
             with(&|p| {
                 p["periods"] = json!([{
                     "days": 127, "from": 999_999, "to": 3600, "production": 0,
