@@ -43,6 +43,8 @@ pub enum Popup {
         effect: Box<Effect>,
         yes: bool,
     },
+    /// `esc` in the policy editor with edits not saved: drop them? (`yes` as in `Confirm`)
+    DropEdits { yes: bool },
     /// One line of input for an action (a user name, a floor and a duration).
     Prompt {
         label: String,
@@ -65,9 +67,16 @@ pub enum Effect {
         command: Command,
         what: String,
     },
-    /// Apply an edited policy to the engine and write it to the config file.
+    /// Read the class's policy from the config file and open the editor on it if it is still
+    /// the one loaded (the loop answers with [`App::open_editor_checked`]).
+    OpenEditor {
+        class: String,
+    },
+    /// Apply an edited policy to the engine and write it to the config file, unless the
+    /// class's policy in the file is no longer `loaded` (the one the edit started from).
     SavePolicy {
         class: String,
+        loaded: Box<deskpool_core::policy::Policy>,
         policy: Box<deskpool_core::policy::Policy>,
     },
     Quit,

@@ -65,6 +65,10 @@ enum SaveError {
     /// The engine refused it (nothing changed).
     #[error("{0}")]
     Refused(CommandError),
+    /// The config file could not be checked, or its policy changed since it was loaded:
+    /// neither the engine nor the file was changed.
+    #[error("nothing applied: {0}")]
+    Unchecked(EditError),
     /// The engine took it, but the config file could not be written.
     #[error("applied to the engine, but not saved: {0}")]
     NotSaved(EditError),
@@ -146,9 +150,19 @@ async fn event_loop(
                                 let _ = done_tx.send(Done::Engine { what, result }).await;
                             });
                         }
-                        Effect::SavePolicy { class, policy } => {
+                        Effect::OpenEditor { class } => {
+                            let on_disk = match options.config_path.as_deref() {
+                                Some(path) => deskpool_config::policy_on_disk(path, &class),
+                                None => Err(deskpool_config::EditError::Unreadable {
+                                    file: "(no config file)".into(),
+                                    error: std::io::Error::other("this console has no config file"),
+                                }),
+                            };
+                            app.open_editor_checked(&class, on_disk);
+                        }
+                        Effect::SavePolicy { class, loaded, policy } => {
                             let what = format!("change the policy of {class}");
-                            let result = save_policy(&commands, &audit.who, options.config_path.as_deref(), &class, &policy).await;
+                            let result = save_policy(&commands, &audit.who, options.config_path.as_deref(), &class, &loaded, &policy).await;
                             if result.is_ok()
                                 && let Some(c) = app.fleet.classes.iter_mut().find(|c| c.name == class)
                             {
@@ -187,14 +201,27 @@ async fn event_loop(
 }
 
 /// Applies a policy to the engine, then writes it to the config file (atomically, keeping the
-/// file's comments). The engine is told first: a file that cannot be written is reported.
+/// file's comments). Nothing happens when the class's policy in the file is no longer `loaded`
+/// (the one the edit started from): the admin's edit would overwrite a change made on disk.
+/// The file is checked again as it is written; a file that cannot be written is reported.
 async fn save_policy(
     commands: &Commander,
     who: &str,
     path: Option<&std::path::Path>,
     class: &str,
+    loaded: &deskpool_core::policy::Policy,
     policy: &deskpool_core::policy::Policy,
 ) -> Result<String, SaveError> {
+    if let Some(path) = path {
+        let on_disk = deskpool_config::policy_on_disk(path, class).map_err(SaveError::Unchecked)?;
+        if on_disk.policy != *loaded {
+            return Err(SaveError::Unchecked(deskpool_config::EditError::Conflict {
+                file: path.to_path_buf(),
+                class: class.to_string(),
+                why: deskpool_config::edit::changed_since_loaded(loaded, &on_disk.policy),
+            }));
+        }
+    }
     commands
         .send(
             Command::SetPolicy {
@@ -206,7 +233,7 @@ async fn save_policy(
         .await
         .map_err(SaveError::Refused)?;
     match path {
-        Some(path) => deskpool_config::save_policy(path, class, policy)
+        Some(path) => deskpool_config::save_policy_checked(path, class, loaded, policy)
             .map(|()| format!("applied and saved to {}", path.display()))
             .map_err(SaveError::NotSaved),
         None => Ok("applied (demo: no config file to save to)".into()),

@@ -7,6 +7,21 @@ pub const READ_ONLY: &str = "read-only console: actions are disabled (started wi
 pub const NO_FILTER_HERE: &str =
     "nothing to filter here: / filters the desktops of a class and the events";
 pub const TOO_SMALL: &str = "terminal too small";
+/// Beside a period field that takes the class rule's value (the file leaves it out).
+pub const INHERITED: &str = "= class rule";
+
+/// `1 job`, `3 jobs`.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// `a` or `an` before `word` (by its first letter: good enough for class names).
+pub fn article(word: &str) -> &'static str {
+    match word.chars().next().map(|c| c.to_ascii_lowercase()) {
+        Some('a' | 'e' | 'i' | 'o' | 'u') => "an",
+        _ => "a",
+    }
+}
 
 /// `:` commands and what they do (also the completion list).
 pub const COMMANDS: &[(&str, &str)] = &[
@@ -79,10 +94,18 @@ pub fn keys(screen: &Screen) -> Vec<(&'static str, &'static str)> {
             ("ctrl-n", "add a period"),
             ("ctrl-d", "delete the period under the cursor"),
             (
+                "ctrl-r",
+                "a period's production or buffer: back to the class rule",
+            ),
+            (
+                "?",
+                "this help (no field takes a ?); esc returns to the form",
+            ),
+            (
                 "ctrl-s",
                 "save: apply to the engine and write the config file",
             ),
-            ("esc", "leave without saving"),
+            ("esc", "leave (asks first when there are edits not saved)"),
         ],
         Screen::Help => &[],
     };

@@ -114,7 +114,7 @@ impl App {
                 if let Some(class) = class_arg(self)
                     && self.writable()
                 {
-                    self.open_editor(&class);
+                    return self.open_editor(&class);
                 }
             }
             "pause" => return self.act(Command::Pause, "pause the engine".into()),

@@ -138,18 +138,17 @@ impl App {
                 }
                 Vec::new()
             }
-            ('e', Screen::Dashboard | Screen::Detail { .. }) => {
-                if let Some(class) = class
-                    && self.writable()
-                {
-                    self.open_editor(&class);
-                }
-                Vec::new()
-            }
+            ('e', Screen::Dashboard | Screen::Detail { .. }) => match class {
+                Some(class) if self.writable() => self.open_editor(&class),
+                _ => Vec::new(),
+            },
             ('a', Screen::Detail { class }) => {
                 if self.writable() {
                     self.popup = Some(Popup::Prompt {
-                        label: format!("assign a {class} desktop to user"),
+                        label: format!(
+                            "assign {} {class} desktop to user",
+                            strings::article(class)
+                        ),
                         input: Input::default(),
                         purpose: PromptPurpose::AssignUser {
                             class: class.clone(),
@@ -253,14 +252,55 @@ impl App {
         Vec::new()
     }
 
-    pub(super) fn open_editor(&mut self, class: &str) {
-        match self.fleet.class(class) {
-            Some(spec) => {
-                self.editor = Some(PolicyForm::new(spec));
-                self.push(Screen::Editor);
-            }
-            None => self.complain(format!("unknown class {class}")),
+    /// Opens the policy editor on `class`: with a config file, first asks the loop to read the
+    /// class's policy there (editing over a change made on disk would lose it); in the demo,
+    /// at once.
+    pub(super) fn open_editor(&mut self, class: &str) -> Vec<Effect> {
+        let Some(spec) = self.fleet.class(class) else {
+            self.complain(format!("unknown class {class}"));
+            return Vec::new();
+        };
+        if self.can_save {
+            return vec![Effect::OpenEditor {
+                class: class.to_string(),
+            }];
         }
+        let inherits = deskpool_config::on_disk::demo_period_inheritance(class);
+        self.editor = Some(PolicyForm::new(spec, inherits));
+        self.push(Screen::Editor);
+        Vec::new()
+    }
+
+    /// The loop read `class`'s policy from the config file: edit it if it is still the one this
+    /// console loaded (and runs); otherwise say what changed on disk and edit nothing.
+    pub fn open_editor_checked(
+        &mut self,
+        class: &str,
+        on_disk: Result<deskpool_config::PolicyOnDisk, deskpool_config::EditError>,
+    ) {
+        let on_disk = match on_disk {
+            Ok(on_disk) => on_disk,
+            Err(e) => {
+                self.complain(format!("cannot edit the policy of {class}: {e}"));
+                return;
+            }
+        };
+        let Some(spec) = self.fleet.class(class) else {
+            self.complain(format!("unknown class {class}"));
+            return;
+        };
+        if on_disk.policy != spec.policy {
+            let changes = deskpool_config::policy_changes(&spec.policy, &on_disk.policy);
+            self.complain(format!(
+                "not editing {class}: its policy in the config file changed since the console \
+                 loaded it ({}); the engine runs the loaded one. Undo the change in the file, \
+                 or restart the console to run the file's policy",
+                changes.join(", ")
+            ));
+            return;
+        }
+        self.editor = Some(PolicyForm::new(spec, on_disk.inherits));
+        self.push(Screen::Editor);
     }
 
     fn popup_key(&mut self, key: &KeyEvent, event: &TermEvent) -> Vec<Effect> {
@@ -300,6 +340,23 @@ impl App {
                         effect,
                         yes,
                     });
+                    Vec::new()
+                }
+            },
+            Popup::DropEdits { yes } => match key.code {
+                KeyCode::Char('y') => self.leave_editor(),
+                KeyCode::Enter if yes => self.leave_editor(),
+                KeyCode::Esc | KeyCode::Char('n') | KeyCode::Enter => Vec::new(),
+                KeyCode::Left
+                | KeyCode::Right
+                | KeyCode::Tab
+                | KeyCode::Char('h')
+                | KeyCode::Char('l') => {
+                    self.popup = Some(Popup::DropEdits { yes: !yes });
+                    Vec::new()
+                }
+                _ => {
+                    self.popup = Some(Popup::DropEdits { yes });
                     Vec::new()
                 }
             },
@@ -392,17 +449,28 @@ impl App {
         };
         match key.code {
             KeyCode::Esc => {
-                self.back();
-                self.say("policy not changed");
+                if form.is_dirty() {
+                    self.popup = Some(Popup::DropEdits { yes: false });
+                    Vec::new()
+                } else {
+                    self.leave_editor()
+                }
+            }
+            // No field takes a `?` (numbers, times, day and action names), so it is help here
+            // as everywhere; the form stays as it is under the help page.
+            KeyCode::Char('?') => {
+                self.push(Screen::Help);
                 Vec::new()
             }
             KeyCode::Char('s') if key.modifiers.contains(KeyModifiers::CONTROL) => {
                 match form.policy() {
                     Ok(policy) => {
                         let class = form.class.clone();
+                        let loaded = Box::new(form.original.clone());
                         self.back();
                         vec![Effect::SavePolicy {
                             class,
+                            loaded,
                             policy: Box::new(policy),
                         }]
                     }
@@ -410,7 +478,7 @@ impl App {
                         let first = error
                             .problems
                             .first()
-                            .map(|(field, why)| format!("{field}: {why}"))
+                            .map(|(field, why)| format!("{}: {why}", form.label_for(field)))
                             .unwrap_or_default();
                         self.complain(format!("cannot save: {first}"));
                         Vec::new()
@@ -418,9 +486,17 @@ impl App {
                 }
             }
             _ => {
-                form.handle(key, event);
+                if let Some(note) = form.handle(key, event) {
+                    self.complain(note);
+                }
                 Vec::new()
             }
         }
+    }
+
+    fn leave_editor(&mut self) -> Vec<Effect> {
+        self.back();
+        self.say("policy not changed");
+        Vec::new()
     }
 }

@@ -45,7 +45,10 @@ pub(super) fn prompt_effect(
                     // By hand, an admin gets a ready desktop or is told there is none.
                     wait_secs: 0,
                 },
-                what: format!("assign a {class} desktop to {user}"),
+                what: format!(
+                    "assign {} {class} desktop to {user}",
+                    crate::strings::article(class)
+                ),
             })
         }
         PromptPurpose::RaiseFloor { class } => {

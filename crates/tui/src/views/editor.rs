@@ -8,6 +8,7 @@ use ratatui::widgets::Paragraph;
 
 use super::widgets::{block, fit};
 use crate::app::App;
+use crate::strings;
 use crate::theme::{Area, Slot, Theme};
 
 const LABEL: usize = 28;
@@ -50,6 +51,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
                 value_style,
             ),
         ];
+        if form.inherited(&f.key) {
+            spans.push(Span::styled(
+                format!(" {}", strings::INHERITED),
+                theme.style(Area::Editor, Slot::Muted),
+            ));
+        }
         if let Some(problem) = form.problem_for(&f.key) {
             spans.push(Span::styled(
                 format!(" ✗ {problem}"),
@@ -69,7 +76,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
         (format!("✗ {p}"), Slot::Error)
     } else if !form.problems.is_empty() {
         (
-            format!("✗ {} problem(s): fix them to save", form.problems.len()),
+            format!(
+                "✗ {}: fix them to save",
+                strings::count(form.problems.len(), "problem", "problems")
+            ),
             Slot::Error,
         )
     } else if form.is_dirty() {

@@ -130,7 +130,7 @@ pub fn bar(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         ));
     }
     left.push(Span::styled(
-        format!(" · {} jobs │", s.jobs_in_flight),
+        format!(" · {} │", strings::count(s.jobs_in_flight, "job", "jobs")),
         theme.base(Area::StatusBar),
     ));
     let right = match &app.status {

@@ -43,6 +43,25 @@ fn typed(app: &mut App, text: &str) {
     }
 }
 
+/// `e` as the loop answers it: the file on disk still holds the policy the console loaded.
+fn open_editor(app: &mut App) {
+    match key(app, KeyCode::Char('e')).as_slice() {
+        [Effect::OpenEditor { class }] => {
+            let class = class.clone();
+            let spec = app.fleet.class(&class).unwrap();
+            let on_disk = deskpool_config::PolicyOnDisk {
+                policy: spec.policy.clone(),
+                inherits: vec![
+                    deskpool_config::PeriodInherits::default();
+                    spec.policy.periods.len()
+                ],
+            };
+            app.open_editor_checked(&class, Ok(on_disk));
+        }
+        other => panic!("expected the editor to be asked for, got {other:?}"),
+    }
+}
+
 fn contains(lines: &[String], needle: &str) -> bool {
     lines.iter().any(|l| l.contains(needle))
 }
@@ -123,7 +142,7 @@ fn help_lists_the_keys_of_the_view_below_it() {
 #[test]
 fn the_editor_refuses_an_invalid_value_and_says_why() {
     let mut app = app(3, 2, 10);
-    key(&mut app, KeyCode::Char('e'));
+    open_editor(&mut app);
     key(&mut app, KeyCode::Down);
     key(&mut app, KeyCode::Down);
     key(&mut app, KeyCode::Backspace);
@@ -159,8 +178,15 @@ fn the_editor_refuses_an_invalid_value_and_says_why() {
         KeyModifiers::CONTROL,
     )));
     match save.as_slice() {
-        [Effect::SavePolicy { class, policy }] => {
+        [
+            Effect::SavePolicy {
+                class,
+                loaded,
+                policy,
+            },
+        ] => {
             assert_eq!(class, "office");
+            assert_eq!(**loaded, app.fleet.class("office").unwrap().policy);
             assert_eq!(policy.buffer.floor, 7);
         }
         other => panic!("expected a save, got {other:?}"),
