@@ -243,6 +243,7 @@ mod every_variant {
                 period: Some(1),
                 stale: 2,
                 reasons: reasons(),
+                raised_floor: None,
             },
             ClassPlan {
                 name: "dev".into(),
@@ -255,6 +256,7 @@ mod every_variant {
                 period: None,
                 stale: 0,
                 reasons: Vec::new(),
+                raised_floor: None,
             },
         ]
     }

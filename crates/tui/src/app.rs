@@ -55,8 +55,14 @@ pub enum Popup {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PromptPurpose {
-    AssignUser { class: String },
-    RaiseFloor { class: String },
+    AssignUser {
+        class: String,
+    },
+    /// `cap`: the class's, which the floor may not exceed.
+    RaiseFloor {
+        class: String,
+        cap: u32,
+    },
 }
 
 /// Something the loop must do for the app.

@@ -192,6 +192,17 @@ pub fn describe_days(days: Weekdays) -> String {
     }
 }
 
+/// Why a buffer floor raised by an admin (`Command::RaiseFloor`) is refused: above the class
+/// cap the buffer could never reach it. The one check the engine, the console's prompt and the
+/// broker's clients all get.
+pub fn raised_floor_problem(floor: u32, class: &str, cap: u32) -> Option<String> {
+    (floor > cap).then(|| {
+        format!(
+            "floor {floor} is above the cap of class {class} ({cap}): raise it to at most {cap}"
+        )
+    })
+}
+
 /// [`Policy::problems`], for callers that hold a reference.
 pub fn check_policy(policy: &Policy) -> Vec<(String, String)> {
     policy.problems()

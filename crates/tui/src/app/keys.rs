@@ -128,12 +128,15 @@ impl App {
             },
             ('f', Screen::Dashboard | Screen::Detail { .. }) => {
                 if let Some(class) = class
+                    && let Some(cap) = self.fleet.class(&class).map(|c| c.policy.cap)
                     && self.writable()
                 {
                     self.popup = Some(Popup::Prompt {
-                        label: format!("raise {class}'s buffer floor to N for M minutes (N M)"),
+                        label: format!(
+                            "raise {class}'s buffer floor to N (at most the cap, {cap}) for M minutes (N M)"
+                        ),
                         input: Input::default(),
-                        purpose: PromptPurpose::RaiseFloor { class },
+                        purpose: PromptPurpose::RaiseFloor { class, cap },
                     });
                 }
                 Vec::new()

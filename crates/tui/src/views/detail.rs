@@ -57,13 +57,24 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, class: &str, theme: &T
             Span::styled("in force  ", muted),
             Span::raw(in_force),
         ]));
-        lines.push(Line::from(vec![
+        let mut targets = vec![
             Span::styled("targets   ", muted),
             Span::raw(format!(
                 "production {} · buffer {} · total {} · cap {}",
                 p.production_target, p.buffer_target, p.total_target, c.cap
             )),
-        ]));
+        ];
+        if let Some(raised) = p.raised_floor {
+            let until = raised
+                .until
+                .to_zoned(app.fleet.engine.timezone.clone())
+                .strftime("%a %H:%M");
+            targets.push(Span::styled(
+                format!(" · floor raised to {} until {until}", raised.floor),
+                theme.style(Area::Detail, Slot::Warning),
+            ));
+        }
+        lines.push(Line::from(targets));
         lines.push(Line::from(vec![
             Span::styled("levels    ", muted),
             Span::raw(format!(

@@ -287,3 +287,40 @@ fn the_event_filter_matches_the_kind_as_the_view_shows_it() {
         lines.join("\n")
     );
 }
+
+#[test]
+fn a_raised_floor_and_its_end_show_in_the_class_detail() {
+    let mut app = app(3, 2, 10);
+    let mut snapshot = (*app.snapshot).clone();
+    snapshot.classes[0].plan.raised_floor = Some(deskpool_api::RaisedFloorView {
+        floor: 9,
+        until: "2026-01-05T11:30:00Z".parse().unwrap(),
+    });
+    app.on_snapshot(Arc::new(snapshot));
+    key(&mut app, KeyCode::Enter);
+    let lines = screen(&mut app, 120, 40);
+    assert!(
+        contains(&lines, "floor raised to 9 until Mon 11:30"),
+        "{}",
+        lines.join("\n")
+    );
+}
+
+#[test]
+fn the_floor_prompt_refuses_a_floor_above_the_cap() {
+    let mut app = app(3, 2, 10);
+    key(&mut app, KeyCode::Char('f'));
+    let cap = app.fleet.classes[0].policy.cap;
+    typed(&mut app, &format!("{} 30", cap + 1));
+    assert!(key(&mut app, KeyCode::Enter).is_empty());
+    let status = app.status.as_ref().unwrap();
+    assert!(
+        status.error && status.text.contains("above the cap"),
+        "{}",
+        status.text
+    );
+    assert!(
+        matches!(app.popup, Some(Popup::Prompt { .. })),
+        "the prompt stays open"
+    );
+}
