@@ -121,6 +121,14 @@ pub struct App {
     pub page_rows: usize,
     /// The demo's clock speed, shown in the title.
     pub demo_speed: Option<u32>,
+    /// Quitting stops the engine, which runs in this process and provisions and serves the
+    /// broker socket for everyone: `q` asks first.
+    pub quit_stops_engine: bool,
+    /// The engine runs in another process, reached through its socket.
+    pub attached: bool,
+    /// The terminal is below the smallest size drawn (set by each draw): only the "too small"
+    /// note shows, and only `q` and ctrl-c act.
+    pub too_small: bool,
 }
 
 impl App {
@@ -147,6 +155,9 @@ impl App {
             can_save,
             page_rows: 10,
             demo_speed: None,
+            quit_stops_engine: false,
+            attached: false,
+            too_small: false,
         }
     }
 

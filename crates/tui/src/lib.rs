@@ -117,6 +117,9 @@ async fn event_loop(
         options.config_path.is_some(),
     );
     app.demo_speed = options.demo_speed;
+    app.attached = options.attached.is_some();
+    // A read-only engine of this process provisions nothing and serves no socket.
+    app.quit_stops_engine = options.attached.is_none() && !options.read_only;
     if let Some(note) = &options.note {
         app.complain(note.clone());
     }

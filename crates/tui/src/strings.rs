@@ -7,6 +7,8 @@ pub const READ_ONLY: &str = "read-only console: actions are disabled (started wi
 pub const NO_FILTER_HERE: &str =
     "nothing to filter here: / filters the desktops of a class and the events";
 pub const TOO_SMALL: &str = "terminal too small";
+pub const QUIT_STOPS_ENGINE: &str = "Quit and stop the engine? This console runs it: provisioning and \
+     the broker socket stop for everyone (libvirt keeps the desktops).";
 /// Beside a period field that takes the class rule's value (the file leaves it out).
 pub const INHERITED: &str = "= class rule";
 

@@ -91,7 +91,7 @@ impl App {
             }
         };
         match cmd {
-            "q" | "quit" => return vec![Effect::Quit],
+            "q" | "quit" => return self.quit(),
             "help" => self.push(Screen::Help),
             "dashboard" | "home" => self.screens.truncate(1),
             "hosts" => self.push(Screen::Hosts),

@@ -23,8 +23,23 @@ impl App {
         if key.kind != crossterm::event::KeyEventKind::Press {
             return Vec::new();
         }
-        if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
-            return vec![Effect::Quit];
+        let ctrl_c =
+            key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
+        if ctrl_c {
+            // A second ctrl-c answers the quit question with yes.
+            if self.asks_to_quit() {
+                return vec![Effect::Quit];
+            }
+            self.mode = Mode::Normal;
+            return self.quit();
+        }
+        if self.too_small {
+            // Nothing behind the note may act unseen: only quitting, and its question.
+            return match key.code {
+                _ if self.asks_to_quit() => self.popup_key(key, event),
+                KeyCode::Char('q') => self.quit(),
+                _ => Vec::new(),
+            };
         }
         if self.popup.is_some() {
             return self.popup_key(key, event);
@@ -47,7 +62,7 @@ impl App {
     fn normal_key(&mut self, key: &KeyEvent) -> Vec<Effect> {
         let page = self.page_rows.max(1) as isize;
         match key.code {
-            KeyCode::Char('q') => return vec![Effect::Quit],
+            KeyCode::Char('q') => return self.quit(),
             KeyCode::Char('?') => self.push(Screen::Help),
             KeyCode::Char(':') => self.mode = Mode::Command(Input::default()),
             KeyCode::Char('/') => {
@@ -223,6 +238,24 @@ impl App {
             },
             _ => Vec::new(),
         }
+    }
+
+    /// Quits, or first asks when quitting stops the engine for everyone.
+    pub(super) fn quit(&mut self) -> Vec<Effect> {
+        if !self.quit_stops_engine {
+            return vec![Effect::Quit];
+        }
+        self.popup = Some(Popup::Confirm {
+            question: strings::QUIT_STOPS_ENGINE.to_string(),
+            effect: Box::new(Effect::Quit),
+            yes: false,
+        });
+        Vec::new()
+    }
+
+    /// Whether the popup open is the question before quitting.
+    pub fn asks_to_quit(&self) -> bool {
+        matches!(&self.popup, Some(Popup::Confirm { effect, .. }) if **effect == Effect::Quit)
     }
 
     pub(super) fn writable(&mut self) -> bool {

@@ -194,14 +194,75 @@ fn the_editor_refuses_an_invalid_value_and_says_why() {
 }
 
 #[test]
-fn a_narrow_terminal_gets_a_clear_note() {
+fn a_terminal_below_60x16_gets_a_clear_note_and_keys_do_nothing_behind_it() {
     let mut app = app(3, 2, 10);
-    let lines = screen(&mut app, 60, 20);
+    app.quit_stops_engine = true;
+    let lines = screen(&mut app, 59, 20);
     assert!(lines[0].contains("terminal too small"), "{}", lines[0]);
     assert!(contains(
         &lines,
-        "60x20 here; deskpool needs at least 80x24."
+        "59x20 here; deskpool needs at least 60x16."
     ));
+    for c in ['p', 'r', 'e', 'H', ':', '/', '?'] {
+        assert!(key(&mut app, KeyCode::Char(c)).is_empty(), "{c} acted");
+    }
+    assert!(app.popup.is_none() && app.status.is_none() && app.screens.len() == 1);
+    // q asks (on the note itself), and y quits.
+    assert!(key(&mut app, KeyCode::Char('q')).is_empty());
+    assert!(contains(
+        &screen(&mut app, 59, 20),
+        "Quit and stop the engine?"
+    ));
+    assert_eq!(key(&mut app, KeyCode::Char('y')), vec![Effect::Quit]);
+    assert!(!screen(&mut app, 60, 15)[0].contains("deskpool ·"));
+    assert!(screen(&mut app, 60, 16)[0].contains("deskpool ·"));
+}
+
+#[test]
+fn quit_asks_first_when_it_stops_the_engine_of_this_console() {
+    let mut app = app(3, 2, 10);
+    assert_eq!(key(&mut app, KeyCode::Char('q')), vec![Effect::Quit]);
+    app.quit_stops_engine = true;
+    assert!(key(&mut app, KeyCode::Char('q')).is_empty());
+    assert!(contains(
+        &screen(&mut app, 80, 23),
+        "Quit and stop the engine?"
+    ));
+    assert!(
+        key(&mut app, KeyCode::Enter).is_empty(),
+        "Cancel is the default"
+    );
+    assert!(app.popup.is_none());
+    let ctrl_c = TermEvent::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
+    assert!(app.handle(&ctrl_c).is_empty(), "ctrl-c asks too");
+    assert_eq!(
+        app.handle(&ctrl_c),
+        vec![Effect::Quit],
+        "a second ctrl-c quits"
+    );
+}
+
+#[test]
+fn every_screen_draws_at_80x23_and_60x16() {
+    for (w, h) in [(80, 23), (60, 16)] {
+        let mut app = app(3, 3, 30);
+        let lines = screen(&mut app, w, h);
+        assert!(lines[0].contains("deskpool"), "{}", lines.join("\n"));
+        assert!(
+            contains(&lines, "office") && contains(&lines, "h1"),
+            "{}",
+            lines.join("\n")
+        );
+        key(&mut app, KeyCode::Enter);
+        let lines = screen(&mut app, w, h);
+        assert!(contains(&lines, "desktops ("), "{}", lines.join("\n"));
+        for keys in ["H", "E", "?"] {
+            key(&mut app, KeyCode::Esc);
+            typed(&mut app, keys);
+            let lines = screen(&mut app, w, h);
+            assert!(!lines[0].contains("too small"), "{}", lines.join("\n"));
+        }
+    }
 }
 
 #[test]
@@ -247,6 +308,11 @@ fn the_command_line_completes_commands_and_names() {
     key(&mut app, KeyCode::Char(':'));
     typed(&mut app, "q");
     assert_eq!(key(&mut app, KeyCode::Enter), vec![Effect::Quit]);
+    app.quit_stops_engine = true;
+    key(&mut app, KeyCode::Char(':'));
+    typed(&mut app, "q");
+    assert!(key(&mut app, KeyCode::Enter).is_empty());
+    assert!(app.asks_to_quit(), ":q asks like q");
 }
 
 #[test]
