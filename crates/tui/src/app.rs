@@ -88,11 +88,16 @@ pub enum Effect {
     Quit,
 }
 
-/// A line at the bottom that says what just happened.
+/// A line at the bottom that says what just happened, until a key is pressed or it expires.
 pub struct Status {
     pub text: String,
     pub error: bool,
+    pub expires: std::time::Instant,
 }
+
+/// How long a message stays: long enough to read; an error a little longer.
+pub const STATUS_FOR: std::time::Duration = std::time::Duration::from_secs(8);
+pub const ERROR_FOR: std::time::Duration = std::time::Duration::from_secs(15);
 
 pub struct App {
     pub fleet: Fleet,
@@ -196,6 +201,7 @@ impl App {
         self.status = Some(Status {
             text: text.into(),
             error: false,
+            expires: std::time::Instant::now() + STATUS_FOR,
         });
     }
 
@@ -203,7 +209,20 @@ impl App {
         self.status = Some(Status {
             text: text.into(),
             error: true,
+            expires: std::time::Instant::now() + ERROR_FOR,
         });
+    }
+
+    /// When the message shown expires (the loop wakes then to clear it).
+    pub fn status_expiry(&self) -> Option<std::time::Instant> {
+        self.status.as_ref().map(|s| s.expires)
+    }
+
+    /// Clears the message if it has expired by `now`.
+    pub fn expire_status(&mut self, now: std::time::Instant) {
+        if self.status.as_ref().is_some_and(|s| s.expires <= now) {
+            self.status = None;
+        }
     }
 
     // ---- what lists show -----------------------------------------------------------------
@@ -277,7 +296,10 @@ impl App {
             Screen::Detail { class } => self.visible_desktops(class).len(),
             Screen::Hosts => self.snapshot.hosts.len(),
             Screen::Events => self.visible_events().len(),
-            Screen::Help => strings::help_lines(self.screen_under_help()).len(),
+            // The last scroll position shows a full last page, not one line on a blank one.
+            Screen::Help => strings::help_lines(self.screen_under_help())
+                .len()
+                .saturating_sub(self.page_rows.saturating_sub(1)),
             Screen::Editor => 0,
         }
     }
@@ -326,6 +348,9 @@ impl App {
             if matches!(screen, Screen::Detail { .. }) {
                 self.desktop_row = 0;
                 self.desktop_filter.clear();
+            }
+            if screen == Screen::Help {
+                self.help_scroll = 0;
             }
             self.screens.push(screen);
         }

@@ -195,6 +195,9 @@ async fn event_loop(
             Some(Done::Engine { what, result }) = done.recv() => {
                 report(&mut app, &audit, &what, result.map(|reply| strings::reply_outcome(&reply)));
             }
+            _ = sleep_until(app.status_expiry()) => {
+                app.expire_status(std::time::Instant::now());
+            }
             _ = terminate.recv() => break 'run,
             _ = hangup.recv() => break 'run,
         }
@@ -262,6 +265,14 @@ fn report(
         (Ok(_), Err(e)) => app.complain(format!(
             "{what}: done, but the audit log could not be written: {e}"
         )),
+    }
+}
+
+/// Sleeps until `at`, or forever without one (no message shown: nothing to wake for).
+async fn sleep_until(at: Option<std::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -138,14 +138,23 @@ pub fn help_lines(screen: &Screen) -> Vec<String> {
     lines
 }
 
-/// Short key hints for the status bar.
-pub fn hints(screen: &Screen) -> &'static str {
+/// Short key hints for the status bar; a read-only console is offered no action.
+pub fn hints(screen: &Screen, read_only: bool) -> &'static str {
+    if read_only {
+        return match screen {
+            Screen::Dashboard => "read-only · ⏎ open H hosts E events ? help q quit",
+            Screen::Detail { .. } => "read-only · / filter esc back ? help",
+            Screen::Hosts | Screen::Events => "read-only · esc back ? help",
+            Screen::Editor => "read-only · esc back",
+            Screen::Help => "j/k scroll  esc back",
+        };
+    }
     match screen {
         Screen::Dashboard => "⏎ open e edit r refill f floor p pause ? help q quit",
         Screen::Detail { .. } => "/ filter a assign l release x recycle e edit esc back ? help",
         Screen::Hosts => "d drain  u undrain  esc back  ? help",
         Screen::Events => "/ filter  g newest  esc back  ? help",
-        Screen::Editor => "↑↓ field  ^s save  ^n add period  ^d delete period  esc cancel",
+        Screen::Editor => "↑↓ field ^s save ^n add ^d delete period ^r class rule ? help esc",
         Screen::Help => "j/k scroll  esc back",
     }
 }

@@ -51,9 +51,11 @@ pub fn draw(frame: &mut Frame, app: &mut App, theme: &Theme) {
         too_small(frame, area, app, theme);
         return;
     }
-    let [title, body, status_line] = Layout::vertical([
+    let message_rows = status::message_rows(app, area.width);
+    let [title, body, message, status_line] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(1),
+        Constraint::Length(message_rows),
         Constraint::Length(1),
     ])
     .areas(area);
@@ -66,6 +68,7 @@ pub fn draw(frame: &mut Frame, app: &mut App, theme: &Theme) {
         Screen::Editor => editor::draw(frame, body, app, theme),
         Screen::Help => help::draw(frame, body, app, theme),
     }
+    status::message(frame, message, app, theme);
     status::bar(frame, status_line, app, theme);
     popup::draw(frame, area, app, theme);
 }

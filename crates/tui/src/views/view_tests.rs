@@ -214,8 +214,8 @@ fn a_terminal_below_60x16_gets_a_clear_note_and_keys_do_nothing_behind_it() {
         "Quit and stop the engine?"
     ));
     assert_eq!(key(&mut app, KeyCode::Char('y')), vec![Effect::Quit]);
-    assert!(!screen(&mut app, 60, 15)[0].contains("deskpool ·"));
-    assert!(screen(&mut app, 60, 16)[0].contains("deskpool ·"));
+    assert!(screen(&mut app, 60, 15)[0].contains("too small"));
+    assert!(screen(&mut app, 60, 16)[0].contains("· dashboard"));
 }
 
 #[test]
@@ -247,7 +247,7 @@ fn every_screen_draws_at_80x23_and_60x16() {
     for (w, h) in [(80, 23), (60, 16)] {
         let mut app = app(3, 3, 30);
         let lines = screen(&mut app, w, h);
-        assert!(lines[0].contains("deskpool"), "{}", lines.join("\n"));
+        assert!(lines[0].contains("· dashboard"), "{}", lines.join("\n"));
         assert!(
             contains(&lines, "office") && contains(&lines, "h1"),
             "{}",
@@ -388,5 +388,68 @@ fn the_floor_prompt_refuses_a_floor_above_the_cap() {
     assert!(
         matches!(app.popup, Some(Popup::Prompt { .. })),
         "the prompt stays open"
+    );
+}
+
+#[test]
+fn help_opens_at_the_top_and_its_end_is_a_full_page() {
+    let mut app = app(3, 2, 10);
+    key(&mut app, KeyCode::Char('?'));
+    screen(&mut app, 80, 23);
+    key(&mut app, KeyCode::Char('G'));
+    let lines = screen(&mut app, 80, 23);
+    let text_rows = lines[2..21]
+        .iter()
+        .filter(|l| l.trim_matches(['│', ' ']).len() > 0);
+    assert!(
+        text_rows.count() > 10,
+        "G shows a full last page:\n{}",
+        lines.join("\n")
+    );
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Char('?'));
+    let lines = screen(&mut app, 80, 23);
+    assert!(
+        contains(&lines, "Keys of the dashboard view"),
+        "{}",
+        lines.join("\n")
+    );
+}
+
+#[test]
+fn a_message_shows_whole_above_the_key_hints_and_expires() {
+    let mut app = app(3, 2, 10);
+    let long = "x".repeat(150);
+    app.complain(long.clone());
+    let lines = screen(&mut app, 80, 23);
+    let shown: String = lines.iter().map(|l| l.trim()).collect();
+    assert!(shown.contains(&long), "{}", lines.join("\n"));
+    assert!(lines[22].contains("? help"), "hints stay: {}", lines[22]);
+    app.expire_status(std::time::Instant::now());
+    assert!(app.status.is_some(), "not yet");
+    app.expire_status(std::time::Instant::now() + crate::app::ERROR_FOR);
+    assert!(app.status.is_none());
+}
+
+#[test]
+fn the_title_keeps_the_view_and_says_attached_and_read_only_with_a_zoned_clock() {
+    let mut app = app(3, 2, 10);
+    app.attached = true;
+    app.read_only = true;
+    app.config_label = "attached to /var/lib/deskpool/some/long/path/state/deskpool.sock".into();
+    for width in [60, 80, 120] {
+        let title = &screen(&mut app, width, 23)[0];
+        assert!(title.contains(" dashboard"), "{title}");
+        assert!(title.contains("attached · read-only"), "{title}");
+        assert!(
+            title.contains("Mon 10:00 UTC") || title.contains("Mon 2026-01-05 10:00:00 UTC"),
+            "{title}"
+        );
+    }
+    let lines = screen(&mut app, 80, 23);
+    assert!(
+        lines[22].contains("read-only") && !lines[22].contains("refill"),
+        "{}",
+        lines[22]
     );
 }
