@@ -400,7 +400,7 @@ fn help_opens_at_the_top_and_its_end_is_a_full_page() {
     let lines = screen(&mut app, 80, 23);
     let text_rows = lines[2..21]
         .iter()
-        .filter(|l| l.trim_matches(['│', ' ']).len() > 0);
+        .filter(|l| !l.trim_matches(['│', ' ']).is_empty());
     assert!(
         text_rows.count() > 10,
         "G shows a full last page:\n{}",
