@@ -79,6 +79,9 @@ enum Done {
     Engine {
         what: String,
         result: Result<Reply, CommandError>,
+        /// Said instead of the reply's outcome when the command succeeds (a refill taken
+        /// while the engine is paused is not done yet).
+        instead: Option<&'static str>,
     },
 }
 
@@ -148,9 +151,11 @@ async fn event_loop(
                         Effect::Engine { command, what } => {
                             let (commands, done_tx, who) = (commands.clone(), done_tx.clone(), audit.who.clone());
                             app.say(format!("{what}…"));
+                            let instead = (matches!(command, Command::Refill { .. }) && app.snapshot.paused)
+                                .then_some(strings::REFILL_WHILE_PAUSED);
                             tokio::spawn(async move {
                                 let result = commands.send(command, &who).await;
-                                let _ = done_tx.send(Done::Engine { what, result }).await;
+                                let _ = done_tx.send(Done::Engine { what, result, instead }).await;
                             });
                         }
                         Effect::OpenEditor { class } => {
@@ -192,8 +197,12 @@ async fn event_loop(
                     app.on_event(event);
                 }
             }
-            Some(Done::Engine { what, result }) = done.recv() => {
-                report(&mut app, &audit, &what, result.map(|reply| strings::reply_outcome(&reply)));
+            Some(Done::Engine { what, result, instead }) = done.recv() => {
+                let result = result.map(|reply| match instead {
+                    Some(text) => text.to_string(),
+                    None => strings::reply_outcome(&reply),
+                });
+                report(&mut app, &audit, &what, result);
             }
             _ = sleep_until(app.status_expiry()) => {
                 app.expire_status(std::time::Instant::now());

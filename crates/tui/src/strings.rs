@@ -7,6 +7,9 @@ pub const READ_ONLY: &str = "read-only console: actions are disabled (started wi
 pub const NO_FILTER_HERE: &str =
     "nothing to filter here: / filters the desktops of a class and the events";
 pub const TOO_SMALL: &str = "terminal too small";
+/// The engine takes a refill while paused (its backoff is forgotten) but makes nothing.
+pub const REFILL_WHILE_PAUSED: &str =
+    "queued: backoff cleared, but nothing is made while the engine is paused (p resumes)";
 pub const QUIT_STOPS_ENGINE: &str = "Quit and stop the engine? This console runs it: provisioning and \
      the broker socket stop for everyone (libvirt keeps the desktops).";
 /// Beside a period field that takes the class rule's value (the file leaves it out).

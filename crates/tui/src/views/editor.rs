@@ -38,9 +38,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
             theme.style(Area::Editor, Slot::Muted)
         };
         let value_style = if focused {
-            theme
-                .style(Area::Editor, Slot::Text)
-                .bg(theme.color(Area::Editor, Slot::Selection))
+            theme.selected(Area::Editor)
         } else {
             theme.base(Area::Editor)
         };

@@ -48,10 +48,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     if let Some((question, yes)) = confirm {
         let button = |label: &str, on: bool| {
             let style = if on {
-                theme
-                    .style(Area::Popup, Slot::Text)
-                    .bg(theme.color(Area::Popup, Slot::Selection))
-                    .add_modifier(Modifier::BOLD | Modifier::REVERSED)
+                theme.selected(Area::Popup).add_modifier(Modifier::BOLD)
             } else {
                 theme.style(Area::Popup, Slot::Muted)
             };

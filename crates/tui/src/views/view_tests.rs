@@ -453,3 +453,31 @@ fn the_title_keeps_the_view_and_says_attached_and_read_only_with_a_zoned_clock()
         lines[22]
     );
 }
+
+#[test]
+fn the_selected_row_is_drawn_in_each_themes_selection_text_on_its_selection() {
+    use crate::theme::{Area, Slot};
+    for name in Theme::names() {
+        let theme = Theme::builtin(name).unwrap();
+        let mut app = app(3, 2, 10);
+        let mut terminal = Terminal::new(TestBackend::new(80, 23)).unwrap();
+        terminal.draw(|f| super::draw(f, &mut app, &theme)).unwrap();
+        let buffer = terminal.backend().buffer().clone();
+        // The selected class row: the line with the ▶ marker; its name cell.
+        let y = (0..23)
+            .find(|&y| buffer[(1, y)].symbol() == "▶")
+            .expect("a selected row");
+        let cell = &buffer[(3, y)];
+        assert_eq!(
+            cell.fg,
+            theme.color(Area::Dashboard, Slot::SelectionText),
+            "{name}"
+        );
+        assert_eq!(
+            cell.bg,
+            theme.color(Area::Dashboard, Slot::Selection),
+            "{name}"
+        );
+        assert_ne!(cell.fg, cell.bg, "{name}");
+    }
+}

@@ -18,11 +18,10 @@ pub(crate) fn block<'a>(title: impl Into<Line<'a>>, area: Area, theme: &Theme) -
 }
 
 /// The highlight of a selected row.
+/// The selected row: the theme's selection text on its selection colour (a pair each theme
+/// chooses to read well together; plain text on the selection need not).
 pub(crate) fn selected(area: Area, theme: &Theme) -> Style {
-    Style::default()
-        .bg(theme.color(area, Slot::Selection))
-        .fg(theme.color(area, Slot::Text))
-        .add_modifier(Modifier::BOLD)
+    theme.selected(area).add_modifier(Modifier::BOLD)
 }
 
 /// Buffer health: at target, below it, or empty while something is wanted.
