@@ -481,3 +481,26 @@ fn the_selected_row_is_drawn_in_each_themes_selection_text_on_its_selection() {
         assert_ne!(cell.fg, cell.bg, "{name}");
     }
 }
+
+#[test]
+fn desktop_columns_widen_with_the_terminal_and_narrow_ones_leave_columns_out() {
+    let mut app = app(3, 2, 10);
+    let mut snapshot = (*app.snapshot).clone();
+    let user = "firstname.lastname-with-a-long-name";
+    let d = Arc::make_mut(&mut snapshot.desktops)
+        .iter_mut()
+        .find(|d| d.meta.class == "office")
+        .unwrap();
+    d.meta.user = Some(user.into());
+    app.on_snapshot(Arc::new(snapshot));
+    key(&mut app, KeyCode::Enter);
+    let lines = screen(&mut app, 160, 40);
+    assert!(contains(&lines, user), "{}", lines.join("\n"));
+    assert!(contains(&lines, " seed "), "{}", lines.join("\n"));
+    let lines = screen(&mut app, 60, 16);
+    let header = lines.iter().find(|l| l.contains(" name ")).unwrap();
+    assert!(
+        !header.contains("seed") && header.contains("user") && header.contains("state"),
+        "{header}"
+    );
+}
