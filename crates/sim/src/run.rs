@@ -20,8 +20,12 @@
 //! or when its user logs out while still waiting. A logout destroys the user's desktop; under
 //! `on_logout = "recycle"` a replacement is owed to the class, as the engine does.
 //!
-//! Predictive classes get the demand model's forecast of their logins during `ready_secs`
-//! (every login is recorded in the model as it happens: the model knows only the past).
+//! Predictive classes get the demand model's planning mean of their logins
+//! ([`DemandModel::planning_mean`]: the forecast with its learnt clustering) over the horizon
+//! creation can deliver ([`DemandModel::lead_horizon`]: `ready_secs`, plus the time the refill
+//! rate, pacing × active hosts / `ready_secs`, needs to build the forecast's excess over the
+//! desktops ready or in creation). Every login and logout is recorded in the model as it
+//! happens, with its user: the model knows only the past.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -336,7 +340,7 @@ impl Sim<'_> {
             EventKind::Login => {
                 let spec = &self.fleet.classes[class];
                 if let Ok(at) = Timestamp::from_second(e.at) {
-                    self.demand.record_login(&spec.name, at);
+                    self.demand.record_user_login(&spec.name, &e.user, at);
                 }
                 self.stats[class].logins += 1;
                 if let Some(name) = self.model.ready_of(&spec.name, &spec.seed.version) {
@@ -357,6 +361,8 @@ impl Sim<'_> {
                 }
             }
             EventKind::Logout => {
+                self.demand
+                    .record_logout(&self.fleet.classes[class].name, &e.user);
                 if let Some(name) = self.desktops_of.remove(&e.user) {
                     self.model.remove(&name);
                     let spec = &self.fleet.classes[class];
@@ -382,13 +388,29 @@ impl Sim<'_> {
         let Ok(now) = Timestamp::from_second(self.now) else {
             return;
         };
-        for class in &self.fleet.classes {
-            if class.policy.predictive.is_some()
+        let active_hosts = self
+            .model
+            .hosts
+            .iter()
+            .filter(|h| h.status == HostStatus::Active)
+            .count() as f64;
+        for (class, counts) in self.fleet.classes.iter().zip(&self.model.counts) {
+            if let Some(predictive) = class.policy.predictive
                 && let Some(f) = self.forecasts.get_mut(&class.name)
             {
+                // Look ahead by what creation can deliver: the lead time, plus the time the
+                // refill rate needs to build what the forecast asks beyond the stock.
+                let lead = class.policy.ready_secs;
+                let pacing = &class.policy.pacing;
+                let per_host = pacing.clones_per_host.min(pacing.boots_per_host);
+                let refill = f64::from(per_host) * active_hosts / lead.max(1) as f64;
+                let stock = counts.total - counts.production;
+                let horizon = self
+                    .demand
+                    .lead_horizon(&class.name, now, lead, refill, stock);
                 *f = self
                     .demand
-                    .forecast(&class.name, now, class.policy.ready_secs);
+                    .planning_mean(&class.name, now, horizon, predictive.service_level);
             }
         }
         self.model.busy.owed_replacements = self.ledger.owed_for_plan();

@@ -516,6 +516,8 @@ impl PolicyForm {
                 },
                 production,
                 periods,
+                // Not edited in the form: kept as loaded, so a save never drops them.
+                events: self.original.events.clone(),
                 pacing: Pacing {
                     clones_per_host: clones,
                     boots_per_host: boots,

@@ -10,7 +10,7 @@ use super::widgets::{Column, age, block, buffer_slot, column_widths, fit, select
 use crate::app::App;
 use crate::theme::{Area, Slot, Theme};
 use deskpool_api::DesktopView;
-use deskpool_core::policy::BufferRule;
+use deskpool_core::policy::{BufferRule, Policy, TimeOfDay};
 
 fn rule(r: &BufferRule) -> String {
     if r.percent == 0 && r.floor == r.ceiling {
@@ -23,22 +23,71 @@ fn rule(r: &BufferRule) -> String {
     }
 }
 
+/// The next event to start after `at` (the first one without a time), and how many follow.
+fn next_events(policy: &Policy, at: Option<jiff::Timestamp>, tz: &jiff::tz::TimeZone) -> String {
+    let now = at.map(|at| {
+        let local = at.to_zoned(tz.clone());
+        (local.date(), TimeOfDay::from_civil(local.time()))
+    });
+    let mut coming: Vec<_> = policy
+        .events
+        .iter()
+        .filter(|e| now.is_none_or(|now| (e.first_day, e.from) > now))
+        .collect();
+    coming.sort_by_key(|e| (e.first_day, e.from));
+    match coming.split_first() {
+        None => format!("{} declared, none to come", policy.events.len()),
+        Some((next, rest)) => {
+            let more = if rest.is_empty() {
+                String::new()
+            } else {
+                format!(" · {} more", rest.len())
+            };
+            format!(
+                "next {:?} {} · production {}{more}",
+                next.name,
+                next.describe(),
+                next.production
+            )
+        }
+    }
+}
+
 pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, class: &str, theme: &Theme) {
     let s = app.snapshot.clone();
     let status = s.classes.iter().find(|c| c.plan.name == class);
     let spec = app.fleet.class(class);
+    let events_line = spec.is_some_and(|spec| !spec.policy.events.is_empty());
+    // One line more for the events, and one for the event line in force, which wraps at 80
+    // columns.
+    let policy_height = if events_line { 9 } else { 7 };
     let [policy_area, table_area] =
-        Layout::vertical([Constraint::Length(7), Constraint::Min(4)]).areas(area);
+        Layout::vertical([Constraint::Length(policy_height), Constraint::Min(4)]).areas(area);
 
     let mut lines = Vec::new();
     if let (Some(c), Some(spec)) = (status, spec) {
         let p = &c.plan;
         let policy = &spec.policy;
-        let in_force = match p
+        let tz = &app.fleet.engine.timezone;
+        // As the planner reads it: in force now, or ready_secs ahead.
+        let event = s.at.and_then(|at| {
+            let ahead = at + jiff::SignedDuration::from_secs(policy.ready_secs as i64);
+            policy
+                .event_at(at, tz)
+                .or_else(|| policy.event_at(ahead, tz))
+        });
+        let period = p
             .period
-            .and_then(|i| policy.periods.get(i).map(|per| (i, per)))
-        {
-            Some((i, per)) => format!(
+            .and_then(|i| policy.periods.get(i).map(|per| (i, per)));
+        let in_force = match (event, period) {
+            (Some((_, e)), _) => format!(
+                "event {:?}: {} · production {} · {}",
+                e.name,
+                e.describe(),
+                e.production,
+                rule(&e.buffer)
+            ),
+            (None, Some((i, per))) => format!(
                 "period {}: {} {}-{} · production {} · {}",
                 i + 1,
                 per.days.names().join(","),
@@ -47,7 +96,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, class: &str, theme: &T
                 per.production,
                 rule(&per.buffer)
             ),
-            None => format!(
+            (None, None) => format!(
                 "outside periods · production {} · {}",
                 policy.production,
                 rule(&policy.buffer)
@@ -58,6 +107,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, class: &str, theme: &T
             Span::styled("in force  ", muted),
             Span::raw(in_force),
         ]));
+        if events_line {
+            lines.push(Line::from(vec![
+                Span::styled("events    ", muted),
+                Span::raw(next_events(policy, s.at, tz)),
+            ]));
+        }
         let mut targets = vec![
             Span::styled("targets   ", muted),
             Span::raw(format!(
