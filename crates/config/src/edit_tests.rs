@@ -827,7 +827,7 @@ fn an_invalid_event_is_refused_by_the_shared_check_and_nothing_is_written() {
     let e = save_policy(&path, "office", &policy).unwrap_err();
     assert!(
         matches!(&e, EditError::BadPolicy { problems, .. }
-            if problems.iter().any(|(field, _)| field == "events[0].date")),
+            if problems.iter().any(|(field, _)| field == "events[1].date")),
         "{e}"
     );
     assert_eq!(std::fs::read_to_string(&path).unwrap(), before);

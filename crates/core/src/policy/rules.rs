@@ -255,10 +255,13 @@ pub fn overlapping_events(events: &[Option<&Event>]) -> Vec<(usize, usize)> {
     out
 }
 
-/// `events 0 and 1 of class "office" overlap ("training" 2026-01-05 08:00-09:00 and ...)`.
+/// `events 1 and 2 of class "office" overlap ("training" 2026-01-05 08:00-09:00 and ...)`,
+/// counted from 1 like periods.
 pub fn event_overlap_message(i: usize, j: usize, a: &Event, b: &Event, of: &str) -> String {
     format!(
-        "events {i} and {j}{of} overlap ({:?} {} and {:?} {})",
+        "events {} and {}{of} overlap ({:?} {} and {:?} {})",
+        i + 1,
+        j + 1,
         a.name,
         a.describe(),
         b.name,
@@ -365,7 +368,7 @@ fn problems(policy: &Policy) -> Vec<(String, String)> {
         check_buffer(&mut out, &format!("{at}.buffer"), period.buffer, cap);
     }
     for (n, event) in policy.events.iter().enumerate() {
-        event_problems(&mut out, &format!("events[{n}]"), event, cap);
+        event_problems(&mut out, &format!("events[{}]", n + 1), event, cap);
     }
     let events: Vec<Option<&Event>> = policy.events.iter().map(Some).collect();
     for (i, j) in overlapping_events(&events) {
