@@ -243,6 +243,7 @@ mod every_variant {
                 period: Some(1),
                 stale: 2,
                 reasons: reasons(),
+                raised_floor: None,
             },
             ClassPlan {
                 name: "dev".into(),
@@ -255,6 +256,7 @@ mod every_variant {
                 period: None,
                 stale: 0,
                 reasons: Vec::new(),
+                raised_floor: None,
             },
         ]
     }
@@ -623,5 +625,5 @@ fn an_event_on_the_wire_is_held_to_the_calendar_and_the_policy_rules() {
     };
     let error = policy.validate().unwrap_err();
     let fields: Vec<&str> = error.problems.iter().map(|(f, _)| f.as_str()).collect();
-    assert_eq!(fields, ["events[0].date"], "{error}");
+    assert_eq!(fields, ["events[1].date"], "{error}");
 }

@@ -16,7 +16,7 @@ pub use policy::{
 };
 pub use views::{
     ClassPlanView, DesktopMetaView, DesktopView, HostStatusView, LoginStatsView, PoolStateView,
-    ReasonView,
+    RaisedFloorView, ReasonView,
 };
 
 use std::sync::Arc;

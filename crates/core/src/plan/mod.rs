@@ -243,6 +243,15 @@ pub struct ClassPlan {
     /// What holds the buffer where it is, or moves it ([`ClassPlan::explanation`] says it in
     /// one line).
     pub reasons: Vec<Reason>,
+    /// An admin's raised buffer floor in force, and when it ends.
+    pub raised_floor: Option<RaisedFloor>,
+}
+
+/// A buffer floor an admin raised for a while (`Command::RaiseFloor`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RaisedFloor {
+    pub floor: u32,
+    pub until: Timestamp,
 }
 
 impl ClassPlan {
@@ -344,6 +353,12 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
             period: targets.period,
             stale: sorted.stale.len() as u32,
             reasons,
+            raised_floor: input
+                .busy
+                .floor_raises
+                .get(&class.name)
+                .filter(|(_, until)| *until > input.now)
+                .map(|&(floor, until)| RaisedFloor { floor, until }),
         });
     }
 
