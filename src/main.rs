@@ -331,7 +331,7 @@ fn serve(explicit: Option<PathBuf>) -> anyhow::Result<ExitCode> {
             Ok(b) => b,
             Err(e) => {
                 engine.shutdown().await;
-                return Err(e);
+                return Err(e.into());
             }
         };
         println!(

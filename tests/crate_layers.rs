@@ -162,3 +162,20 @@ fn the_crates_that_only_decide_do_no_io_of_their_own() {
         assert!(!core.contains(io), "deskpool-core depends on {io}");
     }
 }
+
+#[test]
+fn only_the_binary_reports_errors_with_anyhow() {
+    // Library crates return typed errors (a caller can match on what went wrong); anyhow is
+    // for the binary's edge, where an error is only printed.
+    let packages = workspace();
+    for (name, package) in &packages {
+        if name == "deskpool" {
+            continue;
+        }
+        assert!(
+            !package.external.contains("anyhow"),
+            "{name} depends on anyhow"
+        );
+    }
+    assert!(packages["deskpool"].external.contains("anyhow"));
+}

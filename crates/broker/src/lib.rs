@@ -22,4 +22,4 @@ pub mod status;
 pub mod stream;
 
 pub use client::{attach, is_live};
-pub use server::Broker;
+pub use server::{BindError, Broker};

@@ -21,7 +21,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, watch};
 
@@ -182,10 +181,10 @@ impl Broker {
         engine: &mut EngineHandle,
         path: &Path,
         classes: Vec<String>,
-    ) -> anyhow::Result<Broker> {
+    ) -> Result<Broker, BindError> {
         let (listener, identity) = bind(path)?;
         let listener = tokio::net::UnixListener::from_std(listener)
-            .with_context(|| format!("cannot serve {}", path.display()))?;
+            .map_err(|e| BindError::io("cannot serve", path, e))?;
         let mut events = engine.events_subscribe();
         let (ring_wake, _) = watch::channel(0u64);
         let shared = Arc::new(Shared {
@@ -257,27 +256,59 @@ impl Drop for Broker {
     }
 }
 
+/// Why the broker's socket could not be served. The message names the path, and the system's
+/// error where there is one, whole (it is shown as it is, in the console's note too).
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    #[error(
+        "a deskpool engine is already listening on {}; use `deskpool ctl` or attach a console to it",
+        path.display()
+    )]
+    AlreadyServed { path: PathBuf },
+    #[error(
+        "{} exists and is not a socket; remove it or set [broker] socket to another path",
+        path.display()
+    )]
+    NotASocket { path: PathBuf },
+    #[error("{what} {}: {error}", path.display())]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        error: std::io::Error,
+    },
+}
+
+impl BindError {
+    fn io(what: &'static str, path: &Path, error: std::io::Error) -> BindError {
+        BindError::Io {
+            what,
+            path: path.to_path_buf(),
+            error,
+        }
+    }
+}
+
 /// Creates the listening socket at `path` with mode 0600: a stale socket file (nobody
 /// listening) is replaced; a live one, or a file that is not a socket, is refused.
-pub fn bind(path: &Path) -> anyhow::Result<(std::os::unix::net::UnixListener, (u64, u64))> {
+pub fn bind(path: &Path) -> Result<(std::os::unix::net::UnixListener, (u64, u64)), BindError> {
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_socket() => {
             if std::os::unix::net::UnixStream::connect(path).is_ok() {
-                bail!(
-                    "a deskpool engine is already listening on {}; use `deskpool ctl` or attach a console to it",
-                    path.display()
-                );
+                return Err(BindError::AlreadyServed {
+                    path: path.to_path_buf(),
+                });
             }
             tracing::info!(socket = %path.display(), "replacing a stale socket file");
             std::fs::remove_file(path)
-                .with_context(|| format!("cannot remove the stale socket {}", path.display()))?;
+                .map_err(|e| BindError::io("cannot remove the stale socket", path, e))?;
         }
-        Ok(_) => bail!(
-            "{} exists and is not a socket; remove it or set [broker] socket to another path",
-            path.display()
-        ),
+        Ok(_) => {
+            return Err(BindError::NotASocket {
+                path: path.to_path_buf(),
+            });
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e).with_context(|| format!("cannot use {}", path.display())),
+        Err(e) => return Err(BindError::io("cannot use", path, e)),
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         // As the state directory: private (the socket itself is 0600 anyway).
@@ -285,7 +316,7 @@ pub fn bind(path: &Path) -> anyhow::Result<(std::os::unix::net::UnixListener, (u
             .recursive(true)
             .mode(0o700)
             .create(dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
+            .map_err(|e| BindError::io("cannot create", dir, e))?;
     }
     // The socket is born 0600 (umask), then set so explicitly: nobody else may connect even for
     // an instant. The umask is process-wide; it is restored at once.
@@ -294,11 +325,14 @@ pub fn bind(path: &Path) -> anyhow::Result<(std::os::unix::net::UnixListener, (u
     let bound = std::os::unix::net::UnixListener::bind(path);
     // SAFETY: as above.
     unsafe { libc::umask(old) };
-    let listener = bound.with_context(|| format!("cannot listen on {}", path.display()))?;
+    let listener = bound.map_err(|e| BindError::io("cannot listen on", path, e))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .with_context(|| format!("cannot set the mode of {}", path.display()))?;
-    listener.set_nonblocking(true)?;
-    let meta = std::fs::symlink_metadata(path)?;
+        .map_err(|e| BindError::io("cannot set the mode of", path, e))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| BindError::io("cannot serve", path, e))?;
+    let meta =
+        std::fs::symlink_metadata(path).map_err(|e| BindError::io("cannot read", path, e))?;
     Ok((listener, (meta.dev(), meta.ino())))
 }
 
