@@ -113,6 +113,11 @@ pub enum ReasonView {
     StaleReplaced {
         count: u32,
     },
+    FloorRaised {
+        floor: u32,
+        ends_in_secs: i64,
+    },
+    EnginePaused,
 }
 
 impl From<&Reason> for ReasonView {
@@ -143,6 +148,14 @@ impl From<&Reason> for ReasonView {
             Reason::NoActiveHost { count } => ReasonView::NoActiveHost { count },
             Reason::AtCapacity { hosts } => ReasonView::AtCapacity { hosts },
             Reason::StaleReplaced { count } => ReasonView::StaleReplaced { count },
+            Reason::FloorRaised {
+                floor,
+                ends_in_secs,
+            } => ReasonView::FloorRaised {
+                floor,
+                ends_in_secs,
+            },
+            Reason::EnginePaused => ReasonView::EnginePaused,
         }
     }
 }
@@ -177,6 +190,14 @@ impl From<&ReasonView> for Reason {
             ReasonView::NoActiveHost { count } => Reason::NoActiveHost { count },
             ReasonView::AtCapacity { hosts } => Reason::AtCapacity { hosts },
             ReasonView::StaleReplaced { count } => Reason::StaleReplaced { count },
+            ReasonView::FloorRaised {
+                floor,
+                ends_in_secs,
+            } => Reason::FloorRaised {
+                floor,
+                ends_in_secs,
+            },
+            ReasonView::EnginePaused => Reason::EnginePaused,
         }
     }
 }
@@ -370,6 +391,23 @@ pub struct LoginStatsView {
     pub refused: u64,
     /// Desktops that failed to become ready.
     pub failures: u64,
+    /// The same counts over the last hour (since the start, for a younger engine). Filled by
+    /// the engine, which keeps the window; empty from an engine that predates it.
+    #[serde(default)]
+    pub last_hour: LoginWindowView,
+}
+
+/// Logins of one class over a recent window (the engine's rolling last hour).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LoginWindowView {
+    /// How long the window covers, in seconds (an hour, or less right after a start).
+    pub secs: u64,
+    pub served: u64,
+    pub instant: u64,
+    pub refused: u64,
+    /// The 95th percentile of the served logins' waits, as the upper bound of its histogram
+    /// bucket (`None`: no login served, or it lies beyond the last bound).
+    pub p95_wait_secs: Option<f64>,
 }
 
 impl From<LoginStats> for LoginStatsView {
@@ -393,6 +431,7 @@ impl From<LoginStats> for LoginStatsView {
             wait_le,
             refused,
             failures,
+            last_hour: LoginWindowView::default(),
         }
     }
 }

@@ -160,6 +160,8 @@ pub fn event_kind(kind: deskpool_api::EventKind) -> &'static str {
         EventKind::HostUp => "host-up",
         EventKind::PolicyChanged => "policy-changed",
         EventKind::AdminAction => "admin-action",
+        EventKind::LoginRefused => "login-refused",
+        EventKind::SeedMissing => "seed-missing",
     }
 }
 
@@ -183,6 +185,8 @@ mod tests {
             EventKind::HostUp,
             EventKind::PolicyChanged,
             EventKind::AdminAction,
+            EventKind::LoginRefused,
+            EventKind::SeedMissing,
         ] {
             let wire = serde_json::to_value(kind).unwrap();
             assert_eq!(wire.as_str(), Some(super::event_kind(kind)), "{kind:?}");

@@ -108,7 +108,30 @@ impl EngineState {
                 self.execute(action, now);
             }
         }
+        self.seed_events(&plan.classes);
         self.publish_with(&plan.classes, desktops);
+    }
+
+    /// An event when a class's seed volume goes missing (not on every pass while it stays so).
+    fn seed_events(&mut self, classes: &[plan::ClassPlan]) {
+        let mut missing = HashSet::new();
+        for class in classes {
+            for reason in &class.reasons {
+                if let plan::Reason::SeedMissing { .. } = reason {
+                    missing.insert(class.name.clone());
+                    if !self.seeds_missing.contains(&class.name) {
+                        self.emit(
+                            EventKind::SeedMissing,
+                            Some(&class.name),
+                            None,
+                            None,
+                            format!("{reason}: no desktop can be made"),
+                        );
+                    }
+                }
+            }
+        }
+        self.seeds_missing = missing;
     }
 
     pub(super) fn publish(&mut self, classes: &[plan::ClassPlan]) {
@@ -137,13 +160,21 @@ impl EngineState {
                             && d.meta.pool != PoolState::Retired
                     })
                     .count() as u32;
-                let logins = self.ledger.stats(&p.name);
+                let stats = self.ledger.stats(&p.name);
+                let mut logins: deskpool_api::LoginStatsView = (&stats).into();
+                logins.last_hour = self.login_windows.window(&p.name, now, &stats);
+                let mut plan: deskpool_api::ClassPlanView = p.into();
+                if self.paused {
+                    // Said first: while paused nothing else on the line moves.
+                    plan.reasons
+                        .insert(0, deskpool_api::ReasonView::EnginePaused);
+                }
                 ClassStatus {
-                    plan: p.into(),
+                    plan,
                     seed_version: version,
                     on_old_seed,
                     cap: spec.map_or(0, |c| c.policy.cap),
-                    logins: logins.into(),
+                    logins,
                     demand: self
                         .history
                         .recent_logins(&p.name, now, DEMAND_BUCKETS_SHOWN),
