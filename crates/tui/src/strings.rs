@@ -7,6 +7,8 @@ pub const READ_ONLY: &str = "read-only console: actions are disabled (started wi
 pub const NO_FILTER_HERE: &str =
     "nothing to filter here: / filters the desktops of a class and the events";
 pub const TOO_SMALL: &str = "terminal too small";
+/// The key hint left when the status bar has no room for the others.
+pub const HELP_HINT: &str = "? help";
 
 /// `:` commands and what they do (also the completion list).
 pub const COMMANDS: &[(&str, &str)] = &[

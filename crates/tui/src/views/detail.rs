@@ -4,12 +4,15 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState, Wrap};
+use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
 
-use super::widgets::{age, block, buffer_slot, fit, selected};
+use super::widgets::{age, block, buffer_slot, fit, selected, wrap_hanging};
 use crate::app::App;
 use crate::theme::{Area, Slot, Theme};
 use deskpool_core::policy::BufferRule;
+
+/// The width of the header's labels ("in force  ").
+const LABEL: usize = 10;
 
 fn rule(r: &BufferRule) -> String {
     if r.percent == 0 && r.floor == r.ceiling {
@@ -22,14 +25,43 @@ fn rule(r: &BufferRule) -> String {
     }
 }
 
+/// "95% instant · p95 wait 30s" over the last hour, or what little there is to say.
+fn login_window(c: &deskpool_api::ClassStatus) -> String {
+    let w = &c.logins.last_hour;
+    let minutes = w.secs.div_ceil(60).max(1);
+    let mut parts = vec![format!(
+        "{} in the last {}",
+        w.served,
+        if minutes >= 60 {
+            "hour".to_string()
+        } else {
+            format!("{minutes} min")
+        }
+    )];
+    if w.served > 0 {
+        parts.push(format!("{}% instant", w.instant * 100 / w.served));
+        parts.push(match w.p95_wait_secs {
+            Some(p) => format!("p95 wait ≤{p}s"),
+            None => "p95 wait over 10 min".to_string(),
+        });
+    }
+    parts.push(format!("{} refused", w.refused));
+    parts.push(format!("{} waiting now", c.logins.waiting));
+    if let Some(&last) = c.demand.last() {
+        parts.push(format!("rate {last}/5 min"));
+    }
+    parts.join(" · ")
+}
+
 pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, class: &str, theme: &Theme) {
     let s = app.snapshot.clone();
     let status = s.classes.iter().find(|c| c.plan.name == class);
     let spec = app.fleet.class(class);
-    let [policy_area, table_area] =
-        Layout::vertical([Constraint::Length(7), Constraint::Min(4)]).areas(area);
+    let muted = theme.style(Area::Detail, Slot::Muted);
+    let width = area.width.saturating_sub(2) as usize;
 
-    let mut lines = Vec::new();
+    // (label, text, colour) of each header line; each wraps under its own start.
+    let mut fields: Vec<(&str, String, Slot)> = Vec::new();
     if let (Some(c), Some(spec)) = (status, spec) {
         let p = &c.plan;
         let policy = &spec.policy;
@@ -52,51 +84,59 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, class: &str, theme: &T
                 rule(&policy.buffer)
             ),
         };
-        let muted = theme.style(Area::Detail, Slot::Muted);
-        lines.push(Line::from(vec![
-            Span::styled("in force  ", muted),
-            Span::raw(in_force),
-        ]));
-        lines.push(Line::from(vec![
-            Span::styled("targets   ", muted),
-            Span::raw(format!(
+        fields.push(("in force", in_force, Slot::Text));
+        fields.push((
+            "targets",
+            format!(
                 "production {} · buffer {} · total {} · cap {}",
                 p.production_target, p.buffer_target, p.total_target, c.cap
-            )),
-        ]));
-        lines.push(Line::from(vec![
-            Span::styled("levels    ", muted),
-            Span::raw(format!(
+            ),
+            Slot::Text,
+        ));
+        fields.push((
+            "levels",
+            format!(
                 "production {} · buffer {} · creation {} · seed {}, {} older",
                 p.production, p.buffer, p.creation, c.seed_version, c.on_old_seed
-            )),
-        ]));
-        let slot = buffer_slot(c);
-        lines.push(Line::from(vec![
-            Span::styled("why       ", muted),
-            Span::styled(p.explanation(), theme.style(Area::Detail, slot)),
-        ]));
-        lines.push(Line::from(vec![
-            Span::styled("pacing    ", muted),
-            Span::raw(format!(
+            ),
+            Slot::Text,
+        ));
+        fields.push(("why", p.explanation(), buffer_slot(c)));
+        fields.push(("logins", login_window(c), Slot::Text));
+        fields.push((
+            "pacing",
+            format!(
                 "{} clones, {} boots per host · ready in {}s · scale down after {}s",
                 policy.pacing.clones_per_host,
                 policy.pacing.boots_per_host,
                 policy.ready_secs,
                 policy.scale_down_delay_secs
-            )),
-        ]));
-    } else {
+            ),
+            Slot::Text,
+        ));
+    }
+    let mut lines = Vec::new();
+    for (label, text, slot) in fields {
+        let wrapped = wrap_hanging(&text, width.saturating_sub(LABEL), 0);
+        for (i, line) in wrapped.into_iter().enumerate() {
+            let label = if i == 0 { label } else { "" };
+            lines.push(Line::from(vec![
+                Span::styled(format!("{label:<LABEL$}"), muted),
+                Span::styled(line, theme.style(Area::Detail, slot)),
+            ]));
+        }
+    }
+    if lines.is_empty() {
         lines.push(Line::from(format!(
             "no class {class} in the engine's snapshot yet"
         )));
     }
+    // The header grows to hold every line, leaving the desktops table at least 4 rows.
+    let header_height = (lines.len() as u16 + 2).min(area.height.saturating_sub(4));
+    let [policy_area, table_area] =
+        Layout::vertical([Constraint::Length(header_height), Constraint::Min(4)]).areas(area);
     frame.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: true }).block(block(
-            format!(" {class} "),
-            Area::Detail,
-            theme,
-        )),
+        Paragraph::new(lines).block(block(format!(" {class} "), Area::Detail, theme)),
         policy_area,
     );
 

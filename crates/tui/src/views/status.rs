@@ -123,16 +123,19 @@ pub fn bar(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         format!(" {up}/{} up", s.hosts.len()),
         theme.style(Area::StatusBar, health_slot),
     )];
-    if down > 0 {
-        left.push(Span::styled(
-            format!(" {down} down"),
-            theme.style(Area::StatusBar, Slot::Error),
-        ));
-    }
     left.push(Span::styled(
         format!(" · {} jobs │", s.jobs_in_flight),
         theme.base(Area::StatusBar),
     ));
+    // The problems line: what is wrong now, named (hosts down, classes refusing logins...).
+    let problems = super::signals::problems(s);
+    if !problems.is_empty() {
+        left.push(Span::styled(
+            format!(" ⚠ {}", problems.join(", ")),
+            theme.style(Area::StatusBar, Slot::Error),
+        ));
+    }
+    let room = (area.width as usize).saturating_sub(Line::from(left.clone()).width() + 1);
     let right = match &app.status {
         Some(status) => Span::styled(
             format!("{} ", status.text),
@@ -145,10 +148,19 @@ pub fn bar(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 },
             ),
         ),
-        None => Span::styled(
-            format!("{} ", strings::hints(app.screen())),
-            theme.style(Area::StatusBar, Slot::Muted),
-        ),
+        None => {
+            let hints = strings::hints(app.screen());
+            // Short of room (problems take it), at least say where the help is.
+            let hints = if hints.chars().count() < room {
+                hints
+            } else {
+                strings::HELP_HINT
+            };
+            Span::styled(
+                format!("{hints} "),
+                theme.style(Area::StatusBar, Slot::Muted),
+            )
+        }
     };
     let left = Line::from(left);
     let [l, r] = Layout::horizontal([Constraint::Length(left.width() as u16), Constraint::Min(1)])
