@@ -2,6 +2,18 @@
 
 use super::*;
 
+/// Sets a class's count in creation, and its reason, to what the pass left in flight (the
+/// planner counted before the pass's own creations were ordered).
+fn in_creation(plan: &mut deskpool_api::ClassPlanView, count: u32) {
+    use deskpool_api::ReasonView;
+    plan.creation = count;
+    plan.reasons
+        .retain(|r| !matches!(r, ReasonView::InCreation { .. }));
+    if count > 0 {
+        plan.reasons.insert(0, ReasonView::InCreation { count });
+    }
+}
+
 impl EngineState {
     /// The configured retry delays (the fleet's, which a policy change may replace).
     pub(super) fn retry_bounds(&self) -> RetryBounds {
@@ -103,9 +115,19 @@ impl EngineState {
         });
         self.memory = plan.memory.clone();
         self.passes += 1;
+        let mut desktops = desktops;
         if !self.paused {
+            let creates = plan
+                .actions
+                .iter()
+                .any(|a| matches!(a, Action::Create { .. }));
             for action in plan.actions.clone() {
                 self.execute(action, now);
+            }
+            // The snapshot shows the desktops this pass started making (their placeholders),
+            // not the fleet as it was before them.
+            if creates {
+                desktops = self.desktops.values().map(|d| d.value.clone()).collect();
             }
         }
         self.seed_events(&plan.classes);
@@ -152,18 +174,23 @@ impl EngineState {
             .map(|p| {
                 let spec = self.fleet.class(&p.name);
                 let version = spec.map(|c| c.seed.version.clone()).unwrap_or_default();
-                let on_old_seed = desktops
-                    .iter()
-                    .filter(|d| {
-                        d.meta.class == p.name
-                            && d.meta.seed_version != version
-                            && d.meta.pool != PoolState::Retired
-                    })
-                    .count() as u32;
+                let mut on_old_seed = 0;
+                let mut creating = 0;
+                for d in desktops.iter().filter(|d| d.meta.class == p.name) {
+                    if d.meta.seed_version != version && d.meta.pool != PoolState::Retired {
+                        on_old_seed += 1;
+                    }
+                    if d.meta.pool == PoolState::Creation {
+                        creating += 1;
+                    }
+                }
                 let stats = self.ledger.stats(&p.name);
                 let mut logins: deskpool_api::LoginStatsView = (&stats).into();
                 logins.last_hour = self.login_windows.window(&p.name, now, &stats);
                 let mut plan: deskpool_api::ClassPlanView = p.into();
+                if plan.creation != creating {
+                    in_creation(&mut plan, creating);
+                }
                 if self.paused {
                     // Said first: while paused nothing else on the line moves.
                     plan.reasons

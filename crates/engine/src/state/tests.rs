@@ -949,3 +949,15 @@ fn a_missing_seed_makes_one_event_not_one_per_pass() {
             .any(|r| matches!(r, deskpool_api::ReasonView::SeedMissing { .. }))
     );
 }
+
+#[test]
+fn the_snapshot_of_a_pass_counts_the_creations_it_ordered() {
+    let (_, effects) = connected_engine(fleet(&["h1"], 2, ""), Settings::default(), vec![]);
+    assert_eq!(creates(&effects).len(), 2, "{effects:?}");
+    let office = &last_snapshot(&effects).classes[0];
+    assert_eq!(office.plan.creation, 2);
+    assert_eq!(
+        office.plan.reasons.first(),
+        Some(&deskpool_api::ReasonView::InCreation { count: 2 })
+    );
+}

@@ -21,11 +21,13 @@ const LOGIN_SCALE_MIN: u64 = 10;
 /// The most lines the selected class's reason takes.
 const WHY_LINES: usize = 4;
 
-/// Column sizes: narrow at 80 columns, wide from 110.
+/// Column sizes: narrow at 80 columns (no seed column: the class detail shows it, and
+/// desktops on an old seed are a status), wide from 110.
 struct Columns {
     class: usize,
     gauge: usize,
-    seed: usize,
+    /// `None`: the column is left out.
+    seed: Option<usize>,
     spark: usize,
 }
 
@@ -35,15 +37,15 @@ impl Columns {
             Columns {
                 class: 12,
                 gauge: 12,
-                seed: 10,
+                seed: Some(10),
                 spark: 8,
             }
         } else {
             Columns {
-                class: 9,
+                class: 8,
                 gauge: 4,
-                seed: 8,
-                spark: 6,
+                seed: None,
+                spark: 5,
             }
         }
     }
@@ -81,31 +83,25 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
         .max()
         .unwrap_or(0)
         .max(LOGIN_SCALE_MIN);
-    let header = Row::new(vec![
+    let mut header = vec![
         Cell::from("class"),
         Cell::from("prod"),
         Cell::from("buffer"),
         Cell::from("new"),
         Cell::from("status"),
-        Cell::from("seed"),
-        Cell::from(format!("in≤{login_scale}")),
-        Cell::from("buf/tgt"),
-    ])
-    .style(theme.style(Area::Dashboard, Slot::Muted));
+    ];
+    if cols.seed.is_some() {
+        header.push(Cell::from("seed"));
+    }
+    header.push(Cell::from(format!("in≤{login_scale}")));
+    header.push(Cell::from("fill"));
+    let header = Row::new(header).style(theme.style(Area::Dashboard, Slot::Muted));
     let on_down = classes_on_down_hosts(&s);
     let rows = s.classes.iter().map(|c| {
         let p = &c.plan;
         let health = theme.style(Area::Dashboard, buffer_slot(c));
         let (_, buffered) = app.history.series(&p.name, cols.spark);
         let demand: Vec<u64> = c.demand.iter().map(|&n| u64::from(n)).collect();
-        let old = if c.on_old_seed > 0 {
-            Span::styled(
-                format!(" {} old", c.on_old_seed),
-                theme.style(Area::Dashboard, Slot::Warning),
-            )
-        } else {
-            Span::raw("")
-        };
         let signals = class_signals(c, on_down.contains(&p.name));
         let status = match signals.first() {
             None => Span::styled("ok", theme.style(Area::Dashboard, Slot::Ok)),
@@ -118,7 +114,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
                 theme.style(Area::Dashboard, worst.severity.slot()),
             ),
         };
-        Row::new(vec![
+        let mut cells = vec![
             Cell::from(fit(&p.name, cols.class)),
             Cell::from(format!("{}/{}", p.production, p.production_target)),
             Cell::from(Line::from(vec![
@@ -131,10 +127,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
                 String::new()
             }),
             Cell::from(status),
-            Cell::from(Line::from(vec![
-                Span::raw(fit(&c.seed_version, cols.seed)),
-                old,
-            ])),
+        ];
+        if let Some(width) = cols.seed {
+            cells.push(Cell::from(fit(&c.seed_version, width)));
+        }
+        cells.extend([
             Cell::from(Span::styled(
                 spark_scaled(&demand, login_scale, cols.spark),
                 theme.style(Area::Dashboard, Slot::Accent),
@@ -144,18 +141,21 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
                 spark_scaled(&buffered, u64::from(p.buffer_target.max(1)), cols.spark),
                 health,
             )),
-        ])
+        ]);
+        Row::new(cells)
     });
-    let widths = [
+    let mut widths = vec![
         Constraint::Length(cols.class as u16),
-        Constraint::Length(7),
+        Constraint::Length(5),
         Constraint::Length(cols.gauge as u16 + 6),
         Constraint::Length(3),
         Constraint::Min(12),
-        Constraint::Length(cols.seed as u16),
-        Constraint::Length(cols.spark as u16),
-        Constraint::Length(cols.spark as u16),
     ];
+    if let Some(width) = cols.seed {
+        widths.push(Constraint::Length(width as u16));
+    }
+    widths.push(Constraint::Length(cols.spark as u16));
+    widths.push(Constraint::Length(cols.spark as u16));
     let title = format!(" classes ({}) ", s.classes.len());
     let table = Table::new(rows, widths)
         .header(header)

@@ -38,8 +38,8 @@ fn login_window(c: &deskpool_api::ClassStatus) -> String {
             format!("{minutes} min")
         }
     )];
-    if w.served > 0 {
-        parts.push(format!("{}% instant", w.instant * 100 / w.served));
+    if let Some(share) = (w.instant * 100).checked_div(w.served) {
+        parts.push(format!("{share}% instant"));
         parts.push(match w.p95_wait_secs {
             Some(p) => format!("p95 wait ≤{p}s"),
             None => "p95 wait over 10 min".to_string(),

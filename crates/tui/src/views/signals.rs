@@ -100,6 +100,12 @@ pub fn class_signals(class: &ClassStatus, on_down_host: bool) -> Vec<Signal> {
             Severity::Problem,
         ));
     }
+    if class.on_old_seed > 0 {
+        out.push(signal(
+            format!("{} old seed", class.on_old_seed),
+            Severity::Note,
+        ));
+    }
     out.sort_by_key(|s| std::cmp::Reverse(s.severity));
     out
 }

@@ -153,8 +153,10 @@ pub fn bar(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             // Short of room (problems take it), at least say where the help is.
             let hints = if hints.chars().count() < room {
                 hints
-            } else {
+            } else if strings::HELP_HINT.chars().count() < room {
                 strings::HELP_HINT
+            } else {
+                ""
             };
             Span::styled(
                 format!("{hints} "),
