@@ -7,12 +7,14 @@ CARGO ?= cargo
 BUILD_PACKAGES := pkg-config libvirt-dev
 # Tests: virsh and virt-xml-validate to check what deskpool writes from outside, tmux for the
 # console tests, promtool (prometheus) to check the /metrics exposition.
-TEST_PACKAGES := $(BUILD_PACKAGES) libvirt-clients libxml2-utils tmux prometheus
+# binutils (readelf, strip) and adduser for the Debian package and its install test.
+TEST_PACKAGES := $(BUILD_PACKAGES) libvirt-clients libxml2-utils tmux prometheus binutils adduser
+DEB_PACKAGES := $(BUILD_PACKAGES) binutils
 # The real-host benchmark: virsh, and virt-clone (virtinst) for its baseline.
 BENCH_QEMU_PACKAGES := $(BUILD_PACKAGES) libvirt-clients virtinst
 BENCH_QEMU_ARGS ?= --runs 3
 
-.PHONY: run test test-qemu build deps-build deps-test bench bench-qemu check-tools
+.PHONY: run test test-qemu build deb deps-build deps-test bench bench-qemu check-tools
 
 define apt_install
 	@missing=""; for p in $(1); do \
@@ -46,6 +48,12 @@ deps-test: check-tools
 build: deps-build
 	$(CARGO) build --release --locked
 
+# The Debian package target/debian/deskpool_VERSION_ARCH.deb (scripts/build-deb.sh: dpkg-deb on a
+# staged tree of the release binary, the unit, man pages, completions and the example config).
+deb: check-tools
+	$(call apt_install,$(DEB_PACKAGES))
+	scripts/build-deb.sh
+
 # The console on the embedded demo, with a synthetic working day replayed 60 times faster.
 run: build
 	./target/release/deskpool --demo
@@ -61,13 +69,13 @@ test: deps-test
 	  qemu=1; scripts/libvirt-host.sh status >/dev/null 2>&1 && was_up=1; \
 	  scripts/libvirt-host.sh up || exit 1; \
 	else \
-	  echo "not root: the real-host tests (tests/qemu*.rs) are skipped; run make test as root for them"; \
+	  echo "not root: the real-host tests (tests/qemu*.rs) and the package install test are skipped; run make test as root for them"; \
 	fi; \
 	status=0; \
 	if $(CARGO) nextest --version >/dev/null 2>&1; then \
-	  DESKPOOL_QEMU=$$qemu $(CARGO) nextest run --locked --workspace --no-fail-fast || status=$$?; \
+	  DESKPOOL_QEMU=$$qemu DESKPOOL_PACKAGE=$$qemu $(CARGO) nextest run --locked --workspace --no-fail-fast || status=$$?; \
 	else \
-	  DESKPOOL_QEMU=$$qemu $(CARGO) test --locked --workspace --no-fail-fast || status=$$?; \
+	  DESKPOOL_QEMU=$$qemu DESKPOOL_PACKAGE=$$qemu $(CARGO) test --locked --workspace --no-fail-fast || status=$$?; \
 	fi; \
 	[ -z "$$qemu" ] || [ -n "$$was_up" ] || scripts/libvirt-host.sh down; \
 	exit $$status

@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+
+mod generate;
 
 use deskpool::console::ConsoleEngine;
 use deskpool::{report, setup};
@@ -115,6 +117,20 @@ enum Sub {
         #[command(subcommand)]
         command: Ctl,
     },
+    /// Write the man pages or a shell completion script (for packagers).
+    #[command(hide = true)]
+    Generate {
+        #[command(subcommand)]
+        what: Generate,
+    },
+}
+
+#[derive(Subcommand)]
+enum Generate {
+    /// Write deskpool.1 and one page per subcommand into DIR.
+    Man { dir: PathBuf },
+    /// Print the completion script for SHELL to stdout.
+    Completions { shell: clap_complete::Shell },
 }
 
 #[derive(Subcommand)]
@@ -186,6 +202,13 @@ fn run_cli(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Some(Sub::Serve) => serve(cli.config),
         Some(Sub::Ctl { socket, command }) => ctl(cli.config, socket, command),
+        Some(Sub::Generate { what }) => {
+            match what {
+                Generate::Man { dir } => generate::man_pages(Cli::command(), &dir)?,
+                Generate::Completions { shell } => generate::completions(Cli::command(), shell),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         None => {
             let demo = if cli.demo {
                 if cli.config.is_some() {

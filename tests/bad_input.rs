@@ -341,7 +341,72 @@ fn corpus() -> Vec<Case> {
             "\"reboot\"",
             "on_shutoff: unknown action \"reboot\"; expected \"restart\" or \"recycle\"",
         ),
+        // Dated events and holidays.
+        case_at(
+            "event on a day that does not exist",
+            "production = 5\n",
+            with_event(
+                "date = \"2026-02-30\"\nfrom = \"08:00\"\nto = \"09:00\"\nproduction = 12\n",
+            ),
+            "\"2026-02-30\"",
+            "events[0].date: date \"2026-02-30\" is not a day of the calendar written YYYY-MM-DD",
+        ),
+        case_at(
+            "event range reversed",
+            "production = 5\n",
+            with_event("date = \"2026-01-07..2026-01-05\"\nproduction = 12\n"),
+            "\"2026-01-07..",
+            "the range 2026-01-07..2026-01-05 ends before it starts",
+        ),
+        case_at(
+            "event ending before it starts",
+            "production = 5\n",
+            with_event(
+                "date = \"2026-01-05\"\nfrom = \"09:00\"\nto = \"07:00\"\nproduction = 12\n",
+            ),
+            "\"07:00\"",
+            "events[0].to: to 07:00 is not after from 09:00",
+        ),
+        case(
+            "overlapping events",
+            "production = 5\n",
+            format!(
+                "{}\n[[classes.policy.events]] # second\nname = \"review\"\ndate = \"2026-01-05\"\n\
+                 from = \"08:30\"\nto = \"10:00\"\nproduction = 3\n",
+                with_event(
+                    "date = \"2026-01-04..2026-01-05\"\nfrom = \"08:00\"\nto = \"09:00\"\nproduction = 12\n"
+                )
+            ),
+            "[[classes.policy.events]] # second",
+            "events 0 and 1 of class \"office\" overlap",
+        ),
+        case_at(
+            "event production above the cap",
+            "production = 5\n",
+            with_event("date = \"2026-01-05\"\nproduction = 21\n"),
+            "21",
+            "events[0].production: production 21 is above the cap 20",
+        ),
+        case_at(
+            "unknown key in an event",
+            "production = 5\n",
+            with_event("date = \"2026-01-05\"\nproduction = 12\nusers = 150\n"),
+            "users",
+            "unknown key \"users\" in classes[0].policy.events[0]",
+        ),
+        case_at(
+            "holiday that does not read",
+            "[engine]\n",
+            "[engine]\nholidays = [\"2026-01-16\", \"16/01/2026\"]\n",
+            "\"16/01/2026\"",
+            "engine.holidays[1]: date \"16/01/2026\" is not a day of the calendar",
+        ),
     ]
+}
+
+/// The period of the base followed by an event of the office class named "training".
+fn with_event(keys: &str) -> String {
+    format!("production = 5\n\n[[classes.policy.events]]\nname = \"training\"\n{keys}")
 }
 
 /// 1-based column (in characters) where `needle` first starts in `text`.

@@ -58,6 +58,7 @@ fn class(name: &str, seed_volume: &str) -> ClassSpec {
             },
             production: 0,
             periods: vec![],
+            events: vec![],
             pacing: Pacing {
                 clones_per_host: 2,
                 boots_per_host: 2,

@@ -410,6 +410,24 @@ fn every_variant_of_a_snapshot_keeps_its_wire_form() {
     assert_eq!(pretty(&back), json, "a snapshot read back is written alike");
 }
 
+/// A dated event, as a policy with every option carries one.
+fn training_event() -> deskpool_core::policy::Event {
+    use deskpool_core::policy::{BufferRule, Event, TimeOfDay};
+    Event {
+        name: "training".into(),
+        first_day: jiff::civil::date(2026, 1, 5),
+        last_day: jiff::civil::date(2026, 1, 6),
+        from: TimeOfDay(8 * 3600),
+        to: TimeOfDay(9 * 3600),
+        production: 50,
+        buffer: BufferRule {
+            floor: 20,
+            percent: 0,
+            ceiling: 60,
+        },
+    }
+}
+
 /// A policy with every option the sample command above leaves at its default.
 #[test]
 fn every_variant_of_a_policy_keeps_its_wire_form() {
@@ -422,6 +440,7 @@ fn every_variant_of_a_policy_keeps_its_wire_form() {
     policy.predictive = Some(Predictive {
         service_level: 0.99,
     });
+    policy.events = vec![training_event()];
     // Fails to compile when an action is added and not pinned here or in commands.json.
     match policy.on_logout {
         LogoutAction::Recycle | LogoutAction::Delete => {}
@@ -476,6 +495,7 @@ fn a_policy_survives_its_wire_form() {
     changed.predictive = Some(Predictive {
         service_level: 0.95,
     });
+    changed.events = vec![training_event()];
     policies.push(changed);
     for policy in policies {
         assert_eq!(Policy::from(PolicyWire::from(&policy)), policy);
@@ -504,6 +524,15 @@ fn older_forms_still_read() {
     };
     assert_eq!(policy.on_shutoff, ShutoffAction::Restart);
     assert_eq!(ShutoffActionWire::default(), ShutoffActionWire::Restart);
+
+    // A policy from before dated events: no `events` key reads as none.
+    let mut command: serde_json::Value = serde_json::from_str(&pinned).unwrap();
+    assert_eq!(command["policy"]["events"][0]["first_day"], "2026-01-05");
+    command["policy"].as_object_mut().unwrap().remove("events");
+    let Command::SetPolicy { policy, .. } = serde_json::from_value(command).unwrap() else {
+        panic!("not a set_policy");
+    };
+    assert!(policy.events.is_empty());
 
     let desktop: DesktopView = serde_json::from_str(
         r#"{"name": "dp-a", "host": "h1", "running": true, "meta": {"class": "a",
@@ -565,6 +594,11 @@ fn a_policy_of_the_wrong_shape_is_refused_in_the_same_words() {
             json!(5),
             "invalid type: integer `5`, expected struct Predictive",
         ),
+        (
+            "/events/0",
+            json!("training"),
+            r#"invalid type: string "training", expected struct Event"#,
+        ),
     ];
     for (at, value, words) in cases {
         let mut command: serde_json::Value = serde_json::from_str(&pinned).unwrap();
@@ -572,4 +606,33 @@ fn a_policy_of_the_wrong_shape_is_refused_in_the_same_words() {
         let refusal = serde_json::from_value::<Command>(command).unwrap_err();
         assert_eq!(refusal.to_string(), words, "{at}");
     }
+}
+
+/// An event's dates are read as calendar days: a day that does not exist is refused with the
+/// shape (the broker's 422), and one that reads but breaks the rules (a reversed range) is
+/// refused by `Policy::validate`, the check `set_policy` applies, naming the field.
+#[test]
+fn an_event_on_the_wire_is_held_to_the_calendar_and_the_policy_rules() {
+    let pinned = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/policy_variants.json"),
+    )
+    .unwrap();
+    let mut command: serde_json::Value = serde_json::from_str(&pinned).unwrap();
+    command["policy"]["events"][0]["first_day"] = json!("2026-02-30");
+    let refusal = serde_json::from_value::<Command>(command).unwrap_err();
+    // jiff's words: "parsed date is not valid: parameter 'day' for `2026-02` is invalid, ...".
+    let words = refusal.to_string();
+    assert!(
+        words.contains("date is not valid") && words.contains("2026-02"),
+        "{words}"
+    );
+
+    let mut command: serde_json::Value = serde_json::from_str(&pinned).unwrap();
+    command["policy"]["events"][0]["first_day"] = json!("2026-01-07");
+    let Command::SetPolicy { policy, .. } = serde_json::from_value(command).unwrap() else {
+        panic!("not a set_policy");
+    };
+    let error = policy.validate().unwrap_err();
+    let fields: Vec<&str> = error.problems.iter().map(|(f, _)| f.as_str()).collect();
+    assert_eq!(fields, ["events[0].date"], "{error}");
 }

@@ -11,8 +11,8 @@ pub mod views;
 
 pub use handle::{Commander, EngineHandle};
 pub use policy::{
-    BufferRuleWire, LogoutActionWire, PacingWire, PeriodWire, PolicyWire, PredictiveWire,
-    ShutoffActionWire,
+    BufferRuleWire, EventWire, LogoutActionWire, PacingWire, PeriodWire, PolicyWire,
+    PredictiveWire, ShutoffActionWire,
 };
 pub use views::{
     ClassPlanView, DesktopMetaView, DesktopView, HostStatusView, LoginStatsView, LoginWindowView,

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use deskpool_core::policy::{
-    BufferRule, LogoutAction, Pacing, Period, Policy, Predictive, ShutoffAction, TimeOfDay,
+    BufferRule, Event, LogoutAction, Pacing, Period, Policy, Predictive, ShutoffAction, TimeOfDay,
     Weekdays,
 };
 
@@ -20,6 +20,9 @@ pub struct PolicyWire {
     pub buffer: BufferRuleWire,
     pub production: u32,
     pub periods: Vec<PeriodWire>,
+    /// Policies written before dated events existed read as having none.
+    #[serde(default)]
+    pub events: Vec<EventWire>,
     pub pacing: PacingWire,
     pub on_logout: LogoutActionWire,
     /// Policies written before the key existed read as the default.
@@ -46,6 +49,23 @@ pub struct PeriodWire {
     /// Seconds since midnight.
     pub from: u32,
     /// Seconds since midnight; `to <= from` crosses midnight.
+    pub to: u32,
+    pub production: u32,
+    pub buffer: BufferRuleWire,
+}
+
+/// A dated event: from `from` to `to` on every day from `first_day` to `last_day`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(expecting = "struct Event")]
+pub struct EventWire {
+    pub name: String,
+    /// `YYYY-MM-DD`, in the engine's time zone.
+    pub first_day: jiff::civil::Date,
+    /// `YYYY-MM-DD`, included.
+    pub last_day: jiff::civil::Date,
+    /// Seconds since midnight.
+    pub from: u32,
+    /// Seconds since midnight, after `from` (86400 is the end of the day).
     pub to: u32,
     pub production: u32,
     pub buffer: BufferRuleWire,
@@ -86,6 +106,7 @@ impl From<&Policy> for PolicyWire {
             buffer,
             production,
             periods,
+            events,
             pacing,
             on_logout,
             on_shutoff,
@@ -98,6 +119,7 @@ impl From<&Policy> for PolicyWire {
             buffer: (*buffer).into(),
             production: *production,
             periods: periods.iter().map(PeriodWire::from).collect(),
+            events: events.iter().map(EventWire::from).collect(),
             pacing: (*pacing).into(),
             on_logout: (*on_logout).into(),
             on_shutoff: (*on_shutoff).into(),
@@ -116,6 +138,7 @@ impl From<PolicyWire> for Policy {
             buffer,
             production,
             periods,
+            events,
             pacing,
             on_logout,
             on_shutoff,
@@ -128,6 +151,7 @@ impl From<PolicyWire> for Policy {
             buffer: buffer.into(),
             production,
             periods: periods.into_iter().map(Period::from).collect(),
+            events: events.into_iter().map(Event::from).collect(),
             pacing: pacing.into(),
             on_logout: on_logout.into(),
             on_shutoff: on_shutoff.into(),
@@ -201,6 +225,52 @@ impl From<PeriodWire> for Period {
         } = period;
         Period {
             days: Weekdays(days),
+            from: TimeOfDay(from),
+            to: TimeOfDay(to),
+            production,
+            buffer: buffer.into(),
+        }
+    }
+}
+
+impl From<&Event> for EventWire {
+    fn from(event: &Event) -> Self {
+        let Event {
+            name,
+            first_day,
+            last_day,
+            from,
+            to,
+            production,
+            buffer,
+        } = event;
+        EventWire {
+            name: name.clone(),
+            first_day: *first_day,
+            last_day: *last_day,
+            from: from.0,
+            to: to.0,
+            production: *production,
+            buffer: (*buffer).into(),
+        }
+    }
+}
+
+impl From<EventWire> for Event {
+    fn from(event: EventWire) -> Self {
+        let EventWire {
+            name,
+            first_day,
+            last_day,
+            from,
+            to,
+            production,
+            buffer,
+        } = event;
+        Event {
+            name,
+            first_day,
+            last_day,
             from: TimeOfDay(from),
             to: TimeOfDay(to),
             production,

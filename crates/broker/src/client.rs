@@ -1,12 +1,19 @@
-//! The client side of the broker socket: one-shot requests (`deskpool ctl`) and [`attach`],
-//! which gives a console the same [`EngineHandle`] it would have on an engine of its own.
+//! The client side of the broker socket, on hyper's HTTP/1.1 client: one-shot requests
+//! (`deskpool ctl`) and [`attach`], which gives a console the same [`EngineHandle`] it would have
+//! on an engine of its own.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::{Bytes, BytesMut};
+use http::header::{CONNECTION, CONTENT_TYPE, HOST};
+use http::{HeaderValue, Method, Request as HttpRequest, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
 use serde::de::DeserializeOwned;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
@@ -16,7 +23,7 @@ use super::stream::{HEARTBEAT, StreamLine};
 use deskpool_api::EngineHandle;
 use deskpool_api::{Command, CommandError, ErrorKind, Event, Reply, Request, Snapshot};
 
-/// Largest answer read (a snapshot of a big fleet is a few MiB).
+/// Largest answer read (a snapshot of a big fleet is a few MiB), and longest stream line.
 const MAX_ANSWER: usize = 256 << 20;
 
 #[derive(Debug, thiserror::Error)]
@@ -31,10 +38,19 @@ pub enum ClientError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{}: {source}", path.display())]
+    Http { path: PathBuf, source: hyper::Error },
     #[error("{}: no answer within {}s", .0.display(), .1.as_secs())]
     Timeout(PathBuf, Duration),
     #[error("{}: malformed answer: {message}", path.display())]
     Malformed { path: PathBuf, message: String },
+    #[error("{}: {target}: {status} {message}", path.display())]
+    Refused {
+        path: PathBuf,
+        target: String,
+        status: u16,
+        message: String,
+    },
 }
 
 /// A status and a body.
@@ -48,8 +64,8 @@ impl Answer {
     pub fn ok(&self) -> bool {
         self.status == 200
     }
-    pub fn json<T: DeserializeOwned>(&self) -> Result<T, String> {
-        serde_json::from_slice(&self.body).map_err(|e| e.to_string())
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_slice(&self.body)
     }
     /// The `error` of an error answer (or the body as text).
     pub fn error(&self) -> String {
@@ -79,6 +95,75 @@ async fn connect(socket: &Path) -> Result<UnixStream, ClientError> {
         })
 }
 
+/// The task that drives one connection; the connection closes when this is dropped.
+struct Driver(tokio::task::JoinHandle<()>);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Sends one request on a connection of its own (`Connection: close`) and returns the answer's
+/// head and body, with the task that reads it.
+async fn exchange(
+    socket: &Path,
+    method: Method,
+    target: &str,
+    body: Option<&serde_json::Value>,
+) -> Result<(http::Response<Incoming>, Driver), ClientError> {
+    let path = socket.to_path_buf();
+    let stream = connect(socket).await?;
+    let http = |source| ClientError::Http {
+        path: path.clone(),
+        source,
+    };
+    let (mut sender, connection): (SendRequest<Full<Bytes>>, _) =
+        http1::handshake(TokioIo::new(stream)).await.map_err(http)?;
+    let driver = Driver(tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!("broker client: connection ended: {e}");
+        }
+    }));
+    let mut request = HttpRequest::builder()
+        .method(method)
+        .uri(target)
+        .header(HOST, HeaderValue::from_static("deskpool"))
+        .header(CONNECTION, HeaderValue::from_static("close"));
+    let payload = match body {
+        Some(b) => {
+            request = request.header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            Bytes::from(b.to_string())
+        }
+        None => Bytes::new(),
+    };
+    let request = request
+        .body(Full::new(payload))
+        .map_err(|e| ClientError::Malformed {
+            path: path.clone(),
+            message: format!("cannot ask for {target:?}: {e}"),
+        })?;
+    let response = sender.send_request(request).await.map_err(http)?;
+    Ok((response, driver))
+}
+
+/// Reads a whole answer body, at most [`MAX_ANSWER`] bytes.
+async fn read_whole(path: &Path, body: Incoming) -> Result<Vec<u8>, ClientError> {
+    match Limited::new(body, MAX_ANSWER).collect().await {
+        Ok(collected) => Ok(collected.to_bytes().to_vec()),
+        Err(e) => Err(match e.downcast::<hyper::Error>() {
+            Ok(source) => ClientError::Http {
+                path: path.to_path_buf(),
+                source: *source,
+            },
+            Err(other) => ClientError::Malformed {
+                path: path.to_path_buf(),
+                message: other.to_string(),
+            },
+        }),
+    }
+}
+
 /// Sends one request (`Connection: close`) and reads the answer, within `limit`.
 pub async fn call(
     socket: &Path,
@@ -87,68 +172,20 @@ pub async fn call(
     body: Option<&serde_json::Value>,
     limit: Duration,
 ) -> Result<Answer, ClientError> {
-    let path = socket.to_path_buf();
-    let exchange = async {
-        let mut stream = connect(socket).await?;
-        let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let mut head =
-            format!("{method} {target} HTTP/1.1\r\nHost: deskpool\r\nConnection: close\r\n");
-        if method == "POST" {
-            head.push_str(&format!(
-                "Content-Type: application/json\r\nContent-Length: {}\r\n",
-                body.len()
-            ));
-        }
-        head.push_str("\r\n");
-        head.push_str(&body);
-        let io = |source| ClientError::Io {
-            path: path.clone(),
-            source,
-        };
-        stream.write_all(head.as_bytes()).await.map_err(io)?;
-        let mut raw = Vec::new();
-        (&mut stream)
-            .take(MAX_ANSWER as u64)
-            .read_to_end(&mut raw)
-            .await
-            .map_err(io)?;
-        parse_answer(&raw).map_err(|message| ClientError::Malformed {
-            path: path.clone(),
-            message,
-        })
+    let method = Method::from_bytes(method.as_bytes()).map_err(|e| ClientError::Malformed {
+        path: socket.to_path_buf(),
+        message: format!("method {method:?}: {e}"),
+    })?;
+    let whole = async {
+        let (response, _driver) = exchange(socket, method, target, body).await?;
+        let status = response.status().as_u16();
+        let body = read_whole(socket, response.into_body()).await?;
+        Ok(Answer { status, body })
     };
-    match tokio::time::timeout(limit, exchange).await {
+    match tokio::time::timeout(limit, whole).await {
         Ok(result) => result,
         Err(_) => Err(ClientError::Timeout(socket.to_path_buf(), limit)),
     }
-}
-
-fn parse_answer(raw: &[u8]) -> Result<Answer, String> {
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or("no end of headers")?;
-    let head = std::str::from_utf8(&raw[..split]).map_err(|e| e.to_string())?;
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let status = status_line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse::<u16>().ok())
-        .ok_or_else(|| format!("bad status line {status_line:?}"))?;
-    let mut body = raw[split + 4..].to_vec();
-    for line in lines {
-        if let Some((k, v)) = line.split_once(':')
-            && k.eq_ignore_ascii_case("content-length")
-        {
-            let n: usize = v.trim().parse().map_err(|_| "bad Content-Length")?;
-            if body.len() < n {
-                return Err(format!("body cut short ({} of {n} bytes)", body.len()));
-            }
-            body.truncate(n);
-        }
-    }
-    Ok(Answer { status, body })
 }
 
 /// Connects a console to the engine serving `socket`. The handle's snapshot channel and its
@@ -186,60 +223,32 @@ pub async fn attach(socket: &Path, read_only: bool) -> Result<EngineHandle, Clie
 /// An open `GET /v1/stream` answer, past its head.
 struct Stream {
     path: PathBuf,
-    reader: BufReader<UnixStream>,
+    body: Incoming,
+    /// What arrived after the last whole line.
+    pending: BytesMut,
+    _driver: Driver,
 }
 
 async fn open_stream(socket: &Path, after: u64) -> Result<Stream, ClientError> {
     let path = socket.to_path_buf();
-    let io = |source| ClientError::Io {
-        path: path.clone(),
-        source,
-    };
+    let target = format!("/v1/stream?after={after}");
     let opening = async {
-        let mut stream = connect(socket).await?;
-        let request = format!(
-            "GET /v1/stream?after={after} HTTP/1.1\r\nHost: deskpool\r\nConnection: close\r\n\r\n"
-        );
-        stream.write_all(request.as_bytes()).await.map_err(io)?;
-        let mut reader = BufReader::new(stream);
-        let mut head = Vec::new();
-        loop {
-            let before = head.len();
-            let n = (&mut reader)
-                .take(16 * 1024)
-                .read_until(b'\n', &mut head)
-                .await
-                .map_err(io)?;
-            if n == 0 || head.len() > 16 * 1024 {
-                return Err(ClientError::Malformed {
-                    path: path.clone(),
-                    message: "the stream's head was cut short or too long".to_string(),
-                });
-            }
-            if &head[before..] == b"\r\n" {
-                break;
-            }
-        }
-        if !head.starts_with(b"HTTP/1.1 200 ") {
-            // A refusal: its body follows the head, up to the close.
-            let mut raw = head;
-            (&mut reader)
-                .take(MAX_ANSWER as u64)
-                .read_to_end(&mut raw)
-                .await
-                .map_err(io)?;
-            let answer = parse_answer(&raw).map_err(|message| ClientError::Malformed {
+        let (response, driver) = exchange(socket, Method::GET, &target, None).await?;
+        if response.status() != StatusCode::OK {
+            let status = response.status().as_u16();
+            let body = read_whole(socket, response.into_body()).await?;
+            return Err(ClientError::Refused {
                 path: path.clone(),
-                message,
-            })?;
-            return Err(ClientError::Malformed {
-                path: path.clone(),
-                message: format!("/v1/stream: {} {}", answer.status, answer.error()),
+                target: "/v1/stream".to_string(),
+                status,
+                message: Answer { status, body }.error(),
             });
         }
         Ok(Stream {
             path: path.clone(),
-            reader,
+            body: response.into_body(),
+            pending: BytesMut::new(),
+            _driver: driver,
         })
     };
     let limit = Duration::from_secs(30);
@@ -255,31 +264,38 @@ impl Stream {
     async fn next_line(&mut self) -> Result<Option<StreamLine>, ClientError> {
         let limit = HEARTBEAT * 3;
         loop {
-            let mut line = Vec::new();
-            let mut limited = (&mut self.reader).take(MAX_ANSWER as u64);
-            let read = limited.read_until(b'\n', &mut line);
-            let n = match tokio::time::timeout(limit, read).await {
+            if let Some(end) = self.pending.iter().position(|&b| b == b'\n') {
+                let line = self.pending.split_to(end + 1);
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                return serde_json::from_slice(&line).map(Some).map_err(|e| {
+                    ClientError::Malformed {
+                        path: self.path.clone(),
+                        message: format!("a stream line: {e}"),
+                    }
+                });
+            }
+            if self.pending.len() > MAX_ANSWER {
+                return Err(ClientError::Malformed {
+                    path: self.path.clone(),
+                    message: format!("a stream line longer than {MAX_ANSWER} bytes"),
+                });
+            }
+            let frame = match tokio::time::timeout(limit, self.body.frame()).await {
                 Err(_) => return Err(ClientError::Timeout(self.path.clone(), limit)),
-                Ok(Err(source)) => {
-                    return Err(ClientError::Io {
+                Ok(None) => return Ok(None),
+                Ok(Some(Err(source))) => {
+                    return Err(ClientError::Http {
                         path: self.path.clone(),
                         source,
                     });
                 }
-                Ok(Ok(n)) => n,
+                Ok(Some(Ok(frame))) => frame,
             };
-            if n == 0 {
-                return Ok(None);
+            if let Ok(data) = frame.into_data() {
+                self.pending.extend_from_slice(&data);
             }
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            return serde_json::from_slice(&line)
-                .map(Some)
-                .map_err(|e| ClientError::Malformed {
-                    path: self.path.clone(),
-                    message: format!("a stream line: {e}"),
-                });
         }
     }
 }

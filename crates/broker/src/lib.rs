@@ -1,20 +1,22 @@
-//! The broker socket: a small JSON API over HTTP/1.1 on a Unix domain socket, for connection
-//! brokers (assign, release, classes, status), for monitoring (`GET /metrics`) and for consoles
-//! attaching to a running engine (snapshot and event long-polls, admin commands).
+//! The broker socket: a small JSON API over HTTP/1.1 (hyper, routed by axum) on a Unix domain
+//! socket, for connection brokers (assign, release, classes, status), for monitoring (`GET
+//! /metrics`) and for consoles attaching to a running engine (a stream of snapshots and events,
+//! long-polls, admin commands).
 //!
 //! ```text
 //!  curl / ctl / broker ──┐                      ┌── snapshot (watch) ◄── engine
 //!  attached consoles ────┼─► server (socket) ───┼── commands (Commander) ─► engine
-//!  Prometheus ───────────┘                      └── event ring ◄── events (mpsc, fanned out)
+//!  Prometheus ───────────┘                      └── event ring ◄── events (a subscription)
 //! ```
 //!
-//! The server owns the engine's single-consumer event channel: it keeps the last
-//! [`server::EVENT_RING`] events with sequence numbers for long-polls, and forwards each to the
-//! local console (if any) through a fresh channel it puts in the engine handle.
+//! The server subscribes to the engine's events (`EngineHandle::events_subscribe`) and keeps the
+//! last [`server::EVENT_RING`] of them with sequence numbers for the stream and long-polls; the
+//! console of the same process reads its own copy from the handle.
 
 pub mod client;
-pub mod http;
+mod conn;
 pub mod metrics;
+mod routes;
 pub mod server;
 pub mod status;
 pub mod stream;

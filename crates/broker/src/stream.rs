@@ -1,20 +1,35 @@
 //! `GET /v1/stream`: the engine's snapshots and events as they happen, one JSON object a line,
-//! on one long-lived answer. An attached console reads it instead of asking again after each
-//! pass; `curl -N --unix-socket S http://deskpool/v1/stream` shows it to a person.
+//! on one long-lived answer (chunked: each line is one chunk). An attached console reads it
+//! instead of asking again after each pass; `curl -N --unix-socket S http://deskpool/v1/stream`
+//! shows it to a person.
 
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::response::Response;
+use http::header::{CACHE_CONTROL, CONNECTION, CONTENT_TYPE};
+use http::{HeaderValue, Uri};
+use http_body::Frame;
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
 
-use super::http::{self, Request};
-use super::server::{EventBatch, NumberedEvent, Shared, after_param, ring_batch};
+use super::routes::Params;
+use super::server::{EventBatch, NumberedEvent, Shared, ring_batch};
 use deskpool_api::Snapshot;
 
 /// After this long without a line, an empty one is written: a client that went away is
 /// noticed (the write fails and the connection's slot is freed), and the client can tell a
 /// quiet engine from a dead connection.
 pub const HEARTBEAT: Duration = Duration::from_secs(15);
+
+/// Lines encoded ahead of what the connection has written: a slow reader stalls the encoder
+/// instead of growing a queue; when it reads again it gets the newest snapshot, and a `missed`
+/// line for events that fell out of the ring meanwhile.
+const LINES_AHEAD: usize = 16;
 
 #[derive(Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -36,67 +51,90 @@ pub enum StreamLine {
     Missed(u64),
 }
 
-async fn write_timed(out: &mut (impl AsyncWrite + Unpin), bytes: &[u8]) -> bool {
-    let write = async {
-        out.write_all(bytes).await?;
-        out.flush().await
-    };
-    matches!(
-        tokio::time::timeout(http::WRITE_TIMEOUT, write).await,
-        Ok(Ok(()))
-    )
+/// The answer's body: the lines the encoder task sends. It ends when the task does (the engine
+/// stopped); dropping it (the connection closed) ends the task.
+struct Lines(mpsc::Receiver<Bytes>);
+
+impl http_body::Body for Lines {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|line| line.map(|l| Ok(Frame::data(l))))
+    }
 }
 
-async fn write_line(out: &mut (impl AsyncWrite + Unpin), line: &Line<'_>) -> bool {
-    let mut bytes = match serde_json::to_vec(line) {
-        Ok(b) => b,
+/// Serves one stream. `?after=SEQ` starts the events after that sequence number (default: every
+/// event the server still holds); an `after` beyond the newest (the engine restarted) starts
+/// from the first. The answer has no length: it lasts until the client goes away, stops reading
+/// (see `server::WRITE_TIMEOUT`), or the engine stops; its connection serves nothing after it.
+pub(super) async fn serve(State(shared): State<Arc<Shared>>, uri: Uri) -> Response {
+    let after = match Params::of(&uri).and_then(|p| p.after()) {
+        Ok(a) => a.unwrap_or(0),
+        Err(refusal) => return refusal.answer(),
+    };
+    let (tx, rx) = mpsc::channel(LINES_AHEAD);
+    tokio::spawn(encode(shared, after, tx));
+    let mut response = Response::new(Body::new(Lines(rx)));
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/x-ndjson"),
+    );
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+fn encoded(line: &Line<'_>) -> Option<Bytes> {
+    match serde_json::to_vec(line) {
+        Ok(mut bytes) => {
+            bytes.push(b'\n');
+            Some(bytes.into())
+        }
         Err(e) => {
             tracing::warn!("broker stream: cannot encode a line: {e}");
-            return false;
+            None
         }
-    };
-    bytes.push(b'\n');
-    write_timed(out, &bytes).await
+    }
 }
 
-/// Serves one stream until the client goes away, does not read for [`http::WRITE_TIMEOUT`], or
-/// the engine stops. `?after=SEQ` starts the events after that sequence number (default: every
-/// event the server still holds); an `after` beyond the newest (the engine restarted) starts
-/// from the first. The answer has no length: it ends when the connection closes.
-pub(super) async fn serve(shared: &Shared, request: &Request, out: &mut (impl AsyncWrite + Unpin)) {
-    let after = match after_param(request) {
-        Ok(a) => a.unwrap_or(0),
-        Err(refusal) => {
-            let _ = tokio::time::timeout(http::WRITE_TIMEOUT, refusal.write(out, true)).await;
-            return;
-        }
-    };
-    let head = "HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n";
-    if !write_timed(out, head.as_bytes()).await {
-        return;
+/// Sends `line`; false when the answer is gone.
+async fn send(out: &mpsc::Sender<Bytes>, line: &Line<'_>) -> bool {
+    match encoded(line) {
+        Some(bytes) => out.send(bytes).await.is_ok(),
+        None => false,
     }
+}
+
+async fn encode(shared: Arc<Shared>, after: u64, out: mpsc::Sender<Bytes>) {
     let mut snapshots = shared.snapshot.clone();
     // Subscribed before the ring is first read: an event pushed after that read wakes us.
     let mut wake = shared.ring_wake.subscribe();
     let mut cursor = after;
-    if ring_batch(shared, 0).last < cursor {
+    if ring_batch(&shared, 0).last < cursor {
         cursor = 0;
     }
     let mut snapshot_due = true;
     loop {
         if snapshot_due {
             let current = snapshots.borrow_and_update().clone();
-            if !write_line(out, &Line::Snapshot(&current)).await {
+            if !send(&out, &Line::Snapshot(&current)).await {
                 return;
             }
             snapshot_due = false;
         }
-        let EventBatch { events, missed, .. } = ring_batch(shared, cursor);
-        if missed > 0 && !write_line(out, &Line::Missed(missed)).await {
+        let EventBatch { events, missed, .. } = ring_batch(&shared, cursor);
+        if missed > 0 && !send(&out, &Line::Missed(missed)).await {
             return;
         }
         for event in &events {
-            if !write_line(out, &Line::Event(event)).await {
+            if !send(&out, &Line::Event(event)).await {
                 return;
             }
             cursor = event.seq;
@@ -113,7 +151,8 @@ pub(super) async fn serve(shared: &Shared, request: &Request, out: &mut (impl As
             woke = wake.changed() => if woke.is_err() {
                 return;
             },
-            () = tokio::time::sleep(HEARTBEAT) => if !write_timed(out, b"\n").await {
+            () = out.closed() => return,
+            () = tokio::time::sleep(HEARTBEAT) => if out.send(Bytes::from_static(b"\n")).await.is_err() {
                 return;
             },
         }

@@ -30,7 +30,8 @@ use toml_edit::{Array, ArrayOfTables, DocumentMut, InlineTable, Item, Table, Tab
 use super::rules;
 pub use super::rules::check_policy;
 use super::{ConfigErrors, parse_str};
-use deskpool_core::policy::{BufferRule, Period, Policy, Predictive, TimeOfDay, Weekdays};
+use deskpool_core::policy::calendar::describe_dates;
+use deskpool_core::policy::{BufferRule, Event, Period, Policy, Predictive, TimeOfDay, Weekdays};
 
 /// Why a policy was not saved. Nothing was written in every case.
 #[derive(Debug)]
@@ -190,9 +191,11 @@ fn save(
     if current.policy == *policy {
         return Ok(());
     }
-    let new_text = edit_text(&text, class, policy).ok_or_else(|| EditError::NotRepresentable {
-        file: file.clone(),
-        class: class.to_string(),
+    let new_text = edit_text(&text, class, &current.policy, policy).ok_or_else(|| {
+        EditError::NotRepresentable {
+            file: file.clone(),
+            class: class.to_string(),
+        }
     })?;
     let edited = parse_str(&new_text, path).map_err(|errors| EditError::Rejected {
         file: file.clone(),
@@ -220,7 +223,7 @@ fn save(
 /// `text` with the policy of `class` set to `policy`; `None` when the class or its policy
 /// table cannot be found in the expected shapes (the loader accepted the text, so this does not
 /// happen for files it reads).
-fn edit_text(text: &str, class: &str, policy: &Policy) -> Option<String> {
+fn edit_text(text: &str, class: &str, current: &Policy, policy: &Policy) -> Option<String> {
     let mut doc: DocumentMut = text.parse().ok()?;
     let class_tbl = find_class(doc.get_mut("classes")?, class)?;
     let (policy_tbl, inline) = match class_tbl.get_mut("policy")? {
@@ -229,6 +232,7 @@ fn edit_text(text: &str, class: &str, policy: &Policy) -> Option<String> {
         _ => return None,
     };
     edit_policy(policy_tbl, inline, policy)?;
+    edit_events(policy_tbl, inline, &current.events, policy);
     Some(doc.to_string())
 }
 
@@ -510,6 +514,70 @@ fn edit_period(t: &mut dyn TableLike, inline: bool, period: &Period, policy: &Po
         Some(policy.production.into()),
     );
     set_buffer(t, inline, period.buffer, policy.buffer, policy.cap);
+}
+
+/// The events, rewritten as a whole when they differ from `current` (the file's), and left as
+/// written, comments and layout included, when they do not: editing another key of the policy
+/// touches an event only to write out a buffer it took from the class's, when the class's
+/// changes (an event without `buffer` follows the class's rule on reload).
+fn edit_events(t: &mut dyn TableLike, inline: bool, current: &[Event], policy: &Policy) {
+    let new = &policy.events;
+    if current == new.as_slice() {
+        keep_event_buffers(t, policy);
+        return;
+    }
+    if new.is_empty() {
+        t.remove("events");
+        return;
+    }
+    if inline || matches!(t.get("events"), Some(Item::Value(Value::Array(_)))) {
+        let mut array = Array::new();
+        for event in new {
+            let mut table = InlineTable::new();
+            write_event(&mut table, true, event, policy);
+            array.push(table);
+        }
+        set_value(t, inline, "events", Value::Array(array));
+    } else {
+        let mut aot = ArrayOfTables::new();
+        for event in new {
+            let mut table = Table::new();
+            write_event(&mut table, false, event, policy);
+            aot.push(table);
+        }
+        t.insert("events", Item::ArrayOfTables(aot));
+    }
+}
+
+/// Unchanged events keep their buffer rule when the class's changes: a buffer each took from
+/// the class's is written out (only where it now differs from the class's).
+fn keep_event_buffers(t: &mut dyn TableLike, policy: &Policy) {
+    let (rule, cap) = (policy.buffer, policy.cap);
+    match t.get_mut("events") {
+        Some(Item::ArrayOfTables(aot)) => {
+            for (table, event) in aot.iter_mut().zip(&policy.events) {
+                set_buffer(table, false, event.buffer, rule, cap);
+            }
+        }
+        Some(Item::Value(Value::Array(array))) => {
+            for (value, event) in array.iter_mut().zip(&policy.events) {
+                if let Some(table) = value.as_inline_table_mut() {
+                    set_buffer(table, true, event.buffer, rule, cap);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// One event's keys in a new table; the buffer is written when it is not the class's.
+fn write_event(t: &mut dyn TableLike, inline: bool, event: &Event, policy: &Policy) {
+    set_value(t, inline, "name", Value::from(event.name.as_str()));
+    set_value(t, inline, "date", Value::from(describe_dates(event)));
+    set_value(t, inline, "from", Value::from(event.from.to_string()));
+    set_value(t, inline, "to", Value::from(event.to.to_string()));
+    set_int(t, inline, "production", event.production.into(), None);
+    set_buffer(t, inline, event.buffer, policy.buffer, policy.cap);
 }
 
 /// The days a `days = [...]` array says, if every entry is a day name.

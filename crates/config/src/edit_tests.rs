@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::*;
 use crate::{DEMO_TOML, load_file};
-use deskpool_core::policy::{LogoutAction, Weekdays};
+use deskpool_core::policy::{LogoutAction, TimeOfDay, Weekdays};
 
 /// The demo configuration, written to `dir/deskpool.toml` with mode 0640.
 fn demo_file(dir: &Path) -> (PathBuf, String) {
@@ -456,6 +456,15 @@ fn the_loader_and_the_engine_side_check_agree_on_every_policy() {
         production: 3,
         buffer,
     };
+    let event = move |first: i8, last: i8, from: u32, to: u32| deskpool_core::policy::Event {
+        name: "training".into(),
+        first_day: jiff::civil::date(2026, 1, first),
+        last_day: jiff::civil::date(2026, 1, last),
+        from: TimeOfDay(from * 3600),
+        to: TimeOfDay(to * 3600),
+        production: 3,
+        buffer,
+    };
     type Change = Box<dyn Fn(&mut Policy)>;
     let table: Vec<(&str, bool, Change)> = vec![
         ("as loaded", true, Box::new(|_| {})),
@@ -619,12 +628,60 @@ fn the_loader_and_the_engine_side_check_agree_on_every_policy() {
             true,
             Box::new(|p| p.on_shutoff = ShutoffAction::Recycle),
         ),
+        (
+            "an event",
+            true,
+            Box::new(move |p| p.events.push(event(5, 5, 8, 9))),
+        ),
+        (
+            "an event over three days until midnight",
+            true,
+            Box::new(move |p| p.events.push(event(5, 7, 8, 24))),
+        ),
+        (
+            "two events back to back",
+            true,
+            Box::new(move |p| p.events.extend([event(5, 5, 8, 9), event(5, 5, 9, 10)])),
+        ),
+        (
+            "overlapping events",
+            false,
+            Box::new(move |p| p.events.extend([event(5, 6, 8, 10), event(6, 6, 9, 11)])),
+        ),
+        (
+            "an event range reversed",
+            false,
+            Box::new(move |p| p.events.push(event(7, 5, 8, 9))),
+        ),
+        (
+            "an event ending when it starts",
+            false,
+            Box::new(move |p| p.events.push(event(5, 5, 9, 9))),
+        ),
+        (
+            "an event above the cap",
+            false,
+            Box::new(move |p| {
+                let mut e = event(5, 5, 8, 9);
+                e.production = p.cap + 1;
+                p.events.push(e);
+            }),
+        ),
+        (
+            "an event with a control character in its name",
+            false,
+            Box::new(move |p| {
+                let mut e = event(5, 5, 8, 9);
+                e.name = "train\u{1b}ing".into();
+                p.events.push(e);
+            }),
+        ),
     ];
     for (what, valid, change) in table {
         let mut policy = base.clone();
         change(&mut policy);
         let checked = policy.validate();
-        let loaded = edit_text(&text, "office", &policy).map(|edited| {
+        let loaded = edit_text(&text, "office", &base, &policy).map(|edited| {
             parse_str(&edited, path).map(|f| f.class("office").unwrap().policy.clone())
         });
         let file_takes = matches!(&loaded, Some(Ok(back)) if *back == policy);
@@ -657,4 +714,121 @@ fn on_shutoff_is_written_only_when_it_differs_and_loads_back() {
         before,
         "the key stays, set to restart"
     );
+}
+
+/// The demo file with a dated event in the office class (after its period, before `dev`).
+fn demo_file_with_event(dir: &Path) -> (PathBuf, String) {
+    let (path, text) = demo_file(dir);
+    let event = "[[classes.policy.events]]   # the January training\nname = \"training\"\n\
+                 date = \"2026-01-05..2026-01-06\"\nfrom = \"08:00\"\nto = \"09:00\"\n\
+                 production = 50\nbuffer = { floor = 20 }\n\n[[classes]]\nname = \"dev\"";
+    let text = text.replacen("[[classes]]\nname = \"dev\"", event, 1);
+    std::fs::write(&path, &text).unwrap();
+    assert_eq!(policy_of(&path, "office").events.len(), 1);
+    (path, text)
+}
+
+#[test]
+fn editing_another_key_keeps_the_events_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, before) = demo_file_with_event(dir.path());
+    let mut policy = policy_of(&path, "office");
+    let events = policy.events.clone();
+    policy.buffer.floor = 7;
+    policy.periods[0].production = 14;
+    save_policy(&path, "office", &policy).unwrap();
+    let after = std::fs::read_to_string(&path).unwrap();
+    let expected = before
+        .replacen(
+            "buffer = { floor = 4, percent = 10, ceiling = 12 }",
+            "buffer = { floor = 7, percent = 10, ceiling = 12 }",
+            1,
+        )
+        .replacen("production = 30", "production = 14", 1);
+    assert_eq!(after, expected, "only the floor and the period may change");
+    let loaded = policy_of(&path, "office");
+    assert_eq!(loaded.events, events);
+    assert_eq!(loaded, policy);
+}
+
+/// An event without `buffer` takes the class's rule; when the class's rule is edited, the
+/// event keeps the rule it had (written out), and nothing else of it changes.
+#[test]
+fn an_event_keeps_its_buffer_when_the_class_rule_it_took_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, before) = demo_file_with_event(dir.path());
+    let text = before.replacen(
+        "production = 50\nbuffer = { floor = 20 }\n",
+        "production = 50\n",
+        1,
+    );
+    std::fs::write(&path, &text).unwrap();
+    let mut policy = policy_of(&path, "office");
+    let took = policy.events[0].buffer;
+    assert_eq!(took, policy.buffer);
+    policy.buffer.floor = 5;
+    policy.cap = 70;
+    save_policy(&path, "office", &policy).unwrap();
+    let loaded = policy_of(&path, "office");
+    assert_eq!(loaded.events[0].buffer, took);
+    assert_eq!(loaded, policy);
+    let after = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        after.contains(
+            "[[classes.policy.events]]   # the January training\nname = \"training\"\n\
+             date = \"2026-01-05..2026-01-06\"\nfrom = \"08:00\"\nto = \"09:00\"\n\
+             production = 50\nbuffer = { floor = 4, percent = 10, ceiling = 12 }\n"
+        ),
+        "{after}"
+    );
+}
+
+#[test]
+fn changed_events_are_rewritten_and_load_back_and_removed_ones_leave_no_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = demo_file_with_event(dir.path());
+    let mut policy = policy_of(&path, "office");
+    let mut second = policy.events[0].clone();
+    second.name = "all-hands".into();
+    second.first_day = jiff::civil::date(2026, 1, 9);
+    second.last_day = second.first_day;
+    second.from = TimeOfDay(14 * 3600);
+    second.to = TimeOfDay(86_400);
+    second.buffer = policy.buffer;
+    policy.events[0].production = 60;
+    policy.events.push(second);
+    save_policy(&path, "office", &policy).unwrap();
+    assert_eq!(policy_of(&path, "office"), policy);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("date = \"2026-01-09\""), "{text}");
+    assert!(text.contains("to = \"24:00\""), "{text}");
+    // The other classes are as they were.
+    assert_eq!(policy_of(&path, "dev").events, []);
+
+    policy.events.clear();
+    save_policy(&path, "office", &policy).unwrap();
+    assert_eq!(policy_of(&path, "office"), policy);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        !text
+            .lines()
+            .any(|l| l.starts_with("[[classes.policy.events]]")),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_invalid_event_is_refused_by_the_shared_check_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, before) = demo_file_with_event(dir.path());
+    let mut policy = policy_of(&path, "office");
+    let event = &mut policy.events[0];
+    std::mem::swap(&mut event.first_day, &mut event.last_day);
+    let e = save_policy(&path, "office", &policy).unwrap_err();
+    assert!(
+        matches!(&e, EditError::BadPolicy { problems, .. }
+            if problems.iter().any(|(field, _)| field == "events[0].date")),
+        "{e}"
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
 }

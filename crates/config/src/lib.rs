@@ -22,6 +22,9 @@ mod validate;
 #[cfg(test)]
 mod tests;
 
+#[cfg(test)]
+mod calendar_tests;
+
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use super::rules::{describe_period, shutoff_name};
-use super::validate::shown;
+use super::validate::{quoted, shown};
 use deskpool_core::policy::{BufferRule, Capacity, Fleet, LogoutAction};
 
 /// Describes the hosts and classes of `fleet`, one block per host and class.
@@ -30,6 +30,14 @@ pub fn summary(fleet: &Fleet) -> String {
     );
     if let Some(dir) = &e.state_dir {
         let _ = writeln!(out, "state dir: {}", dir.display());
+    }
+    if !e.holidays.is_empty() {
+        let days: Vec<String> = e.holidays.iter().map(ToString::to_string).collect();
+        let _ = writeln!(
+            out,
+            "holidays (periods apply as on a Sunday): {}",
+            days.join(", ")
+        );
     }
 
     let standby = fleet.hosts.iter().filter(|h| h.standby).count();
@@ -123,8 +131,23 @@ pub fn summary(fleet: &Fleet) -> String {
                 describe_buffer(&period.buffer)
             );
         }
-        if p.periods.is_empty() {
+        for (i, event) in p.events.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "    event {i} {}: {}: production {}, buffer {} (in place of any period)",
+                quoted(&event.name),
+                event.describe(),
+                event.production,
+                describe_buffer(&event.buffer)
+            );
+        }
+        if p.periods.is_empty() && p.events.is_empty() {
             let _ = writeln!(out, "    no periods: the rule above applies at all times");
+        } else if p.periods.is_empty() {
+            let _ = writeln!(
+                out,
+                "    no periods: the rule above applies outside the events"
+            );
         }
     }
     out

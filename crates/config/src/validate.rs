@@ -5,7 +5,9 @@
 //! - [`hosts`] — `[[hosts]]`: URIs (and their uniqueness), capacity, pool paths, commands
 //! - [`classes`] — `[[classes]]`: names, seeds, domain templates
 //! - [`policy`] — `[classes.policy]`: buffer rules, pacing, periods, predictive buffers
+//! - [`calendar`] — `[[classes.policy.events]]` and `[engine] holidays`
 
+mod calendar;
 mod classes;
 mod hosts;
 mod policy;

@@ -216,6 +216,8 @@ struct PendingRelease {
     /// A user's logout (counted in the demand history; may owe a replacement).
     logout: bool,
     class: String,
+    /// The desktop's user (the demand model learns who is logged in).
+    user: String,
 }
 
 pub struct EngineState {

@@ -17,6 +17,9 @@ pub mod trace;
 #[cfg(test)]
 mod tests;
 
+#[cfg(test)]
+mod calendar_tests;
+
 pub use report::{ClassReport, Report};
 pub use run::{HandOut, LoginOutcome, SimOptions, simulate, simulate_with_hand_outs};
 pub use trace::{TraceError, TraceEvent};

@@ -20,8 +20,12 @@
 //! or when its user logs out while still waiting. A logout destroys the user's desktop; under
 //! `on_logout = "recycle"` a replacement is owed to the class, as the engine does.
 //!
-//! Predictive classes get the demand model's forecast of their logins during `ready_secs`
-//! (every login is recorded in the model as it happens: the model knows only the past).
+//! Predictive classes get the demand model's planning mean of their logins
+//! ([`DemandModel::planning_mean`]: the forecast with its learnt clustering) over the horizon
+//! creation can deliver ([`DemandModel::lead_horizon`]: `ready_secs`, plus the time the refill
+//! rate, pacing × active hosts / `ready_secs`, needs to build the forecast's excess over the
+//! desktops ready or in creation). Every login and logout is recorded in the model as it
+//! happens, with its user: the model knows only the past.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -336,7 +340,7 @@ impl Sim<'_> {
             EventKind::Login => {
                 let spec = &self.fleet.classes[class];
                 if let Ok(at) = Timestamp::from_second(e.at) {
-                    self.demand.record_login(&spec.name, at);
+                    self.demand.record_user_login(&spec.name, &e.user, at);
                 }
                 self.stats[class].logins += 1;
                 if let Some(name) = self.model.ready_of(&spec.name, &spec.seed.version) {
@@ -357,6 +361,8 @@ impl Sim<'_> {
                 }
             }
             EventKind::Logout => {
+                self.demand
+                    .record_logout(&self.fleet.classes[class].name, &e.user);
                 if let Some(name) = self.desktops_of.remove(&e.user) {
                     self.model.remove(&name);
                     let spec = &self.fleet.classes[class];
@@ -382,13 +388,24 @@ impl Sim<'_> {
         let Ok(now) = Timestamp::from_second(self.now) else {
             return;
         };
-        for class in &self.fleet.classes {
-            if class.policy.predictive.is_some()
+        let active_hosts = self
+            .model
+            .hosts
+            .iter()
+            .filter(|h| h.status == HostStatus::Active)
+            .count();
+        for (class, counts) in self.fleet.classes.iter().zip(&self.model.counts) {
+            if let Some(predictive) = class.policy.predictive
                 && let Some(f) = self.forecasts.get_mut(&class.name)
             {
-                *f = self
-                    .demand
-                    .forecast(&class.name, now, class.policy.ready_secs);
+                let stock = counts.total - counts.production;
+                *f = self.demand.plan_mean_for(
+                    class,
+                    predictive.service_level,
+                    now,
+                    active_hosts,
+                    stock,
+                );
             }
         }
         self.model.busy.owed_replacements = self.ledger.owed_for_plan();

@@ -352,6 +352,8 @@ impl PolicyForm {
                 },
                 production,
                 periods,
+                // Not edited in the form: kept as loaded, so a save never drops them.
+                events: self.original.events.clone(),
                 pacing: Pacing {
                     clones_per_host: clones,
                     boots_per_host: boots,
@@ -443,6 +445,45 @@ mod tests {
         form.revalidate();
         assert!(form.policy().is_err());
         assert_eq!(form.problem_for("on_shutoff"), Some("restart or recycle"));
+    }
+
+    /// The form does not show events, but a save from it keeps them: the policy it builds
+    /// carries the loaded events, and the file keeps them as written.
+    #[test]
+    fn a_save_from_the_form_keeps_the_class_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("deskpool.toml");
+        let event = "[[classes.policy.events]]\nname = \"training\"\ndate = \"2026-01-05\"\n\
+                     from = \"08:00\"\nto = \"09:00\"\nproduction = 50\n\n[[classes]]\n\
+                     name = \"dev\"";
+        let text = deskpool_config::demo_text(dir.path()).replacen(
+            "[[classes]]\nname = \"dev\"",
+            event,
+            1,
+        );
+        std::fs::write(&path, &text).unwrap();
+        let fleet = deskpool_config::load_file(&path).unwrap();
+        let class = fleet.class("office").unwrap();
+        assert_eq!(class.policy.events.len(), 1);
+        let mut form = PolicyForm::new(class);
+        let at = form
+            .fields
+            .iter()
+            .position(|f| f.key == "buffer.floor")
+            .unwrap();
+        form.fields[at].input = Input::new("5".into());
+        form.revalidate();
+        let policy = form.policy().unwrap();
+        assert_eq!(policy.events, class.policy.events);
+        deskpool_config::edit::save_policy_checked(&path, "office", &class.policy, &policy)
+            .unwrap();
+        let saved = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            saved.contains(&event[..event.find("\n\n").unwrap()]),
+            "{saved}"
+        );
+        let reloaded = deskpool_config::load_file(&path).unwrap();
+        assert_eq!(reloaded.class("office").unwrap().policy, policy);
     }
 
     #[test]

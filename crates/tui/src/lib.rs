@@ -15,6 +15,7 @@ pub mod theme;
 pub mod views;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crossterm::event::Event as TermEvent;
@@ -166,7 +167,13 @@ async fn event_loop(
                     }
                     return Err(ConsoleError::EngineStopped { log: options.state_dir.join("deskpool.log") });
                 }
-                let snapshot = engine.snapshot.borrow_and_update().clone();
+                let mut snapshot = engine.snapshot.borrow_and_update().clone();
+                // Events this console's own copy lost count as dropped too (the engine counts
+                // only those its channel could not take).
+                let lost_here = engine.events_dropped();
+                if lost_here > 0 {
+                    Arc::make_mut(&mut snapshot).events_dropped += lost_here;
+                }
                 app.on_snapshot(snapshot);
             }
             Some(event) = engine.events.recv() => {

@@ -1,5 +1,5 @@
 //! `[classes.policy]`: cap, production, buffer rules, pacing, logout and shut-off actions,
-//! periods (which must not overlap) and predictive buffers. Each problem is placed at its key;
+//! periods (which must not overlap), events (in [`super::calendar`]) and predictive buffers. Each problem is placed at its key;
 //! the policy built is then held to [`Policy::problems`] like every other way in.
 
 use super::quoted;
@@ -21,6 +21,7 @@ const POLICY_KEYS: &[&str] = &[
     "on_shutoff",
     "pacing",
     "periods",
+    "events",
     "predictive",
 ];
 const BUFFER_KEYS: &[&str] = &["floor", "percent", "ceiling"];
@@ -58,12 +59,16 @@ pub(super) fn policy(f: &Field, d: &mut Diag, class: Option<&str>) -> Option<Pol
     let periods = s.opt(d, "periods", Vec::new(), |f, d| {
         periods(f, d, cap, production, buffer, class)
     });
+    let events = s.opt(d, "events", Vec::new(), |f, d| {
+        super::calendar::events(f, d, cap, buffer, class)
+    });
     let predictive = s.opt(d, "predictive", None, |f, d| predictive(f, d).map(Some));
     let policy = Policy {
         cap: cap?,
         buffer: buffer?,
         production: production?,
         periods: periods?,
+        events: events?,
         pacing: pacing?,
         on_logout: on_logout?,
         on_shutoff: on_shutoff?,
@@ -81,7 +86,7 @@ pub(super) fn policy(f: &Field, d: &mut Diag, class: Option<&str>) -> Option<Pol
     problems.is_empty().then_some(policy)
 }
 
-fn production(f: &Field, d: &mut Diag, cap: Option<u32>) -> Option<u32> {
+pub(super) fn production(f: &Field, d: &mut Diag, cap: Option<u32>) -> Option<u32> {
     let value: u32 = f.ranged(d, rules::PRODUCTION)?;
     if let Some(why) = cap.and_then(|cap| rules::production_problem(value, cap)) {
         f.error(d, why);
@@ -91,7 +96,7 @@ fn production(f: &Field, d: &mut Diag, cap: Option<u32>) -> Option<u32> {
 }
 
 /// A buffer rule; the ceiling defaults to the cap, and must lie between the floor and the cap.
-fn buffer(d: &mut Diag, s: &Section, cap: Option<u32>) -> Option<BufferRule> {
+pub(super) fn buffer(d: &mut Diag, s: &Section, cap: Option<u32>) -> Option<BufferRule> {
     s.check_keys(d, BUFFER_KEYS);
     let floor: Option<u32> = s.opt(d, "floor", rules::DEFAULT_FLOOR, |f, d| {
         f.ranged(d, rules::BUFFER_FLOOR)
@@ -275,7 +280,7 @@ fn days(f: &Field, d: &mut Diag) -> Option<Weekdays> {
     days
 }
 
-fn time(f: &Field, d: &mut Diag) -> Option<TimeOfDay> {
+pub(super) fn time(f: &Field, d: &mut Diag) -> Option<TimeOfDay> {
     match TimeOfDay::parse(f.str(d)?) {
         Ok(t) => Some(t),
         Err(why) => {

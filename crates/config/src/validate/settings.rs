@@ -1,5 +1,5 @@
-//! `[engine]`, `[console]` and `[broker]`: engine timings, the time zone, the state
-//! directory, the console theme and the broker socket.
+//! `[engine]`, `[console]` and `[broker]`: engine timings, the time zone, the holidays (read
+//! in [`super::calendar`]), the state directory, the console theme and the broker socket.
 
 use std::path::{Path, PathBuf};
 
@@ -24,6 +24,7 @@ const ENGINE_KEYS: &[&str] = &[
     "retry_base_secs",
     "retry_max_secs",
     "timezone",
+    "holidays",
     "state_dir",
 ];
 
@@ -62,6 +63,9 @@ pub(super) fn engine(d: &mut Diag, s: &Section, base_dir: &Path) -> Option<Engin
         }
     }
     let timezone = s.opt(d, "timezone", def.timezone, |f, d| timezone(f, d));
+    let holidays = s.opt(d, "holidays", def.holidays, |f, d| {
+        super::calendar::holidays(f, d)
+    });
     let state_dir = s.opt(d, "state_dir", None, |f, d| {
         state_dir(f, d, base_dir).map(Some)
     });
@@ -75,6 +79,7 @@ pub(super) fn engine(d: &mut Diag, s: &Section, base_dir: &Path) -> Option<Engin
         retry_base_secs: retry_base_secs?,
         retry_max_secs: retry_max_secs?,
         timezone: timezone?,
+        holidays: holidays?,
         state_dir: state_dir?,
     })
 }

@@ -3,7 +3,7 @@
 use jiff::SignedDuration;
 
 use super::PlanInput;
-use crate::policy::{BufferRule, ClassSpec, Period};
+use crate::policy::{BufferRule, ClassSpec, InForce};
 
 /// What a class is asked to hold this pass.
 pub(super) struct Targets {
@@ -19,12 +19,10 @@ pub(super) fn class_targets(input: &PlanInput<'_>, class: &ClassSpec, production
     let policy = &class.policy;
     let now = input.now;
     let ahead = now + SignedDuration::from_secs(policy.ready_secs as i64);
-    let tz = &input.fleet.engine.timezone;
-    let now_period = policy.period_at(now, tz);
-    let ahead_period = policy.period_at(ahead, tz);
-    let expected_of =
-        |p: Option<(usize, &Period)>| p.map_or(policy.production, |(_, p)| p.production);
-    let rule_of = |p: Option<(usize, &Period)>| p.map_or(policy.buffer, |(_, p)| p.buffer);
+    let now_period = policy.in_force_at(now, &input.fleet.engine);
+    let ahead_period = policy.in_force_at(ahead, &input.fleet.engine);
+    let expected_of = |p: InForce| p.production;
+    let rule_of = |p: InForce| p.buffer;
     let expected = expected_of(now_period).max(expected_of(ahead_period));
     let spare_rule = pick_larger(rule_of(now_period), rule_of(ahead_period), production);
     let mut spare = match policy.predictive {
@@ -47,7 +45,7 @@ pub(super) fn class_targets(input: &PlanInput<'_>, class: &ClassSpec, production
     Targets {
         production_target,
         buffer_target: (production_target - production + spare).min(room_under_cap),
-        period: ahead_period.or(now_period).map(|(i, _)| i),
+        period: ahead_period.period().or(now_period.period()),
     }
 }
 

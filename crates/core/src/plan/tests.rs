@@ -32,6 +32,7 @@ fn class(name: &str, buffer: BufferRule, cap: u32) -> ClassSpec {
             buffer,
             production: 0,
             periods: vec![],
+            events: vec![],
             pacing: Pacing {
                 clones_per_host: 4,
                 boots_per_host: 4,

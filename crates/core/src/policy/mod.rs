@@ -1,10 +1,12 @@
 //! Desktop classes, hosts and policies: the pure description of what the fleet should be.
 //! Nothing here does I/O; the config loader builds these values and the planner reads them.
 
+pub mod calendar;
 pub mod names;
 pub mod rules;
 pub mod schedule;
 
+pub use calendar::{Event, InForce, RuleSource};
 pub use schedule::{ScheduleError, TimeOfDay, Weekdays};
 
 use jiff::tz::TimeZone;
@@ -69,8 +71,11 @@ pub struct EngineSettings {
     /// First retry delay; doubled per failure up to `retry_max_secs`.
     pub retry_base_secs: u64,
     pub retry_max_secs: u64,
-    /// Time zone in which policy periods are read.
+    /// Time zone in which policy periods, events and holidays are read.
     pub timezone: TimeZone,
+    /// The site's holidays (`[engine] holidays`, sorted by the loader): on these days the
+    /// weekly periods are matched as on a Sunday (see [`calendar`]).
+    pub holidays: Vec<jiff::civil::Date>,
     /// Where the lock file and runtime files live; `None` means the XDG state directory.
     pub state_dir: Option<std::path::PathBuf>,
 }
@@ -87,6 +92,7 @@ impl Default for EngineSettings {
             retry_base_secs: 5,
             retry_max_secs: 300,
             timezone: TimeZone::UTC,
+            holidays: Vec::new(),
             state_dir: None,
         }
     }
@@ -196,6 +202,9 @@ pub struct Policy {
     /// Production expected outside every period.
     pub production: u32,
     pub periods: Vec<Period>,
+    /// Dated events, which take precedence over the periods while in force; they never
+    /// overlap one another.
+    pub events: Vec<Event>,
     pub pacing: Pacing,
     pub on_logout: LogoutAction,
     /// What becomes of a production desktop found shut off.
@@ -278,7 +287,8 @@ pub enum ShutoffAction {
 }
 
 impl Policy {
-    /// The period in force at `at`, if any.
+    /// The weekly period in force at `at`, if any, by weekday alone (no holidays, no events:
+    /// [`Policy::in_force_at`] says what the planner applies).
     pub fn period_at(&self, at: jiff::Timestamp, tz: &TimeZone) -> Option<(usize, &Period)> {
         let local = at.to_zoned(tz.clone());
         let weekday = local.weekday();

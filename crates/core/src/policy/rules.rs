@@ -6,9 +6,10 @@
 //! `set_policy` command (both [`Policy::problems`], which names the field). So a policy one of
 //! them accepts is a policy the others accept.
 
+use crate::policy::calendar::events_overlap;
 use crate::policy::schedule::overlaps;
 use crate::policy::{
-    BufferRule, LogoutAction, Pacing, Period, Policy, ShutoffAction, TimeOfDay, Weekdays,
+    BufferRule, Event, LogoutAction, Pacing, Period, Policy, ShutoffAction, TimeOfDay, Weekdays,
 };
 
 /// Largest class cap (and so largest production, floor and ceiling).
@@ -189,6 +190,68 @@ pub fn describe_days(days: Weekdays) -> String {
     }
 }
 
+/// Longest event name, in characters.
+pub const MAX_EVENT_NAME: usize = 64;
+
+/// An event's name must say something and be safe to show on a terminal.
+pub fn event_name_problem(name: &str) -> Option<String> {
+    if name.trim().is_empty() {
+        Some("the name is empty; say what the event is (\"training\")".into())
+    } else if name.chars().count() > MAX_EVENT_NAME {
+        Some(format!(
+            "the name is longer than {MAX_EVENT_NAME} characters"
+        ))
+    } else if name.chars().any(char::is_control) {
+        Some(format!("the name {name:?} contains a control character"))
+    } else {
+        None
+    }
+}
+
+/// An event's dates run forwards: `2026-01-07..2026-01-05` is refused.
+pub fn date_range_problem(first: jiff::civil::Date, last: jiff::civil::Date) -> Option<String> {
+    (last < first).then(|| {
+        format!("the range {first}..{last} ends before it starts; write the earlier date first")
+    })
+}
+
+/// An event ends after it starts, on the same day.
+pub fn event_times_problem(from: TimeOfDay, to: TimeOfDay) -> Option<String> {
+    (to <= from).then(|| {
+        format!(
+            "to {to} is not after from {from}; an event ends on the day it starts \
+             (24:00 is the end of the day)"
+        )
+    })
+}
+
+/// Every pair `(i, j)`, `i < j`, of events in force at the same moment; events that could not
+/// be read (`None`) are left out.
+pub fn overlapping_events(events: &[Option<&Event>]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    for (j, later) in events.iter().enumerate() {
+        for (i, earlier) in events[..j].iter().enumerate() {
+            if let (Some(a), Some(b)) = (earlier, later)
+                && events_overlap(a, b)
+            {
+                out.push((i, j));
+            }
+        }
+    }
+    out
+}
+
+/// `events 0 and 1 of class "office" overlap ("training" 2026-01-05 08:00-09:00 and ...)`.
+pub fn event_overlap_message(i: usize, j: usize, a: &Event, b: &Event, of: &str) -> String {
+    format!(
+        "events {i} and {j}{of} overlap ({:?} {} and {:?} {})",
+        a.name,
+        a.describe(),
+        b.name,
+        b.describe()
+    )
+}
+
 /// [`Policy::problems`], for callers that hold a reference.
 pub fn check_policy(policy: &Policy) -> Vec<(String, String)> {
     policy.problems()
@@ -199,7 +262,9 @@ impl Policy {
     /// `production`, `buffer.floor`, `buffer.percent`, `buffer.ceiling`, `ready_secs`,
     /// `scale_down_delay_secs`, `pacing.clones_per_host`, `pacing.boots_per_host`,
     /// `periods[N].days`, `periods[N].from`, `periods[N].to`, `periods[N].production`,
-    /// `periods[N].buffer.floor`, ..., `periods` (for periods that overlap) and
+    /// `periods[N].buffer.floor`, ..., `periods` (for periods that overlap), `events[N].name`,
+    /// `events[N].date`, `events[N].from`, `events[N].to`, `events[N].production`,
+    /// `events[N].buffer.floor`, ..., `events` (for events that overlap) and
     /// `predictive.service_level`. Empty for a valid policy.
     ///
     /// Values the typed fields can hold but a file cannot say (a time past 24:00 or not in whole
@@ -285,6 +350,14 @@ fn problems(policy: &Policy) -> Vec<(String, String)> {
         );
         check_buffer(&mut out, &format!("{at}.buffer"), period.buffer, cap);
     }
+    for (n, event) in policy.events.iter().enumerate() {
+        event_problems(&mut out, &format!("events[{n}]"), event, cap);
+    }
+    let events: Vec<Option<&Event>> = policy.events.iter().map(Some).collect();
+    for (i, j) in overlapping_events(&events) {
+        let (a, b) = (&policy.events[i], &policy.events[j]);
+        out.push(("events".into(), event_overlap_message(i, j, a, b, "")));
+    }
     if let Some(predictive) = policy.predictive
         && let Some(why) = float_problem(
             predictive.service_level,
@@ -300,6 +373,25 @@ fn problems(policy: &Policy) -> Vec<(String, String)> {
         out.push(("periods".into(), overlap_message(i, j, a, b, "")));
     }
     out
+}
+
+fn event_problems(out: &mut Vec<(String, String)>, at: &str, event: &Event, cap: u32) {
+    if let Some(why) = event_name_problem(&event.name) {
+        out.push((format!("{at}.name"), why));
+    }
+    if let Some(why) = date_range_problem(event.first_day, event.last_day) {
+        out.push((format!("{at}.date"), why));
+    }
+    for (key, time) in [("from", event.from), ("to", event.to)] {
+        if let Some(why) = time_problem(time) {
+            out.push((format!("{at}.{key}"), why));
+        }
+    }
+    if let Some(why) = event_times_problem(event.from, event.to) {
+        out.push((format!("{at}.to"), why));
+    }
+    check_production(out, &format!("{at}.production"), event.production, cap);
+    check_buffer(out, &format!("{at}.buffer"), event.buffer, cap);
 }
 
 fn in_range(out: &mut Vec<(String, String)>, field: &str, range: IntRange, value: u64) {
@@ -347,6 +439,7 @@ mod tests {
             buffer: default_buffer(cap),
             production,
             periods: Vec::new(),
+            events: Vec::new(),
             pacing: DEFAULT_PACING,
             on_logout: DEFAULT_ON_LOGOUT,
             on_shutoff: DEFAULT_ON_SHUTOFF,

@@ -19,6 +19,8 @@ pub enum ScheduleError {
     UnknownDay { name: String },
     #[error("time {text:?} is not HH:MM (00:00 to 24:00)")]
     BadTime { text: String },
+    #[error("date {text:?} is not a day of the calendar written YYYY-MM-DD (\"2026-01-05\")")]
+    BadDate { text: String },
 }
 
 impl Weekdays {
@@ -102,12 +104,23 @@ impl std::fmt::Display for TimeOfDay {
 /// Whether `period` is in force on `day` at `time`. A period that crosses midnight covers the
 /// evening of its start days and the morning of the days after.
 pub(super) fn covers(period: &Period, day: Weekday, time: TimeOfDay) -> bool {
+    covers_on(period, day, day.previous(), time)
+}
+
+/// [`covers`] with the weekday the periods see today and the one they saw yesterday given
+/// apart: a holiday is seen as a Sunday, so the day before it is not always `today.previous()`.
+pub(super) fn covers_on(
+    period: &Period,
+    today: Weekday,
+    yesterday: Weekday,
+    time: TimeOfDay,
+) -> bool {
     let (from, to) = (period.from, period.to);
     if from < to {
-        period.days.contains(day) && from <= time && time < to
+        period.days.contains(today) && from <= time && time < to
     } else {
-        let started_today = period.days.contains(day) && time >= from;
-        let started_yesterday = period.days.contains(day.previous()) && time < to;
+        let started_today = period.days.contains(today) && time >= from;
+        let started_yesterday = period.days.contains(yesterday) && time < to;
         started_today || started_yesterday
     }
 }

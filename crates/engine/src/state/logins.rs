@@ -356,6 +356,7 @@ impl EngineState {
                 replies: vec![reply],
                 logout,
                 class,
+                user,
             },
         );
         None
@@ -367,9 +368,11 @@ impl EngineState {
             replies,
             logout,
             class,
+            user,
         } = release;
         if logout {
             self.history.record_logout(&class, self.now());
+            self.demand.record_logout(&class, &user);
             self.history_unsaved = true;
             let on_logout = self.fleet.class(&class).map(|c| c.policy.on_logout);
             if on_logout == Some(LogoutAction::Recycle) {

@@ -93,15 +93,33 @@ impl EngineState {
             self.desktops.values().map(|d| d.value.clone()).collect();
         let views = self.host_views();
         let busy = self.busy(now);
-        // Expected logins during the time a new desktop takes, for predictive classes.
+        // Expected logins while creation can deliver, for predictive classes (the simulator's
+        // rule: core's DemandModel::plan_mean_for).
+        let active_hosts = views
+            .iter()
+            .filter(|h| h.status == HostStatus::Active)
+            .count();
+        let mut stock: HashMap<&str, u64> = HashMap::new();
+        for d in &desktops {
+            if matches!(d.meta.pool, PoolState::Creation | PoolState::Buffer) {
+                *stock.entry(d.meta.class.as_str()).or_default() += 1;
+            }
+        }
         let forecasts: HashMap<String, f64> = self
             .fleet
             .classes
             .iter()
-            .filter(|c| c.policy.predictive.is_some())
-            .map(|c| {
-                let expected = self.demand.forecast(&c.name, now, c.policy.ready_secs);
-                (c.name.clone(), expected)
+            .filter_map(|c| {
+                let predictive = c.policy.predictive?;
+                let stock = stock.get(c.name.as_str()).copied().unwrap_or(0);
+                let mean = self.demand.plan_mean_for(
+                    c,
+                    predictive.service_level,
+                    now,
+                    active_hosts,
+                    stock,
+                );
+                Some((c.name.clone(), mean))
             })
             .collect();
         let plan = plan::plan(&PlanInput {

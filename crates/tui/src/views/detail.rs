@@ -9,7 +9,7 @@ use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
 use super::widgets::{age, block, buffer_slot, fit, selected, wrap_hanging};
 use crate::app::App;
 use crate::theme::{Area, Slot, Theme};
-use deskpool_core::policy::BufferRule;
+use deskpool_core::policy::{BufferRule, Policy, TimeOfDay};
 
 /// The width of the header's labels ("in force  ").
 const LABEL: usize = 10;
@@ -53,23 +53,69 @@ fn login_window(c: &deskpool_api::ClassStatus) -> String {
     parts.join(" · ")
 }
 
+/// The next event to start after `at` (the first one without a time), and how many follow.
+fn next_events(policy: &Policy, at: Option<jiff::Timestamp>, tz: &jiff::tz::TimeZone) -> String {
+    let now = at.map(|at| {
+        let local = at.to_zoned(tz.clone());
+        (local.date(), TimeOfDay::from_civil(local.time()))
+    });
+    let mut coming: Vec<_> = policy
+        .events
+        .iter()
+        .filter(|e| now.is_none_or(|now| (e.first_day, e.from) > now))
+        .collect();
+    coming.sort_by_key(|e| (e.first_day, e.from));
+    match coming.split_first() {
+        None => format!("{} declared, none to come", policy.events.len()),
+        Some((next, rest)) => {
+            let more = if rest.is_empty() {
+                String::new()
+            } else {
+                format!(" · {} more", rest.len())
+            };
+            format!(
+                "next {:?} {} · production {}{more}",
+                next.name,
+                next.describe(),
+                next.production
+            )
+        }
+    }
+}
+
 pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, class: &str, theme: &Theme) {
     let s = app.snapshot.clone();
     let status = s.classes.iter().find(|c| c.plan.name == class);
     let spec = app.fleet.class(class);
     let muted = theme.style(Area::Detail, Slot::Muted);
     let width = area.width.saturating_sub(2) as usize;
+    let events_line = spec.is_some_and(|spec| !spec.policy.events.is_empty());
 
     // (label, text, colour) of each header line; each wraps under its own start.
     let mut fields: Vec<(&str, String, Slot)> = Vec::new();
     if let (Some(c), Some(spec)) = (status, spec) {
         let p = &c.plan;
         let policy = &spec.policy;
-        let in_force = match p
+        let tz = &app.fleet.engine.timezone;
+        // As the planner reads it: in force now, or ready_secs ahead.
+        let event = s.at.and_then(|at| {
+            let ahead = at + jiff::SignedDuration::from_secs(policy.ready_secs as i64);
+            policy
+                .event_at(at, tz)
+                .or_else(|| policy.event_at(ahead, tz))
+        });
+        let period = p
             .period
-            .and_then(|i| policy.periods.get(i).map(|per| (i, per)))
-        {
-            Some((i, per)) => format!(
+            .and_then(|i| policy.periods.get(i).map(|per| (i, per)));
+        let in_force = match (event, period) {
+            (Some((_, e)), _) => format!(
+                "event {:?}: {} · production {} · {}",
+                e.name,
+                e.describe(),
+                e.production,
+                rule(&e.buffer)
+            ),
+            (None, Some((i, per))) => format!(
                 "period {}: {} {}-{} · production {} · {}",
                 i + 1,
                 per.days.names().join(","),
@@ -78,13 +124,16 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, class: &str, theme: &T
                 per.production,
                 rule(&per.buffer)
             ),
-            None => format!(
+            (None, None) => format!(
                 "outside periods · production {} · {}",
                 policy.production,
                 rule(&policy.buffer)
             ),
         };
         fields.push(("in force", in_force, Slot::Text));
+        if events_line {
+            fields.push(("events", next_events(policy, s.at, tz), Slot::Text));
+        }
         fields.push((
             "targets",
             format!(

@@ -105,6 +105,49 @@ fn the_class_detail_explains_the_target_and_lists_filtered_desktops() {
 }
 
 #[test]
+fn the_class_detail_names_the_event_in_force_and_the_next_ones() {
+    use deskpool_core::policy::{Event, TimeOfDay};
+    let mut app = app(3, 2, 30);
+    let office = &mut app.fleet.classes[0].policy;
+    let event = |name: &str, day: i8, from: u32, to: u32| Event {
+        name: name.into(),
+        first_day: jiff::civil::date(2026, 1, day),
+        last_day: jiff::civil::date(2026, 1, day),
+        from: TimeOfDay(from * 3600),
+        to: TimeOfDay(to * 3600),
+        production: 25,
+        buffer: office.buffer,
+    };
+    // The snapshot is at 2026-01-05 10:00 UTC: the first is over, the second in force.
+    office.events = vec![
+        event("briefing", 5, 8, 9),
+        event("training", 5, 10, 11),
+        event("all-hands", 9, 14, 15),
+        event("review", 12, 14, 15),
+    ];
+    key(&mut app, KeyCode::Enter);
+    let lines = screen(&mut app, 80, 24);
+    assert!(
+        contains(
+            &lines,
+            "in force  event \"training\": 2026-01-05 10:00-11:00 · production 25"
+        ),
+        "{}",
+        lines.join("\n")
+    );
+    assert!(
+        contains(
+            &lines,
+            "events    next \"all-hands\" 2026-01-09 14:00-15:00 · production 25 · 1 more"
+        ),
+        "{}",
+        lines.join("\n")
+    );
+    assert!(contains(&lines, "pacing    "), "{}", lines.join("\n"));
+    assert!(contains(&lines, "desktops (10)"), "{}", lines.join("\n"));
+}
+
+#[test]
 fn help_lists_the_keys_of_the_view_below_it() {
     let mut app = app(3, 2, 10);
     key(&mut app, KeyCode::Enter);
