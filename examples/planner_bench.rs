@@ -1,6 +1,8 @@
-//! Times one planner pass (`plan::plan`) over a large fleet: 10,000 desktops, 50 classes,
-//! 50 hosts, against a trivial pass over the same data measured in the same run (the machine
-//! is shared and noisy: the ratio is the figure to quote, the milliseconds are context).
+//! Times one planner pass (`plan::plan`) over large fleets, against trivial passes over the same
+//! data measured in the same run (the machine is shared and noisy: the ratio is the figure to
+//! quote, the milliseconds are context). Two points by default: 10,000 desktops, 50 classes,
+//! 50 hosts, then 100,000 desktops, 50 classes, 500 hosts; `--desktops`, `--classes` or
+//! `--hosts` measure one point of that size instead (the others keep the first point's values).
 //!
 //! The fleet is built through the real config loader. Every class has a weekday period and an
 //! evening period (the pass runs on a Wednesday at 10:00 UTC, inside the first); every host holds
@@ -14,6 +16,10 @@
 //! cargo run --release --example planner_bench -- [--passes N] [--warmup N] [--desktops N]
 //!                                                [--classes N] [--hosts N] [--dump FILE]
 //! ```
+//!
+//! `--dump FILE` writes the first pass's classes and actions as JSON, to compare planner
+//! versions; with several points, each point's file is FILE with `.DESKTOPSxCLASSESxHOSTS`
+//! appended.
 
 use std::collections::HashMap;
 use std::hint::black_box;
@@ -28,12 +34,32 @@ use deskpool_core::plan::{self, Busy, HostStatus, HostView, PlanInput, PlanMemor
 use deskpool_core::policy::Fleet;
 use jiff::Timestamp;
 
-struct Args {
-    passes: usize,
-    warmup: usize,
+/// One fleet size to measure.
+#[derive(Clone, Copy)]
+struct Point {
     desktops: usize,
     classes: usize,
     hosts: usize,
+}
+
+/// The sizes measured when none is given.
+const DEFAULT_POINTS: [Point; 2] = [
+    Point {
+        desktops: 10_000,
+        classes: 50,
+        hosts: 50,
+    },
+    Point {
+        desktops: 100_000,
+        classes: 50,
+        hosts: 500,
+    },
+];
+
+struct Args {
+    passes: usize,
+    warmup: usize,
+    points: Vec<Point>,
     /// Write the first pass's classes and actions here (JSON), to compare planner versions.
     dump: Option<String>,
 }
@@ -42,11 +68,10 @@ fn args() -> Args {
     let mut a = Args {
         passes: 200,
         warmup: 20,
-        desktops: 10_000,
-        classes: 50,
-        hosts: 50,
+        points: DEFAULT_POINTS.to_vec(),
         dump: None,
     };
+    let mut custom = None::<Point>;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || -> usize {
@@ -57,12 +82,15 @@ fn args() -> Args {
         match flag.as_str() {
             "--passes" => a.passes = value().max(1),
             "--warmup" => a.warmup = value(),
-            "--desktops" => a.desktops = value(),
-            "--classes" => a.classes = value().max(1),
-            "--hosts" => a.hosts = value().max(1),
+            "--desktops" => custom.get_or_insert(DEFAULT_POINTS[0]).desktops = value(),
+            "--classes" => custom.get_or_insert(DEFAULT_POINTS[0]).classes = value().max(1),
+            "--hosts" => custom.get_or_insert(DEFAULT_POINTS[0]).hosts = value().max(1),
             "--dump" => a.dump = it.next(),
             other => panic!("unknown argument {other}"),
         }
+    }
+    if let Some(point) = custom {
+        a.points = vec![point];
     }
     a
 }
@@ -116,7 +144,7 @@ struct Data {
     forecasts: HashMap<String, f64>,
 }
 
-fn build(a: &Args) -> Data {
+fn build(a: Point) -> Data {
     let per_class = a.desktops / a.classes;
     let text = fleet_toml(a.hosts, a.classes, per_class);
     let fleet = config::parse_str(&text, Path::new("/tmp/planner-bench.toml"))
@@ -161,6 +189,12 @@ fn build(a: &Args) -> Data {
             n += 1;
         }
     }
+    // Desktops per host, so that each host's volume names are made together (one host's names
+    // lie together in memory, as a host's listing would).
+    let mut desktops_by_host: HashMap<&str, Vec<&ObservedDesktop>> = HashMap::new();
+    for d in &desktops {
+        desktops_by_host.entry(d.host.as_str()).or_default().push(d);
+    }
     let hosts = fleet
         .hosts
         .iter()
@@ -189,9 +223,10 @@ fn build(a: &Args) -> Data {
                     .map(|c| (c.seed.pool.clone(), c.seed.volume.clone()))
                     .collect(),
                 // Every desktop's disk, plus two orphans left by interrupted creations.
-                desktop_volumes: desktops
+                desktop_volumes: desktops_by_host
+                    .get(h.name.as_str())
+                    .map_or(&[][..], Vec::as_slice)
                     .iter()
-                    .filter(|d| d.host == h.name)
                     .map(|d| desktop_volume_name(&d.name))
                     .chain((0..2).map(|k| format!("dp-orphan-{}-{k}.qcow2", h.name)))
                     .collect(),
@@ -244,7 +279,24 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 fn main() {
     let a = args();
-    let data = build(&a);
+    for (i, &point) in a.points.iter().enumerate() {
+        if i > 0 {
+            println!();
+        }
+        let dump = a.dump.as_ref().map(|path| match a.points.len() {
+            1 => path.clone(),
+            _ => format!(
+                "{path}.{}x{}x{}",
+                point.desktops, point.classes, point.hosts
+            ),
+        });
+        measure(&a, point, dump.as_deref());
+    }
+}
+
+/// Builds the fleet of `point`, then times the planner and its baselines on it.
+fn measure(a: &Args, point: Point, dump: Option<&str>) {
+    let data = build(point);
     let first = plan::plan(&input(&data));
     let count = |f: &dyn Fn(&plan::Action) -> bool| first.actions.iter().filter(|x| f(x)).count();
     println!(
@@ -267,7 +319,7 @@ fn main() {
         count(&|x| matches!(x, plan::Action::DeleteVolume { .. })),
         count(&|x| matches!(x, plan::Action::DeleteSeedCopy { .. })),
     );
-    if let Some(path) = &a.dump {
+    if let Some(path) = dump {
         // Each class with its explanation rendered, so dumps of planner versions compare as text.
         let classes: Vec<serde_json::Value> = first
             .classes

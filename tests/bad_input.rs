@@ -349,7 +349,7 @@ fn corpus() -> Vec<Case> {
                 "date = \"2026-02-30\"\nfrom = \"08:00\"\nto = \"09:00\"\nproduction = 12\n",
             ),
             "\"2026-02-30\"",
-            "events[0].date: date \"2026-02-30\" is not a day of the calendar written YYYY-MM-DD",
+            "events[1].date: date \"2026-02-30\" is not a day of the calendar written YYYY-MM-DD",
         ),
         case_at(
             "event range reversed",
@@ -365,7 +365,7 @@ fn corpus() -> Vec<Case> {
                 "date = \"2026-01-05\"\nfrom = \"09:00\"\nto = \"07:00\"\nproduction = 12\n",
             ),
             "\"07:00\"",
-            "events[0].to: to 07:00 is not after from 09:00",
+            "events[1].to: to 07:00 is not after from 09:00",
         ),
         case(
             "overlapping events",
@@ -378,28 +378,28 @@ fn corpus() -> Vec<Case> {
                 )
             ),
             "[[classes.policy.events]] # second",
-            "events 0 and 1 of class \"office\" overlap",
+            "events 1 and 2 of class \"office\" overlap",
         ),
         case_at(
             "event production above the cap",
             "production = 5\n",
             with_event("date = \"2026-01-05\"\nproduction = 21\n"),
             "21",
-            "events[0].production: production 21 is above the cap 20",
+            "events[1].production: production 21 is above the cap 20",
         ),
         case_at(
             "unknown key in an event",
             "production = 5\n",
             with_event("date = \"2026-01-05\"\nproduction = 12\nusers = 150\n"),
             "users",
-            "unknown key \"users\" in classes[0].policy.events[0]",
+            "unknown key \"users\" in classes[1].policy.events[1]",
         ),
         case_at(
             "holiday that does not read",
             "[engine]\n",
             "[engine]\nholidays = [\"2026-01-16\", \"16/01/2026\"]\n",
             "\"16/01/2026\"",
-            "engine.holidays[1]: date \"16/01/2026\" is not a day of the calendar",
+            "engine.holidays[2]: date \"16/01/2026\" is not a day of the calendar",
         ),
     ]
 }

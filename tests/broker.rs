@@ -572,7 +572,7 @@ async fn an_attached_console_sees_the_same_engine_and_its_pause_pauses_it() {
     })
     .await
     .expect("the admin action event arrives");
-    assert!(event.message.contains("Pause"), "{event:?}");
+    assert!(event.message.contains("pause the engine"), "{event:?}");
     let err = attached
         .send(
             Command::Refill {
@@ -662,7 +662,7 @@ async fn set_policy_refuses_what_the_config_file_refuses_and_keeps_the_policy() 
             }),
         ),
         (
-            "periods[0].from",
+            "periods[1].from",
             with(&|p| {
                 p["periods"] = json!([{
                     "days": 127, "from": 999_999, "to": 3600, "production": 0,
@@ -679,11 +679,11 @@ async fn set_policy_refuses_what_the_config_file_refuses_and_keeps_the_policy() 
             with(&|p| p["pacing"] = json!({"clones_per_host": 0, "boots_per_host": 4})),
         ),
         (
-            "events[0].date",
+            "events[1].date",
             with(&|p| p["events"] = json!([event("2026-01-07", "2026-01-05", 8, 9)])),
         ),
         (
-            "events[0].to",
+            "events[1].to",
             with(&|p| p["events"] = json!([event("2026-01-05", "2026-01-05", 9, 9)])),
         ),
         (
@@ -696,7 +696,7 @@ async fn set_policy_refuses_what_the_config_file_refuses_and_keeps_the_policy() 
             }),
         ),
         (
-            "events[0].production",
+            "events[1].production",
             with(&|p| {
                 let mut e = event("2026-01-05", "2026-01-05", 8, 9);
                 e["production"] = json!(101);

@@ -20,9 +20,18 @@ impl Console {
         Console::start_in(tempfile::tempdir().unwrap(), args)
     }
 
+    /// Like `start`, in a `width`x`height` pane.
+    fn start_sized(args: &str, (width, height): (u16, u16)) -> Console {
+        Console::start_at(tempfile::tempdir().unwrap(), args, width, height)
+    }
+
     /// Like `start`, in a home of the caller's (to share its state directory with another
     /// deskpool process).
     fn start_in(home: tempfile::TempDir, args: &str) -> Console {
+        Console::start_at(home, args, 80, 24)
+    }
+
+    fn start_at(home: tempfile::TempDir, args: &str, width: u16, height: u16) -> Console {
         let socket = format!(
             "deskpool-test-{}-{}",
             std::process::id(),
@@ -40,9 +49,9 @@ impl Console {
                 "new-session",
                 "-d",
                 "-x",
-                "80",
+                &width.to_string(),
                 "-y",
-                "24",
+                &height.to_string(),
                 "sh",
                 "-c",
                 &script,
@@ -67,6 +76,16 @@ impl Console {
         self.tmux(&["capture-pane", "-p"])
     }
 
+    /// The screen with its colours (SGR escapes), as `capture-pane -e` gives it.
+    fn screen_with_colours(&self) -> String {
+        self.tmux(&["capture-pane", "-p", "-e"])
+    }
+
+    /// The screen as one line of words: a message wrapped over rows reads whole.
+    fn words(&self) -> String {
+        flat(&self.screen())
+    }
+
     fn keys(&self, keys: &[&str]) {
         let mut args = vec!["send-keys"];
         args.extend_from_slice(keys);
@@ -88,6 +107,37 @@ impl Console {
         }
     }
 
+    /// Waits for `what` on the screen read as words (see [`Console::words`]).
+    fn wait_words(&self, what: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let words = self.words();
+            if words.contains(what) {
+                return words;
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "timed out waiting for {what:?}; the screen:\n{}",
+                self.screen()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `q`, the question it asks (this console runs the engine), then `y`.
+    fn quit(&self) {
+        self.keys(&["q"]);
+        self.wait("the quit question", |s| {
+            s.contains("Quit and stop the engine?")
+        });
+        self.keys(&["y"]);
+        wait_for_exit(self);
+    }
+
+    fn config(&self) -> PathBuf {
+        self.state().join("deskpool.toml")
+    }
+
     fn state(&self) -> PathBuf {
         self.home.path().join("state/deskpool/demo")
     }
@@ -107,6 +157,16 @@ impl Drop for Console {
     fn drop(&mut self) {
         self.tmux(&["kill-server"]);
     }
+}
+
+/// Every row trimmed and joined by one space.
+fn flat(screen: &str) -> String {
+    screen
+        .lines()
+        .map(|l| l.trim_matches(|c: char| c.is_whitespace() || c == '│'))
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The (level, target) pairs on a class's dashboard row: production, then buffer.
@@ -244,8 +304,7 @@ fn dashboard_help_policy_edit_and_quit_on_the_embedded_default() {
         "{audit}"
     );
 
-    console.keys(&["q"]);
-    wait_for_exit(&console);
+    console.quit();
 }
 
 #[test]
@@ -311,7 +370,7 @@ fn a_console_attaches_to_a_serving_engine_and_quitting_it_leaves_the_engine_runn
 
     let console = Console::start_in(home, "");
     console.wait("the attached console", |s| {
-        s.contains("attached to") && s.contains("office")
+        s.contains("deskpool.sock · dashboard") && s.contains("attached ·") && s.contains("office")
     });
     console.keys(&["p"]);
     console.wait("the engine paused", |s| s.contains("paused"));
@@ -331,4 +390,178 @@ fn a_console_attaches_to_a_serving_engine_and_quitting_it_leaves_the_engine_runn
         .args(["-TERM", &server.id().to_string()])
         .status();
     let _ = server.wait();
+}
+
+/// The sizes every console test of a person's task runs at: an 80x24 terminal under tmux or
+/// screen, and a roomy one.
+const SIZES: [(u16, u16); 2] = [(80, 23), (120, 40)];
+
+fn replace_in_file(path: &std::path::Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "{from:?} in {}", path.display());
+    std::fs::write(path, text.replacen(from, to, 1)).unwrap();
+}
+
+/// A change made to the class's policy in the file, before editing starts and while editing,
+/// is never overwritten: the console says what changed and writes nothing.
+#[test]
+fn the_editor_refuses_to_overwrite_a_policy_changed_on_disk() {
+    for size in SIZES {
+        let console = Console::start_sized("", size);
+        console.wait("the dashboard", |s| {
+            s.contains("· dashboard") && s.contains("office")
+        });
+        let config = console.config();
+
+        // Changed before editing starts: the editor does not open.
+        replace_in_file(&config, "cap = 60", "cap = 50");
+        console.keys(&["e"]);
+        console.wait_words("changed since the console loaded it (cap 60 → 50)");
+        assert!(!console.screen().contains("policy of office"));
+
+        // Changed back, the editor opens; changed again while editing, the save is refused.
+        replace_in_file(&config, "cap = 50", "cap = 60");
+        console.keys(&["e"]);
+        console.wait("the editor", |s| s.contains("policy of office"));
+        console.keys(&["Down", "Down", "BSpace", "5"]);
+        console.wait("the edit", |s| s.contains("✓ valid"));
+        replace_in_file(&config, "cap = 60", "cap = 55");
+        let before = std::fs::read_to_string(&config).unwrap();
+        console.keys(&["C-s"]);
+        let words = console.wait_words("changed in the file since it was loaded (cap 60 → 55)");
+        assert!(words.contains("nothing applied"), "{words}");
+        assert_eq!(
+            std::fs::read_to_string(&config).unwrap(),
+            before,
+            "nothing written"
+        );
+        console.quit();
+    }
+}
+
+/// Editing the class rule leaves a period that inherits the buffer inheriting it: the file's
+/// period gets no buffer of its own, and the new class ceiling applies inside the period.
+#[test]
+fn an_inherited_period_buffer_stays_inherited_after_the_class_rule_is_edited() {
+    for size in SIZES {
+        let console = Console::start_sized("", size);
+        console.wait("the dashboard", |s| {
+            s.contains("· dashboard") && s.contains("dev")
+        });
+        let config = console.config();
+        let before = std::fs::read_to_string(&config).unwrap();
+        console.keys(&[":", "edit dev", "Enter"]);
+        console.wait("the editor", |s| s.contains("policy of dev"));
+        console.wait("the period's buffer shown as the class rule's", |s| {
+            s.lines()
+                .any(|l| l.contains("period 1 buffer floor") && l.contains("= class rule"))
+        });
+        // The class's buffer ceiling is the fifth field: 6 becomes 8.
+        console.keys(&["Down", "Down", "Down", "Down", "BSpace", "8"]);
+        console.wait("the edit", |s| s.contains("✓ valid"));
+        console.keys(&["C-s"]);
+        console.wait_words("applied and saved");
+        let after = std::fs::read_to_string(&config).unwrap();
+        assert!(
+            after.contains("buffer = { floor = 2, percent = 10, ceiling = 8 }"),
+            "{after}"
+        );
+        let changed: Vec<(&str, &str)> = before
+            .lines()
+            .zip(after.lines())
+            .filter(|(a, b)| a != b)
+            .collect();
+        assert_eq!(changed.len(), 1, "only the class rule's line: {changed:?}");
+        assert_eq!(before.lines().count(), after.lines().count(), "{after}");
+        console.quit();
+    }
+}
+
+/// `q` asks before stopping the engine this console runs; `n` keeps it running.
+#[test]
+fn quit_asks_before_stopping_the_engine_of_this_console() {
+    for size in SIZES {
+        let console = Console::start_sized("", size);
+        console.wait("the dashboard", |s| {
+            s.contains("· dashboard") && s.contains("office")
+        });
+        console.keys(&["q"]);
+        console.wait_words("Quit and stop the engine?");
+        console.keys(&["n"]);
+        console.wait("the question gone", |s| {
+            !s.contains("Quit and stop") && s.contains("· dashboard")
+        });
+        console.keys(&["?"]);
+        console.wait("help: the console still runs", |s| {
+            s.contains("Keys of the dashboard view")
+        });
+        console.keys(&["Escape"]);
+        console.quit();
+    }
+}
+
+/// Behind the "too small" note keys do nothing (a `p` there paused the engine unseen).
+#[test]
+fn keys_behind_the_too_small_note_do_nothing() {
+    for (width, height) in SIZES {
+        let console = Console::start_sized("", (width, height));
+        console.wait("the dashboard", |s| {
+            s.contains("· dashboard") && s.contains("office")
+        });
+        console.tmux(&["resize-window", "-x", "50", "-y", "12"]);
+        console.wait("the note", |s| s.contains("terminal too small"));
+        console.keys(&["p", "r", "H"]);
+        console.tmux(&[
+            "resize-window",
+            "-x",
+            &width.to_string(),
+            "-y",
+            &height.to_string(),
+        ]);
+        console.wait("the dashboard again", |s| {
+            s.contains("· dashboard") && !s.contains("too small")
+        });
+        // Had the `p` acted, this one would resume; it pauses.
+        console.keys(&["p"]);
+        console.wait_words("pause the engine");
+        console.wait("paused", |s| s.contains("paused"));
+        let audit = std::fs::read_to_string(console.state().join("audit.log")).unwrap_or_default();
+        assert_eq!(audit.matches("pause the engine").count(), 1, "{audit}");
+        assert!(!audit.contains("refill"), "{audit}");
+        console.quit();
+    }
+}
+
+/// The selected row of the high-contrast theme is its selection text (black) on its
+/// selection colour (yellow), not white on yellow.
+#[test]
+fn the_high_contrast_selection_reads_black_on_yellow() {
+    for size in SIZES {
+        let console = Console::start_sized("--theme high-contrast", size);
+        console.wait("the dashboard", |s| {
+            s.contains("· dashboard") && s.contains("office")
+        });
+        let screen = console.screen_with_colours();
+        let row = screen
+            .lines()
+            .find(|l| l.contains('▶'))
+            .unwrap_or_else(|| panic!("a selected row:\n{screen}"));
+        let name_at = row.find("office").expect("the office row is selected");
+        // The last colours set before the class name are the ones it is drawn in.
+        let before_name = &row[..name_at];
+        let last = |prefix: &str| {
+            before_name
+                .rsplit(prefix)
+                .next()
+                .filter(|_| before_name.contains(prefix))
+                .and_then(|rest| rest.split(['m', ';']).next())
+                .map(str::to_string)
+        };
+        assert_eq!(
+            (last("38;5;"), last("48;5;")),
+            (Some("16".into()), Some("226".into())),
+            "black on yellow expected: {row:?}"
+        );
+        console.quit();
+    }
 }

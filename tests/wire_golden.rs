@@ -254,6 +254,7 @@ mod every_variant {
                 period: Some(1),
                 stale: 2,
                 reasons: reasons(),
+                raised_floor: None,
             },
             ClassPlan {
                 name: "dev".into(),
@@ -266,6 +267,7 @@ mod every_variant {
                 period: None,
                 stale: 0,
                 reasons: Vec::new(),
+                raised_floor: None,
             },
         ]
     }
@@ -634,5 +636,5 @@ fn an_event_on_the_wire_is_held_to_the_calendar_and_the_policy_rules() {
     };
     let error = policy.validate().unwrap_err();
     let fields: Vec<&str> = error.problems.iter().map(|(f, _)| f.as_str()).collect();
-    assert_eq!(fields, ["events[0].date"], "{error}");
+    assert_eq!(fields, ["events[1].date"], "{error}");
 }

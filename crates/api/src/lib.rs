@@ -16,7 +16,7 @@ pub use policy::{
 };
 pub use views::{
     ClassPlanView, DesktopMetaView, DesktopView, HostStatusView, LoginStatsView, LoginWindowView,
-    PoolStateView, ReasonView,
+    PoolStateView, RaisedFloorView, ReasonView,
 };
 
 use std::sync::Arc;

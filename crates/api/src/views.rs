@@ -31,6 +31,16 @@ pub struct ClassPlanView {
     /// What holds the buffer where it is, or moves it.
     #[serde(default)]
     pub reasons: Vec<ReasonView>,
+    /// An admin's raised buffer floor in force, and when it ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raised_floor: Option<RaisedFloorView>,
+}
+
+/// A raised buffer floor: `{"floor": 20, "until": "2026-01-05T12:00:00Z"}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RaisedFloorView {
+    pub floor: u32,
+    pub until: jiff::Timestamp,
 }
 
 impl ClassPlanView {
@@ -55,6 +65,7 @@ impl From<&ClassPlan> for ClassPlanView {
             period,
             stale,
             reasons,
+            raised_floor,
         } = plan;
         ClassPlanView {
             name: name.clone(),
@@ -67,6 +78,10 @@ impl From<&ClassPlan> for ClassPlanView {
             period: *period,
             stale: *stale,
             reasons: reasons.iter().map(ReasonView::from).collect(),
+            raised_floor: raised_floor.map(|r| RaisedFloorView {
+                floor: r.floor,
+                until: r.until,
+            }),
         }
     }
 }

@@ -126,7 +126,7 @@ fn a_date_that_does_not_read_is_refused_at_its_value() {
         "date \"2026-02-30\" is not a day of the calendar written YYYY-MM-DD",
     );
     assert!(
-        e.message.starts_with("classes[0].policy.events[0].date: "),
+        e.message.starts_with("classes[1].policy.events[1].date: "),
         "{e}"
     );
     assert_one_error(
@@ -171,7 +171,7 @@ fn overlapping_events_of_a_class_are_refused_at_the_later_one() {
     let e = assert_one_error(&text, 27, 1, "overlap");
     assert_eq!(
         e.message,
-        "classes[0].policy.events[1]: events 0 and 1 of class \"office\" overlap \
+        "classes[1].policy.events[2]: events 1 and 2 of class \"office\" overlap \
          (\"training\" 2026-01-05 08:00-09:00 and \"release week\" 2026-01-01..2026-01-05 \
          00:00-24:00)"
     );
@@ -189,14 +189,14 @@ fn an_event_above_the_cap_or_with_an_unknown_key_or_no_production_is_refused() {
         &CALENDAR.replace("production = 150", "production = 150\nusers = 150"),
         25,
         1,
-        "unknown key \"users\" in classes[0].policy.events[0]; expected one of name, date, \
+        "unknown key \"users\" in classes[1].policy.events[1]; expected one of name, date, \
          from, to, production, buffer",
     );
     assert_one_error(
         &CALENDAR.replace("production = 20\n", ""),
         27,
         1,
-        "classes[0].policy.events[1]: missing key \"production\"",
+        "classes[1].policy.events[2]: missing key \"production\"",
     );
     assert_one_error(
         &CALENDAR.replace("name = \"training\"", "name = \"\""),
@@ -224,7 +224,7 @@ fn holidays_must_be_dates_each_listed_once() {
         &CALENDAR.replace("\"2026-01-01\"]", "\"Jan 1\"]"),
         3,
         27,
-        "engine.holidays[1]: date \"Jan 1\" is not a day of the calendar",
+        "engine.holidays[2]: date \"Jan 1\" is not a day of the calendar",
     );
     assert_one_error(
         &CALENDAR.replace(

@@ -63,7 +63,7 @@ pub enum EditError {
     Conflict {
         file: PathBuf,
         class: String,
-        why: &'static str,
+        why: String,
     },
     /// Writing the new file failed; the original is untouched.
     Write {
@@ -117,7 +117,7 @@ impl fmt::Display for EditError {
             EditError::Conflict { file, class, why } => write!(
                 f,
                 "{}: not saved: {why}; the policy of class {class:?} was not written \
-                 (reload the file and edit again)",
+                 (the file is left as it is)",
                 file.display()
             ),
             EditError::Write { file, error } => {
@@ -173,11 +173,13 @@ fn save(
             known: fleet.classes.iter().map(|c| c.name.clone()).collect(),
         });
     };
-    if loaded.is_some_and(|loaded| *loaded != current.policy) {
+    if let Some(loaded) = loaded
+        && *loaded != current.policy
+    {
         return Err(EditError::Conflict {
             file,
             class: class.to_string(),
-            why: "the class's policy was changed in the file since it was loaded",
+            why: changed_since_loaded(loaded, &current.policy),
         });
     }
     let problems = check_policy(policy);
@@ -211,13 +213,22 @@ fn save(
         WriteFailure::Changed => EditError::Conflict {
             file: file.clone(),
             class: class.to_string(),
-            why: "the file changed on disk while it was being saved",
+            why: "the file changed on disk while it was being saved".into(),
         },
         WriteFailure::Io(error) => EditError::Write {
             file: file.clone(),
             error,
         },
     })
+}
+
+/// Why a save is refused when the file's policy is no longer the one loaded: what changed.
+pub fn changed_since_loaded(loaded: &Policy, on_disk: &Policy) -> String {
+    let changes = super::on_disk::policy_changes(loaded, on_disk);
+    format!(
+        "the class's policy was changed in the file since it was loaded ({})",
+        changes.join(", ")
+    )
 }
 
 /// `text` with the policy of `class` set to `policy`; `None` when the class or its policy

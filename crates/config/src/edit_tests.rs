@@ -225,7 +225,7 @@ fn a_file_invalid_on_disk_is_not_edited() {
     assert!(matches!(err, EditError::FileInvalid { .. }), "{err}");
     assert!(
         err.to_string()
-            .contains("classes[0].policy.cap: 0 is too small")
+            .contains("classes[1].policy.cap: 0 is too small")
     );
     assert_eq!(std::fs::read_to_string(&path).unwrap(), broken);
 }
@@ -347,7 +347,7 @@ fn check_policy_names_the_field_of_each_problem() {
         check_policy(&p),
         [(
             "periods".to_string(),
-            "periods 0 and 1 overlap (mon-fri 07:00-18:00 and fri 17:00-20:00)".to_string()
+            "periods 1 and 2 overlap (mon-fri 07:00-18:00 and fri 17:00-20:00)".to_string()
         )]
     );
 
@@ -359,7 +359,7 @@ fn check_policy_names_the_field_of_each_problem() {
     let fields: Vec<String> = check_policy(&p).into_iter().map(|(f, _)| f).collect();
     assert!(fields.contains(&"cap".to_string()), "{fields:?}");
     assert!(
-        fields.contains(&"periods[0].production".to_string()),
+        fields.contains(&"periods[1].production".to_string()),
         "{fields:?}"
     );
     assert!(fields.contains(&"buffer.ceiling".to_string()), "{fields:?}");
@@ -368,11 +368,11 @@ fn check_policy_names_the_field_of_each_problem() {
         "{fields:?}"
     );
     assert!(
-        fields.contains(&"periods[0].days".to_string()),
+        fields.contains(&"periods[1].days".to_string()),
         "{fields:?}"
     );
     assert!(
-        fields.contains(&"periods[0].buffer.ceiling".to_string()),
+        fields.contains(&"periods[1].buffer.ceiling".to_string()),
         "{fields:?}"
     );
 }
@@ -827,7 +827,7 @@ fn an_invalid_event_is_refused_by_the_shared_check_and_nothing_is_written() {
     let e = save_policy(&path, "office", &policy).unwrap_err();
     assert!(
         matches!(&e, EditError::BadPolicy { problems, .. }
-            if problems.iter().any(|(field, _)| field == "events[0].date")),
+            if problems.iter().any(|(field, _)| field == "events[1].date")),
         "{e}"
     );
     assert_eq!(std::fs::read_to_string(&path).unwrap(), before);

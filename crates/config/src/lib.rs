@@ -15,6 +15,7 @@
 
 pub mod edit;
 mod error;
+pub mod on_disk;
 mod reader;
 mod summary;
 mod validate;
@@ -29,9 +30,10 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 pub use deskpool_core::policy::rules::check_policy;
-pub use edit::{EditError, save_policy};
+pub use edit::{EditError, save_policy, save_policy_checked};
 pub use error::line_col;
 pub use error::{ConfigError, ConfigErrors};
+pub use on_disk::{PeriodInherits, PolicyOnDisk, policy_changes, policy_on_disk};
 pub use summary::summary;
 
 use deskpool_core::policy::{Fleet, rules};

@@ -331,7 +331,7 @@ impl<'a> Field<'a> {
                     .enumerate()
                     .map(|(i, table)| Section {
                         tbl: Tbl::Table(table),
-                        path: format!("{}[{i}]", self.path),
+                        path: format!("{}[{}]", self.path, i + 1),
                         span: table.span().or_else(|| self.key_span()),
                     })
                     .collect(),
@@ -369,7 +369,7 @@ impl<'a> Field<'a> {
                 .iter()
                 .enumerate()
                 .map(|(i, v)| Field {
-                    path: format!("{}[{i}]", self.path),
+                    path: format!("{}[{}]", self.path, i + 1),
                     key_span: v.span().or_else(|| self.span()),
                     node: Node::Value(v),
                 })

@@ -431,11 +431,11 @@ fn unknown_key_is_reported_at_the_key_with_a_suggestion() {
     // The misspelt key, and the then missing capacity (reported at the [[hosts]] header).
     assert_eq!(errors.len(), 2, "{}", ConfigErrors(errors.clone()));
     assert_eq!((errors[0].line, errors[0].col), (1, 1));
-    assert_eq!(errors[0].message, "hosts[0]: missing key \"capacity\"");
+    assert_eq!(errors[0].message, "hosts[1]: missing key \"capacity\"");
     assert_eq!((errors[1].line, errors[1].col), (4, 1));
     assert!(
         errors[1].message.starts_with(
-            "unknown key \"capacty\" in hosts[0] (did you mean \"capacity\"?); expected one of name, uri, capacity, standby"
+            "unknown key \"capacty\" in hosts[1] (did you mean \"capacity\"?); expected one of name, uri, capacity, standby"
         ),
         "{}",
         errors[1].message
@@ -449,7 +449,7 @@ fn unknown_key_is_reported_at_the_key_with_a_suggestion() {
 #[test]
 fn unknown_keys_inside_inline_tables_and_at_the_top_are_reported() {
     let text = MINIMAL.replace("{ desktops = 40 }", "{ desktops = 40, disks = 2 }");
-    assert_one_error(&text, 4, 29, "unknown key \"disks\" in hosts[0].capacity");
+    assert_one_error(&text, 4, 29, "unknown key \"disks\" in hosts[1].capacity");
     let text = format!("colour = \"red\"\n{MINIMAL}");
     assert_one_error(
         &text,
@@ -462,7 +462,7 @@ fn unknown_keys_inside_inline_tables_and_at_the_top_are_reported() {
         &text,
         15,
         1,
-        "unknown key \"bufer\" in classes[0].policy (did you mean \"buffer\"?)",
+        "unknown key \"bufer\" in classes[1].policy (did you mean \"buffer\"?)",
     );
 }
 
@@ -481,7 +481,7 @@ fn duplicate_names_point_at_the_second_one_and_the_first_line() {
     );
     assert_eq!(
         e.message,
-        "classes[1].name: duplicate class name \"office\" (first declared at line 7)"
+        "classes[2].name: duplicate class name \"office\" (first declared at line 7)"
     );
 
     let text = MINIMAL.replacen("[[classes]]", "[[hosts]]\nname = \"h1\"\nuri = \"test:///default\"\ncapacity = { vcpus = 4 }\n\n[[classes]]", 1);
@@ -489,7 +489,7 @@ fn duplicate_names_point_at_the_second_one_and_the_first_line() {
         &text,
         7,
         8,
-        "hosts[1].name: duplicate host name \"h1\" (first declared at line 2)",
+        "hosts[2].name: duplicate host name \"h1\" (first declared at line 2)",
     );
 }
 
@@ -499,7 +499,7 @@ fn unsafe_names_are_refused_with_the_reason() {
     let e = assert_one_error(&text, 2, 8, "contains '<'");
     assert!(
         e.message
-            .starts_with("hosts[0].name: name \"a<b\" contains '<'; only ASCII letters"),
+            .starts_with("hosts[1].name: name \"a<b\" contains '<'; only ASCII letters"),
         "{e}"
     );
     let text = MINIMAL.replace("volume = \"office.qcow2\"", "volume = \"../etc/passwd\"");
@@ -507,7 +507,7 @@ fn unsafe_names_are_refused_with_the_reason() {
         &text,
         11,
         35,
-        "classes[0].seed.volume: name \"../etc/passwd\" contains '/'",
+        "classes[1].seed.volume: name \"../etc/passwd\" contains '/'",
     );
 }
 
@@ -517,7 +517,7 @@ fn seed_host_must_name_a_declared_host() {
         "version = \"2026.11\" }",
         "version = \"2026.11\", host = \"h9\" }",
     );
-    let e = assert_one_error(&text, 11, 79, "classes[0].seed.host: unknown host \"h9\"");
+    let e = assert_one_error(&text, 11, 79, "classes[1].seed.host: unknown host \"h9\"");
     assert!(e.message.ends_with("declared hosts: \"h1\""), "{e}");
 }
 
@@ -558,10 +558,10 @@ fn overlapping_periods_are_reported_at_the_later_one() {
     let text = PERIODS
         .replace("from = \"19:00\"", "from = \"17:00\"")
         .replace("\"21:00\"", "\"19:00\"");
-    let e = assert_one_error(&text, 26, 1, "periods 0 and 2 of class \"office\" overlap");
+    let e = assert_one_error(&text, 26, 1, "periods 1 and 3 of class \"office\" overlap");
     assert_eq!(
         e.message,
-        "classes[0].policy.periods[2]: periods 0 and 2 of class \"office\" overlap \
+        "classes[1].policy.periods[3]: periods 1 and 3 of class \"office\" overlap \
          (mon-fri 07:00-18:00 and fri 17:00-19:00)"
     );
     // Starting the Friday period when office hours end removes the overlap.
@@ -581,7 +581,7 @@ fn a_period_crossing_midnight_overlaps_the_next_mornings_period() {
         &text,
         26,
         1,
-        "periods 0 and 2 of class \"office\" overlap (mon 22:00-06:00 and tue 05:00-07:00)",
+        "periods 1 and 3 of class \"office\" overlap (mon 22:00-06:00 and tue 05:00-07:00)",
     );
     // Starting at 06:00, when Monday night ends, is fine.
     assert!(parse(&text.replace("\"05:00\"", "\"06:00\"")).is_ok());
@@ -593,7 +593,7 @@ fn a_period_crossing_midnight_overlaps_the_next_mornings_period() {
         &wrap,
         26,
         1,
-        "periods 0 and 2 of class \"office\" overlap (sun 22:00-06:00 and mon 05:00-07:00)",
+        "periods 1 and 3 of class \"office\" overlap (sun 22:00-06:00 and mon 05:00-07:00)",
     );
 }
 
@@ -603,14 +603,14 @@ fn wrong_types_name_what_was_expected_and_found() {
     let e = assert_one_error(&text, 14, 7, "expected an integer, found a string");
     assert_eq!(
         e.message,
-        "classes[0].policy.cap: expected an integer, found a string"
+        "classes[1].policy.cap: expected an integer, found a string"
     );
     let text = MINIMAL.replace("disk_gib = 20", "disk_gib = 20.5");
     assert_one_error(
         &text,
         10,
         12,
-        "classes[0].disk_gib: expected an integer, found a float",
+        "classes[1].disk_gib: expected an integer, found a float",
     );
     let text = MINIMAL.replace(
         "capacity = { desktops = 40 }",
@@ -620,14 +620,14 @@ fn wrong_types_name_what_was_expected_and_found() {
         &text,
         5,
         11,
-        "hosts[0].standby: expected a boolean (true or false), found a string",
+        "hosts[1].standby: expected a boolean (true or false), found a string",
     );
     let text = MINIMAL.replace("[classes.policy]\ncap = 200", "policy = 3");
     assert_one_error(
         &text,
         13,
         10,
-        "classes[0].policy: expected a table, found an integer",
+        "classes[1].policy: expected a table, found an integer",
     );
     let text = MINIMAL.replacen("[[hosts]]", "[hosts]", 1);
     assert_one_error(
@@ -645,21 +645,21 @@ fn negative_and_out_of_range_numbers_are_refused() {
         &text,
         9,
         9,
-        "classes[0].vcpus: -2 is negative; expected an integer from 1 to 512",
+        "classes[1].vcpus: -2 is negative; expected an integer from 1 to 512",
     );
     let text = MINIMAL.replace("memory_mib = 2048", "memory_mib = 32");
     assert_one_error(
         &text,
         8,
         14,
-        "classes[0].memory_mib: 32 is too small; expected an integer from 64 to 1048576",
+        "classes[1].memory_mib: 32 is too small; expected an integer from 64 to 1048576",
     );
     let text = MINIMAL.replace("desktops = 40", "desktops = 5000000000");
     assert_one_error(
         &text,
         4,
         25,
-        "hosts[0].capacity.desktops: 5000000000 is too large; expected an integer from 1 to 4294967295",
+        "hosts[1].capacity.desktops: 5000000000 is too large; expected an integer from 1 to 4294967295",
     );
     let text = MINIMAL.replace(
         "capacity = { desktops = 40 }",
@@ -669,7 +669,7 @@ fn negative_and_out_of_range_numbers_are_refused() {
         &text,
         4,
         27,
-        "hosts[0].capacity.memory_mib: -1 is negative; expected an integer of at least 1",
+        "hosts[1].capacity.memory_mib: -1 is negative; expected an integer of at least 1",
     );
     // Beyond what TOML itself can hold: a syntax error, still positioned.
     let text = MINIMAL.replace("cap = 200", "cap = 99999999999999999999");
@@ -686,14 +686,14 @@ fn buffer_rules_must_be_ordered_under_the_cap() {
     let e = assert_one_error(&text, 15, 20, "floor 30 is above ceiling 20");
     assert_eq!(
         e.to_string(),
-        "deskpool.toml:15:20: classes[0].policy.buffer: floor 30 is above ceiling 20"
+        "deskpool.toml:15:20: classes[1].policy.buffer: floor 30 is above ceiling 20"
     );
     let text = MINIMAL.replace("cap = 200", "cap = 10\nbuffer = { ceiling = 20 }");
     assert_one_error(
         &text,
         15,
         22,
-        "classes[0].policy.buffer: ceiling 20 is above the cap 10",
+        "classes[1].policy.buffer: ceiling 20 is above the cap 10",
     );
     let text = MINIMAL.replace("cap = 200", "cap = 10\nbuffer = { floor = 11 }");
     assert_one_error(
@@ -714,7 +714,7 @@ fn buffer_rules_must_be_ordered_under_the_cap() {
         &text,
         15,
         14,
-        "classes[0].policy.production: production 11 is above the cap 10",
+        "classes[1].policy.production: production 11 is above the cap 10",
     );
     let text = PERIODS.replace(
         "to = \"12:00\"",
@@ -731,12 +731,12 @@ fn buffer_rules_must_be_ordered_under_the_cap() {
             (
                 25,
                 14,
-                "classes[0].policy.periods[1].production: production 201 is above the cap 200"
+                "classes[1].policy.periods[2].production: production 201 is above the cap 200"
             ),
             (
                 26,
                 20,
-                "classes[0].policy.periods[1].buffer: floor 5 is above ceiling 4"
+                "classes[1].policy.periods[2].buffer: floor 5 is above ceiling 4"
             ),
         ]
     );
@@ -778,14 +778,14 @@ to = "18:00"
         found,
         [
             (2, 12, "engine.timezone"),
-            (6, 7, "hosts[0].uri"),
-            (7, 12, "hosts[0].capacity"),
-            (8, 1, "hosts[0].activate_command"),
-            (13, 9, "classes[0].vcpus"),
-            (15, 79, "classes[0].seed.host"),
-            (19, 13, "classes[0].policy.on_logout"),
-            (22, 16, "classes[0].policy.periods[0].days[1]"),
-            (23, 8, "classes[0].policy.periods[0].from"),
+            (6, 7, "hosts[1].uri"),
+            (7, 12, "hosts[1].capacity"),
+            (8, 1, "hosts[1].activate_command"),
+            (13, 9, "classes[1].vcpus"),
+            (15, 79, "classes[1].seed.host"),
+            (19, 13, "classes[1].policy.on_logout"),
+            (22, 16, "classes[1].policy.periods[1].days[2]"),
+            (23, 8, "classes[1].policy.periods[1].from"),
         ],
         "{}",
         ConfigErrors(errors.clone())
@@ -793,7 +793,7 @@ to = "18:00"
     let all = ConfigErrors(errors).to_string();
     assert_eq!(all.lines().count(), 9);
     assert!(
-        all.contains("deskpool.toml:6:7: hosts[0].uri: uri \"qemu system\" contains ' '"),
+        all.contains("deskpool.toml:6:7: hosts[1].uri: uri \"qemu system\" contains ' '"),
         "{all}"
     );
     assert!(
@@ -813,13 +813,13 @@ to = "18:00"
 #[test]
 fn missing_required_keys_are_reported_at_their_table() {
     let text = MINIMAL.replace("uri = \"qemu:///system\"\n", "");
-    assert_one_error(&text, 1, 1, "hosts[0]: missing key \"uri\"");
+    assert_one_error(&text, 1, 1, "hosts[1]: missing key \"uri\"");
     let text = MINIMAL.replace("cap = 200\n", "production = 1\n");
-    assert_one_error(&text, 13, 1, "classes[0].policy: missing key \"cap\"");
+    assert_one_error(&text, 13, 1, "classes[1].policy: missing key \"cap\"");
     let text = MINIMAL.replace("\n[classes.policy]\ncap = 200\n", "");
-    assert_one_error(&text, 6, 1, "classes[0]: missing key \"policy\"");
+    assert_one_error(&text, 6, 1, "classes[1]: missing key \"policy\"");
     let text = MINIMAL.replace("seed = { pool = \"seeds\", ", "seed = { ");
-    assert_one_error(&text, 11, 8, "classes[0].seed: missing key \"pool\"");
+    assert_one_error(&text, 11, 8, "classes[1].seed: missing key \"pool\"");
 }
 
 #[test]
@@ -857,13 +857,13 @@ fn commands_belong_to_standby_hosts_only() {
         &text,
         5,
         1,
-        "hosts[0].deactivate_command: only allowed on a standby host; set standby = true or remove it",
+        "hosts[1].deactivate_command: only allowed on a standby host; set standby = true or remove it",
     );
     let text = MINIMAL.replace(
         "capacity = { desktops = 40 }",
         "capacity = { desktops = 40 }\n[[hosts]]\nname = \"h2\"\nuri = \"test:///default\"\ncapacity = { desktops = 4 }\nstandby = true\nactivate_command = \"  \"",
     );
-    assert_one_error(&text, 10, 20, "hosts[1].activate_command: command is empty");
+    assert_one_error(&text, 10, 20, "hosts[2].activate_command: command is empty");
 }
 
 #[test]
@@ -885,7 +885,7 @@ fn pool_paths_must_be_absolute_and_plain() {
         &text,
         5,
         22,
-        "hosts[0].creation_pool_path: path \"/srv/my pool\" contains ' '",
+        "hosts[1].creation_pool_path: path \"/srv/my pool\" contains ' '",
     );
     let text = format!("[engine]\ncreation_pool = \"my pool\"\n{MINIMAL}");
     assert_one_error(
@@ -912,14 +912,14 @@ fn uris_and_days_and_times_are_checked() {
         &text,
         22,
         8,
-        "classes[0].policy.periods[1].days: no days given",
+        "classes[1].policy.periods[2].days: no days given",
     );
     let text = PERIODS.replace("to = \"12:00\"", "to = \"24:30\"");
     assert_one_error(
         &text,
         24,
         6,
-        "classes[0].policy.periods[1].to: time \"24:30\" is not HH:MM",
+        "classes[1].policy.periods[2].to: time \"24:30\" is not HH:MM",
     );
     let text = PERIODS.replace("days = [\"sat\"]", "days = \"sat\"");
     assert_one_error(&text, 22, 8, "days: expected an array, found a string");
@@ -984,7 +984,7 @@ fn templates_and_state_dir_resolve_against_the_config_folder() {
     assert!(
         e.0[0]
             .message
-            .starts_with("classes[0].template: cannot read template "),
+            .starts_with("classes[1].template: cannot read template "),
         "{e}"
     );
     assert!(
@@ -1007,7 +1007,7 @@ fn a_template_that_is_not_xml_is_refused_at_its_key() {
     let e = &errors.0[0];
     assert_eq!((e.file.as_path(), e.line, e.col), (path.as_path(), 11, 12));
     assert!(
-        e.message.starts_with("classes[0].template: template "),
+        e.message.starts_with("classes[1].template: template "),
         "{e}"
     );
     assert!(
@@ -1032,7 +1032,7 @@ fn a_template_needs_a_domain_root_and_both_placeholders() {
     let e = load_file(&path).unwrap_err();
     assert!(
         e.to_string()
-            .contains(":11:12: classes[0].template: template "),
+            .contains(":11:12: classes[1].template: template "),
         "{e}"
     );
     assert!(
@@ -1142,19 +1142,19 @@ fn a_predictive_service_level_out_of_range_or_mistyped_is_refused_at_its_value()
         &with("0.3"),
         15,
         32,
-        "classes[0].policy.predictive.service_level: 0.3 is too small; expected a number from 0.5 to 0.9999",
+        "classes[1].policy.predictive.service_level: 0.3 is too small; expected a number from 0.5 to 0.9999",
     );
     assert_one_error(
         &with("1"),
         15,
         32,
-        "classes[0].policy.predictive.service_level: 1 is too large",
+        "classes[1].policy.predictive.service_level: 1 is too large",
     );
     assert_one_error(
         &with("\"high\""),
         15,
         32,
-        "classes[0].policy.predictive.service_level: expected a number, found",
+        "classes[1].policy.predictive.service_level: expected a number, found",
     );
     // A misspelt key: named with a suggestion, and the required key reported missing.
     let errs = errors(&MINIMAL.replace(
@@ -1167,7 +1167,7 @@ fn a_predictive_service_level_out_of_range_or_mistyped_is_refused_at_its_value()
         .collect();
     assert_eq!(messages.len(), 2, "{messages:?}");
     assert!(
-        messages[0].contains("15:14: classes[0].policy.predictive: missing key \"service_level\""),
+        messages[0].contains("15:14: classes[1].policy.predictive: missing key \"service_level\""),
         "{messages:?}"
     );
     assert!(
@@ -1274,7 +1274,7 @@ fn a_daemon_listed_twice_is_refused_at_the_second_uri_naming_the_first_host() {
                 "[[hosts]]\nname = \"h2\"\nuri = \"{spelling}\"\ncapacity = {{ desktops = 4 }}\n\n[[classes]]"
             ),
         );
-        let e = assert_one_error(&text, 8, 7, "hosts[1].uri: uri ");
+        let e = assert_one_error(&text, 8, 7, "hosts[2].uri: uri ");
         assert!(
             e.message
                 .contains("reaches the same libvirt daemon as host \"h1\"")
@@ -1292,7 +1292,7 @@ fn a_class_name_too_long_for_its_desktop_names_is_refused_and_says_why() {
     for len in [35, 48] {
         let long = "c".repeat(len);
         let text = MINIMAL.replace("name = \"office\"", &format!("name = \"{long}\""));
-        let e = assert_one_error(&text, 7, 8, "classes[0].name: class name ");
+        let e = assert_one_error(&text, 7, 8, "classes[1].name: class name ");
         assert!(
             e.message
                 .contains(&format!("is {len} characters long; at most 34"))
@@ -1334,7 +1334,7 @@ fn a_template_is_rendered_at_load_and_must_name_the_desktop_and_use_its_disk() {
         let e = &errors.0[0];
         assert_eq!((e.line, e.col), (11, 12), "{e}");
         assert!(
-            e.message.starts_with("classes[0].template: template ")
+            e.message.starts_with("classes[1].template: template ")
                 && e.message.contains("cannot make a desktop: ")
                 && e.message.contains(says),
             "{e}"
@@ -1435,6 +1435,6 @@ fn on_shutoff_defaults_to_restart_reads_recycle_and_refuses_anything_else() {
         &text,
         15,
         14,
-        "classes[0].policy.on_shutoff: unknown action \"reboot\"; expected \"restart\" or \"recycle\"",
+        "classes[1].policy.on_shutoff: unknown action \"reboot\"; expected \"restart\" or \"recycle\"",
     );
 }

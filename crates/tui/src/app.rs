@@ -43,6 +43,8 @@ pub enum Popup {
         effect: Box<Effect>,
         yes: bool,
     },
+    /// `esc` in the policy editor with edits not saved: drop them? (`yes` as in `Confirm`)
+    DropEdits { yes: bool },
     /// One line of input for an action (a user name, a floor and a duration).
     Prompt {
         label: String,
@@ -53,8 +55,14 @@ pub enum Popup {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PromptPurpose {
-    AssignUser { class: String },
-    RaiseFloor { class: String },
+    AssignUser {
+        class: String,
+    },
+    /// `cap`: the class's, which the floor may not exceed.
+    RaiseFloor {
+        class: String,
+        cap: u32,
+    },
 }
 
 /// Something the loop must do for the app.
@@ -65,19 +73,31 @@ pub enum Effect {
         command: Command,
         what: String,
     },
-    /// Apply an edited policy to the engine and write it to the config file.
+    /// Read the class's policy from the config file and open the editor on it if it is still
+    /// the one loaded (the loop answers with [`App::open_editor_checked`]).
+    OpenEditor {
+        class: String,
+    },
+    /// Apply an edited policy to the engine and write it to the config file, unless the
+    /// class's policy in the file is no longer `loaded` (the one the edit started from).
     SavePolicy {
         class: String,
+        loaded: Box<deskpool_core::policy::Policy>,
         policy: Box<deskpool_core::policy::Policy>,
     },
     Quit,
 }
 
-/// A line at the bottom that says what just happened.
+/// A line at the bottom that says what just happened, until a key is pressed or it expires.
 pub struct Status {
     pub text: String,
     pub error: bool,
+    pub expires: std::time::Instant,
 }
+
+/// How long a message stays: long enough to read; an error a little longer.
+pub const STATUS_FOR: std::time::Duration = std::time::Duration::from_secs(8);
+pub const ERROR_FOR: std::time::Duration = std::time::Duration::from_secs(15);
 
 pub struct App {
     pub fleet: Fleet,
@@ -106,6 +126,14 @@ pub struct App {
     pub page_rows: usize,
     /// The demo's clock speed, shown in the title.
     pub demo_speed: Option<u32>,
+    /// Quitting stops the engine, which runs in this process and provisions and serves the
+    /// broker socket for everyone: `q` asks first.
+    pub quit_stops_engine: bool,
+    /// The engine runs in another process, reached through its socket.
+    pub attached: bool,
+    /// The terminal is below the smallest size drawn (set by each draw): only the "too small"
+    /// note shows, and only `q` and ctrl-c act.
+    pub too_small: bool,
 }
 
 impl App {
@@ -132,6 +160,9 @@ impl App {
             can_save,
             page_rows: 10,
             demo_speed: None,
+            quit_stops_engine: false,
+            attached: false,
+            too_small: false,
         }
     }
 
@@ -170,6 +201,7 @@ impl App {
         self.status = Some(Status {
             text: text.into(),
             error: false,
+            expires: std::time::Instant::now() + STATUS_FOR,
         });
     }
 
@@ -177,7 +209,20 @@ impl App {
         self.status = Some(Status {
             text: text.into(),
             error: true,
+            expires: std::time::Instant::now() + ERROR_FOR,
         });
+    }
+
+    /// When the message shown expires (the loop wakes then to clear it).
+    pub fn status_expiry(&self) -> Option<std::time::Instant> {
+        self.status.as_ref().map(|s| s.expires)
+    }
+
+    /// Clears the message if it has expired by `now`.
+    pub fn expire_status(&mut self, now: std::time::Instant) {
+        if self.status.as_ref().is_some_and(|s| s.expires <= now) {
+            self.status = None;
+        }
     }
 
     // ---- what lists show -----------------------------------------------------------------
@@ -251,7 +296,10 @@ impl App {
             Screen::Detail { class } => self.visible_desktops(class).len(),
             Screen::Hosts => self.snapshot.hosts.len(),
             Screen::Events => self.visible_events().len(),
-            Screen::Help => strings::help_lines(self.screen_under_help()).len(),
+            // The last scroll position shows a full last page, not one line on a blank one.
+            Screen::Help => strings::help_lines(self.screen_under_help())
+                .len()
+                .saturating_sub(self.page_rows.saturating_sub(1)),
             Screen::Editor => 0,
         }
     }
@@ -300,6 +348,9 @@ impl App {
             if matches!(screen, Screen::Detail { .. }) {
                 self.desktop_row = 0;
                 self.desktop_filter.clear();
+            }
+            if screen == Screen::Help {
+                self.help_scroll = 0;
             }
             self.screens.push(screen);
         }

@@ -1,11 +1,18 @@
 //! The policy editor's form: one text field per policy value, checked as you type with the same
 //! rules as `deskpool check` ([`Policy::validate`], the rules of `config::check_policy`).
+//!
+//! A period's production and buffer may be the class rule's (the file leaves them out): such a
+//! field shows the class's value, follows it as the class fields are edited, and is written to
+//! the file only once it is edited itself ([`PeriodInherits`]). The buffer is inherited as a
+//! whole, as the file format has it: editing one of its three values makes all three the
+//! period's own. Periods are numbered from 1 here, in the form's errors and in `deskpool check`.
 
 use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyModifiers};
 use tui_input::Input;
 use tui_input::backend::crossterm::EventHandler;
 
-use deskpool_core::policy::rules::PolicyError;
+use deskpool_config::PeriodInherits;
+use deskpool_core::policy::rules::{PolicyError, overlapping_pairs};
 use deskpool_core::policy::{
     BufferRule, ClassSpec, LogoutAction, Pacing, Period, Policy, ShutoffAction, TimeOfDay, Weekdays,
 };
@@ -21,6 +28,8 @@ pub struct PolicyForm {
     pub class: String,
     pub original: Policy,
     pub fields: Vec<Field>,
+    /// What each period takes from the class rule, one entry per period.
+    pub inherits: Vec<PeriodInherits>,
     pub cursor: usize,
     /// Problems with the values as typed: (field key, message).
     pub problems: Vec<(String, String)>,
@@ -43,8 +52,23 @@ fn days_text(days: Weekdays) -> String {
     }
 }
 
+/// The key of a period's field, as the policy rules name it (periods counted from 1).
+fn period_key(i: usize, name: &str) -> String {
+    format!("periods[{}].{name}", i + 1)
+}
+
+/// `(period index, field name)` of a period field's key.
+fn split_period_key(key: &str) -> Option<(usize, &str)> {
+    let rest = key.strip_prefix("periods[")?;
+    let (n, name) = rest.split_once("].")?;
+    let n: usize = n.parse().ok()?;
+    Some((n.checked_sub(1)?, name))
+}
+
+const PERIOD_BUFFER: [&str; 3] = ["buffer.floor", "buffer.percent", "buffer.ceiling"];
+
 fn period_fields(i: usize, p: &Period) -> Vec<Field> {
-    let k = |name: &str| format!("periods[{i}].{name}");
+    let k = |name: &str| period_key(i, name);
     let n = i + 1;
     vec![
         field(k("days"), format!("period {n} days"), days_text(p.days)),
@@ -73,11 +97,24 @@ fn period_fields(i: usize, p: &Period) -> Vec<Field> {
     ]
 }
 
+/// `label` (of period `n + 1`, counted from 1) renamed for period `n`.
+fn period_label(n: usize, label: &str) -> String {
+    label.replacen(&format!("period {}", n + 1), &format!("period {n}"), 1)
+}
+
 const GENERAL_FIELDS: usize = 11;
 const PERIOD_FIELDS: usize = 7;
 
+/// Where a new period goes when office hours are taken: the first free one of these.
+const NEW_PERIOD_DAYS: [u8; 9] = [
+    0b001_1111, 0b110_0000, 0b000_0001, 0b000_0010, 0b000_0100, 0b000_1000, 0b001_0000, 0b010_0000,
+    0b100_0000,
+];
+
 impl PolicyForm {
-    pub fn new(class: &ClassSpec) -> PolicyForm {
+    /// A form over `class`'s policy; `inherits` says, per period, what the file leaves to the
+    /// class rule (missing entries: the period sets everything itself).
+    pub fn new(class: &ClassSpec, mut inherits: Vec<PeriodInherits>) -> PolicyForm {
         let p = &class.policy;
         let mut fields = vec![
             field("cap", "cap", p.cap),
@@ -121,10 +158,12 @@ impl PolicyForm {
         for (i, period) in p.periods.iter().enumerate() {
             fields.extend(period_fields(i, period));
         }
+        inherits.resize(p.periods.len(), PeriodInherits::default());
         let mut form = PolicyForm {
             class: class.name.clone(),
             original: p.clone(),
             fields,
+            inherits,
             cursor: 0,
             problems: Vec::new(),
         };
@@ -159,54 +198,179 @@ impl PolicyForm {
             .collect()
     }
 
+    /// Edits made and not saved (a change of value, or values that do not read yet).
     pub fn is_dirty(&self) -> bool {
         self.policy().map_or(true, |p| p != self.original)
     }
 
-    pub fn handle(&mut self, key: &KeyEvent, event: &TermEvent) {
+    /// Whether the field `key` shows the class rule's value (a period field the file leaves
+    /// out and that was not edited).
+    pub fn inherited(&self, key: &str) -> bool {
+        let Some((i, name)) = split_period_key(key) else {
+            return false;
+        };
+        let Some(inherits) = self.inherits.get(i) else {
+            return false;
+        };
+        match name {
+            "production" => inherits.production,
+            name if PERIOD_BUFFER.contains(&name) => inherits.buffer,
+            _ => false,
+        }
+    }
+
+    /// The label a problem with `key` is named by (the form's own words, periods from 1).
+    pub fn label_for<'a>(&'a self, key: &'a str) -> &'a str {
+        self.fields
+            .iter()
+            .find(|f| f.key == key)
+            .map_or(key, |f| f.label.as_str())
+    }
+
+    /// Handles a key; returns something to tell the admin when the key could not do its job.
+    pub fn handle(&mut self, key: &KeyEvent, event: &TermEvent) -> Option<String> {
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        let mut note = None;
         match key.code {
             KeyCode::Up | KeyCode::BackTab => self.cursor = self.cursor.saturating_sub(1),
             KeyCode::Down | KeyCode::Tab | KeyCode::Enter => {
                 self.cursor = (self.cursor + 1).min(self.fields.len() - 1);
             }
-            KeyCode::Char('n') if ctrl => {
-                let i = self.periods();
-                let buffer = self.original.buffer;
-                let period = Period {
-                    days: Weekdays(0b001_1111),
-                    from: TimeOfDay(8 * 3600),
-                    to: TimeOfDay(17 * 3600),
-                    production: 0,
-                    buffer,
-                };
-                self.fields.extend(period_fields(i, &period));
-                self.cursor = GENERAL_FIELDS + i * PERIOD_FIELDS;
-            }
-            KeyCode::Char('d') if ctrl => {
-                if let Some(i) = self.period_at_cursor() {
-                    let start = GENERAL_FIELDS + i * PERIOD_FIELDS;
-                    self.fields.drain(start..start + PERIOD_FIELDS);
-                    // Renumber the periods after it.
-                    let rest: Vec<Period> = (i..self.periods())
-                        .filter_map(|j| self.read_period(j).ok())
-                        .collect();
-                    if rest.len() == self.periods() - i {
-                        self.fields.truncate(start);
-                        for (j, p) in rest.iter().enumerate() {
-                            self.fields.extend(period_fields(i + j, p));
-                        }
-                    }
-                    self.cursor = self.cursor.min(self.fields.len() - 1);
-                }
-            }
+            KeyCode::Char('n') if ctrl => note = self.add_period(),
+            KeyCode::Char('d') if ctrl => self.delete_period(),
+            KeyCode::Char('r') if ctrl => note = self.inherit_again(),
             _ => {
-                if let Some(f) = self.fields.get_mut(self.cursor) {
+                let cursor = self.cursor;
+                if let Some(f) = self.fields.get_mut(cursor) {
+                    let before = f.input.value().to_string();
                     f.input.handle_event(event);
+                    if f.input.value() != before {
+                        let key = f.key.clone();
+                        self.make_own(&key);
+                    }
                 }
             }
         }
+        self.follow_class_rule();
         self.revalidate();
+        note
+    }
+
+    /// An edited period field becomes the period's own (the whole buffer, for a buffer value).
+    fn make_own(&mut self, key: &str) {
+        if let Some((i, name)) = split_period_key(key)
+            && let Some(inherits) = self.inherits.get_mut(i)
+        {
+            if name == "production" {
+                inherits.production = false;
+            } else if PERIOD_BUFFER.contains(&name) {
+                inherits.buffer = false;
+            }
+        }
+    }
+
+    /// `ctrl-r` on a period's production or buffer: take it from the class rule again.
+    fn inherit_again(&mut self) -> Option<String> {
+        let key = self.fields.get(self.cursor)?.key.clone();
+        let (i, name) = split_period_key(&key)?;
+        let inherits = self.inherits.get_mut(i)?;
+        if name == "production" {
+            inherits.production = true;
+        } else if PERIOD_BUFFER.contains(&name) {
+            inherits.buffer = true;
+        } else {
+            return Some(format!(
+                "{} is the period's own: only production and the buffer come from the class rule",
+                self.fields[self.cursor].label
+            ));
+        }
+        None
+    }
+
+    /// Copies the class rule's values into the period fields that inherit them, so what is
+    /// shown, checked and saved is what the period will be.
+    fn follow_class_rule(&mut self) {
+        for i in 0..self.periods() {
+            let inherits = self.inherits[i];
+            let mut copy = |from: &str, to: String| {
+                let value = self.value(from).to_string();
+                if let Some(f) = self.fields.iter_mut().find(|f| f.key == to)
+                    && f.input.value() != value
+                {
+                    f.input = Input::new(value);
+                }
+            };
+            if inherits.production {
+                copy("production", period_key(i, "production"));
+            }
+            if inherits.buffer {
+                for name in PERIOD_BUFFER {
+                    copy(name, period_key(i, name));
+                }
+            }
+        }
+    }
+
+    /// `ctrl-n`: a period that overlaps none of the others (office hours if free, else the
+    /// first free hour of the week), taking production and buffer from the class rule.
+    fn add_period(&mut self) -> Option<String> {
+        let existing: Vec<Period> = (0..self.periods())
+            .filter_map(|j| self.read_period(j).ok())
+            .collect();
+        if existing.len() != self.periods() {
+            return Some(
+                "fix the periods' errors first: a new period must not overlap them".into(),
+            );
+        }
+        let production = self.value("production").parse().unwrap_or(0);
+        let buffer = self.original.buffer;
+        let fits = |days: u8, from: u32, to: u32| {
+            let candidate = Period {
+                days: Weekdays(days),
+                from: TimeOfDay(from * 3600),
+                to: TimeOfDay(to * 3600),
+                production,
+                buffer,
+            };
+            let mut all: Vec<Option<&Period>> = existing.iter().map(Some).collect();
+            all.push(Some(&candidate));
+            overlapping_pairs(&all).is_empty().then_some(candidate)
+        };
+        let period = fits(0b001_1111, 8, 17).or_else(|| {
+            NEW_PERIOD_DAYS
+                .iter()
+                .find_map(|&days| (0..24).find_map(|hour| fits(days, hour, hour + 1)))
+        });
+        let Some(period) = period else {
+            return Some(
+                "every hour of the week is in a period already: no room for a new one".into(),
+            );
+        };
+        let i = self.periods();
+        self.fields.extend(period_fields(i, &period));
+        self.inherits.push(PeriodInherits::ALL);
+        self.cursor = GENERAL_FIELDS + i * PERIOD_FIELDS;
+        None
+    }
+
+    /// `ctrl-d`: removes the period under the cursor; the ones after it move up a number.
+    fn delete_period(&mut self) {
+        let Some(i) = self.period_at_cursor() else {
+            return;
+        };
+        let start = GENERAL_FIELDS + i * PERIOD_FIELDS;
+        // The fields after it keep their text (even text that does not read yet) under their
+        // new numbers.
+        let mut rest: Vec<Field> = self.fields.drain(start..).skip(PERIOD_FIELDS).collect();
+        for f in &mut rest {
+            if let Some((j, name)) = split_period_key(&f.key) {
+                f.key = period_key(j - 1, name);
+                f.label = period_label(j, &f.label);
+            }
+        }
+        self.fields.extend(rest);
+        self.inherits.remove(i);
+        self.cursor = self.cursor.min(self.fields.len() - 1);
     }
 
     fn value(&self, key: &str) -> &str {
@@ -238,7 +402,7 @@ impl PolicyForm {
 
     fn read_period(&self, i: usize) -> Result<Period, Vec<(String, String)>> {
         let mut problems = Vec::new();
-        let k = |name: &str| format!("periods[{i}].{name}");
+        let k = |name: &str| period_key(i, name);
         let mut days = Weekdays::default();
         for word in self
             .value(&k("days"))
@@ -421,88 +585,5 @@ impl PolicyForm {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn on_shutoff_is_an_editable_field_checked_as_typed() {
-        let fleet = deskpool_config::demo_config(std::path::Path::new("/nowhere"));
-        let mut form = PolicyForm::new(fleet.class("office").unwrap());
-        let at = form
-            .fields
-            .iter()
-            .position(|f| f.key == "on_shutoff")
-            .unwrap();
-        assert_eq!(form.fields[at].input.value(), "restart");
-        form.fields[at].input = Input::new("recycle".into());
-        form.revalidate();
-        assert_eq!(
-            form.policy().map(|p| p.on_shutoff),
-            Ok(ShutoffAction::Recycle)
-        );
-        assert!(form.is_dirty());
-        form.fields[at].input = Input::new("reboot".into());
-        form.revalidate();
-        assert!(form.policy().is_err());
-        assert_eq!(form.problem_for("on_shutoff"), Some("restart or recycle"));
-    }
-
-    /// The form does not show events, but a save from it keeps them: the policy it builds
-    /// carries the loaded events, and the file keeps them as written.
-    #[test]
-    fn a_save_from_the_form_keeps_the_class_events() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("deskpool.toml");
-        let event = "[[classes.policy.events]]\nname = \"training\"\ndate = \"2026-01-05\"\n\
-                     from = \"08:00\"\nto = \"09:00\"\nproduction = 50\n\n[[classes]]\n\
-                     name = \"dev\"";
-        let text = deskpool_config::demo_text(dir.path()).replacen(
-            "[[classes]]\nname = \"dev\"",
-            event,
-            1,
-        );
-        std::fs::write(&path, &text).unwrap();
-        let fleet = deskpool_config::load_file(&path).unwrap();
-        let class = fleet.class("office").unwrap();
-        assert_eq!(class.policy.events.len(), 1);
-        let mut form = PolicyForm::new(class);
-        let at = form
-            .fields
-            .iter()
-            .position(|f| f.key == "buffer.floor")
-            .unwrap();
-        form.fields[at].input = Input::new("5".into());
-        form.revalidate();
-        let policy = form.policy().unwrap();
-        assert_eq!(policy.events, class.policy.events);
-        deskpool_config::edit::save_policy_checked(&path, "office", &class.policy, &policy)
-            .unwrap();
-        let saved = std::fs::read_to_string(&path).unwrap();
-        assert!(
-            saved.contains(&event[..event.find("\n\n").unwrap()]),
-            "{saved}"
-        );
-        let reloaded = deskpool_config::load_file(&path).unwrap();
-        assert_eq!(reloaded.class("office").unwrap().policy, policy);
-    }
-
-    #[test]
-    fn a_policy_that_breaks_a_rule_names_the_field_in_the_error_and_the_form() {
-        let fleet = deskpool_config::demo_config(std::path::Path::new("/nowhere"));
-        let mut form = PolicyForm::new(fleet.class("office").unwrap());
-        let set = |form: &mut PolicyForm, key: &str, value: &str| {
-            let at = form.fields.iter().position(|f| f.key == key).unwrap();
-            form.fields[at].input = Input::new(value.into());
-        };
-        set(&mut form, "cap", "5");
-        set(&mut form, "production", "50");
-        form.revalidate();
-        let error = form.policy().unwrap_err();
-        let (field, why) = error
-            .problems
-            .iter()
-            .find(|(field, _)| field == "production")
-            .expect("production is over the cap");
-        assert_eq!(form.problem_for(field), Some(why.as_str()));
-    }
-}
+#[path = "editor_tests.rs"]
+mod tests;

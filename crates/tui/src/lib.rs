@@ -66,6 +66,10 @@ enum SaveError {
     /// The engine refused it (nothing changed).
     #[error("{0}")]
     Refused(CommandError),
+    /// The config file could not be checked, or its policy changed since it was loaded:
+    /// neither the engine nor the file was changed.
+    #[error("nothing applied: {0}")]
+    Unchecked(EditError),
     /// The engine took it, but the config file could not be written.
     #[error("applied to the engine, but not saved: {0}")]
     NotSaved(EditError),
@@ -76,6 +80,9 @@ enum Done {
     Engine {
         what: String,
         result: Result<Reply, CommandError>,
+        /// Said instead of the reply's outcome when the command succeeds (a refill taken
+        /// while the engine is paused is not done yet).
+        instead: Option<&'static str>,
     },
 }
 
@@ -114,6 +121,9 @@ async fn event_loop(
         options.config_path.is_some(),
     );
     app.demo_speed = options.demo_speed;
+    app.attached = options.attached.is_some();
+    // A read-only engine of this process provisions nothing and serves no socket.
+    app.quit_stops_engine = options.attached.is_none() && !options.read_only;
     if let Some(note) = &options.note {
         app.complain(note.clone());
     }
@@ -142,14 +152,26 @@ async fn event_loop(
                         Effect::Engine { command, what } => {
                             let (commands, done_tx, who) = (commands.clone(), done_tx.clone(), audit.who.clone());
                             app.say(format!("{what}…"));
+                            let instead = (matches!(command, Command::Refill { .. }) && app.snapshot.paused)
+                                .then_some(strings::REFILL_WHILE_PAUSED);
                             tokio::spawn(async move {
                                 let result = commands.send(command, &who).await;
-                                let _ = done_tx.send(Done::Engine { what, result }).await;
+                                let _ = done_tx.send(Done::Engine { what, result, instead }).await;
                             });
                         }
-                        Effect::SavePolicy { class, policy } => {
+                        Effect::OpenEditor { class } => {
+                            let on_disk = match options.config_path.as_deref() {
+                                Some(path) => deskpool_config::policy_on_disk(path, &class),
+                                None => Err(deskpool_config::EditError::Unreadable {
+                                    file: "(no config file)".into(),
+                                    error: std::io::Error::other("this console has no config file"),
+                                }),
+                            };
+                            app.open_editor_checked(&class, on_disk);
+                        }
+                        Effect::SavePolicy { class, loaded, policy } => {
                             let what = format!("change the policy of {class}");
-                            let result = save_policy(&commands, &audit.who, options.config_path.as_deref(), &class, &policy).await;
+                            let result = save_policy(&commands, &audit.who, options.config_path.as_deref(), &class, &loaded, &policy).await;
                             if result.is_ok()
                                 && let Some(c) = app.fleet.classes.iter_mut().find(|c| c.name == class)
                             {
@@ -182,8 +204,15 @@ async fn event_loop(
                     app.on_event(event);
                 }
             }
-            Some(Done::Engine { what, result }) = done.recv() => {
-                report(&mut app, &audit, &what, result.map(|reply| strings::reply_outcome(&reply)));
+            Some(Done::Engine { what, result, instead }) = done.recv() => {
+                let result = result.map(|reply| match instead {
+                    Some(text) => text.to_string(),
+                    None => strings::reply_outcome(&reply),
+                });
+                report(&mut app, &audit, &what, result);
+            }
+            _ = sleep_until(app.status_expiry()) => {
+                app.expire_status(std::time::Instant::now());
             }
             _ = terminate.recv() => break 'run,
             _ = hangup.recv() => break 'run,
@@ -194,14 +223,27 @@ async fn event_loop(
 }
 
 /// Applies a policy to the engine, then writes it to the config file (atomically, keeping the
-/// file's comments). The engine is told first: a file that cannot be written is reported.
+/// file's comments). Nothing happens when the class's policy in the file is no longer `loaded`
+/// (the one the edit started from): the admin's edit would overwrite a change made on disk.
+/// The file is checked again as it is written; a file that cannot be written is reported.
 async fn save_policy(
     commands: &Commander,
     who: &str,
     path: Option<&std::path::Path>,
     class: &str,
+    loaded: &deskpool_core::policy::Policy,
     policy: &deskpool_core::policy::Policy,
 ) -> Result<String, SaveError> {
+    if let Some(path) = path {
+        let on_disk = deskpool_config::policy_on_disk(path, class).map_err(SaveError::Unchecked)?;
+        if on_disk.policy != *loaded {
+            return Err(SaveError::Unchecked(deskpool_config::EditError::Conflict {
+                file: path.to_path_buf(),
+                class: class.to_string(),
+                why: deskpool_config::edit::changed_since_loaded(loaded, &on_disk.policy),
+            }));
+        }
+    }
     commands
         .send(
             Command::SetPolicy {
@@ -213,7 +255,7 @@ async fn save_policy(
         .await
         .map_err(SaveError::Refused)?;
     match path {
-        Some(path) => deskpool_config::save_policy(path, class, policy)
+        Some(path) => deskpool_config::save_policy_checked(path, class, loaded, policy)
             .map(|()| format!("applied and saved to {}", path.display()))
             .map_err(SaveError::NotSaved),
         None => Ok("applied (demo: no config file to save to)".into()),
@@ -239,6 +281,14 @@ fn report(
         (Ok(_), Err(e)) => app.complain(format!(
             "{what}: done, but the audit log could not be written: {e}"
         )),
+    }
+}
+
+/// Sleeps until `at`, or forever without one (no message shown: nothing to wake for).
+async fn sleep_until(at: Option<std::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
     }
 }
 

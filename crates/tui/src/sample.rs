@@ -102,6 +102,7 @@ pub fn snapshot(fleet: &Fleet, desktops: usize, at: Timestamp) -> Snapshot {
                     period: None,
                     stale: 0,
                     reasons: vec![ReasonView::InCreation { count: creation }],
+                    raised_floor: None,
                 },
                 seed_version: c.seed.version.clone(),
                 on_old_seed: 0,

@@ -9,6 +9,26 @@ pub const NO_FILTER_HERE: &str =
 pub const TOO_SMALL: &str = "terminal too small";
 /// The key hint left when the status bar has no room for the others.
 pub const HELP_HINT: &str = "? help";
+/// The engine takes a refill while paused (its backoff is forgotten) but makes nothing.
+pub const REFILL_WHILE_PAUSED: &str =
+    "queued: backoff cleared, but nothing is made while the engine is paused (p resumes)";
+pub const QUIT_STOPS_ENGINE: &str = "Quit and stop the engine? This console runs it: provisioning and \
+     the broker socket stop for everyone (libvirt keeps the desktops).";
+/// Beside a period field that takes the class rule's value (the file leaves it out).
+pub const INHERITED: &str = "= class rule";
+
+/// `1 job`, `3 jobs`.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// `a` or `an` before `word` (by its first letter: good enough for class names).
+pub fn article(word: &str) -> &'static str {
+    match word.chars().next().map(|c| c.to_ascii_lowercase()) {
+        Some('a' | 'e' | 'i' | 'o' | 'u') => "an",
+        _ => "a",
+    }
+}
 
 /// `:` commands and what they do (also the completion list).
 pub const COMMANDS: &[(&str, &str)] = &[
@@ -81,10 +101,18 @@ pub fn keys(screen: &Screen) -> Vec<(&'static str, &'static str)> {
             ("ctrl-n", "add a period"),
             ("ctrl-d", "delete the period under the cursor"),
             (
+                "ctrl-r",
+                "a period's production or buffer: back to the class rule",
+            ),
+            (
+                "?",
+                "this help (no field takes a ?); esc returns to the form",
+            ),
+            (
                 "ctrl-s",
                 "save: apply to the engine and write the config file",
             ),
-            ("esc", "leave without saving"),
+            ("esc", "leave (asks first when there are edits not saved)"),
         ],
         Screen::Help => &[],
     };
@@ -115,14 +143,23 @@ pub fn help_lines(screen: &Screen) -> Vec<String> {
     lines
 }
 
-/// Short key hints for the status bar.
-pub fn hints(screen: &Screen) -> &'static str {
+/// Short key hints for the status bar; a read-only console is offered no action.
+pub fn hints(screen: &Screen, read_only: bool) -> &'static str {
+    if read_only {
+        return match screen {
+            Screen::Dashboard => "read-only · ⏎ open H hosts E events ? help q quit",
+            Screen::Detail { .. } => "read-only · / filter esc back ? help",
+            Screen::Hosts | Screen::Events => "read-only · esc back ? help",
+            Screen::Editor => "read-only · esc back",
+            Screen::Help => "j/k scroll  esc back",
+        };
+    }
     match screen {
         Screen::Dashboard => "⏎ open e edit r refill f floor p pause ? help q quit",
         Screen::Detail { .. } => "/ filter a assign l release x recycle e edit esc back ? help",
         Screen::Hosts => "d drain  u undrain  esc back  ? help",
         Screen::Events => "/ filter  g newest  esc back  ? help",
-        Screen::Editor => "↑↓ field  ^s save  ^n add period  ^d delete period  esc cancel",
+        Screen::Editor => "↑↓ field ^s save ^n add ^d delete period ^r class rule ? help esc",
         Screen::Help => "j/k scroll  esc back",
     }
 }

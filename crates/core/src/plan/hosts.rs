@@ -26,6 +26,7 @@ pub(super) fn plan_hosts(
         absorb(&mut shortfall, slot);
     }
     // A draining standby host that is wanted again comes back before a new one is woken.
+    let mut undrained: Vec<&str> = Vec::new();
     for slot in slots
         .iter()
         .filter(|s| s.view.status == (HostStatus::Draining { by_admin: false }))
@@ -36,6 +37,7 @@ pub(super) fn plan_hosts(
         actions.push(Action::UndrainHost {
             host: slot.view.name.clone(),
         });
+        undrained.push(slot.view.name.as_str());
         absorb(&mut shortfall, slot);
     }
     for slot in slots
@@ -84,9 +86,7 @@ pub(super) fn plan_hosts(
     {
         if slot.usage.desktops == 0
             && slot.spec.standby
-            && !actions
-                .iter()
-                .any(|a| matches!(a, Action::UndrainHost { host } if *host == slot.view.name))
+            && !undrained.contains(&slot.view.name.as_str())
         {
             actions.push(Action::ReturnToStandby {
                 host: slot.view.name.clone(),

@@ -1,45 +1,93 @@
 //! Leftovers: volumes, unlabelled domains and seed copies nothing accounts for.
 
-use std::collections::{HashMap, HashSet};
+use super::index::{BusyIndex, ClassIndex, FastSet, NONE};
+use super::slots::{Hosts, Tally};
+use super::{Action, DestroyReason, PlanInput};
 
-use super::slots::HostSlot;
-use super::{Action, DestroyReason, HostStatus, PlanInput};
-use crate::policy::ClassSpec;
+/// The seed copies to delete, in slot order, and how many each slot has.
+pub(super) struct UnusedCopies {
+    deletions: Vec<Action>,
+    per_slot: Vec<usize>,
+}
 
-/// The desktops of one host, as [`clean_leftovers`] looks them up.
-#[derive(Default)]
-pub(super) struct OnHost<'a> {
-    names: HashSet<&'a str>,
-    /// (class, seed version) of each desktop.
-    seeds: HashSet<(&'a str, &'a str)>,
+/// Reads every seed copy of the reachable hosts once, for two steps: the copies of each
+/// class's current version (placement and seed copies read them), and the copies to delete:
+/// incomplete ones, and old versions no desktop on the host uses, unless a job is on them.
+/// The deletions are ordered with the other leftovers, at the end of the pass.
+pub(super) fn judge_seed_copies(
+    hosts: &mut Hosts<'_>,
+    classes: &ClassIndex<'_>,
+    tally: &Tally<'_>,
+    busy: &BusyIndex<'_>,
+) -> UnusedCopies {
+    let mut deletions = Vec::new();
+    let mut per_slot = vec![0; hosts.slots.len()];
+    for (i, deleted_here) in per_slot.iter_mut().enumerate() {
+        let view = hosts.slots[i].view;
+        if !hosts.slots[i].reachable() {
+            continue;
+        }
+        let host = view.name.as_str();
+        let before = deletions.len();
+        // Copies come in runs of one class (its versions): look a name up once per run.
+        let mut last: Option<(&str, u32)> = None;
+        for copy in &view.seed_copies {
+            let first = match last {
+                Some((name, id)) if name == copy.class => id,
+                _ => {
+                    let id = classes.get(&copy.class).unwrap_or(NONE);
+                    last = Some((copy.class.as_str(), id));
+                    id
+                }
+            };
+            // Whether the copy is of the current version of the first class of its name.
+            let mut current = false;
+            if first != NONE {
+                for c in classes.same_name(first) {
+                    if classes.classes[c].seed.version == copy.version {
+                        hosts.add_seed_copy(i, c, copy.complete);
+                        current |= c == first as usize;
+                    }
+                }
+            }
+            if busy.seed_copy(host, &copy.class, &copy.version) {
+                continue;
+            }
+            if !copy.complete
+                || (!current && !tally.old_seed_used(i, first, &copy.class, &copy.version))
+            {
+                deletions.push(Action::DeleteSeedCopy {
+                    host: host.to_string(),
+                    class: copy.class.clone(),
+                    version: copy.version.clone(),
+                });
+            }
+        }
+        *deleted_here = deletions.len() - before;
+    }
+    UnusedCopies {
+        deletions,
+        per_slot,
+    }
 }
 
 /// Volumes, unlabelled domains and seed copies that nothing accounts for.
 pub(super) fn clean_leftovers(
     input: &PlanInput<'_>,
-    slots: &[HostSlot<'_>],
-    classes: &HashMap<&str, &ClassSpec>,
+    hosts: &Hosts<'_>,
+    tally: &Tally<'_>,
+    busy: &BusyIndex<'_>,
+    unused_copies: UnusedCopies,
     actions: &mut Vec<Action>,
 ) {
-    // Per host, the names of its desktops and the (class, seed version) pairs they use, in one
-    // pass over the desktops (not one pass per host, and not one per volume).
-    let mut on_hosts: HashMap<&str, OnHost<'_>> = HashMap::new();
-    for d in input.desktops {
-        let on = on_hosts.entry(d.host.as_str()).or_default();
-        on.names.insert(d.name.as_str());
-        on.seeds
-            .insert((d.meta.class.as_str(), d.meta.seed_version.as_str()));
-    }
-    let nothing = OnHost::default();
-    for slot in slots {
-        if matches!(
-            slot.view.status,
-            HostStatus::Down { .. } | HostStatus::Standby
-        ) {
+    let mut copy_deletions = unused_copies.deletions.into_iter();
+    // The names of one host's desktops at a time: a small set, refilled per host.
+    let mut names: FastSet<&str> = FastSet::default();
+    for (i, slot) in hosts.slots.iter().enumerate() {
+        if !slot.reachable() {
             continue;
         }
         let host = slot.view.name.as_str();
-        let on_host = on_hosts.get(host).unwrap_or(&nothing);
         for name in &slot.view.unlabelled_desktops {
             if !input.busy.desktops.contains(name) {
                 actions.push(Action::Destroy {
@@ -49,15 +97,16 @@ pub(super) fn clean_leftovers(
                 });
             }
         }
+        if !slot.view.desktop_volumes.is_empty() {
+            names.clear();
+            names.extend(tally.names_on(i));
+        }
         for volume in &slot.view.desktop_volumes {
             let owner = volume.strip_suffix(".qcow2").unwrap_or(volume);
-            let owned = on_host.names.contains(owner)
+            let owned = names.contains(owner)
                 || slot.view.unlabelled_desktops.iter().any(|u| u == owner)
                 || input.busy.desktops.contains(owner)
-                || input
-                    .busy
-                    .volumes
-                    .contains(&(host.to_string(), volume.clone()));
+                || busy.volume(host, volume);
             if !owned {
                 actions.push(Action::DeleteVolume {
                     host: host.to_string(),
@@ -65,24 +114,6 @@ pub(super) fn clean_leftovers(
                 });
             }
         }
-        for copy in &slot.view.seed_copies {
-            let key = (host.to_string(), copy.class.clone(), copy.version.clone());
-            if input.busy.seed_copies.contains(&key) {
-                continue;
-            }
-            let current = classes
-                .get(copy.class.as_str())
-                .is_some_and(|c| c.seed.version == copy.version);
-            let backs_something = on_host
-                .seeds
-                .contains(&(copy.class.as_str(), copy.version.as_str()));
-            if !copy.complete || (!current && !backs_something) {
-                actions.push(Action::DeleteSeedCopy {
-                    host: host.to_string(),
-                    class: copy.class.clone(),
-                    version: copy.version.clone(),
-                });
-            }
-        }
+        actions.extend(copy_deletions.by_ref().take(unused_copies.per_slot[i]));
     }
 }

@@ -21,6 +21,7 @@
 //! service, and drained back to standby once they have been unneeded for `standby_idle_secs`.
 
 mod hosts;
+mod index;
 mod leftovers;
 mod placement;
 mod reasons;
@@ -242,6 +243,15 @@ pub struct ClassPlan {
     /// What holds the buffer where it is, or moves it ([`ClassPlan::explanation`] says it in
     /// one line).
     pub reasons: Vec<Reason>,
+    /// An admin's raised buffer floor in force, and when it ends.
+    pub raised_floor: Option<RaisedFloor>,
+}
+
+/// A buffer floor an admin raised for a while (`Command::RaiseFloor`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RaisedFloor {
+    pub floor: u32,
+    pub until: Timestamp,
 }
 
 impl ClassPlan {
@@ -267,25 +277,26 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     let fleet = input.fleet;
     let mut actions = Vec::new();
     let mut memory = PlanMemory::default();
-    let mut slots = slots::host_slots(input);
-
-    // Classes by name (the first of a name, as `Fleet::class`), looked up once per desktop.
-    let mut classes: HashMap<&str, &ClassSpec> = HashMap::with_capacity(fleet.classes.len());
-    for c in &fleet.classes {
-        classes.entry(c.name.as_str()).or_insert(c);
-    }
-    let tally = slots::tally(input, &mut slots, &classes, &mut actions);
+    let classes = index::ClassIndex::new(fleet);
+    let busy = index::BusyIndex::new(input);
+    let mut hosts = slots::Hosts::new(input, &classes);
+    let tally = slots::tally(input, &mut hosts, &classes, &mut actions);
+    let unused_copies = leftovers::judge_seed_copies(&mut hosts, &classes, &tally, &busy);
 
     let mut class_plans = Vec::with_capacity(fleet.classes.len());
     // Desktops per class that could not be placed for lack of room (drives standby activation).
     let mut unplaced_for_room: Vec<(&ClassSpec, u32)> = Vec::new();
     let mut total_wanted: Vec<(&ClassSpec, u32)> = Vec::new();
-    for class in &fleet.classes {
-        let desktops = tally
-            .by_class
-            .get(class.name.as_str())
-            .map_or(&[][..], Vec::as_slice);
-        let sorted = recover::sort_desktops(desktops, class, input, &tally, &mut actions);
+    for (ci, class) in fleet.classes.iter().enumerate() {
+        let name_id = classes.name_id(ci);
+        let sorted = recover::sort_desktops(
+            tally.class_members(name_id),
+            class,
+            name_id == ci,
+            input,
+            &tally,
+            &mut actions,
+        );
         let targets = targets::class_targets(input, class, sorted.production);
         let mut notes = Vec::new();
         let to_create = stale::plan_stale(
@@ -307,25 +318,41 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
             &mut notes,
         );
         let placement = placement::place(
+            ci,
             class,
             to_create,
-            &mut slots,
+            &mut hosts,
             input,
             &mut actions,
             &mut notes,
         );
         seeds::order_seed_copies(
+            ci,
             class,
-            &slots,
-            input,
+            &hosts,
+            &busy,
             &mut actions,
             to_create > placement.placed,
         );
         if placement.short_room > 0 {
             unplaced_for_room.push((class, placement.short_room));
         }
-        let reasons =
-            reasons::class_reasons(class, &sorted, to_create, &placement, &slots, input, notes);
+        let mut reasons = reasons::class_reasons(
+            ci, class, &sorted, to_create, &placement, &hosts, &busy, notes,
+        );
+        let raised_floor = input
+            .busy
+            .floor_raises
+            .get(&class.name)
+            .filter(|(_, until)| *until > input.now)
+            .map(|&(floor, until)| RaisedFloor { floor, until });
+        // Last among the reasons: a raised floor explains a buffer above its usual target.
+        if let Some(raised) = &raised_floor {
+            reasons.push(Reason::FloorRaised {
+                floor: raised.floor,
+                ends_in_secs: raised.until.duration_since(input.now).as_secs(),
+            });
+        }
         let production = sorted.production;
         total_wanted.push((class, production + targets.buffer_target));
         class_plans.push(ClassPlan {
@@ -339,13 +366,14 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
             period: targets.period,
             stale: sorted.stale.len() as u32,
             reasons,
+            raised_floor,
         });
     }
 
-    leftovers::clean_leftovers(input, &slots, &classes, &mut actions);
+    leftovers::clean_leftovers(input, &hosts, &tally, &busy, unused_copies, &mut actions);
     hosts::plan_hosts(
         input,
-        &slots,
+        &hosts.slots,
         &unplaced_for_room,
         &total_wanted,
         &mut memory,
@@ -359,5 +387,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     }
 }
 
+#[cfg(test)]
+mod placement_tests;
 #[cfg(test)]
 mod tests;

@@ -1,7 +1,17 @@
 //! Placement: each new desktop goes to the least loaded active host that has room, a pacing
 //! slot and a complete seed copy.
+//!
+//! Hosts are tried in the order of their load for the class, ties broken by host order, and a
+//! host that has just received a desktop goes before the hosts whose load it now equals (the
+//! order a stable re-sort of the previous order after each creation gives). A host passed over
+//! stays passed over for the rest of the class: nothing placed elsewhere gives it room, a
+//! pacing slot or a seed copy. So the hosts wait in a heap, and each creation costs a few heap
+//! operations instead of a sort of all hosts.
 
-use super::slots::HostSlot;
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+use super::slots::Hosts;
 use super::{Action, PlanInput, Reason};
 use crate::policy::ClassSpec;
 
@@ -17,17 +27,47 @@ pub(super) struct Placement<'a> {
     pub(super) seeding_hosts: Vec<&'a str>,
 }
 
-fn push_unique<'a>(list: &mut Vec<&'a str>, name: &'a str) {
-    if !list.contains(&name) {
-        list.push(name);
+/// A host waiting for a creation: lower `load` first, then lower `rank` (its host order at
+/// first; each host that receives a desktop gets a rank below every earlier one).
+#[derive(Clone, Copy)]
+struct Candidate {
+    load: f64,
+    rank: i64,
+    slot: usize,
+}
+
+impl Candidate {
+    fn key_cmp(&self, other: &Self) -> Ordering {
+        self.load
+            .total_cmp(&other.load)
+            .then(self.rank.cmp(&other.rank))
     }
 }
 
-/// Places `to_create` new desktops of `class`, unless its creations are failing (backoff).
+impl PartialEq for Candidate {
+    fn eq(&self, other: &Self) -> bool {
+        self.key_cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Candidate {}
+impl PartialOrd for Candidate {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Candidate {
+    /// Reversed: `BinaryHeap` pops its greatest, the placement wants the least loaded.
+    fn cmp(&self, other: &Self) -> Ordering {
+        other.key_cmp(self)
+    }
+}
+
+/// Places `to_create` new desktops of class `ci`, unless its creations are failing (backoff).
 pub(super) fn place<'a>(
+    ci: usize,
     class: &'a ClassSpec,
     to_create: u32,
-    slots: &mut [HostSlot<'a>],
+    hosts: &mut Hosts<'a>,
     input: &PlanInput<'_>,
     actions: &mut Vec<Action>,
     notes: &mut Vec<Reason>,
@@ -35,70 +75,84 @@ pub(super) fn place<'a>(
     let now = input.now;
     let version = class.seed.version.as_str();
     let mut out = Placement::default();
+    if to_create == 0 {
+        return out;
+    }
     let backoff = input
         .busy
         .class_backoff
         .get(&class.name)
         .filter(|(until, _)| *until > now);
-    if let Some((until, why)) = backoff
-        && to_create > 0
-    {
+    if let Some((until, why)) = backoff {
         notes.push(Reason::CreationFailing {
             retry_in_secs: until.duration_since(now).as_secs().max(1),
             error: why.clone(),
         });
         return out;
     }
-    let mut ordered: Vec<usize> = (0..slots.len()).filter(|&i| slots[i].placeable()).collect();
-    for _ in 0..to_create {
-        ordered.sort_by(|&a, &b| {
-            slots[a]
-                .load(class)
-                .partial_cmp(&slots[b].load(class))
-                .unwrap_or(std::cmp::Ordering::Equal)
-        });
-        let mut chosen = None;
-        for &i in &ordered {
-            let slot = &slots[i];
-            let name = slot.view.name.as_str();
-            if slot.spec.capacity.room_for(&slot.usage, class) == 0 {
-                push_unique(&mut out.full_hosts, name);
-                continue;
-            }
-            let in_flight = slot.creating.get(class.name.as_str()).copied().unwrap_or(0);
-            if in_flight >= class.policy.pacing.clones_per_host {
-                push_unique(&mut out.paced_hosts, name);
-                continue;
-            }
-            if slot.seed_ready(&class.name, version).is_none() {
-                push_unique(&mut out.seeding_hosts, name);
-                continue;
-            }
-            chosen = Some(i);
-            break;
-        }
-        let Some(i) = chosen else {
+    let mut waiting: BinaryHeap<Candidate> = hosts
+        .slots
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.placeable())
+        .map(|(i, s)| Candidate {
+            load: s.load(class),
+            rank: i as i64,
+            slot: i,
+        })
+        .collect();
+    let mut received = 0i64;
+    while out.placed < to_create {
+        let Some(candidate) = waiting.pop() else {
             break;
         };
-        let slot = &mut slots[i];
+        let i = candidate.slot;
+        let slot = &hosts.slots[i];
+        let name = slot.view.name.as_str();
+        let passed_over = if slot.spec.capacity.room_for(&slot.usage, class) == 0 {
+            Some(&mut out.full_hosts)
+        } else if hosts.creating(i, ci) >= class.policy.pacing.clones_per_host {
+            Some(&mut out.paced_hosts)
+        } else if !hosts.seed_ready(i, ci) {
+            Some(&mut out.seeding_hosts)
+        } else {
+            None
+        };
+        if let Some(list) = passed_over {
+            // Two slots of one host name are listed once.
+            if hosts.unique_names || !list.contains(&name) {
+                list.push(name);
+            }
+            continue;
+        }
+        let slot = &mut hosts.slots[i];
         slot.usage.add(class);
-        *slot.creating.entry(class.name.as_str()).or_default() += 1;
+        let load = slot.load(class);
+        hosts.add_creating(i, ci);
         out.placed += 1;
         actions.push(Action::Create {
-            host: slot.view.name.clone(),
+            host: name.to_string(),
             class: class.name.clone(),
             version: version.to_string(),
+        });
+        received += 1;
+        waiting.push(Candidate {
+            load,
+            rank: -received,
+            slot: i,
         });
     }
     let unplaced = to_create - out.placed;
     if unplaced > 0 {
         // Hosts that have room but no seed copy get one; only room shortage calls standby hosts.
-        let room_elsewhere: u32 = slots
+        let room_elsewhere: u32 = hosts
+            .slots
             .iter()
-            .filter(|s| s.placeable())
-            .filter(|s| s.seed_ready(&class.name, version).is_none())
-            .map(|s| s.spec.capacity.room_for(&s.usage, class))
-            .sum();
+            .enumerate()
+            .filter(|(i, s)| s.placeable() && !hosts.seed_ready(*i, ci))
+            .map(|(_, s)| s.spec.capacity.room_for(&s.usage, class))
+            // A host without limits has room u32::MAX: saturate, never wrap.
+            .fold(0u32, u32::saturating_add);
         out.short_room = unplaced.saturating_sub(room_elsewhere);
     }
     out

@@ -3,11 +3,11 @@
 
 use std::fmt;
 
-use super::PlanInput;
+use super::index::BusyIndex;
 use super::placement::Placement;
 use super::recover::Sorted;
 use super::seeds::seed_available;
-use super::slots::HostSlot;
+use super::slots::{HostSlot, Hosts};
 use crate::policy::ClassSpec;
 
 /// One thing that holds a class's buffer where it is, or is under way to move it.
@@ -127,13 +127,15 @@ fn owned(hosts: &[&str]) -> Vec<String> {
 
 /// The reasons of `class` after placement; `early` holds those the earlier steps gave (cap,
 /// surplus, backoff), in order.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn class_reasons(
+    ci: usize,
     class: &ClassSpec,
     sorted: &Sorted<'_>,
     to_create: u32,
     placement: &Placement<'_>,
-    slots: &[HostSlot<'_>],
-    input: &PlanInput<'_>,
+    hosts: &Hosts<'_>,
+    busy: &BusyIndex<'_>,
     early: Vec<Reason>,
 ) -> Vec<Reason> {
     let version = class.seed.version.as_str();
@@ -156,19 +158,13 @@ pub(super) fn class_reasons(
             .seeding_hosts
             .iter()
             .copied()
-            .filter(|h| {
-                input.busy.seed_copies.contains(&(
-                    h.to_string(),
-                    class.name.clone(),
-                    version.to_string(),
-                ))
-            })
+            .filter(|h| busy.seed_copy(h, &class.name, version))
             .collect();
         if !copying.is_empty() {
             reasons.push(Reason::SeedCopyInProgress {
                 hosts: owned(&copying),
             });
-        } else if !seed_available(class, slots) {
+        } else if !seed_available(ci, class, hosts) {
             reasons.push(Reason::SeedMissing {
                 pool: class.seed.pool.clone(),
                 volume: class.seed.volume.clone(),
@@ -188,20 +184,12 @@ pub(super) fn class_reasons(
             reasons.push(Reason::AtCapacity {
                 hosts: owned(&placement.full_hosts),
             });
-        } else if !slots.iter().any(HostSlot::placeable) {
+        } else if !hosts.slots.iter().any(HostSlot::placeable) {
             reasons.push(Reason::NoActiveHost { count: short_room });
         }
     }
     if stale > 0 {
         reasons.push(Reason::StaleReplaced { count: stale });
-    }
-    if let Some((floor, until)) = input.busy.floor_raises.get(&class.name)
-        && *until > input.now
-    {
-        reasons.push(Reason::FloorRaised {
-            floor: *floor,
-            ends_in_secs: until.duration_since(input.now).as_secs(),
-        });
     }
     reasons
 }

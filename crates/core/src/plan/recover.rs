@@ -1,6 +1,6 @@
 //! Desktops found in a state to finish, restart or remove, whatever the targets say.
 
-use super::slots::Tally;
+use super::slots::{Member, Tally};
 use super::{Action, DestroyReason, PlanInput};
 use crate::model::{ObservedDesktop, PoolState};
 use crate::policy::{ClassSpec, Fleet, ShutoffAction};
@@ -83,19 +83,19 @@ pub(super) struct Sorted<'a> {
     /// Ready for a new login.
     pub(super) fresh: Vec<&'a ObservedDesktop>,
     /// Ready but unable to serve a new login (old seed version, draining host, undefined).
-    pub(super) stale: Vec<&'a ObservedDesktop>,
+    pub(super) stale: Vec<Member<'a>>,
 }
 
 /// Counts and sorts a class's desktops, and orders what broken or interrupted ones need.
 pub(super) fn sort_desktops<'a>(
-    desktops: &[&'a ObservedDesktop],
+    desktops: &[Member<'a>],
     class: &ClassSpec,
+    first_of_name: bool,
     input: &PlanInput<'_>,
     tally: &Tally<'_>,
     actions: &mut Vec<Action>,
 ) -> Sorted<'a> {
     let fleet = input.fleet;
-    let version = class.seed.version.as_str();
     let busy = |d: &ObservedDesktop| input.busy.desktops.contains(&d.name);
     let mut sorted = Sorted {
         production: 0,
@@ -103,18 +103,20 @@ pub(super) fn sort_desktops<'a>(
         fresh: Vec::new(),
         stale: Vec::new(),
     };
-    for &d in desktops {
-        if tally.down.contains(d.host.as_str()) {
+    for &member in desktops {
+        let d = member.desktop;
+        if tally.down(member.slot) {
             // Unreachable: its users keep their desktops; nothing else there can be used.
-            if d.meta.pool == PoolState::Production {
+            if member.pool == PoolState::Production {
                 sorted.production += 1;
             }
             continue;
         }
-        match d.meta.pool {
+        match member.pool {
             PoolState::Production => {
                 sorted.production += 1;
-                if !busy(d) {
+                // Only one shut off needs anything (checked first: most are running).
+                if !member.running() && !busy(d) {
                     recover_production(d, class, fleet, actions);
                 }
             }
@@ -125,21 +127,21 @@ pub(super) fn sort_desktops<'a>(
                 }
             }
             PoolState::Buffer => {
-                if d.disk_problem.is_some() {
+                if member.disk_problem() {
                     if !busy(d) {
                         actions.push(destroy(d, DestroyReason::DiskMissing));
                     }
                     continue;
                 }
-                if !d.running && !busy(d) {
+                if !member.running() && !busy(d) {
                     actions.push(destroy(d, DestroyReason::NotRunning));
                     continue;
                 }
-                if d.meta.seed_version != version
-                    || tally.draining.contains(d.host.as_str())
-                    || !d.persistent
+                if !member.on_seed(class, first_of_name)
+                    || tally.draining(member.slot)
+                    || !member.persistent()
                 {
-                    sorted.stale.push(d);
+                    sorted.stale.push(member);
                 } else {
                     sorted.fresh.push(d);
                 }

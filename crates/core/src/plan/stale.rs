@@ -1,8 +1,9 @@
 //! Stale and surplus desktops: how many to create, which old ones make way, and when a surplus
 //! has lasted long enough to be removed.
 
+use super::index::FastSet;
 use super::recover::{Sorted, destroy};
-use super::slots::Tally;
+use super::slots::{Member, Tally};
 use super::targets::Targets;
 use super::{Action, DestroyReason, PlanInput, PlanMemory, Reason};
 use crate::model::ObservedDesktop;
@@ -40,13 +41,10 @@ pub(super) fn plan_stale(
     let wanted = buffer_target.saturating_sub(supply).max(owed);
     let in_class = sorted.production + supply + stale;
     let cap_room = policy.cap.saturating_sub(in_class);
-    let mut stale_sorted = sorted.stale.clone();
-    stale_sorted.sort_by(|a, b| oldest_first(a, b));
-    let mut stale_to_remove: Vec<&ObservedDesktop> = Vec::new();
     let mut to_create = wanted;
+    let mut make_way = 0;
     if wanted > cap_room {
-        let make_way = (wanted - cap_room).min(stale);
-        stale_to_remove.extend(stale_sorted.iter().take(make_way as usize).copied());
+        make_way = (wanted - cap_room).min(stale);
         to_create = cap_room + make_way;
         if to_create < wanted {
             notes.push(Reason::CapReached { cap: policy.cap });
@@ -55,14 +53,28 @@ pub(super) fn plan_stale(
     // Stale desktops are removed once fresh ones cover the target.
     let fresh_short = buffer_target.saturating_sub(fresh);
     let stale_needed = fresh_short.min(stale);
-    for d in stale_sorted.iter().skip(stale_needed as usize) {
-        if !stale_to_remove.iter().any(|r| r.name == d.name) {
-            stale_to_remove.push(d);
+    if make_way == 0 && stale_needed == stale {
+        return to_create;
+    }
+    let mut stale_sorted = sorted.stale.clone();
+    stale_sorted.sort_by(|a, b| oldest_first(a.desktop, b.desktop));
+    // The oldest make way under the cap; those beyond the ones still needed go too (each
+    // name once).
+    let mut stale_to_remove: Vec<Member<'_>> = Vec::new();
+    let mut removed: FastSet<&str> = FastSet::default();
+    for &m in stale_sorted.iter().take(make_way as usize) {
+        stale_to_remove.push(m);
+        removed.insert(m.desktop.name.as_str());
+    }
+    for &m in stale_sorted.iter().skip(stale_needed as usize) {
+        if removed.insert(m.desktop.name.as_str()) {
+            stale_to_remove.push(m);
         }
     }
-    for d in &stale_to_remove {
+    for m in &stale_to_remove {
+        let d = m.desktop;
         if !busy(d) {
-            let reason = if tally.draining.contains(d.host.as_str()) {
+            let reason = if tally.draining(m.slot) {
                 DestroyReason::HostDraining
             } else if !d.persistent {
                 DestroyReason::Undefined

@@ -1368,3 +1368,57 @@ fn a_predictive_buffer_uses_the_larger_bounds_of_the_rules_now_and_ahead() {
         12
     );
 }
+
+#[test]
+fn hosts_without_limits_waiting_for_their_seed_copy_call_no_standby_host() {
+    // Each host without a capacity limit has room u32::MAX: their sum saturates (it once
+    // overflowed, a panic in a debug build and a miscount in a release one).
+    let unlimited = |name: &str, standby: bool| HostSpec {
+        capacity: Capacity {
+            desktops: None,
+            memory_mib: None,
+            vcpus: None,
+        },
+        ..host(name, 0, standby)
+    };
+    let f = fleet(
+        vec![class("office", rule(3, 0, 10), 50)],
+        vec![
+            unlimited("h1", false),
+            unlimited("h2", false),
+            unlimited("h3", true),
+        ],
+    );
+    let seed = &f.classes[0].seed;
+    let with_source = |name: &str, status: HostStatus| HostView {
+        seed_sources: vec![(seed.pool.clone(), seed.volume.clone())],
+        ..bare(name, status)
+    };
+    let hosts = [
+        with_source("h1", HostStatus::Active),
+        with_source("h2", HostStatus::Active),
+        with_source("h3", HostStatus::Standby),
+    ];
+    let p = run(
+        &f,
+        &hosts,
+        &[],
+        &Busy::default(),
+        &PlanMemory::default(),
+        monday("12:00"),
+    );
+    assert!(
+        p.actions
+            .iter()
+            .any(|a| matches!(a, Action::CopySeed { .. })),
+        "a seed copy is ordered: {:?}",
+        p.actions
+    );
+    assert!(
+        !p.actions
+            .iter()
+            .any(|a| matches!(a, Action::ActivateHost { .. })),
+        "room on the active hosts calls no standby host: {:?}",
+        p.actions
+    );
+}

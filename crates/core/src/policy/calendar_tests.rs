@@ -247,21 +247,21 @@ fn the_policy_check_refuses_bad_events_by_field() {
         vec![],
         vec![event(date(2026, 1, 7), monday, "08:00", "09:00", 1)],
     );
-    assert_eq!(fields(&reversed), ["events[0].date"]);
+    assert_eq!(fields(&reversed), ["events[1].date"]);
     assert_eq!(
         reversed.problems()[0].1,
         "the range 2026-01-07..2026-01-05 ends before it starts; write the earlier date first"
     );
     let backwards = policy(vec![], vec![event(monday, monday, "09:00", "09:00", 1)]);
-    assert_eq!(fields(&backwards), ["events[0].to"]);
+    assert_eq!(fields(&backwards), ["events[1].to"]);
     let too_many = policy(vec![], vec![event(monday, monday, "08:00", "09:00", 201)]);
-    assert_eq!(fields(&too_many), ["events[0].production"]);
+    assert_eq!(fields(&too_many), ["events[1].production"]);
     let mut unnamed = event(monday, monday, "08:00", "09:00", 1);
     unnamed.name = " ".into();
-    assert_eq!(fields(&policy(vec![], vec![unnamed])), ["events[0].name"]);
+    assert_eq!(fields(&policy(vec![], vec![unnamed])), ["events[1].name"]);
     let mut odd_time = event(monday, monday, "08:00", "09:00", 1);
     odd_time.to = TimeOfDay(9 * 3600 + 30);
-    assert_eq!(fields(&policy(vec![], vec![odd_time])), ["events[0].to"]);
+    assert_eq!(fields(&policy(vec![], vec![odd_time])), ["events[1].to"]);
 
     let overlapping = policy(
         vec![],
@@ -273,7 +273,7 @@ fn the_policy_check_refuses_bad_events_by_field() {
     assert_eq!(fields(&overlapping), ["events"]);
     assert_eq!(
         overlapping.problems()[0].1,
-        "events 0 and 1 overlap (\"training\" 2026-01-05..2026-01-06 08:00-09:00 and \
+        "events 1 and 2 overlap (\"training\" 2026-01-05..2026-01-06 08:00-09:00 and \
          \"training\" 2026-01-06 08:59-10:00)"
     );
     // Back to back, or the same hours on other days, is fine.

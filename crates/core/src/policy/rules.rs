@@ -167,10 +167,13 @@ pub fn overlapping_pairs(periods: &[Option<&Period>]) -> Vec<(usize, usize)> {
     out
 }
 
-/// `periods 0 and 2 of class "office" overlap (mon-fri 07:00-18:00 and fri 12:00-20:00)`.
+/// `periods 1 and 3 of class "office" overlap (mon-fri 07:00-18:00 and fri 12:00-20:00)`:
+/// `i` and `j` are indices, said counting from 1 (as every message and the editor count).
 pub fn overlap_message(i: usize, j: usize, a: &Period, b: &Period, of: &str) -> String {
     format!(
-        "periods {i} and {j}{of} overlap ({} and {})",
+        "periods {} and {}{of} overlap ({} and {})",
+        i + 1,
+        j + 1,
         describe_period(a),
         describe_period(b)
     )
@@ -188,6 +191,17 @@ pub fn describe_days(days: Weekdays) -> String {
         0b110_0000 => "sat-sun".to_string(),
         _ => days.names().join(","),
     }
+}
+
+/// Why a buffer floor raised by an admin (`Command::RaiseFloor`) is refused: above the class
+/// cap the buffer could never reach it. The one check the engine, the console's prompt and the
+/// broker's clients all get.
+pub fn raised_floor_problem(floor: u32, class: &str, cap: u32) -> Option<String> {
+    (floor > cap).then(|| {
+        format!(
+            "floor {floor} is above the cap of class {class} ({cap}): raise it to at most {cap}"
+        )
+    })
 }
 
 /// Longest event name, in characters.
@@ -241,10 +255,13 @@ pub fn overlapping_events(events: &[Option<&Event>]) -> Vec<(usize, usize)> {
     out
 }
 
-/// `events 0 and 1 of class "office" overlap ("training" 2026-01-05 08:00-09:00 and ...)`.
+/// `events 1 and 2 of class "office" overlap ("training" 2026-01-05 08:00-09:00 and ...)`,
+/// counted from 1 like periods.
 pub fn event_overlap_message(i: usize, j: usize, a: &Event, b: &Event, of: &str) -> String {
     format!(
-        "events {i} and {j}{of} overlap ({:?} {} and {:?} {})",
+        "events {} and {}{of} overlap ({:?} {} and {:?} {})",
+        i + 1,
+        j + 1,
         a.name,
         a.describe(),
         b.name,
@@ -333,7 +350,7 @@ fn problems(policy: &Policy) -> Vec<(String, String)> {
         pacing.boots_per_host.into(),
     );
     for (n, period) in policy.periods.iter().enumerate() {
-        let at = format!("periods[{n}]");
+        let at = format!("periods[{}]", n + 1);
         if let Some(why) = days_problem(period.days) {
             out.push((format!("{at}.days"), why));
         }
@@ -351,7 +368,7 @@ fn problems(policy: &Policy) -> Vec<(String, String)> {
         check_buffer(&mut out, &format!("{at}.buffer"), period.buffer, cap);
     }
     for (n, event) in policy.events.iter().enumerate() {
-        event_problems(&mut out, &format!("events[{n}]"), event, cap);
+        event_problems(&mut out, &format!("events[{}]", n + 1), event, cap);
     }
     let events: Vec<Option<&Event>> = policy.events.iter().map(Some).collect();
     for (i, j) in overlapping_events(&events) {

@@ -117,8 +117,13 @@ impl EngineState {
                 floor,
                 until,
             } => {
-                if self.fleet.class(&class).is_none() {
+                let cap = self.fleet.class(&class).map(|c| c.policy.cap);
+                if cap.is_none() {
                     Err(CommandError::not_found(format!("unknown class {class:?}")))
+                } else if let Some(why) = cap.and_then(|cap| {
+                    deskpool_core::policy::rules::raised_floor_problem(floor, &class, cap)
+                }) {
+                    Err(CommandError::invalid(why))
                 } else if until <= self.now() {
                     Err(CommandError::invalid("the expiry is in the past"))
                 } else {

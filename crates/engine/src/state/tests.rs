@@ -961,3 +961,43 @@ fn the_snapshot_of_a_pass_counts_the_creations_it_ordered() {
         Some(&deskpool_api::ReasonView::InCreation { count: 2 })
     );
 }
+
+#[test]
+fn a_raised_floor_above_the_class_cap_is_refused_and_one_in_force_is_published() {
+    let (mut state, _) = connected_engine(fleet(&["h1"], 2, ""), Settings::default(), vec![]);
+    let until: jiff::Timestamp = "2030-01-01T00:00:00Z".parse().unwrap();
+    let raise = |id: u64, floor: u32| Input::Command {
+        id: RequestId(id),
+        command: Command::RaiseFloor {
+            class: "office".into(),
+            floor,
+            until,
+        },
+        actor: "admin".into(),
+    };
+    let effects = state.apply(at(1.0), raise(1, 101));
+    match answers(&effects)[..] {
+        [(RequestId(1), Err(e))] => assert_eq!(
+            e.to_string(),
+            "floor 101 is above the cap of class office (100): raise it to at most 100"
+        ),
+        ref other => panic!("a refusal expected: {other:?}"),
+    }
+    let effects = state.apply(at(2.0), raise(2, 5));
+    assert!(matches!(
+        answers(&effects)[..],
+        [(RequestId(2), Ok(Reply::Done))]
+    ));
+    let published = effects.iter().find_map(|e| match e {
+        Effect::Publish(snapshot) => Some(snapshot.clone()),
+        _ => None,
+    });
+    let office = published
+        .as_ref()
+        .and_then(|s| s.classes.iter().find(|c| c.plan.name == "office"))
+        .map(|c| c.plan.raised_floor);
+    assert_eq!(
+        office,
+        Some(Some(deskpool_api::RaisedFloorView { floor: 5, until }))
+    );
+}

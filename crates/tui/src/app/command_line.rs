@@ -91,7 +91,7 @@ impl App {
             }
         };
         match cmd {
-            "q" | "quit" => return vec![Effect::Quit],
+            "q" | "quit" => return self.quit(),
             "help" => self.push(Screen::Help),
             "dashboard" | "home" => self.screens.truncate(1),
             "hosts" => self.push(Screen::Hosts),
@@ -114,7 +114,7 @@ impl App {
                 if let Some(class) = class_arg(self)
                     && self.writable()
                 {
-                    self.open_editor(&class);
+                    return self.open_editor(&class);
                 }
             }
             "pause" => return self.act(Command::Pause, "pause the engine".into()),

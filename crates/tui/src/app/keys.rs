@@ -23,8 +23,23 @@ impl App {
         if key.kind != crossterm::event::KeyEventKind::Press {
             return Vec::new();
         }
-        if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
-            return vec![Effect::Quit];
+        let ctrl_c =
+            key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
+        if ctrl_c {
+            // A second ctrl-c answers the quit question with yes.
+            if self.asks_to_quit() {
+                return vec![Effect::Quit];
+            }
+            self.mode = Mode::Normal;
+            return self.quit();
+        }
+        if self.too_small {
+            // Nothing behind the note may act unseen: only quitting, and its question.
+            return match key.code {
+                _ if self.asks_to_quit() => self.popup_key(key, event),
+                KeyCode::Char('q') => self.quit(),
+                _ => Vec::new(),
+            };
         }
         if self.popup.is_some() {
             return self.popup_key(key, event);
@@ -47,7 +62,7 @@ impl App {
     fn normal_key(&mut self, key: &KeyEvent) -> Vec<Effect> {
         let page = self.page_rows.max(1) as isize;
         match key.code {
-            KeyCode::Char('q') => return vec![Effect::Quit],
+            KeyCode::Char('q') => return self.quit(),
             KeyCode::Char('?') => self.push(Screen::Help),
             KeyCode::Char(':') => self.mode = Mode::Command(Input::default()),
             KeyCode::Char('/') => {
@@ -128,28 +143,30 @@ impl App {
             },
             ('f', Screen::Dashboard | Screen::Detail { .. }) => {
                 if let Some(class) = class
+                    && let Some(cap) = self.fleet.class(&class).map(|c| c.policy.cap)
                     && self.writable()
                 {
                     self.popup = Some(Popup::Prompt {
-                        label: format!("raise {class}'s buffer floor to N for M minutes (N M)"),
+                        label: format!(
+                            "raise {class}'s buffer floor to N (at most the cap, {cap}) for M minutes (N M)"
+                        ),
                         input: Input::default(),
-                        purpose: PromptPurpose::RaiseFloor { class },
+                        purpose: PromptPurpose::RaiseFloor { class, cap },
                     });
                 }
                 Vec::new()
             }
-            ('e', Screen::Dashboard | Screen::Detail { .. }) => {
-                if let Some(class) = class
-                    && self.writable()
-                {
-                    self.open_editor(&class);
-                }
-                Vec::new()
-            }
+            ('e', Screen::Dashboard | Screen::Detail { .. }) => match class {
+                Some(class) if self.writable() => self.open_editor(&class),
+                _ => Vec::new(),
+            },
             ('a', Screen::Detail { class }) => {
                 if self.writable() {
                     self.popup = Some(Popup::Prompt {
-                        label: format!("assign a {class} desktop to user"),
+                        label: format!(
+                            "assign {} {class} desktop to user",
+                            strings::article(class)
+                        ),
                         input: Input::default(),
                         purpose: PromptPurpose::AssignUser {
                             class: class.clone(),
@@ -223,6 +240,24 @@ impl App {
         }
     }
 
+    /// Quits, or first asks when quitting stops the engine for everyone.
+    pub(super) fn quit(&mut self) -> Vec<Effect> {
+        if !self.quit_stops_engine {
+            return vec![Effect::Quit];
+        }
+        self.popup = Some(Popup::Confirm {
+            question: strings::QUIT_STOPS_ENGINE.to_string(),
+            effect: Box::new(Effect::Quit),
+            yes: false,
+        });
+        Vec::new()
+    }
+
+    /// Whether the popup open is the question before quitting.
+    pub fn asks_to_quit(&self) -> bool {
+        matches!(&self.popup, Some(Popup::Confirm { effect, .. }) if **effect == Effect::Quit)
+    }
+
     pub(super) fn writable(&mut self) -> bool {
         if self.read_only {
             self.complain(strings::READ_ONLY);
@@ -253,14 +288,55 @@ impl App {
         Vec::new()
     }
 
-    pub(super) fn open_editor(&mut self, class: &str) {
-        match self.fleet.class(class) {
-            Some(spec) => {
-                self.editor = Some(PolicyForm::new(spec));
-                self.push(Screen::Editor);
-            }
-            None => self.complain(format!("unknown class {class}")),
+    /// Opens the policy editor on `class`: with a config file, first asks the loop to read the
+    /// class's policy there (editing over a change made on disk would lose it); in the demo,
+    /// at once.
+    pub(super) fn open_editor(&mut self, class: &str) -> Vec<Effect> {
+        let Some(spec) = self.fleet.class(class) else {
+            self.complain(format!("unknown class {class}"));
+            return Vec::new();
+        };
+        if self.can_save {
+            return vec![Effect::OpenEditor {
+                class: class.to_string(),
+            }];
         }
+        let inherits = deskpool_config::on_disk::demo_period_inheritance(class);
+        self.editor = Some(PolicyForm::new(spec, inherits));
+        self.push(Screen::Editor);
+        Vec::new()
+    }
+
+    /// The loop read `class`'s policy from the config file: edit it if it is still the one this
+    /// console loaded (and runs); otherwise say what changed on disk and edit nothing.
+    pub fn open_editor_checked(
+        &mut self,
+        class: &str,
+        on_disk: Result<deskpool_config::PolicyOnDisk, deskpool_config::EditError>,
+    ) {
+        let on_disk = match on_disk {
+            Ok(on_disk) => on_disk,
+            Err(e) => {
+                self.complain(format!("cannot edit the policy of {class}: {e}"));
+                return;
+            }
+        };
+        let Some(spec) = self.fleet.class(class) else {
+            self.complain(format!("unknown class {class}"));
+            return;
+        };
+        if on_disk.policy != spec.policy {
+            let changes = deskpool_config::policy_changes(&spec.policy, &on_disk.policy);
+            self.complain(format!(
+                "not editing {class}: its policy in the config file changed since the console \
+                 loaded it ({}); the engine runs the loaded one. Undo the change in the file, \
+                 or restart the console to run the file's policy",
+                changes.join(", ")
+            ));
+            return;
+        }
+        self.editor = Some(PolicyForm::new(spec, on_disk.inherits));
+        self.push(Screen::Editor);
     }
 
     fn popup_key(&mut self, key: &KeyEvent, event: &TermEvent) -> Vec<Effect> {
@@ -300,6 +376,23 @@ impl App {
                         effect,
                         yes,
                     });
+                    Vec::new()
+                }
+            },
+            Popup::DropEdits { yes } => match key.code {
+                KeyCode::Char('y') => self.leave_editor(),
+                KeyCode::Enter if yes => self.leave_editor(),
+                KeyCode::Esc | KeyCode::Char('n') | KeyCode::Enter => Vec::new(),
+                KeyCode::Left
+                | KeyCode::Right
+                | KeyCode::Tab
+                | KeyCode::Char('h')
+                | KeyCode::Char('l') => {
+                    self.popup = Some(Popup::DropEdits { yes: !yes });
+                    Vec::new()
+                }
+                _ => {
+                    self.popup = Some(Popup::DropEdits { yes });
                     Vec::new()
                 }
             },
@@ -392,17 +485,28 @@ impl App {
         };
         match key.code {
             KeyCode::Esc => {
-                self.back();
-                self.say("policy not changed");
+                if form.is_dirty() {
+                    self.popup = Some(Popup::DropEdits { yes: false });
+                    Vec::new()
+                } else {
+                    self.leave_editor()
+                }
+            }
+            // No field takes a `?` (numbers, times, day and action names), so it is help here
+            // as everywhere; the form stays as it is under the help page.
+            KeyCode::Char('?') => {
+                self.push(Screen::Help);
                 Vec::new()
             }
             KeyCode::Char('s') if key.modifiers.contains(KeyModifiers::CONTROL) => {
                 match form.policy() {
                     Ok(policy) => {
                         let class = form.class.clone();
+                        let loaded = Box::new(form.original.clone());
                         self.back();
                         vec![Effect::SavePolicy {
                             class,
+                            loaded,
                             policy: Box::new(policy),
                         }]
                     }
@@ -410,7 +514,7 @@ impl App {
                         let first = error
                             .problems
                             .first()
-                            .map(|(field, why)| format!("{field}: {why}"))
+                            .map(|(field, why)| format!("{}: {why}", form.label_for(field)))
                             .unwrap_or_default();
                         self.complain(format!("cannot save: {first}"));
                         Vec::new()
@@ -418,9 +522,17 @@ impl App {
                 }
             }
             _ => {
-                form.handle(key, event);
+                if let Some(note) = form.handle(key, event) {
+                    self.complain(note);
+                }
                 Vec::new()
             }
         }
+    }
+
+    fn leave_editor(&mut self) -> Vec<Effect> {
+        self.back();
+        self.say("policy not changed");
+        Vec::new()
     }
 }

@@ -6,11 +6,10 @@ use jiff::{SignedDuration, Timestamp};
 use super::{Effect, PromptPurpose};
 use deskpool_api::Command;
 use deskpool_core::policy::names::{NameError, check_name};
+use deskpool_core::policy::rules::raised_floor_problem;
 
 /// Longest a raised floor lasts: a week, in minutes.
 const MAX_FLOOR_MINUTES: i64 = 7 * 24 * 60;
-/// Highest floor a prompt accepts.
-const MAX_FLOOR: u32 = 100_000;
 
 /// Why the answer of a prompt cannot be used; the status line shows the message and the prompt
 /// stays open.
@@ -24,8 +23,9 @@ pub enum PromptError {
     FloorNotANumber { floor: String },
     #[error("minutes {minutes:?} must be a whole number from 1 to {MAX_FLOOR_MINUTES}")]
     MinutesOutOfRange { minutes: String },
-    #[error("floor must be at most {MAX_FLOOR}")]
-    FloorTooHigh,
+    /// Above the class cap (the engine's own check, [`raised_floor_problem`]).
+    #[error("{0}")]
+    FloorAboveCap(String),
 }
 
 /// The effect of an answered prompt, or why the answer is not usable.
@@ -45,10 +45,13 @@ pub(super) fn prompt_effect(
                     // By hand, an admin gets a ready desktop or is told there is none.
                     wait_secs: 0,
                 },
-                what: format!("assign a {class} desktop to {user}"),
+                what: format!(
+                    "assign {} {class} desktop to {user}",
+                    crate::strings::article(class)
+                ),
             })
         }
-        PromptPurpose::RaiseFloor { class } => {
+        PromptPurpose::RaiseFloor { class, cap } => {
             let mut parts = answer.split_whitespace();
             let (Some(floor), Some(minutes), None) = (parts.next(), parts.next(), parts.next())
             else {
@@ -64,8 +67,8 @@ pub(super) fn prompt_effect(
                 .ok_or_else(|| PromptError::MinutesOutOfRange {
                     minutes: minutes.to_string(),
                 })?;
-            if floor > MAX_FLOOR {
-                return Err(PromptError::FloorTooHigh);
+            if let Some(why) = raised_floor_problem(floor, class, *cap) {
+                return Err(PromptError::FloorAboveCap(why));
             }
             Ok(Effect::Engine {
                 command: Command::RaiseFloor {
@@ -86,6 +89,7 @@ mod tests {
     fn raise(answer: &str) -> Result<Effect, PromptError> {
         let purpose = PromptPurpose::RaiseFloor {
             class: "office".into(),
+            cap: 60,
         };
         prompt_effect(&purpose, answer, Timestamp::UNIX_EPOCH)
     }
@@ -101,11 +105,15 @@ mod tests {
             raise("10 0").unwrap_err().to_string(),
             "minutes \"0\" must be a whole number from 1 to 10080"
         );
-        assert_eq!(raise("100001 30"), Err(PromptError::FloorTooHigh));
+        assert!(matches!(
+            raise("200 30"),
+            Err(PromptError::FloorAboveCap(_))
+        ));
         assert_eq!(
-            raise("100001 30").unwrap_err().to_string(),
-            "floor must be at most 100000"
+            raise("200 30").unwrap_err().to_string(),
+            "floor 200 is above the cap of class office (60): raise it to at most 60"
         );
+        assert!(raise("60 30").is_ok(), "the cap itself is allowed");
         assert!(raise("10 30").is_ok());
         let assign = PromptPurpose::AssignUser {
             class: "office".into(),

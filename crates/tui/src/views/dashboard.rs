@@ -97,7 +97,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
     header.push(Cell::from("fill"));
     let header = Row::new(header).style(theme.style(Area::Dashboard, Slot::Muted));
     let on_down = classes_on_down_hosts(&s);
-    let rows = s.classes.iter().map(|c| {
+    let rows = s.classes.iter().enumerate().map(|(row, c)| {
         let p = &c.plan;
         let health = theme.style(Area::Dashboard, buffer_slot(c));
         let (_, buffered) = app.history.series(&p.name, cols.spark);
@@ -142,7 +142,14 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
                 health,
             )),
         ]);
-        Row::new(cells)
+        // The highlight sets only the background (the gauge and status keep their colours);
+        // the selected row's plain text takes the theme's selection text.
+        let text = if row == app.class_row {
+            ratatui::style::Style::default().fg(theme.color(Area::Dashboard, Slot::SelectionText))
+        } else {
+            ratatui::style::Style::default()
+        };
+        Row::new(cells).style(text)
     });
     let mut widths = vec![
         Constraint::Length(cols.class as u16),

@@ -6,9 +6,10 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
 
-use super::widgets::{age, block, buffer_slot, fit, selected, wrap_hanging};
+use super::widgets::{Column, age, block, buffer_slot, column_widths, fit, selected, wrap_hanging};
 use crate::app::App;
 use crate::theme::{Area, Slot, Theme};
+use deskpool_api::DesktopView;
 use deskpool_core::policy::{BufferRule, Policy, TimeOfDay};
 
 /// The width of the header's labels ("in force  ").
@@ -142,6 +143,15 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, class: &str, theme: &T
             ),
             Slot::Text,
         ));
+        // A raised floor (the f prompt) and when it lapses, under the targets it lifts.
+        if let Some(raised) = p.raised_floor {
+            let until = raised.until.to_zoned(tz.clone()).strftime("%a %H:%M");
+            fields.push((
+                "",
+                format!("floor raised to {} until {until}", raised.floor),
+                Slot::Warning,
+            ));
+        }
         fields.push((
             "levels",
             format!(
@@ -192,8 +202,73 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, class: &str, theme: &T
     let now = s.at.map_or(0, |t| t.as_second());
     let desktops = app.visible_desktops(class);
     let count = desktops.len();
-    let header = Row::new(["name", "host", "pool", "user", "seed", "age", "state"].map(Cell::from))
-        .style(theme.style(Area::Detail, Slot::Muted));
+    // Each column wants its widest value (so a wide terminal shows users and names whole);
+    // a narrow one leaves out seed, pool and age, in that order, before cutting text.
+    let widest = |f: &dyn Fn(&DesktopView) -> usize, title: &str| {
+        desktops
+            .iter()
+            .map(|d| f(d))
+            .chain([title.len()])
+            .max()
+            .unwrap_or(0) as u16
+    };
+    let name_width = widest(&|d| d.name.chars().count(), "name");
+    let user_width = widest(
+        &|d| d.meta.user.as_deref().map_or(1, |u| u.chars().count()),
+        "user",
+    );
+    let columns = [
+        Column {
+            want: name_width,
+            min: name_width.min(20),
+            drop_rank: 0,
+        },
+        Column {
+            want: widest(&|d| d.host.chars().count(), "host"),
+            min: 4,
+            drop_rank: 0,
+        },
+        Column {
+            want: 10,
+            min: 10,
+            drop_rank: 2,
+        },
+        Column {
+            want: user_width,
+            min: user_width.min(10),
+            drop_rank: 0,
+        },
+        Column {
+            want: widest(&|d| d.meta.seed_version.chars().count(), "seed"),
+            min: 7,
+            drop_rank: 3,
+        },
+        Column {
+            want: 4,
+            min: 4,
+            drop_rank: 1,
+        },
+        Column {
+            want: 8,
+            min: 8,
+            drop_rank: 0,
+        },
+    ];
+    let widths = column_widths(table_area.width, &columns);
+    let keep = |cells: Vec<Cell<'static>>| -> Vec<Cell<'static>> {
+        cells
+            .into_iter()
+            .zip(&widths)
+            .filter_map(|(c, w)| w.map(|_| c))
+            .collect()
+    };
+    let w = |i: usize| widths[i].unwrap_or(0) as usize;
+    let header = Row::new(keep(
+        ["name", "host", "pool", "user", "seed", "age", "state"]
+            .map(Cell::from)
+            .to_vec(),
+    ))
+    .style(theme.style(Area::Detail, Slot::Muted));
     let rows: Vec<Row> = desktops
         .iter()
         .map(|d| {
@@ -202,26 +277,22 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, class: &str, theme: &T
             } else {
                 ("shut off", Slot::Warning)
             };
-            Row::new(vec![
-                Cell::from(fit(&d.name, 21)),
-                Cell::from(fit(&d.host, 9)),
+            Row::new(keep(vec![
+                Cell::from(fit(&d.name, w(0))),
+                Cell::from(fit(&d.host, w(1))),
                 Cell::from(d.meta.pool.as_str()),
-                Cell::from(fit(d.meta.user.as_deref().unwrap_or("-"), 10)),
-                Cell::from(fit(&d.meta.seed_version, 9)),
+                Cell::from(fit(d.meta.user.as_deref().unwrap_or("-"), w(3))),
+                Cell::from(fit(&d.meta.seed_version, w(4))),
                 Cell::from(age(now - d.meta.created_at)),
                 Cell::from(running.0).style(theme.style(Area::Detail, running.1)),
-            ])
+            ]))
         })
         .collect();
-    let widths = [
-        Constraint::Length(21),
-        Constraint::Length(9),
-        Constraint::Length(10),
-        Constraint::Length(10),
-        Constraint::Length(9),
-        Constraint::Length(4),
-        Constraint::Min(8),
-    ];
+    let widths: Vec<Constraint> = widths
+        .iter()
+        .flatten()
+        .map(|&w| Constraint::Length(w))
+        .collect();
     let filter = if app.desktop_filter.is_empty() {
         String::new()
     } else {

@@ -8,6 +8,7 @@ use ratatui::widgets::Paragraph;
 
 use super::widgets::{block, fit};
 use crate::app::App;
+use crate::strings;
 use crate::theme::{Area, Slot, Theme};
 
 const LABEL: usize = 28;
@@ -37,9 +38,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
             theme.style(Area::Editor, Slot::Muted)
         };
         let value_style = if focused {
-            theme
-                .style(Area::Editor, Slot::Text)
-                .bg(theme.color(Area::Editor, Slot::Selection))
+            theme.selected(Area::Editor)
         } else {
             theme.base(Area::Editor)
         };
@@ -50,6 +49,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
                 value_style,
             ),
         ];
+        if form.inherited(&f.key) {
+            spans.push(Span::styled(
+                format!(" {}", strings::INHERITED),
+                theme.style(Area::Editor, Slot::Muted),
+            ));
+        }
         if let Some(problem) = form.problem_for(&f.key) {
             spans.push(Span::styled(
                 format!(" ✗ {problem}"),
@@ -69,7 +74,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
         (format!("✗ {p}"), Slot::Error)
     } else if !form.problems.is_empty() {
         (
-            format!("✗ {} problem(s): fix them to save", form.problems.len()),
+            format!(
+                "✗ {}: fix them to save",
+                strings::count(form.problems.len(), "problem", "problems")
+            ),
             Slot::Error,
         )
     } else if form.is_dirty() {

@@ -14,8 +14,8 @@
 //! ```
 //!
 //! Other screens (class detail, hosts, events, editor, help) replace the middle; popups
-//! (confirmations, prompts) float over everything; below 80x24 a "terminal too small" note is
-//! all that is drawn.
+//! (confirmations, prompts) float over everything. Narrower terminals get fewer columns; below
+//! 60x16 a "terminal too small" note is all that is drawn, and only `q` acts behind it.
 
 mod dashboard;
 mod detail;
@@ -39,19 +39,24 @@ use super::screen::Screen;
 use super::strings;
 use super::theme::{Area, Slot, Theme};
 
-pub const MIN_WIDTH: u16 = 80;
-pub const MIN_HEIGHT: u16 = 23;
+/// The smallest terminal drawn: an 80x24 terminal inside tmux or screen (80x23) and smaller
+/// split panes get every screen, with fewer columns; below this only a note is shown.
+pub const MIN_WIDTH: u16 = 60;
+pub const MIN_HEIGHT: u16 = 16;
 
 pub fn draw(frame: &mut Frame, app: &mut App, theme: &Theme) {
     let area = frame.area();
     frame.render_widget(Block::default().style(theme.base(Area::Dashboard)), area);
-    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
-        too_small(frame, area, theme);
+    app.too_small = area.width < MIN_WIDTH || area.height < MIN_HEIGHT;
+    if app.too_small {
+        too_small(frame, area, app, theme);
         return;
     }
-    let [title, body, status_line] = Layout::vertical([
+    let message_rows = status::message_rows(app, area.width);
+    let [title, body, message, status_line] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(1),
+        Constraint::Length(message_rows),
         Constraint::Length(1),
     ])
     .areas(area);
@@ -64,12 +69,13 @@ pub fn draw(frame: &mut Frame, app: &mut App, theme: &Theme) {
         Screen::Editor => editor::draw(frame, body, app, theme),
         Screen::Help => help::draw(frame, body, app, theme),
     }
+    status::message(frame, message, app, theme);
     status::bar(frame, status_line, app, theme);
     popup::draw(frame, area, app, theme);
 }
 
-fn too_small(frame: &mut Frame, area: Rect, theme: &Theme) {
-    let text = vec![
+fn too_small(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let mut text = vec![
         Line::from(Span::styled(
             strings::TOO_SMALL,
             theme
@@ -80,8 +86,15 @@ fn too_small(frame: &mut Frame, area: Rect, theme: &Theme) {
             "{}x{} here; deskpool needs at least {MIN_WIDTH}x{MIN_HEIGHT}.",
             area.width, area.height
         )),
-        Line::from("Enlarge the window, or press q to quit."),
+        Line::from("Enlarge the window, or press q to quit. Other keys do nothing here."),
     ];
+    if app.asks_to_quit() {
+        text.push(Line::from(""));
+        text.push(Line::from(Span::styled(
+            format!("{} y: quit · n: stay", strings::QUIT_STOPS_ENGINE),
+            theme.style(Area::Dashboard, Slot::Warning),
+        )));
+    }
     frame.render_widget(
         Paragraph::new(text)
             .wrap(Wrap { trim: true })

@@ -43,6 +43,25 @@ fn typed(app: &mut App, text: &str) {
     }
 }
 
+/// `e` as the loop answers it: the file on disk still holds the policy the console loaded.
+fn open_editor(app: &mut App) {
+    match key(app, KeyCode::Char('e')).as_slice() {
+        [Effect::OpenEditor { class }] => {
+            let class = class.clone();
+            let spec = app.fleet.class(&class).unwrap();
+            let on_disk = deskpool_config::PolicyOnDisk {
+                policy: spec.policy.clone(),
+                inherits: vec![
+                    deskpool_config::PeriodInherits::default();
+                    spec.policy.periods.len()
+                ],
+            };
+            app.open_editor_checked(&class, Ok(on_disk));
+        }
+        other => panic!("expected the editor to be asked for, got {other:?}"),
+    }
+}
+
 fn contains(lines: &[String], needle: &str) -> bool {
     lines.iter().any(|l| l.contains(needle))
 }
@@ -169,7 +188,7 @@ fn help_lists_the_keys_of_the_view_below_it() {
 #[test]
 fn the_editor_refuses_an_invalid_value_and_says_why() {
     let mut app = app(3, 2, 10);
-    key(&mut app, KeyCode::Char('e'));
+    open_editor(&mut app);
     key(&mut app, KeyCode::Down);
     key(&mut app, KeyCode::Down);
     key(&mut app, KeyCode::Backspace);
@@ -205,8 +224,15 @@ fn the_editor_refuses_an_invalid_value_and_says_why() {
         KeyModifiers::CONTROL,
     )));
     match save.as_slice() {
-        [Effect::SavePolicy { class, policy }] => {
+        [
+            Effect::SavePolicy {
+                class,
+                loaded,
+                policy,
+            },
+        ] => {
             assert_eq!(class, "office");
+            assert_eq!(**loaded, app.fleet.class("office").unwrap().policy);
             assert_eq!(policy.buffer.floor, 7);
         }
         other => panic!("expected a save, got {other:?}"),
@@ -214,14 +240,75 @@ fn the_editor_refuses_an_invalid_value_and_says_why() {
 }
 
 #[test]
-fn a_narrow_terminal_gets_a_clear_note() {
+fn a_terminal_below_60x16_gets_a_clear_note_and_keys_do_nothing_behind_it() {
     let mut app = app(3, 2, 10);
-    let lines = screen(&mut app, 60, 20);
+    app.quit_stops_engine = true;
+    let lines = screen(&mut app, 59, 20);
     assert!(lines[0].contains("terminal too small"), "{}", lines[0]);
     assert!(contains(
         &lines,
-        "60x20 here; deskpool needs at least 80x23."
+        "59x20 here; deskpool needs at least 60x16."
     ));
+    for c in ['p', 'r', 'e', 'H', ':', '/', '?'] {
+        assert!(key(&mut app, KeyCode::Char(c)).is_empty(), "{c} acted");
+    }
+    assert!(app.popup.is_none() && app.status.is_none() && app.screens.len() == 1);
+    // q asks (on the note itself), and y quits.
+    assert!(key(&mut app, KeyCode::Char('q')).is_empty());
+    assert!(contains(
+        &screen(&mut app, 59, 20),
+        "Quit and stop the engine?"
+    ));
+    assert_eq!(key(&mut app, KeyCode::Char('y')), vec![Effect::Quit]);
+    assert!(screen(&mut app, 60, 15)[0].contains("too small"));
+    assert!(screen(&mut app, 60, 16)[0].contains("· dashboard"));
+}
+
+#[test]
+fn quit_asks_first_when_it_stops_the_engine_of_this_console() {
+    let mut app = app(3, 2, 10);
+    assert_eq!(key(&mut app, KeyCode::Char('q')), vec![Effect::Quit]);
+    app.quit_stops_engine = true;
+    assert!(key(&mut app, KeyCode::Char('q')).is_empty());
+    assert!(contains(
+        &screen(&mut app, 80, 23),
+        "Quit and stop the engine?"
+    ));
+    assert!(
+        key(&mut app, KeyCode::Enter).is_empty(),
+        "Cancel is the default"
+    );
+    assert!(app.popup.is_none());
+    let ctrl_c = TermEvent::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
+    assert!(app.handle(&ctrl_c).is_empty(), "ctrl-c asks too");
+    assert_eq!(
+        app.handle(&ctrl_c),
+        vec![Effect::Quit],
+        "a second ctrl-c quits"
+    );
+}
+
+#[test]
+fn every_screen_draws_at_80x23_and_60x16() {
+    for (w, h) in [(80, 23), (60, 16)] {
+        let mut app = app(3, 3, 30);
+        let lines = screen(&mut app, w, h);
+        assert!(lines[0].contains("· dashboard"), "{}", lines.join("\n"));
+        assert!(
+            contains(&lines, "office") && contains(&lines, "h1"),
+            "{}",
+            lines.join("\n")
+        );
+        key(&mut app, KeyCode::Enter);
+        let lines = screen(&mut app, w, h);
+        assert!(contains(&lines, "desktops ("), "{}", lines.join("\n"));
+        for keys in ["H", "E", "?"] {
+            key(&mut app, KeyCode::Esc);
+            typed(&mut app, keys);
+            let lines = screen(&mut app, w, h);
+            assert!(!lines[0].contains("too small"), "{}", lines.join("\n"));
+        }
+    }
 }
 
 #[test]
@@ -267,6 +354,11 @@ fn the_command_line_completes_commands_and_names() {
     key(&mut app, KeyCode::Char(':'));
     typed(&mut app, "q");
     assert_eq!(key(&mut app, KeyCode::Enter), vec![Effect::Quit]);
+    app.quit_stops_engine = true;
+    key(&mut app, KeyCode::Char(':'));
+    typed(&mut app, "q");
+    assert!(key(&mut app, KeyCode::Enter).is_empty());
+    assert!(app.asks_to_quit(), ":q asks like q");
 }
 
 #[test]
@@ -366,4 +458,155 @@ fn the_selected_row_keeps_its_health_colour() {
     let warning = theme.color(crate::theme::Area::Dashboard, crate::theme::Slot::Warning);
     assert_eq!(gauge_fg(3), Some(warning), "the selected row");
     assert_eq!(gauge_fg(4), Some(warning), "an unselected row");
+}
+
+#[test]
+fn a_raised_floor_and_its_end_show_in_the_class_detail() {
+    let mut app = app(3, 2, 10);
+    let mut snapshot = (*app.snapshot).clone();
+    snapshot.classes[0].plan.raised_floor = Some(deskpool_api::RaisedFloorView {
+        floor: 9,
+        until: "2026-01-05T11:30:00Z".parse().unwrap(),
+    });
+    app.on_snapshot(Arc::new(snapshot));
+    key(&mut app, KeyCode::Enter);
+    let lines = screen(&mut app, 120, 40);
+    assert!(
+        contains(&lines, "floor raised to 9 until Mon 11:30"),
+        "{}",
+        lines.join("\n")
+    );
+}
+
+#[test]
+fn the_floor_prompt_refuses_a_floor_above_the_cap() {
+    let mut app = app(3, 2, 10);
+    key(&mut app, KeyCode::Char('f'));
+    let cap = app.fleet.classes[0].policy.cap;
+    typed(&mut app, &format!("{} 30", cap + 1));
+    assert!(key(&mut app, KeyCode::Enter).is_empty());
+    let status = app.status.as_ref().unwrap();
+    assert!(
+        status.error && status.text.contains("above the cap"),
+        "{}",
+        status.text
+    );
+    assert!(
+        matches!(app.popup, Some(Popup::Prompt { .. })),
+        "the prompt stays open"
+    );
+}
+
+#[test]
+fn help_opens_at_the_top_and_its_end_is_a_full_page() {
+    let mut app = app(3, 2, 10);
+    key(&mut app, KeyCode::Char('?'));
+    screen(&mut app, 80, 23);
+    key(&mut app, KeyCode::Char('G'));
+    let lines = screen(&mut app, 80, 23);
+    let text_rows = lines[2..21]
+        .iter()
+        .filter(|l| !l.trim_matches(['│', ' ']).is_empty());
+    assert!(
+        text_rows.count() > 10,
+        "G shows a full last page:\n{}",
+        lines.join("\n")
+    );
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Char('?'));
+    let lines = screen(&mut app, 80, 23);
+    assert!(
+        contains(&lines, "Keys of the dashboard view"),
+        "{}",
+        lines.join("\n")
+    );
+}
+
+#[test]
+fn a_message_shows_whole_above_the_key_hints_and_expires() {
+    let mut app = app(3, 2, 10);
+    let long = "x".repeat(150);
+    app.complain(long.clone());
+    let lines = screen(&mut app, 80, 23);
+    let shown: String = lines.iter().map(|l| l.trim()).collect();
+    assert!(shown.contains(&long), "{}", lines.join("\n"));
+    assert!(lines[22].contains("? help"), "hints stay: {}", lines[22]);
+    app.expire_status(std::time::Instant::now());
+    assert!(app.status.is_some(), "not yet");
+    app.expire_status(std::time::Instant::now() + crate::app::ERROR_FOR);
+    assert!(app.status.is_none());
+}
+
+#[test]
+fn the_title_keeps_the_view_and_says_attached_and_read_only_with_a_zoned_clock() {
+    let mut app = app(3, 2, 10);
+    app.attached = true;
+    app.read_only = true;
+    app.config_label = "attached to /var/lib/deskpool/some/long/path/state/deskpool.sock".into();
+    for width in [60, 80, 120] {
+        let title = &screen(&mut app, width, 23)[0];
+        assert!(title.contains(" dashboard"), "{title}");
+        assert!(title.contains("attached · read-only"), "{title}");
+        assert!(
+            title.contains("Mon 10:00 UTC") || title.contains("Mon 2026-01-05 10:00:00 UTC"),
+            "{title}"
+        );
+    }
+    let lines = screen(&mut app, 80, 23);
+    assert!(
+        lines[22].contains("read-only") && !lines[22].contains("refill"),
+        "{}",
+        lines[22]
+    );
+}
+
+#[test]
+fn the_selected_row_is_drawn_in_each_themes_selection_text_on_its_selection() {
+    use crate::theme::{Area, Slot};
+    for name in Theme::names() {
+        let theme = Theme::builtin(name).unwrap();
+        let mut app = app(3, 2, 10);
+        let mut terminal = Terminal::new(TestBackend::new(80, 23)).unwrap();
+        terminal.draw(|f| super::draw(f, &mut app, &theme)).unwrap();
+        let buffer = terminal.backend().buffer().clone();
+        // The selected class row: the line with the ▶ marker; its name cell.
+        let y = (0..23)
+            .find(|&y| buffer[(1, y)].symbol() == "▶")
+            .expect("a selected row");
+        let cell = &buffer[(3, y)];
+        assert_eq!(
+            cell.fg,
+            theme.color(Area::Dashboard, Slot::SelectionText),
+            "{name}"
+        );
+        assert_eq!(
+            cell.bg,
+            theme.color(Area::Dashboard, Slot::Selection),
+            "{name}"
+        );
+        assert_ne!(cell.fg, cell.bg, "{name}");
+    }
+}
+
+#[test]
+fn desktop_columns_widen_with_the_terminal_and_narrow_ones_leave_columns_out() {
+    let mut app = app(3, 2, 10);
+    let mut snapshot = (*app.snapshot).clone();
+    let user = "firstname.lastname-with-a-long-name";
+    let d = Arc::make_mut(&mut snapshot.desktops)
+        .iter_mut()
+        .find(|d| d.meta.class == "office")
+        .unwrap();
+    d.meta.user = Some(user.into());
+    app.on_snapshot(Arc::new(snapshot));
+    key(&mut app, KeyCode::Enter);
+    let lines = screen(&mut app, 160, 40);
+    assert!(contains(&lines, user), "{}", lines.join("\n"));
+    assert!(contains(&lines, " seed "), "{}", lines.join("\n"));
+    let lines = screen(&mut app, 60, 16);
+    let header = lines.iter().find(|l| l.contains(" name ")).unwrap();
+    assert!(
+        !header.contains("seed") && header.contains("user") && header.contains("state"),
+        "{header}"
+    );
 }

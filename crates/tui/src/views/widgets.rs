@@ -18,11 +18,10 @@ pub(crate) fn block<'a>(title: impl Into<Line<'a>>, area: Area, theme: &Theme) -
 }
 
 /// The highlight of a selected row.
+/// The selected row: the theme's selection text on its selection colour (a pair each theme
+/// chooses to read well together; plain text on the selection need not).
 pub(crate) fn selected(area: Area, theme: &Theme) -> Style {
-    Style::default()
-        .bg(theme.color(area, Slot::Selection))
-        .fg(theme.color(area, Slot::Text))
-        .add_modifier(Modifier::BOLD)
+    theme.selected(area).add_modifier(Modifier::BOLD)
 }
 
 /// The highlight of a selected row whose cells carry their own colours (health, state): the
@@ -88,6 +87,54 @@ pub(crate) fn age(secs: i64) -> String {
 }
 
 /// Cuts `text` to `width` characters, marking the cut.
+/// A table column: the width its widest value wants, the least it can be given, and when it is
+/// left out of a narrow table (`drop_rank` 0: never; higher ranks go first).
+pub(crate) struct Column {
+    pub want: u16,
+    pub min: u16,
+    pub drop_rank: u8,
+}
+
+/// Widths of `columns` in a bordered table `width` cells wide (a 1-cell selection marker, one
+/// cell between columns); `None` for a column left out. Columns are left out, highest rank
+/// first, while their least widths do not fit; the room left goes to each column in order up
+/// to what it wants, and what remains to the last one.
+pub(crate) fn column_widths(width: u16, columns: &[Column]) -> Vec<Option<u16>> {
+    let inner = width.saturating_sub(3);
+    let mut kept: Vec<bool> = vec![true; columns.len()];
+    let needed = |kept: &[bool]| -> u16 {
+        let shown = columns.iter().zip(kept).filter(|(_, k)| **k);
+        let (count, sum) = shown.fold((0u16, 0u16), |(n, s), (c, _)| (n + 1, s + c.min));
+        sum + count.saturating_sub(1)
+    };
+    while needed(&kept) > inner {
+        let next = (0..columns.len())
+            .filter(|&i| kept[i] && columns[i].drop_rank > 0)
+            .max_by_key(|&i| columns[i].drop_rank);
+        match next {
+            Some(i) => kept[i] = false,
+            None => break,
+        }
+    }
+    let mut widths: Vec<Option<u16>> = columns
+        .iter()
+        .zip(&kept)
+        .map(|(c, k)| k.then_some(c.min))
+        .collect();
+    let mut room = inner.saturating_sub(needed(&kept));
+    for (w, c) in widths.iter_mut().zip(columns) {
+        if let Some(w) = w {
+            let more = c.want.saturating_sub(*w).min(room);
+            *w += more;
+            room -= more;
+        }
+    }
+    if let Some(last) = widths.iter_mut().rev().find_map(|w| w.as_mut()) {
+        *last += room;
+    }
+    widths
+}
+
 pub(crate) fn fit(text: &str, width: usize) -> String {
     if text.chars().count() <= width {
         text.to_string()
@@ -147,6 +194,44 @@ pub(crate) fn wrap_hanging(text: &str, width: usize, indent: usize) -> Vec<Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn narrow_tables_leave_columns_out_by_rank_and_wide_ones_give_each_what_it_wants() {
+        let columns = [
+            Column {
+                want: 30,
+                min: 10,
+                drop_rank: 0,
+            },
+            Column {
+                want: 8,
+                min: 8,
+                drop_rank: 2,
+            },
+            Column {
+                want: 20,
+                min: 6,
+                drop_rank: 0,
+            },
+            Column {
+                want: 6,
+                min: 6,
+                drop_rank: 1,
+            },
+        ];
+        // 160 wide: everything at its want, the rest to the last.
+        let wide = column_widths(160, &columns);
+        assert_eq!(wide[..3], [Some(30), Some(8), Some(20)]);
+        assert_eq!(wide[3], Some(160 - 3 - 3 - 58));
+        // 35 wide: the rank-2 column goes first, then rank 1 only if still needed.
+        let narrow = column_widths(35, &columns);
+        assert_eq!(narrow[1], None);
+        assert!(narrow[3].is_some(), "{narrow:?}");
+        let total: u16 = narrow.iter().flatten().sum::<u16>() + 2;
+        assert_eq!(total, 35 - 3);
+        assert!(column_widths(40, &columns).iter().all(Option::is_some));
+        assert_eq!(column_widths(20, &columns)[3], None);
+    }
 
     #[test]
     fn bars_and_sparklines_scale() {
