@@ -128,11 +128,15 @@ fn detail_why(screen: &str) -> Option<String> {
     Some(text.join(" "))
 }
 
-/// The demo clock in the title ("08:14" of "· ● running · 08:14:05").
+/// The demo clock in the title ("08:14" of "· ● running · Wed 08:14 UTC" or of
+/// "· Wed 2026-01-07 08:14:05 UTC").
 fn demo_clock(screen: &str) -> Option<String> {
     let title = screen.lines().next()?;
-    let time = title.rsplit(" · ").next()?.trim();
-    (time.len() >= 5 && time.as_bytes()[2] == b':').then(|| time[..5].to_string())
+    let clock = title.rsplit(" · ").next()?;
+    clock
+        .split_whitespace()
+        .find(|word| word.len() >= 5 && word.as_bytes()[2] == b':')
+        .map(|time| time[..5].to_string())
 }
 
 fn row<'a>(screen: &'a str, class: &str) -> &'a str {
