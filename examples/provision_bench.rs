@@ -156,6 +156,7 @@ async fn engine_run(a: Args) -> EngineRun {
             paused: false,
             connections: connections.clone(),
             state_dir: None,
+            simulated_steps: Default::default(),
         },
     );
     // A console would read the events; so does the bench (they are not left to overflow).

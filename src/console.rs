@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-use deskpool_core::clock::{Clock, ScaledClock, SystemClock};
+use deskpool_core::clock::{Clock, SystemClock};
 use deskpool_core::policy::Fleet;
 use deskpool_engine::run::{self, Connections, EngineOptions};
 use deskpool_tui::ConsoleOptions;
@@ -27,7 +27,7 @@ pub fn run(
     fleet: Fleet,
     mut options: ConsoleOptions,
     engine: ConsoleEngine,
-    demo: Option<Arc<ScaledClock>>,
+    demo: Option<crate::demo::Demo>,
 ) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
     runtime.block_on(async move {
@@ -39,7 +39,7 @@ pub fn run(
             }
             ConsoleEngine::Own { socket } => {
                 let clock: Arc<dyn Clock> = match &demo {
-                    Some(demo) => demo.clone(),
+                    Some(demo) => demo.clock.clone(),
                     None => Arc::new(SystemClock),
                 };
                 let mut handle = run::start(
@@ -50,6 +50,7 @@ pub fn run(
                         paused: false,
                         connections: Connections::new(),
                         state_dir: Some(options.state_dir.clone()),
+                        simulated_steps: demo.as_ref().map(|d| d.steps()).unwrap_or_default(),
                     },
                 );
                 let classes = fleet.classes.iter().map(|c| c.name.clone()).collect();
@@ -67,8 +68,8 @@ pub fn run(
                     }
                 };
                 if let Some(demo) = &demo {
-                    options.demo_speed = Some(demo.speed());
-                    tokio::spawn(crate::demo::drive(handle.commander(), demo.clone()));
+                    options.demo_speed = Some(demo.clock.speed());
+                    tokio::spawn(crate::demo::drive(handle.commander(), demo.clock.clone()));
                 }
                 (handle, broker)
             }

@@ -48,6 +48,13 @@ struct Cli {
     /// How many times faster than real time the demo day runs.
     #[arg(long, default_value_t = 60, value_name = "N", requires = "demo", value_parser = clap::value_parser!(u32).range(1..=3600))]
     speed: u32,
+    /// How long the demo's simulated hosts take to clone a desktop, in demo seconds (0: at
+    /// once, as libvirt's test driver does).
+    #[arg(long, default_value_t = 20, value_name = "SECS", requires = "demo", value_parser = clap::value_parser!(u32).range(0..=3600))]
+    demo_clone_secs: u32,
+    /// How long the demo's simulated hosts take to boot a desktop, in demo seconds (0: at once).
+    #[arg(long, default_value_t = 60, value_name = "SECS", requires = "demo", value_parser = clap::value_parser!(u32).range(0..=3600))]
+    demo_boot_secs: u32,
     #[command(subcommand)]
     command: Option<Sub>,
 }
@@ -211,7 +218,11 @@ fn run_cli(cli: Cli) -> anyhow::Result<ExitCode> {
                     .with_time_zone(jiff::tz::TimeZone::UTC)
                     .date();
                 let start = deskpool::demo::day::demo_start(today);
-                Some(Arc::new(ScaledClock::new(start, cli.speed)))
+                Some(deskpool::demo::Demo {
+                    clock: Arc::new(ScaledClock::new(start, cli.speed)),
+                    clone_secs: cli.demo_clone_secs,
+                    boot_secs: cli.demo_boot_secs,
+                })
             } else {
                 None
             };
@@ -257,7 +268,7 @@ fn console(
     explicit: Option<PathBuf>,
     theme: Option<String>,
     read_only: bool,
-    demo: Option<Arc<ScaledClock>>,
+    demo: Option<deskpool::demo::Demo>,
 ) -> anyhow::Result<ExitCode> {
     use std::io::IsTerminal;
     let loaded = setup::load(explicit.as_deref())?;
@@ -325,6 +336,7 @@ fn serve(explicit: Option<PathBuf>) -> anyhow::Result<ExitCode> {
                 paused: false,
                 connections: Connections::new(),
                 state_dir: Some(loaded.state_dir.clone()),
+                simulated_steps: Default::default(),
             },
         );
         let broker = match broker::Broker::start(&mut engine, &socket, classes) {
@@ -496,6 +508,7 @@ fn reconcile(
                 paused: !until_steady,
                 connections: Connections::new(),
                 state_dir: Some(loaded.state_dir.clone()),
+                simulated_steps: Default::default(),
             },
         );
         let settled = |s: &deskpool_api::Snapshot| {

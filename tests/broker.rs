@@ -572,7 +572,7 @@ async fn an_attached_console_sees_the_same_engine_and_its_pause_pauses_it() {
     })
     .await
     .expect("the admin action event arrives");
-    assert!(event.message.contains("Pause"), "{event:?}");
+    assert!(event.message.contains("pause the engine"), "{event:?}");
     let err = attached
         .send(
             Command::Refill {

@@ -523,9 +523,22 @@ fn keys_behind_the_too_small_note_do_nothing() {
         });
         // Had the `p` acted, this one would resume; it pauses.
         console.keys(&["p"]);
-        console.wait_words("pause the engine");
         console.wait("paused", |s| s.contains("paused"));
-        let audit = std::fs::read_to_string(console.state().join("audit.log")).unwrap_or_default();
+        // The engine's event says "pause the engine" before the console has its reply and
+        // writes the audit line, so wait for the line itself.
+        let start = Instant::now();
+        let audit = loop {
+            let audit =
+                std::fs::read_to_string(console.state().join("audit.log")).unwrap_or_default();
+            if audit.contains("pause the engine") {
+                break audit;
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "no pause in the audit log: {audit}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
         assert_eq!(audit.matches("pause the engine").count(), 1, "{audit}");
         assert!(!audit.contains("refill"), "{audit}");
         console.quit();

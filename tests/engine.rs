@@ -481,6 +481,7 @@ async fn a_paused_engine_acts_on_nothing_until_resumed() {
             paused: true,
             connections: bed.connections.clone(),
             state_dir: None,
+            simulated_steps: Default::default(),
         },
     );
     let s = wait(&mut engine, "a few passes while paused", |s| {
@@ -875,6 +876,7 @@ async fn demand_history_is_recorded_and_survives_a_restart() {
         paused: false,
         connections: bed.connections.clone(),
         state_dir: Some(state.to_path_buf()),
+        simulated_steps: Default::default(),
     };
     let mut engine = run::start(bed.fleet.clone(), options(&state));
     wait(&mut engine, "steady", |s| s.steady).await;
@@ -959,6 +961,7 @@ async fn a_predictive_class_learns_its_morning_from_the_saved_history() {
             paused: false,
             connections: bed.connections.clone(),
             state_dir: Some(state),
+            simulated_steps: Default::default(),
         },
     );
     let s = wait(&mut engine, "steady", |s| s.steady).await;
@@ -1034,6 +1037,7 @@ async fn one_daemon_listed_twice_is_refused_once_and_every_disk_stays() {
             paused: false,
             connections: run::Connections::new(),
             state_dir: None,
+            simulated_steps: Default::default(),
         },
     );
     let refused = |s: &deskpool_api::Snapshot| {
@@ -1116,6 +1120,7 @@ async fn after_a_creation_pool_change_a_recycled_desktop_loses_its_disk_in_the_o
             paused: false,
             connections: bed.connections.clone(),
             state_dir: None,
+            simulated_steps: Default::default(),
         },
     );
     wait(&mut engine, "the host read again", |s| {

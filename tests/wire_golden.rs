@@ -133,6 +133,8 @@ fn events_keep_their_wire_form() {
         EventKind::HostUp,
         EventKind::PolicyChanged,
         EventKind::AdminAction,
+        EventKind::LoginRefused,
+        EventKind::SeedMissing,
     ];
     let events: Vec<Event> = kinds
         .into_iter()
@@ -164,7 +166,9 @@ fn every_event_kind_is_pinned(kind: EventKind) {
         | EventKind::HostDown
         | EventKind::HostUp
         | EventKind::PolicyChanged
-        | EventKind::AdminAction => {}
+        | EventKind::AdminAction
+        | EventKind::LoginRefused
+        | EventKind::SeedMissing => {}
     }
 }
 
@@ -210,6 +214,11 @@ mod every_variant {
             Reason::NoActiveHost { count: 3 },
             Reason::AtCapacity { hosts: hosts() },
             Reason::StaleReplaced { count: 1 },
+            Reason::FloorRaised {
+                floor: 8,
+                ends_in_secs: 1800,
+            },
+            Reason::EnginePaused,
         ];
         // Fails to compile when a reason is added and not listed above.
         for r in &reasons {
@@ -224,7 +233,9 @@ mod every_variant {
                 | Reason::SeedCopyOrdered { .. }
                 | Reason::NoActiveHost { .. }
                 | Reason::AtCapacity { .. }
-                | Reason::StaleReplaced { .. } => {}
+                | Reason::StaleReplaced { .. }
+                | Reason::FloorRaised { .. }
+                | Reason::EnginePaused => {}
             }
         }
         reasons

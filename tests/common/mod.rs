@@ -69,6 +69,7 @@ impl Bed {
                 paused: false,
                 connections: self.connections.clone(),
                 state_dir: None,
+                simulated_steps: Default::default(),
             },
         )
     }

@@ -266,6 +266,7 @@ impl World {
                 paused: false,
                 connections: Connections::new(),
                 state_dir: None,
+                simulated_steps: Default::default(),
             },
         )
     }

@@ -15,8 +15,8 @@ pub use policy::{
     PredictiveWire, ShutoffActionWire,
 };
 pub use views::{
-    ClassPlanView, DesktopMetaView, DesktopView, HostStatusView, LoginStatsView, PoolStateView,
-    RaisedFloorView, ReasonView,
+    ClassPlanView, DesktopMetaView, DesktopView, HostStatusView, LoginStatsView, LoginWindowView,
+    PoolStateView, RaisedFloorView, ReasonView,
 };
 
 use std::sync::Arc;
@@ -131,6 +131,11 @@ pub enum EventKind {
     HostUp,
     PolicyChanged,
     AdminAction,
+    /// A login got no desktop (none ready and it would not wait, or its wait ran out).
+    LoginRefused,
+    /// A class's seed volume is not found where it must be read from (raised once when it goes
+    /// missing, not on every pass).
+    SeedMissing,
 }
 
 /// An order to the engine. Each comes with who asked, for the events and the audit log.

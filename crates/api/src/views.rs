@@ -128,6 +128,11 @@ pub enum ReasonView {
     StaleReplaced {
         count: u32,
     },
+    FloorRaised {
+        floor: u32,
+        ends_in_secs: i64,
+    },
+    EnginePaused,
 }
 
 impl From<&Reason> for ReasonView {
@@ -158,6 +163,14 @@ impl From<&Reason> for ReasonView {
             Reason::NoActiveHost { count } => ReasonView::NoActiveHost { count },
             Reason::AtCapacity { hosts } => ReasonView::AtCapacity { hosts },
             Reason::StaleReplaced { count } => ReasonView::StaleReplaced { count },
+            Reason::FloorRaised {
+                floor,
+                ends_in_secs,
+            } => ReasonView::FloorRaised {
+                floor,
+                ends_in_secs,
+            },
+            Reason::EnginePaused => ReasonView::EnginePaused,
         }
     }
 }
@@ -192,6 +205,14 @@ impl From<&ReasonView> for Reason {
             ReasonView::NoActiveHost { count } => Reason::NoActiveHost { count },
             ReasonView::AtCapacity { hosts } => Reason::AtCapacity { hosts },
             ReasonView::StaleReplaced { count } => Reason::StaleReplaced { count },
+            ReasonView::FloorRaised {
+                floor,
+                ends_in_secs,
+            } => Reason::FloorRaised {
+                floor,
+                ends_in_secs,
+            },
+            ReasonView::EnginePaused => Reason::EnginePaused,
         }
     }
 }
@@ -385,6 +406,23 @@ pub struct LoginStatsView {
     pub refused: u64,
     /// Desktops that failed to become ready.
     pub failures: u64,
+    /// The same counts over the last hour (since the start, for a younger engine). Filled by
+    /// the engine, which keeps the window; empty from an engine that predates it.
+    #[serde(default)]
+    pub last_hour: LoginWindowView,
+}
+
+/// Logins of one class over a recent window (the engine's rolling last hour).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LoginWindowView {
+    /// How long the window covers, in seconds (an hour, or less right after a start).
+    pub secs: u64,
+    pub served: u64,
+    pub instant: u64,
+    pub refused: u64,
+    /// The 95th percentile of the served logins' waits, as the upper bound of its histogram
+    /// bucket (`None`: no login served, or it lies beyond the last bound).
+    pub p95_wait_secs: Option<f64>,
 }
 
 impl From<LoginStats> for LoginStatsView {
@@ -408,6 +446,7 @@ impl From<LoginStats> for LoginStatsView {
             wait_le,
             refused,
             failures,
+            last_hour: LoginWindowView::default(),
         }
     }
 }

@@ -194,6 +194,17 @@ pub async fn observe(
 pub struct Pacer {
     pub clones: Arc<Semaphore>,
     pub boots: Arc<Semaphore>,
+    /// Time added to each clone and boot while it holds its slot (zero but on the demo's
+    /// test-driver hosts, which make desktops instantly).
+    pub simulated: StepDelays,
+}
+
+/// How long a clone and a boot take on a simulated host (libvirt's test driver), so the demo
+/// shows creations in flight, pacing and a buffer that drains faster than it fills.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StepDelays {
+    pub clone: std::time::Duration,
+    pub boot: std::time::Duration,
 }
 
 /// Everything one new desktop needs.
@@ -233,7 +244,7 @@ pub async fn create(job: NewDesktop) -> Outcome {
     let made = {
         let _slot = pacer.clones.acquire().await;
         let (conn, name, meta) = (conn.clone(), name.clone(), meta.clone());
-        blocking("create", move || {
+        let made = blocking("create", move || {
             let display_password = deskpool_hypervisor::domain::new_display_password();
             let capacity = class.disk_gib.saturating_mul(1 << 30);
             let disk_path = conn.create_overlay(&creation_pool, &name, &seed, capacity)?;
@@ -255,7 +266,11 @@ pub async fn create(job: NewDesktop) -> Outcome {
             }
             Ok(())
         })
-        .await
+        .await;
+        if made.is_ok() && !pacer.simulated.clone.is_zero() {
+            tokio::time::sleep(pacer.simulated.clone).await;
+        }
+        made
     };
     if let Err(error) = made {
         return Outcome::CreateFailed {
@@ -285,6 +300,9 @@ pub async fn boot(
     now: i64,
 ) -> Outcome {
     let _slot = pacer.boots.acquire().await;
+    if !pacer.simulated.boot.is_zero() {
+        tokio::time::sleep(pacer.simulated.boot).await;
+    }
     let mut ready = desktop.clone();
     ready.meta.pool = PoolState::Buffer;
     ready.meta.changed_at = now;

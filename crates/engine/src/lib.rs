@@ -6,5 +6,6 @@ pub mod backoffs;
 pub mod history;
 pub mod jobs;
 pub mod lock;
+pub mod login_window;
 pub mod run;
 pub mod state;

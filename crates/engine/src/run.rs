@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
 use crate::history::DemandHistory;
+use crate::jobs::StepDelays;
 use crate::state::{Effect, EngineState, Input, JobId, Now, RequestId, Settings};
 use deskpool_api::{CommandResult, EngineHandle, Event, Request, Snapshot};
 use deskpool_core::clock::Clock;
@@ -54,6 +55,9 @@ pub struct EngineOptions {
     pub connections: Connections,
     /// Where the demand history is kept across restarts (`None`: not kept).
     pub state_dir: Option<std::path::PathBuf>,
+    /// Clone and boot times to simulate on libvirt test-driver hosts (the demo); real hosts
+    /// are never slowed down.
+    pub simulated_steps: StepDelays,
 }
 
 pub fn start(fleet: Fleet, options: EngineOptions) -> EngineHandle {
@@ -124,7 +128,7 @@ impl Driver {
             started: tokio::time::Instant::now(),
             connections: options.connections,
             new_connections: HashMap::new(),
-            pacers: Pacers::default(),
+            pacers: Pacers::with_simulated(options.simulated_steps),
             jobs: JoinSet::new(),
             job_ids: HashMap::new(),
             replies: HashMap::new(),

@@ -19,6 +19,7 @@ use jiff::Timestamp;
 use crate::backoffs::{Backoffs, RetryBounds};
 use crate::history::{BUCKET_SECS, DemandHistory};
 use crate::jobs::{HostCommandError, JobError, Outcome};
+use crate::login_window::LoginWindows;
 use deskpool_api::{
     ClassStatus, Command, CommandError, CommandResult, Event, EventKind, HostState, Reply,
     SeedProgress, Snapshot,
@@ -277,6 +278,10 @@ pub struct EngineState {
     stopping: bool,
     stopped: bool,
     name_counter: u64,
+    /// Each class's logins over the last hour.
+    login_windows: LoginWindows,
+    /// Classes whose seed volume was missing at the last pass (its event is raised once).
+    seeds_missing: HashSet<String>,
 }
 
 impl EngineState {
@@ -348,6 +353,8 @@ impl EngineState {
             stopping: false,
             stopped: false,
             name_counter: 0,
+            login_windows: LoginWindows::default(),
+            seeds_missing: HashSet::new(),
         }
     }
 
@@ -460,7 +467,10 @@ impl EngineState {
         message: String,
     ) {
         match kind {
-            EventKind::Failed | EventKind::HostDown => {
+            EventKind::Failed
+            | EventKind::HostDown
+            | EventKind::LoginRefused
+            | EventKind::SeedMissing => {
                 tracing::warn!(?kind, class, host, desktop, "{message}")
             }
             _ => tracing::info!(?kind, class, host, desktop, "{message}"),

@@ -7,6 +7,8 @@ pub const READ_ONLY: &str = "read-only console: actions are disabled (started wi
 pub const NO_FILTER_HERE: &str =
     "nothing to filter here: / filters the desktops of a class and the events";
 pub const TOO_SMALL: &str = "terminal too small";
+/// The key hint left when the status bar has no room for the others.
+pub const HELP_HINT: &str = "? help";
 /// The engine takes a refill while paused (its backoff is forgotten) but makes nothing.
 pub const REFILL_WHILE_PAUSED: &str =
     "queued: backoff cleared, but nothing is made while the engine is paused (p resumes)";
@@ -197,6 +199,8 @@ pub fn event_kind(kind: deskpool_api::EventKind) -> &'static str {
         EventKind::HostUp => "host-up",
         EventKind::PolicyChanged => "policy-changed",
         EventKind::AdminAction => "admin-action",
+        EventKind::LoginRefused => "login-refused",
+        EventKind::SeedMissing => "seed-missing",
     }
 }
 
@@ -220,6 +224,8 @@ mod tests {
             EventKind::HostUp,
             EventKind::PolicyChanged,
             EventKind::AdminAction,
+            EventKind::LoginRefused,
+            EventKind::SeedMissing,
         ] {
             let wire = serde_json::to_value(kind).unwrap();
             assert_eq!(wire.as_str(), Some(super::event_kind(kind)), "{kind:?}");

@@ -337,9 +337,22 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         if placement.short_room > 0 {
             unplaced_for_room.push((class, placement.short_room));
         }
-        let reasons = reasons::class_reasons(
+        let mut reasons = reasons::class_reasons(
             ci, class, &sorted, to_create, &placement, &hosts, &busy, notes,
         );
+        let raised_floor = input
+            .busy
+            .floor_raises
+            .get(&class.name)
+            .filter(|(_, until)| *until > input.now)
+            .map(|&(floor, until)| RaisedFloor { floor, until });
+        // Last among the reasons: a raised floor explains a buffer above its usual target.
+        if let Some(raised) = &raised_floor {
+            reasons.push(Reason::FloorRaised {
+                floor: raised.floor,
+                ends_in_secs: raised.until.duration_since(input.now).as_secs(),
+            });
+        }
         let production = sorted.production;
         total_wanted.push((class, production + targets.buffer_target));
         class_plans.push(ClassPlan {
@@ -353,12 +366,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
             period: targets.period,
             stale: sorted.stale.len() as u32,
             reasons,
-            raised_floor: input
-                .busy
-                .floor_raises
-                .get(&class.name)
-                .filter(|(_, until)| *until > input.now)
-                .map(|&(floor, until)| RaisedFloor { floor, until }),
+            raised_floor,
         });
     }
 

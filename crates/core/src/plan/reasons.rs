@@ -7,7 +7,7 @@ use super::index::BusyIndex;
 use super::placement::Placement;
 use super::recover::Sorted;
 use super::seeds::seed_available;
-use super::slots::Hosts;
+use super::slots::{HostSlot, Hosts};
 use crate::policy::ClassSpec;
 
 /// One thing that holds a class's buffer where it is, or is under way to move it.
@@ -39,6 +39,11 @@ pub enum Reason {
     AtCapacity { hosts: Vec<String> },
     /// Buffered desktops that cannot serve a new login, replaced by fresh ones first.
     StaleReplaced { count: u32 },
+    /// An admin raised the buffer floor until a time (`ends_in_secs` from the pass).
+    FloorRaised { floor: u32, ends_in_secs: i64 },
+    /// The engine is paused: it plans but makes and removes nothing (the engine adds this one,
+    /// the planner does not know).
+    EnginePaused,
 }
 
 impl fmt::Display for Reason {
@@ -74,6 +79,15 @@ impl fmt::Display for Reason {
                 f,
                 "{count} on an old seed, a draining host or undefined, being replaced"
             ),
+            Reason::FloorRaised {
+                floor,
+                ends_in_secs,
+            } => write!(
+                f,
+                "floor raised to {floor} for {}",
+                duration_words(*ends_in_secs)
+            ),
+            Reason::EnginePaused => write!(f, "engine paused: nothing is made or removed"),
         }
     }
 }
@@ -92,6 +106,19 @@ pub fn render(buffer: u32, buffer_target: u32, reasons: &[Reason]) -> String {
         line.push_str(&reason.to_string());
     }
     line
+}
+
+/// A duration as people say it: "45s", "12 min", "2 h 5 min".
+fn duration_words(secs: i64) -> String {
+    let secs = secs.max(0);
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{} min", (secs + 59) / 60),
+        _ => {
+            let minutes = (secs + 59) / 60;
+            format!("{} h {} min", minutes / 60, minutes % 60)
+        }
+    }
 }
 
 fn owned(hosts: &[&str]) -> Vec<String> {
@@ -149,15 +176,17 @@ pub(super) fn class_reasons(
             });
         }
     }
+    // `short_room` also counts creations held back by pacing on hosts with room: those are
+    // explained by the pacing limit above, and "no active host" only when none is in service.
     let short_room = placement.short_room;
     if short_room > 0 {
-        reasons.push(if placement.full_hosts.is_empty() {
-            Reason::NoActiveHost { count: short_room }
-        } else {
-            Reason::AtCapacity {
+        if !placement.full_hosts.is_empty() {
+            reasons.push(Reason::AtCapacity {
                 hosts: owned(&placement.full_hosts),
-            }
-        });
+            });
+        } else if !hosts.slots.iter().any(HostSlot::placeable) {
+            reasons.push(Reason::NoActiveHost { count: short_room });
+        }
     }
     if stale > 0 {
         reasons.push(Reason::StaleReplaced { count: stale });

@@ -1073,6 +1073,10 @@ fn an_admin_floor_raise_lasts_until_its_expiry() {
     };
     let p = run(&f, &hosts, &[], &busy, &PlanMemory::default(), now);
     assert_eq!(p.classes[0].buffer_target, 6);
+    assert!(p.classes[0].reasons.contains(&Reason::FloorRaised {
+        floor: 6,
+        ends_in_secs: 60
+    }));
     let p = run(
         &f,
         &hosts,
@@ -1082,6 +1086,91 @@ fn an_admin_floor_raise_lasts_until_its_expiry() {
         now + SignedDuration::from_secs(61),
     );
     assert_eq!(p.classes[0].buffer_target, 1);
+    assert!(
+        !p.classes[0]
+            .reasons
+            .iter()
+            .any(|r| matches!(r, Reason::FloorRaised { .. }))
+    );
+}
+
+#[test]
+fn creations_held_back_by_pacing_on_active_hosts_are_not_said_to_lack_an_active_host() {
+    let f = fleet(
+        vec![class("office", rule(20, 0, 20), 50)],
+        vec![host("h1", 20, false), host("h2", 20, false)],
+    );
+    let hosts = [
+        seeded(&f, "h1", HostStatus::Active),
+        seeded(&f, "h2", HostStatus::Active),
+    ];
+    let p = run(
+        &f,
+        &hosts,
+        &[],
+        &Busy::default(),
+        &PlanMemory::default(),
+        monday("12:00"),
+    );
+    let reasons = &p.classes[0].reasons;
+    assert!(
+        reasons
+            .iter()
+            .any(|r| matches!(r, Reason::PacingLimit { .. })),
+        "{reasons:?}"
+    );
+    assert!(
+        !reasons
+            .iter()
+            .any(|r| matches!(r, Reason::NoActiveHost { .. })),
+        "{reasons:?}"
+    );
+
+    // With every host down, the same creations have no active host.
+    let down = |name: &str| {
+        seeded(
+            &f,
+            name,
+            HostStatus::Down {
+                reason: "unreachable".into(),
+            },
+        )
+    };
+    let hosts = [down("h1"), down("h2")];
+    let p = run(
+        &f,
+        &hosts,
+        &[],
+        &Busy::default(),
+        &PlanMemory::default(),
+        monday("12:00"),
+    );
+    assert!(
+        p.classes[0]
+            .reasons
+            .contains(&Reason::NoActiveHost { count: 20 }),
+        "{:?}",
+        p.classes[0].reasons
+    );
+}
+
+#[test]
+fn the_renderer_words_the_raised_floor_and_the_paused_engine() {
+    let line = render(
+        0,
+        2,
+        &[
+            Reason::EnginePaused,
+            Reason::FloorRaised {
+                floor: 2,
+                ends_in_secs: 90,
+            },
+        ],
+    );
+    assert_eq!(
+        line,
+        "buffer 0 below target 2: engine paused: nothing is made or removed, floor raised to 2 for 2 min"
+    );
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 
 use super::Connections;
-use crate::jobs::{self, NewDesktop, Outcome, Pacer, SeedJob};
+use crate::jobs::{self, NewDesktop, Outcome, Pacer, SeedJob, StepDelays};
 use crate::state::{Job, Pacing};
 use deskpool_hypervisor::HostConnection;
 
@@ -31,18 +31,41 @@ impl From<Outcome> for Finished {
     }
 }
 
-/// The clone and boot slots of each class on each host.
+/// The clone and boot slots of each class on each host, and the step times simulated on
+/// test-driver hosts.
 #[derive(Default)]
-pub(super) struct Pacers(HashMap<(String, String, u64), Pacer>);
+pub(super) struct Pacers {
+    slots: HashMap<(String, String, u64), Pacer>,
+    simulated: StepDelays,
+}
+
+/// Whether a connection reaches libvirt's test driver (in-memory, nothing boots): the only
+/// hosts whose steps are ever slowed down on purpose.
+fn simulated_host(conn: &HostConnection) -> bool {
+    conn.uri().starts_with("test:")
+}
 
 impl Pacers {
-    fn get(&mut self, host: &str, pacing: &Pacing) -> Pacer {
+    pub(super) fn with_simulated(simulated: StepDelays) -> Pacers {
+        Pacers {
+            slots: HashMap::new(),
+            simulated,
+        }
+    }
+
+    fn get(&mut self, host: &str, pacing: &Pacing, conn: Option<&HostConnection>) -> Pacer {
+        let simulated = if conn.is_some_and(simulated_host) {
+            self.simulated
+        } else {
+            StepDelays::default()
+        };
         let key = (host.to_string(), pacing.class.clone(), pacing.generation);
-        self.0
+        self.slots
             .entry(key)
             .or_insert_with(|| Pacer {
                 clones: Arc::new(Semaphore::new(pacing.clones)),
                 boots: Arc::new(Semaphore::new(pacing.boots)),
+                simulated,
             })
             .clone()
     }
@@ -76,10 +99,10 @@ pub(super) fn start(
         _ => None,
     };
     let pacer = match &job {
-        Job::Create { host, pacing, .. } => Some(pacers.get(host, pacing)),
+        Job::Create { host, pacing, .. } => Some(pacers.get(host, pacing, conns.first())),
         Job::Boot {
             desktop, pacing, ..
-        } => Some(pacers.get(&desktop.host, pacing)),
+        } => Some(pacers.get(&desktop.host, pacing, conns.first())),
         _ => None,
     };
     Ok(run(job, conns, left_by_previous, pacer))

@@ -2,6 +2,34 @@
 
 use super::*;
 
+/// A command as the event log says it, in words (no Rust `Debug` text).
+pub(super) fn describe(command: &Command) -> String {
+    match command {
+        Command::Pause => "pause the engine".into(),
+        Command::Resume => "resume the engine".into(),
+        Command::Refill { class } => format!("refill {class}"),
+        Command::RaiseFloor {
+            class,
+            floor,
+            until,
+        } => format!("raise the buffer floor of {class} to {floor} until {until}"),
+        Command::DrainHost { host } => format!("drain host {host}"),
+        Command::UndrainHost { host } => format!("undrain host {host}"),
+        Command::SetPolicy { class, policy } => format!(
+            "set the policy of {class}: production {}, buffer {}% {}..{}, cap {}, {} periods",
+            policy.production,
+            policy.buffer.percent,
+            policy.buffer.floor,
+            policy.buffer.ceiling,
+            policy.cap,
+            policy.periods.len()
+        ),
+        Command::Assign { class, user, .. } => format!("assign a {class} desktop to {user}"),
+        Command::Release { desktop } => format!("release {desktop}"),
+        Command::Recycle { desktop } => format!("recycle {desktop}"),
+    }
+}
+
 impl EngineState {
     /// Queues an answer; it goes out once the next snapshot (which shows its effect) is out, so
     /// that a client reading the status right after its answer sees what it did.
@@ -22,7 +50,7 @@ impl EngineState {
         self.publish_now = true;
         // Logins and logouts have their own events; everything else is an admin action.
         let admin = !matches!(command, Command::Assign { .. } | Command::Release { .. });
-        let describe = format!("{command:?}");
+        let describe = describe(&command);
         let result = self.apply_command(command, actor, id);
         if let Some(result) = result {
             if admin {

@@ -66,13 +66,7 @@ impl EngineState {
                 self.ledger.wait(&class, login);
             }
             Tried::NoDesktop(login) => {
-                self.ledger.refused(&class);
-                self.answer_login(
-                    login,
-                    Err(CommandError::unavailable(format!(
-                        "no {class} desktop is ready in the buffer"
-                    ))),
-                );
+                self.refuse(login, format!("no {class} desktop is ready in the buffer"));
             }
         }
         None
@@ -172,6 +166,20 @@ impl EngineState {
         }
     }
 
+    /// A login that gets no desktop: counted, told why, and an event for the console and log.
+    pub(super) fn refuse(&mut self, login: Login, why: String) {
+        self.ledger.refused(&login.class);
+        let (class, user) = (login.class.clone(), login.user.clone());
+        self.answer_login(login, Err(CommandError::unavailable(why.clone())));
+        self.emit(
+            EventKind::LoginRefused,
+            Some(&class),
+            None,
+            None,
+            format!("{user} refused: {why}"),
+        );
+    }
+
     /// Sends `result` to every request of `login`.
     pub(super) fn answer_login(&mut self, login: Login, result: CommandResult) {
         for id in login.replies {
@@ -249,13 +257,10 @@ impl EngineState {
                     Tried::OwnBusy(login) => login,
                 };
                 if login.deadline <= now {
-                    self.ledger.refused(&class);
                     let waited = now.saturating_sub(login.asked).as_secs();
-                    self.answer_login(
+                    self.refuse(
                         login,
-                        Err(CommandError::unavailable(format!(
-                            "no {class} desktop became ready within {waited}s"
-                        ))),
+                        format!("no {class} desktop became ready within {waited}s"),
                     );
                     continue;
                 }

@@ -380,10 +380,11 @@ impl EngineState {
         let key = (host.clone(), class.clone(), version.clone());
         self.seed_progress.remove(&key);
         let bounds = self.retry_bounds();
-        let failures = self
+        let backoff = self
             .seed_retry
-            .failed_again(key, now, reason.clone(), bounds)
-            .failures;
+            .failed_again(key, now, reason.clone(), bounds);
+        let failures = backoff.failures;
+        let retry_in = backoff.until.duration_since(now).as_secs().max(0);
         // Creations of the class wait on this copy: say so on the class.
         self.class_backoff.record(
             class.clone(),
@@ -397,7 +398,7 @@ impl EngineState {
             Some(&class),
             Some(&host),
             None,
-            format!("seed {version}: {reason}"),
+            format!("seed {version}: {reason}; retry in {retry_in}s"),
         );
     }
 

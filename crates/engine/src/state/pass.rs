@@ -2,6 +2,18 @@
 
 use super::*;
 
+/// Sets a class's count in creation, and its reason, to what the pass left in flight (the
+/// planner counted before the pass's own creations were ordered).
+fn in_creation(plan: &mut deskpool_api::ClassPlanView, count: u32) {
+    use deskpool_api::ReasonView;
+    plan.creation = count;
+    plan.reasons
+        .retain(|r| !matches!(r, ReasonView::InCreation { .. }));
+    if count > 0 {
+        plan.reasons.insert(0, ReasonView::InCreation { count });
+    }
+}
+
 impl EngineState {
     /// The configured retry delays (the fleet's, which a policy change may replace).
     pub(super) fn retry_bounds(&self) -> RetryBounds {
@@ -121,12 +133,45 @@ impl EngineState {
         });
         self.memory = plan.memory.clone();
         self.passes += 1;
+        let mut desktops = desktops;
         if !self.paused {
+            let creates = plan
+                .actions
+                .iter()
+                .any(|a| matches!(a, Action::Create { .. }));
             for action in plan.actions.clone() {
                 self.execute(action, now);
             }
+            // The snapshot shows the desktops this pass started making (their placeholders),
+            // not the fleet as it was before them.
+            if creates {
+                desktops = self.desktops.values().map(|d| d.value.clone()).collect();
+            }
         }
+        self.seed_events(&plan.classes);
         self.publish_with(&plan.classes, desktops);
+    }
+
+    /// An event when a class's seed volume goes missing (not on every pass while it stays so).
+    fn seed_events(&mut self, classes: &[plan::ClassPlan]) {
+        let mut missing = HashSet::new();
+        for class in classes {
+            for reason in &class.reasons {
+                if let plan::Reason::SeedMissing { .. } = reason {
+                    missing.insert(class.name.clone());
+                    if !self.seeds_missing.contains(&class.name) {
+                        self.emit(
+                            EventKind::SeedMissing,
+                            Some(&class.name),
+                            None,
+                            None,
+                            format!("{reason}: no desktop can be made"),
+                        );
+                    }
+                }
+            }
+        }
+        self.seeds_missing = missing;
     }
 
     pub(super) fn publish(&mut self, classes: &[plan::ClassPlan]) {
@@ -147,21 +192,34 @@ impl EngineState {
             .map(|p| {
                 let spec = self.fleet.class(&p.name);
                 let version = spec.map(|c| c.seed.version.clone()).unwrap_or_default();
-                let on_old_seed = desktops
-                    .iter()
-                    .filter(|d| {
-                        d.meta.class == p.name
-                            && d.meta.seed_version != version
-                            && d.meta.pool != PoolState::Retired
-                    })
-                    .count() as u32;
-                let logins = self.ledger.stats(&p.name);
+                let mut on_old_seed = 0;
+                let mut creating = 0;
+                for d in desktops.iter().filter(|d| d.meta.class == p.name) {
+                    if d.meta.seed_version != version && d.meta.pool != PoolState::Retired {
+                        on_old_seed += 1;
+                    }
+                    if d.meta.pool == PoolState::Creation {
+                        creating += 1;
+                    }
+                }
+                let stats = self.ledger.stats(&p.name);
+                let mut logins: deskpool_api::LoginStatsView = (&stats).into();
+                logins.last_hour = self.login_windows.window(&p.name, now, &stats);
+                let mut plan: deskpool_api::ClassPlanView = p.into();
+                if plan.creation != creating {
+                    in_creation(&mut plan, creating);
+                }
+                if self.paused {
+                    // Said first: while paused nothing else on the line moves.
+                    plan.reasons
+                        .insert(0, deskpool_api::ReasonView::EnginePaused);
+                }
                 ClassStatus {
-                    plan: p.into(),
+                    plan,
                     seed_version: version,
                     on_old_seed,
                     cap: spec.map_or(0, |c| c.policy.cap),
-                    logins: logins.into(),
+                    logins,
                     demand: self
                         .history
                         .recent_logins(&p.name, now, DEMAND_BUCKETS_SHOWN),

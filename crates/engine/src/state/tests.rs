@@ -820,6 +820,148 @@ fn the_state_machine_holds_no_runtime_channel_clock_or_connection() {
     }
 }
 
+fn events(effects: &[Effect]) -> Vec<&Event> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Event(ev) => Some(ev),
+            _ => None,
+        })
+        .collect()
+}
+
+fn last_snapshot(effects: &[Effect]) -> &Snapshot {
+    effects
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            Effect::Publish(s) => Some(&**s),
+            _ => None,
+        })
+        .expect("a snapshot is published")
+}
+
+#[test]
+fn a_paused_engine_says_so_first_among_each_class_reasons() {
+    let settings = Settings {
+        paused: true,
+        ..Settings::default()
+    };
+    let (mut state, _) = connected_engine(fleet(&["h1"], 2, ""), settings, vec![]);
+    let effects = state.apply(at(1.0), Input::Tick);
+    let office = &last_snapshot(&effects).classes[0];
+    assert_eq!(
+        office.plan.reasons.first(),
+        Some(&deskpool_api::ReasonView::EnginePaused)
+    );
+    let resume = Input::Command {
+        id: RequestId(1),
+        command: Command::Resume,
+        actor: "admin".into(),
+    };
+    let effects = state.apply(at(1.5), resume);
+    let office = &last_snapshot(&effects).classes[0];
+    assert!(
+        !office
+            .plan
+            .reasons
+            .contains(&deskpool_api::ReasonView::EnginePaused)
+    );
+    // The admin action is told in words, not as Rust's Debug text of the command.
+    let said: Vec<&str> = events(&effects)
+        .iter()
+        .filter(|e| e.kind == EventKind::AdminAction)
+        .map(|e| e.message.as_str())
+        .collect();
+    assert_eq!(said, ["admin: resume the engine: ok"]);
+}
+
+#[test]
+fn a_refused_login_makes_an_event_and_counts_in_the_last_hour() {
+    let (mut state, _) = connected_engine(fleet(&["h1"], 0, ""), Settings::default(), vec![]);
+    let effects = state.apply(at(1.0), assign(4, "dave", 0));
+    let refused: Vec<&Event> = events(&effects)
+        .into_iter()
+        .filter(|e| e.kind == EventKind::LoginRefused)
+        .collect();
+    assert_eq!(refused.len(), 1, "{effects:?}");
+    assert_eq!(refused[0].class.as_deref(), Some("office"));
+    assert!(
+        refused[0].message.contains("dave"),
+        "{}",
+        refused[0].message
+    );
+    let logins = &last_snapshot(&effects).classes[0].logins;
+    assert_eq!((logins.refused, logins.last_hour.refused), (1, 1));
+}
+
+#[test]
+fn a_login_refused_at_its_deadline_makes_an_event_too() {
+    let (mut state, _) = connected_engine(fleet(&["h1"], 0, ""), Settings::default(), vec![]);
+    state.apply(at(1.0), assign(4, "carol", 5));
+    let effects = state.apply(at(6.0), Input::Tick);
+    assert!(
+        events(&effects)
+            .iter()
+            .any(|e| e.kind == EventKind::LoginRefused && e.message.contains("carol")),
+        "{effects:?}"
+    );
+}
+
+#[test]
+fn a_missing_seed_makes_one_event_not_one_per_pass() {
+    let mut state = engine(fleet(&["h1"], 2, ""), Settings::default());
+    let effects = state.apply(at(0.0), Input::Started);
+    let job_id = connect_job(&effects, "h1").expect("a connection to h1");
+    let empty = HostObservation {
+        desktops: Vec::new(),
+        desktop_volumes: Vec::new(),
+        seed_copies: Vec::new(),
+        seed_sources: Vec::new(),
+        unlabelled_desktops: Vec::new(),
+    };
+    let effects = state.apply(
+        at(0.1),
+        Input::JobDone {
+            job_id,
+            outcome: Outcome::Connected {
+                host: "h1".into(),
+                identity: None,
+                observation: empty,
+                probe: false,
+            },
+        },
+    );
+    let missing = |effects: &[Effect]| {
+        events(effects)
+            .iter()
+            .filter(|e| e.kind == EventKind::SeedMissing)
+            .count()
+    };
+    assert_eq!(missing(&effects), 1, "{effects:?}");
+    let effects = state.apply(at(1.0), Input::Tick);
+    assert_eq!(missing(&effects), 0, "{effects:?}");
+    assert!(
+        last_snapshot(&effects).classes[0]
+            .plan
+            .reasons
+            .iter()
+            .any(|r| matches!(r, deskpool_api::ReasonView::SeedMissing { .. }))
+    );
+}
+
+#[test]
+fn the_snapshot_of_a_pass_counts_the_creations_it_ordered() {
+    let (_, effects) = connected_engine(fleet(&["h1"], 2, ""), Settings::default(), vec![]);
+    assert_eq!(creates(&effects).len(), 2, "{effects:?}");
+    let office = &last_snapshot(&effects).classes[0];
+    assert_eq!(office.plan.creation, 2);
+    assert_eq!(
+        office.plan.reasons.first(),
+        Some(&deskpool_api::ReasonView::InCreation { count: 2 })
+    );
+}
+
 #[test]
 fn a_raised_floor_above_the_class_cap_is_refused_and_one_in_force_is_published() {
     let (mut state, _) = connected_engine(fleet(&["h1"], 2, ""), Settings::default(), vec![]);

@@ -4,13 +4,16 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState, Wrap};
+use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
 
-use super::widgets::{Column, age, block, buffer_slot, column_widths, fit, selected};
+use super::widgets::{Column, age, block, buffer_slot, column_widths, fit, selected, wrap_hanging};
 use crate::app::App;
 use crate::theme::{Area, Slot, Theme};
 use deskpool_api::DesktopView;
 use deskpool_core::policy::{BufferRule, Policy, TimeOfDay};
+
+/// The width of the header's labels ("in force  ").
+const LABEL: usize = 10;
 
 fn rule(r: &BufferRule) -> String {
     if r.percent == 0 && r.floor == r.ceiling {
@@ -21,6 +24,34 @@ fn rule(r: &BufferRule) -> String {
             r.percent, r.floor, r.ceiling
         )
     }
+}
+
+/// "95% instant · p95 wait 30s" over the last hour, or what little there is to say.
+fn login_window(c: &deskpool_api::ClassStatus) -> String {
+    let w = &c.logins.last_hour;
+    let minutes = w.secs.div_ceil(60).max(1);
+    let mut parts = vec![format!(
+        "{} in the last {}",
+        w.served,
+        if minutes >= 60 {
+            "hour".to_string()
+        } else {
+            format!("{minutes} min")
+        }
+    )];
+    if let Some(share) = (w.instant * 100).checked_div(w.served) {
+        parts.push(format!("{share}% instant"));
+        parts.push(match w.p95_wait_secs {
+            Some(p) => format!("p95 wait ≤{p}s"),
+            None => "p95 wait over 10 min".to_string(),
+        });
+    }
+    parts.push(format!("{} refused", w.refused));
+    parts.push(format!("{} waiting now", c.logins.waiting));
+    if let Some(&last) = c.demand.last() {
+        parts.push(format!("rate {last}/5 min"));
+    }
+    parts.join(" · ")
 }
 
 /// The next event to start after `at` (the first one without a time), and how many follow.
@@ -57,14 +88,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, class: &str, theme: &T
     let s = app.snapshot.clone();
     let status = s.classes.iter().find(|c| c.plan.name == class);
     let spec = app.fleet.class(class);
+    let muted = theme.style(Area::Detail, Slot::Muted);
+    let width = area.width.saturating_sub(2) as usize;
     let events_line = spec.is_some_and(|spec| !spec.policy.events.is_empty());
-    // One line more for the events, and one for the event line in force, which wraps at 80
-    // columns.
-    let policy_height = if events_line { 9 } else { 7 };
-    let [policy_area, table_area] =
-        Layout::vertical([Constraint::Length(policy_height), Constraint::Min(4)]).areas(area);
 
-    let mut lines = Vec::new();
+    // (label, text, colour) of each header line; each wraps under its own start.
+    let mut fields: Vec<(&str, String, Slot)> = Vec::new();
     if let (Some(c), Some(spec)) = (status, spec) {
         let p = &c.plan;
         let policy = &spec.policy;
@@ -102,68 +131,71 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, class: &str, theme: &T
                 rule(&policy.buffer)
             ),
         };
-        let muted = theme.style(Area::Detail, Slot::Muted);
-        lines.push(Line::from(vec![
-            Span::styled("in force  ", muted),
-            Span::raw(in_force),
-        ]));
+        fields.push(("in force", in_force, Slot::Text));
         if events_line {
-            lines.push(Line::from(vec![
-                Span::styled("events    ", muted),
-                Span::raw(next_events(policy, s.at, tz)),
-            ]));
+            fields.push(("events", next_events(policy, s.at, tz), Slot::Text));
         }
-        let mut targets = vec![
-            Span::styled("targets   ", muted),
-            Span::raw(format!(
+        fields.push((
+            "targets",
+            format!(
                 "production {} · buffer {} · total {} · cap {}",
                 p.production_target, p.buffer_target, p.total_target, c.cap
-            )),
-        ];
+            ),
+            Slot::Text,
+        ));
+        // A raised floor (the f prompt) and when it lapses, under the targets it lifts.
         if let Some(raised) = p.raised_floor {
-            let until = raised
-                .until
-                .to_zoned(app.fleet.engine.timezone.clone())
-                .strftime("%a %H:%M");
-            targets.push(Span::styled(
-                format!(" · floor raised to {} until {until}", raised.floor),
-                theme.style(Area::Detail, Slot::Warning),
+            let until = raised.until.to_zoned(tz.clone()).strftime("%a %H:%M");
+            fields.push((
+                "",
+                format!("floor raised to {} until {until}", raised.floor),
+                Slot::Warning,
             ));
         }
-        lines.push(Line::from(targets));
-        lines.push(Line::from(vec![
-            Span::styled("levels    ", muted),
-            Span::raw(format!(
+        fields.push((
+            "levels",
+            format!(
                 "production {} · buffer {} · creation {} · seed {}, {} older",
                 p.production, p.buffer, p.creation, c.seed_version, c.on_old_seed
-            )),
-        ]));
-        let slot = buffer_slot(c);
-        lines.push(Line::from(vec![
-            Span::styled("why       ", muted),
-            Span::styled(p.explanation(), theme.style(Area::Detail, slot)),
-        ]));
-        lines.push(Line::from(vec![
-            Span::styled("pacing    ", muted),
-            Span::raw(format!(
+            ),
+            Slot::Text,
+        ));
+        fields.push(("why", p.explanation(), buffer_slot(c)));
+        fields.push(("logins", login_window(c), Slot::Text));
+        fields.push((
+            "pacing",
+            format!(
                 "{} clones, {} boots per host · ready in {}s · scale down after {}s",
                 policy.pacing.clones_per_host,
                 policy.pacing.boots_per_host,
                 policy.ready_secs,
                 policy.scale_down_delay_secs
-            )),
-        ]));
-    } else {
+            ),
+            Slot::Text,
+        ));
+    }
+    let mut lines = Vec::new();
+    for (label, text, slot) in fields {
+        let wrapped = wrap_hanging(&text, width.saturating_sub(LABEL), 0);
+        for (i, line) in wrapped.into_iter().enumerate() {
+            let label = if i == 0 { label } else { "" };
+            lines.push(Line::from(vec![
+                Span::styled(format!("{label:<LABEL$}"), muted),
+                Span::styled(line, theme.style(Area::Detail, slot)),
+            ]));
+        }
+    }
+    if lines.is_empty() {
         lines.push(Line::from(format!(
             "no class {class} in the engine's snapshot yet"
         )));
     }
+    // The header grows to hold every line, leaving the desktops table at least 4 rows.
+    let header_height = (lines.len() as u16 + 2).min(area.height.saturating_sub(4));
+    let [policy_area, table_area] =
+        Layout::vertical([Constraint::Length(header_height), Constraint::Min(4)]).areas(area);
     frame.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: true }).block(block(
-            format!(" {class} "),
-            Area::Detail,
-            theme,
-        )),
+        Paragraph::new(lines).block(block(format!(" {class} "), Area::Detail, theme)),
         policy_area,
     );
 

@@ -12,7 +12,10 @@ use deskpool_api::EventKind;
 
 fn slot(kind: EventKind) -> Slot {
     match kind {
-        EventKind::Failed | EventKind::HostDown => Slot::Error,
+        EventKind::Failed
+        | EventKind::HostDown
+        | EventKind::LoginRefused
+        | EventKind::SeedMissing => Slot::Error,
         EventKind::HostDraining | EventKind::Destroyed | EventKind::Released => Slot::Warning,
         EventKind::AdminAction | EventKind::PolicyChanged => Slot::Accent,
         _ => Slot::Ok,

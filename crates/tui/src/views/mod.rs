@@ -24,6 +24,7 @@ mod events;
 mod help;
 mod hosts;
 mod popup;
+mod signals;
 mod status;
 mod widgets;
 

@@ -201,19 +201,31 @@ pub fn bar(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         format!(" {up}/{} up", s.hosts.len()),
         theme.style(Area::StatusBar, health_slot),
     )];
-    if down > 0 {
-        left.push(Span::styled(
-            format!(" {down} down"),
-            theme.style(Area::StatusBar, Slot::Error),
-        ));
-    }
     left.push(Span::styled(
         format!(" · {} │", strings::count(s.jobs_in_flight, "job", "jobs")),
         theme.base(Area::StatusBar),
     ));
+    // The problems line: what is wrong now, named (hosts down, classes refusing logins...).
+    let problems = super::signals::problems(s);
+    if !problems.is_empty() {
+        left.push(Span::styled(
+            format!(" ⚠ {}", problems.join(", ")),
+            theme.style(Area::StatusBar, Slot::Error),
+        ));
+    }
+    let room = (area.width as usize).saturating_sub(Line::from(left.clone()).width() + 1);
     let read_only = app.read_only || s.read_only;
+    let hints = strings::hints(app.screen(), read_only);
+    // Short of room (problems take it), at least say where the help is.
+    let hints = if hints.chars().count() < room {
+        hints
+    } else if strings::HELP_HINT.chars().count() < room {
+        strings::HELP_HINT
+    } else {
+        ""
+    };
     let right = Span::styled(
-        format!("{} ", strings::hints(app.screen(), read_only)),
+        format!("{hints} "),
         theme.style(Area::StatusBar, Slot::Muted),
     );
     let left = Line::from(left);

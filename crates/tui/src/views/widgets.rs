@@ -1,5 +1,5 @@
 //! The pieces the views share: bordered blocks, the selected row's style, a class's buffer
-//! health colour, bars (gauges), sparklines, ages and cut text.
+//! health colour, bars (gauges), fixed-scale sparklines, ages, cut and wrapped text.
 
 use ratatui::style::{Modifier, Style};
 use ratatui::text::Line;
@@ -22,6 +22,14 @@ pub(crate) fn block<'a>(title: impl Into<Line<'a>>, area: Area, theme: &Theme) -
 /// chooses to read well together; plain text on the selection need not).
 pub(crate) fn selected(area: Area, theme: &Theme) -> Style {
     theme.selected(area).add_modifier(Modifier::BOLD)
+}
+
+/// The highlight of a selected row whose cells carry their own colours (health, state): the
+/// background marks the row and each cell keeps its colour.
+pub(crate) fn selected_keeping_colours(area: Area, theme: &Theme) -> Style {
+    Style::default()
+        .bg(theme.color(area, Slot::Selection))
+        .add_modifier(Modifier::BOLD)
 }
 
 /// Buffer health: at target, below it, or empty while something is wanted.
@@ -48,10 +56,10 @@ pub(crate) fn bar(value: u32, max: u32, width: usize) -> String {
     s
 }
 
-/// A sparkline of `values` in block characters, scaled to their maximum.
-pub(crate) fn spark(values: &[u64], width: usize) -> String {
+/// A sparkline of the last `width` of `values` on a fixed scale: `max` (or more) draws a full
+/// cell, 0 the lowest one, whatever the values' own maximum.
+pub(crate) fn spark_scaled(values: &[u64], max: u64, width: usize) -> String {
     const LEVELS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
-    let max = values.iter().copied().max().unwrap_or(0);
     let mut s: String = values
         .iter()
         .rev()
@@ -59,7 +67,7 @@ pub(crate) fn spark(values: &[u64], width: usize) -> String {
         .collect::<Vec<_>>()
         .into_iter()
         .rev()
-        .map(|&v| LEVELS[(v * 7 + max / 2).checked_div(max).unwrap_or(0) as usize])
+        .map(|&v| LEVELS[(v.min(max) * 7 + max / 2).checked_div(max).unwrap_or(0) as usize])
         .collect();
     while s.chars().count() < width {
         s.insert(0, ' ');
@@ -137,6 +145,52 @@ pub(crate) fn fit(text: &str, width: usize) -> String {
     }
 }
 
+/// `text` wrapped at word boundaries to `width`, each line after the first indented by
+/// `indent` spaces (a word longer than a line is cut across lines, never lost).
+pub(crate) fn wrap_hanging(text: &str, width: usize, indent: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    let room = |lines: &Vec<String>| {
+        if lines.is_empty() {
+            width
+        } else {
+            width.saturating_sub(indent)
+        }
+        .max(1)
+    };
+    for word in text.split_whitespace() {
+        let mut word: Vec<char> = word.chars().collect();
+        loop {
+            let used = line.chars().count();
+            let gap = usize::from(used > 0);
+            if used + gap + word.len() <= room(&lines) {
+                if gap == 1 {
+                    line.push(' ');
+                }
+                line.extend(word.iter());
+                break;
+            }
+            if used > 0 {
+                lines.push(std::mem::take(&mut line));
+                continue;
+            }
+            // A word longer than a whole line.
+            let cut = room(&lines);
+            lines.push(word.drain(..cut).collect());
+            if word.is_empty() {
+                break;
+            }
+        }
+    }
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line);
+    }
+    for l in lines.iter_mut().skip(1) {
+        l.insert_str(0, &" ".repeat(indent));
+    }
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,9 +238,27 @@ mod tests {
         assert_eq!(bar(5, 10, 10), "█████░░░░░");
         assert_eq!(bar(12, 10, 4), "████");
         assert_eq!(bar(0, 0, 3), "░░░");
-        assert_eq!(spark(&[0, 7, 14], 5), "  ▁▅█");
+        assert_eq!(spark_scaled(&[0, 7, 14], 14, 5), "  ▁▅█");
         assert_eq!(age(30), "30s");
         assert_eq!(age(600), "10m");
         assert_eq!(fit("abcdef", 4), "abc…");
+        assert_eq!(spark_scaled(&[1, 2], 2, 3), " ▅█");
+        assert_eq!(spark_scaled(&[1, 9], 4, 2), "▃█");
+    }
+
+    #[test]
+    fn wrapped_text_hangs_under_its_first_line_and_loses_nothing() {
+        let lines = wrap_hanging("buffer 3 below target 12: 4 in creation, pacing", 20, 4);
+        assert_eq!(
+            lines,
+            [
+                "buffer 3 below",
+                "    target 12: 4 in",
+                "    creation, pacing"
+            ]
+        );
+        let lines = wrap_hanging("abcdefghij", 6, 2);
+        assert_eq!(lines, ["abcdef", "  ghij"]);
+        assert_eq!(wrap_hanging("", 10, 2), [""]);
     }
 }
