@@ -3,94 +3,21 @@
 //! `capture-pane`. Every wait is for a condition on the screen, with a deadline.
 
 mod common;
+mod tmux;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{ENGINE_TOML, class_toml, host_toml};
+use tmux::Pane;
 
 const DEADLINE: Duration = Duration::from_secs(90);
 const SIZES: [(u16, u16); 2] = [(80, 23), (120, 40)];
 
-struct Console {
-    socket: String,
-}
-
-impl Console {
-    /// `deskpool ARGS` in a `width`x`height` tmux pane, with its home (and state) in `home`.
-    fn start(home: &Path, args: &str, width: u16, height: u16) -> Console {
-        let socket = format!(
-            "deskpool-incident-{}-{}-{width}x{height}",
-            std::process::id(),
-            home.file_name().unwrap().to_string_lossy()
-        );
-        let h = home.display();
-        let script = format!(
-            "export HOME={h} XDG_CONFIG_HOME={h}/config XDG_STATE_HOME={h}/state TERM=xterm-256color; {} {args}; echo EXIT=$?; sleep 600",
-            env!("CARGO_BIN_EXE_deskpool")
-        );
-        let (w, hgt) = (width.to_string(), height.to_string());
-        let status = Command::new("tmux")
-            .args([
-                "-L",
-                &socket,
-                "new-session",
-                "-d",
-                "-x",
-                &w,
-                "-y",
-                &hgt,
-                "sh",
-                "-c",
-                &script,
-            ])
-            .status()
-            .expect("tmux runs (make test installs it)");
-        assert!(status.success());
-        Console { socket }
-    }
-
-    fn tmux(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn screen(&self) -> String {
-        self.tmux(&["capture-pane", "-p"])
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys"];
-        args.extend_from_slice(keys);
-        self.tmux(&args);
-    }
-
-    fn wait(&self, what: &str, ready: impl Fn(&str) -> bool) -> String {
-        let start = Instant::now();
-        loop {
-            let screen = self.screen();
-            if ready(&screen) {
-                return screen;
-            }
-            assert!(
-                start.elapsed() < DEADLINE,
-                "timed out waiting for {what}; the screen:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Console {
-    fn drop(&mut self) {
-        self.tmux(&["kill-server"]);
-    }
+/// `deskpool ARGS` in a `width`x`height` tmux pane, with its home (and state) in `home`.
+fn console(home: &Path, args: &str, width: u16, height: u16) -> Pane {
+    Pane::start("incident", home, args, "", (width, height), DEADLINE)
 }
 
 /// The text of a bordered box titled `title`: its inner lines, joined by spaces (a wrapped
@@ -155,7 +82,7 @@ fn the_storm_on_the_demo_shows_its_reason_whole_on_the_dashboard_and_in_the_deta
         let home = tempfile::tempdir().unwrap();
         // ×600: the 08:00 storm comes seconds after the start (at 06:30); on slow hosts (a boot
         // takes 5 minutes) the buffer made for it lags behind its target.
-        let console = Console::start(
+        let console = console(
             home.path(),
             "--demo --speed 600 --demo-boot-secs 300",
             width,
@@ -206,7 +133,7 @@ fn a_missing_seed_a_down_host_refused_and_waiting_logins_and_a_pause_are_each_sh
         let bed = common::Bed::new(&["h1"], &["office"], &toml);
         let config = bed.path().join("deskpool.toml");
         let args = format!("--config {}", config.display());
-        let console = Console::start(bed.path(), &args, width, height);
+        let console = console(bed.path(), &args, width, height);
         let screen = console.wait("broken's seed missing and h9 down", |s| {
             row(s, "broken").contains("seed missing") && s.contains("h9 down")
         });

@@ -2,15 +2,27 @@
 //! with `send-keys`, the screen read with `capture-pane`. Every wait is for a condition on the
 //! screen, with a deadline.
 
+mod tmux;
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use tmux::Pane;
+
 const DEADLINE: Duration = Duration::from_secs(60);
 
+/// A console in a tmux pane with a home of its own (removed after the pane is killed).
 struct Console {
-    socket: String,
+    pane: Pane,
     home: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Console {
+    type Target = Pane;
+    fn deref(&self) -> &Pane {
+        &self.pane
+    }
 }
 
 impl Console {
@@ -32,96 +44,25 @@ impl Console {
     }
 
     fn start_at(home: tempfile::TempDir, args: &str, width: u16, height: u16) -> Console {
-        let socket = format!(
-            "deskpool-test-{}-{}",
-            std::process::id(),
-            home.path().file_name().unwrap().to_string_lossy()
+        let pane = Pane::start(
+            "test",
+            home.path(),
+            args,
+            "stty -a | tr ' ;' '\\n\\n' | grep -E '^-?(icanon|echo)$' | tr '\\n' ' '; echo;",
+            (width, height),
+            DEADLINE,
         );
-        let h = home.path().display();
-        let script = format!(
-            "export HOME={h} XDG_CONFIG_HOME={h}/config XDG_STATE_HOME={h}/state TERM=xterm-256color; {} {args}; echo EXIT=$?; stty -a | tr ' ;' '\\n\\n' | grep -E '^-?(icanon|echo)$' | tr '\\n' ' '; echo; sleep 600",
-            env!("CARGO_BIN_EXE_deskpool")
-        );
-        let status = Command::new("tmux")
-            .args([
-                "-L",
-                &socket,
-                "new-session",
-                "-d",
-                "-x",
-                &width.to_string(),
-                "-y",
-                &height.to_string(),
-                "sh",
-                "-c",
-                &script,
-            ])
-            .status()
-            .expect("tmux runs (make test installs it)");
-        assert!(status.success());
-        Console { socket, home }
+        Console { pane, home }
     }
 
-    fn tmux(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn screen(&self) -> String {
-        self.tmux(&["capture-pane", "-p"])
-    }
-
-    /// The screen with its colours (SGR escapes), as `capture-pane -e` gives it.
-    fn screen_with_colours(&self) -> String {
-        self.tmux(&["capture-pane", "-p", "-e"])
-    }
-
-    /// The screen as one line of words: a message wrapped over rows reads whole.
-    fn words(&self) -> String {
-        flat(&self.screen())
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys"];
-        args.extend_from_slice(keys);
-        self.tmux(&args);
-    }
-
-    fn wait(&self, what: &str, ready: impl Fn(&str) -> bool) -> String {
-        let start = Instant::now();
-        loop {
-            let screen = self.screen();
-            if ready(&screen) {
-                return screen;
-            }
-            assert!(
-                start.elapsed() < DEADLINE,
-                "timed out waiting for {what}; the screen:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// Waits for `what` on the screen read as words (see [`Console::words`]).
+    /// Waits for `what` on the screen read as one line of words ([`flat`]: a message wrapped
+    /// over rows reads whole).
     fn wait_words(&self, what: &str) -> String {
-        let start = Instant::now();
-        loop {
-            let words = self.words();
-            if words.contains(what) {
-                return words;
-            }
-            assert!(
-                start.elapsed() < DEADLINE,
-                "timed out waiting for {what:?}; the screen:\n{}",
-                self.screen()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        self.wait_on(
+            &format!("{what:?}"),
+            |pane| flat(&pane.screen()),
+            |words| words.contains(what),
+        )
     }
 
     /// `q`, the question it asks (this console runs the engine), then `y`.
@@ -140,22 +81,6 @@ impl Console {
 
     fn state(&self) -> PathBuf {
         self.home.path().join("state/deskpool/demo")
-    }
-
-    /// The deskpool process in the pane.
-    fn pid(&self) -> String {
-        let shell = self.tmux(&["list-panes", "-F", "#{pane_pid}"]);
-        let out = Command::new("pgrep")
-            .args(["-P", shell.trim(), "deskpool"])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-}
-
-impl Drop for Console {
-    fn drop(&mut self) {
-        self.tmux(&["kill-server"]);
     }
 }
 
