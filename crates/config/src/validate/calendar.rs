@@ -4,7 +4,7 @@
 
 use jiff::civil::Date;
 
-use super::policy::{buffer, production, time};
+use super::policy::{buffer, production, time, without_overlaps};
 use crate::error::Diag;
 use crate::reader::{Field, Section};
 use deskpool_core::policy::calendar::{parse_date, parse_dates};
@@ -27,28 +27,14 @@ pub(super) fn events(
         .iter()
         .map(|s| event(d, s, cap, default_buffer))
         .collect();
-    let of = class.map_or_else(
-        || " of this class".to_string(),
-        |c| format!(" of class {c:?}"),
-    );
-    let refs: Vec<Option<&Event>> = parsed.iter().map(Option::as_ref).collect();
-    let overlaps = rules::overlapping_events(&refs);
-    for &(i, j) in &overlaps {
-        if let (Some(a), Some(b)) = (refs[i], refs[j]) {
-            d.error(
-                sections[j].span(),
-                format!(
-                    "{}: {}",
-                    sections[j].path(),
-                    rules::event_overlap_message(i, j, a, b, &of)
-                ),
-            );
-        }
-    }
-    if !overlaps.is_empty() {
-        return None;
-    }
-    parsed.into_iter().collect()
+    without_overlaps(
+        d,
+        &sections,
+        parsed,
+        class,
+        rules::overlapping_events,
+        rules::event_overlap_message,
+    )
 }
 
 fn event(

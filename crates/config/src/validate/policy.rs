@@ -203,21 +203,37 @@ fn periods(
         .iter()
         .map(|s| period(d, s, cap, production, buffer))
         .collect();
+    without_overlaps(
+        d,
+        &sections,
+        parsed,
+        class,
+        rules::overlapping_pairs,
+        rules::overlap_message,
+    )
+}
+
+/// The entries read from `sections` when all were read and no two overlap; otherwise `None`,
+/// each overlap reported at the later entry (`message` says which, with ` of class "C"`).
+pub(super) fn without_overlaps<T>(
+    d: &mut Diag,
+    sections: &[Section],
+    parsed: Vec<Option<T>>,
+    class: Option<&str>,
+    overlapping: impl Fn(&[Option<&T>]) -> Vec<(usize, usize)>,
+    message: impl Fn(usize, usize, &T, &T, &str) -> String,
+) -> Option<Vec<T>> {
     let of = class.map_or_else(
         || " of this class".to_string(),
         |c| format!(" of class {c:?}"),
     );
-    let refs: Vec<Option<&Period>> = parsed.iter().map(Option::as_ref).collect();
-    let overlaps = rules::overlapping_pairs(&refs);
+    let refs: Vec<Option<&T>> = parsed.iter().map(Option::as_ref).collect();
+    let overlaps = overlapping(&refs);
     for &(i, j) in &overlaps {
         if let (Some(a), Some(b)) = (refs[i], refs[j]) {
             d.error(
                 sections[j].span(),
-                format!(
-                    "{}: {}",
-                    sections[j].path(),
-                    rules::overlap_message(i, j, a, b, &of)
-                ),
+                format!("{}: {}", sections[j].path(), message(i, j, a, b, &of)),
             );
         }
     }

@@ -154,11 +154,16 @@ pub fn time_problem(time: TimeOfDay) -> Option<String> {
 /// Every pair `(i, j)`, `i < j`, of periods in force at the same moment. Periods that could not
 /// be read (`None`) are left out.
 pub fn overlapping_pairs(periods: &[Option<&Period>]) -> Vec<(usize, usize)> {
+    pairs_where(periods, overlaps)
+}
+
+/// Every pair `(i, j)`, `i < j`, of the entries read (`Some`) for which `clash` holds.
+fn pairs_where<T>(entries: &[Option<&T>], clash: impl Fn(&T, &T) -> bool) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
-    for (j, later) in periods.iter().enumerate() {
-        for (i, earlier) in periods[..j].iter().enumerate() {
+    for (j, later) in entries.iter().enumerate() {
+        for (i, earlier) in entries[..j].iter().enumerate() {
             if let (Some(a), Some(b)) = (earlier, later)
-                && overlaps(a, b)
+                && clash(a, b)
             {
                 out.push((i, j));
             }
@@ -242,17 +247,7 @@ pub fn event_times_problem(from: TimeOfDay, to: TimeOfDay) -> Option<String> {
 /// Every pair `(i, j)`, `i < j`, of events in force at the same moment; events that could not
 /// be read (`None`) are left out.
 pub fn overlapping_events(events: &[Option<&Event>]) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    for (j, later) in events.iter().enumerate() {
-        for (i, earlier) in events[..j].iter().enumerate() {
-            if let (Some(a), Some(b)) = (earlier, later)
-                && events_overlap(a, b)
-            {
-                out.push((i, j));
-            }
-        }
-    }
-    out
+    pairs_where(events, events_overlap)
 }
 
 /// `events 1 and 2 of class "office" overlap ("training" 2026-01-05 08:00-09:00 and ...)`,
