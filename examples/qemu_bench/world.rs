@@ -179,6 +179,7 @@ impl World {
                 disk_format: "qcow2",
                 domain_type: &self.domain_type,
                 display_password: "bench0pw",
+                boot: None,
             },
         );
         let file = self.dir.path().join("src.xml");

@@ -26,6 +26,9 @@ mod tests;
 #[cfg(test)]
 mod calendar_tests;
 
+#[cfg(test)]
+mod guest_tests;
+
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 

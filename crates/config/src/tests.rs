@@ -7,7 +7,7 @@ use deskpool_core::policy::{BufferRule, Capacity, LogoutAction, Pacing, TimeOfDa
 
 const FILE: &str = "deskpool.toml";
 
-fn parse(text: &str) -> Result<Fleet, ConfigErrors> {
+pub(super) fn parse(text: &str) -> Result<Fleet, ConfigErrors> {
     parse_str(text, Path::new(FILE))
 }
 
@@ -20,7 +20,7 @@ fn errors(text: &str) -> Vec<ConfigError> {
 
 /// The single error of `text`, checked to be at `line`:`col` and to contain `needle`.
 #[track_caller]
-fn assert_one_error(text: &str, line: usize, col: usize, needle: &str) -> ConfigError {
+pub(super) fn assert_one_error(text: &str, line: usize, col: usize, needle: &str) -> ConfigError {
     let errors = errors(text);
     assert_eq!(
         errors.len(),
@@ -1306,8 +1306,11 @@ fn a_class_name_too_long_for_its_desktop_names_is_refused_and_says_why() {
 fn a_template_is_rendered_at_load_and_must_name_the_desktop_and_use_its_disk() {
     use super::validate::template_problem;
     use deskpool_core::xml::DEFAULT_DOMAIN_TEMPLATE;
-    assert_eq!(template_problem(DEFAULT_DOMAIN_TEMPLATE, "office"), None);
-    assert_eq!(template_problem(TEMPLATE_OK, "office"), None);
+    assert_eq!(
+        template_problem(DEFAULT_DOMAIN_TEMPLATE, "office", None),
+        None
+    );
+    assert_eq!(template_problem(TEMPLATE_OK, "office", None), None);
 
     let dir = tempfile::tempdir().unwrap();
     for (body, says) in [

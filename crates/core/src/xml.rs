@@ -6,22 +6,33 @@
 use roxmltree::{Document, Node};
 
 use super::model::{DesktopMeta, METADATA_PREFIX, METADATA_URI, PoolState};
+use super::policy::DirectBoot;
 
 /// Local name of deskpool's metadata element (`<deskpool:desktop .../>`).
 pub const METADATA_ELEMENT: &str = "desktop";
 
+mod guest;
+
 /// The built-in domain template: a minimal machine that starts on qemu/kvm without an operating
 /// system (it boots from its one virtio disk, shows a VNC console on 127.0.0.1) and that the
-/// test driver accepts with `type='test'`.
+/// test driver accepts with `type='test'`. The desktop's name is its SMBIOS serial number, so
+/// the guest can take its identity from it at first boot (`/sys/class/dmi/id/product_serial`),
+/// and the guest agent has its virtio-serial port.
 pub const DEFAULT_DOMAIN_TEMPLATE: &str = "<domain type='{domain_type}'>
   <name>{name}</name>
   <uuid>{uuid}</uuid>
   <memory unit='KiB'>{memory_kib}</memory>
   <currentMemory unit='KiB'>{memory_kib}</currentMemory>
   <vcpu placement='static'>{vcpus}</vcpu>
+  <sysinfo type='smbios'>
+    <system>
+      <entry name='serial'>{name}</entry>
+    </system>
+  </sysinfo>
   <os>
     <type>hvm</type>
     <boot dev='hd'/>
+    <smbios mode='sysinfo'/>
   </os>
   <features>
     <acpi/>
@@ -43,6 +54,9 @@ pub const DEFAULT_DOMAIN_TEMPLATE: &str = "<domain type='{domain_type}'>
     <video>
       <model type='vga'/>
     </video>
+    <channel type='unix'>
+      <target type='virtio' name='org.qemu.guest_agent.0'/>
+    </channel>
   </devices>
 </domain>
 ";
@@ -80,6 +94,8 @@ pub struct DomainValues<'a> {
     /// The desktop's own display password (VNC takes at most 8 characters), handed only to
     /// the user it is assigned to.
     pub display_password: &'a str,
+    /// The class's direct kernel boot, put into the domain's `<os>` (not a placeholder).
+    pub boot: Option<&'a DirectBoot>,
 }
 
 impl DomainValues<'_> {
@@ -152,12 +168,20 @@ pub enum XmlError {
     WrongName { found: String, expected: String },
     #[error("the embedded deskpool metadata does not read back")]
     MetadataUnreadable,
+    #[error("the class boots a kernel (boot.kernel), but the template has no <os> element for it")]
+    NoOsForKernel,
+    #[error(
+        "the class boots a kernel (boot.kernel), and the template's <os> has its own <{element}>; \
+         keep one of the two"
+    )]
+    TemplateBootsItself { element: String },
 }
 
 /// Renders a desktop's domain XML: the template (or [`DEFAULT_DOMAIN_TEMPLATE`]) filled with
 /// `values`, with deskpool's metadata element embedded in `<metadata>` (created before
-/// `</domain>` when the template has none). Checks that the result is well-formed, is a
-/// `<domain>`, and names the desktop; says what is wrong otherwise.
+/// `</domain>` when the template has none) and the class's direct kernel boot in `<os>`. Checks
+/// that the result is well-formed, is a `<domain>`, and names the desktop; says what is wrong
+/// otherwise.
 pub fn render_domain_xml(
     template: Option<&str>,
     values: &DomainValues<'_>,
@@ -165,7 +189,10 @@ pub fn render_domain_xml(
 ) -> Result<String, XmlError> {
     let filled = fill_template(template.unwrap_or(DEFAULT_DOMAIN_TEMPLATE), values);
     let element = meta_element(meta, true);
-    let xml = embed_metadata(&filled, &element)?;
+    let mut xml = embed_metadata(&filled, &element)?;
+    if let Some(direct) = values.boot {
+        xml = guest::insert_direct_boot(&xml, direct)?;
+    }
     let doc = Document::parse(&xml).map_err(XmlError::NotWellFormedWithMetadata)?;
     let name = doc
         .root_element()
@@ -556,6 +583,7 @@ mod tests {
             disk_format: "qcow2",
             domain_type: "kvm",
             display_password: "s3cr3t01",
+            boot: None,
         }
     }
 

@@ -52,6 +52,7 @@ fn fleet(periods: Vec<Period>, events: Vec<Event>, holidays: Vec<jiff::civil::Da
             activate_command: None,
             deactivate_command: None,
             creation_pool_path: None,
+            domain_type: Default::default(),
         }],
         classes: vec![ClassSpec {
             name: "office".into(),
@@ -65,6 +66,7 @@ fn fleet(periods: Vec<Period>, events: Vec<Event>, holidays: Vec<jiff::civil::Da
             vcpus: 1,
             disk_gib: 10,
             template: None,
+            boot: None,
             policy,
         }],
     }

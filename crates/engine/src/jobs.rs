@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::Semaphore;
 
 use deskpool_core::model::{DesktopMeta, ObservedDesktop, PoolState, SeedCopy};
-use deskpool_core::policy::ClassSpec;
+use deskpool_core::policy::{ClassSpec, DomainTypeSetting};
 use deskpool_hypervisor::conn::DaemonIdentity;
 use deskpool_hypervisor::{DesktopDefinition, HostConnection, HvError, UnusableDesktop};
 
@@ -130,10 +130,10 @@ pub enum Outcome {
 
 /// Opens a host, makes sure its creation pool exists, identifies its daemon (so the engine can
 /// refuse a second entry for the same one), and reads it. The new connection comes back beside
-/// the outcome, for the driver to keep.
+/// the outcome, for the driver to keep. `target` is the host's URI and its domain type setting.
 pub async fn connect(
     host: String,
-    uri: String,
+    target: (String, DomainTypeSetting),
     read_only: bool,
     creation_pool: (String, String),
     classes: Arc<Vec<ClassSpec>>,
@@ -141,7 +141,8 @@ pub async fn connect(
 ) -> (Outcome, Option<HostConnection>) {
     let name = host.clone();
     let result = blocking("connect", move || {
-        let conn = HostConnection::open(&uri, read_only)?;
+        let (uri, domain_type) = target;
+        let conn = HostConnection::open_as(&uri, read_only, domain_type)?;
         if !read_only {
             conn.ensure_creation_pool(&creation_pool.0, &creation_pool.1)?;
         }

@@ -9,6 +9,7 @@
 use std::mem::ManuallyDrop;
 use std::sync::{Arc, Mutex, MutexGuard, Once};
 
+use deskpool_core::policy::DomainTypeSetting;
 use virt::connect::Connect;
 
 use super::error::{HvError, HvErrorKind};
@@ -111,11 +112,24 @@ static QUIET_LIBVIRT: Once = Once::new();
 
 impl HostConnection {
     /// Opens a connection to `uri` (`qemu:///system`, `qemu+ssh://h/system`, `test:///default`,
-    /// `test:///abs/path.xml`, ...). Also detects the domain type to use for new desktops.
+    /// `test:///abs/path.xml`, ...), its desktops' domain type chosen by `auto` (see
+    /// [`HostConnection::open_as`]).
+    pub fn open(uri: &str, read_only: bool) -> Result<HostConnection, HvError> {
+        HostConnection::open_as(uri, read_only, DomainTypeSetting::Auto)
+    }
+
+    /// Opens a connection to `uri` whose new desktops get the domain type `setting` says:
+    /// `kvm` or `qemu` as given (`kvm` is refused when libvirt's capabilities offer none), and
+    /// for `auto` `kvm` when they offer it, else `qemu`. On libvirt's test driver it is always
+    /// `test`, the only type that driver runs.
     ///
     /// libvirt's default error handler prints every error to stderr, which would scribble over
     /// the TUI; the first open replaces it with a silent one (errors still reach us as values).
-    pub fn open(uri: &str, read_only: bool) -> Result<HostConnection, HvError> {
+    pub fn open_as(
+        uri: &str,
+        read_only: bool,
+        setting: DomainTypeSetting,
+    ) -> Result<HostConnection, HvError> {
         QUIET_LIBVIRT.call_once(virt::error::clear_error_callback);
         if uri.contains('\0') {
             return Err(HvError::new(
@@ -132,17 +146,27 @@ impl HostConnection {
             Connect::open(Some(uri))
         };
         let conn = opened.map_err(|e| HvError::libvirt("connect to", "host", uri, e))?;
-        let domain_type = detect_domain_type(&conn);
+        let chosen = choose_domain_type(&conn, setting);
         let host = HostConnection {
             inner: Arc::new(Inner {
                 conn: ManuallyDrop::new(conn),
                 uri: uri.to_string(),
                 read_only,
-                domain_type,
+                domain_type: chosen.clone().unwrap_or_default(),
                 volume_lock: Mutex::new(()),
                 identity: Mutex::new(None),
             }),
         };
+        // On a refusal `host` is dropped here, which closes the connection.
+        if let Err(why) = chosen {
+            return Err(HvError::new(
+                HvErrorKind::Unsupported,
+                "connect to",
+                "host",
+                uri,
+                why,
+            ));
+        }
         tracing::debug!(uri, domain_type = %host.domain_type(), "connected");
         Ok(host)
     }
@@ -161,8 +185,7 @@ impl HostConnection {
         self.inner.conn.is_alive().unwrap_or(false)
     }
 
-    /// Domain type for new desktops: `test` on the test driver, `kvm` when the host offers KVM,
-    /// `qemu` (TCG emulation) otherwise.
+    /// Domain type for new desktops (see [`HostConnection::open_as`]).
     pub fn domain_type(&self) -> &str {
         &self.inner.domain_type
     }
@@ -289,23 +312,37 @@ impl HostConnection {
     }
 }
 
-/// `test` for the test driver; `kvm` when the capabilities offer a kvm guest; `qemu` otherwise.
-fn detect_domain_type(conn: &Connect) -> String {
+/// The domain type `setting` gives on this connection (see [`HostConnection::open_as`]), or
+/// why it cannot be used there.
+fn choose_domain_type(conn: &Connect, setting: DomainTypeSetting) -> Result<String, String> {
     if let Ok(driver) = conn.driver_type()
         && driver.eq_ignore_ascii_case("test")
     {
-        return "test".into();
+        return Ok("test".into());
     }
-    match conn.capabilities() {
-        Ok(caps) if capabilities_offer_kvm(&caps) => "kvm".into(),
-        Ok(_) => "qemu".into(),
-        Err(e) => {
-            tracing::warn!(
-                "reading capabilities failed, assuming qemu: {}",
-                e.message()
-            );
-            "qemu".into()
+    let caps = conn.capabilities().map_err(|e| e.message().to_string());
+    domain_type_for(setting, caps.as_deref().map_err(String::as_str))
+}
+
+/// [`choose_domain_type`] from the host's capabilities document (or the error reading them).
+fn domain_type_for(setting: DomainTypeSetting, caps: Result<&str, &str>) -> Result<String, String> {
+    match (setting, caps) {
+        (DomainTypeSetting::Qemu, _) => Ok("qemu".into()),
+        (DomainTypeSetting::Auto, Ok(caps)) if capabilities_offer_kvm(caps) => Ok("kvm".into()),
+        (DomainTypeSetting::Auto, Ok(_)) => Ok("qemu".into()),
+        (DomainTypeSetting::Auto, Err(why)) => {
+            tracing::warn!("reading capabilities failed, assuming qemu: {why}");
+            Ok("qemu".into())
         }
+        (DomainTypeSetting::Kvm, Ok(caps)) if capabilities_offer_kvm(caps) => Ok("kvm".into()),
+        (DomainTypeSetting::Kvm, Ok(_)) => Err(
+            "domain_type = \"kvm\", but the host's libvirt offers no kvm domain (no usable \
+             /dev/kvm there); set domain_type = \"qemu\" or \"auto\""
+                .into(),
+        ),
+        (DomainTypeSetting::Kvm, Err(why)) => Err(format!(
+            "domain_type = \"kvm\", but the host's capabilities do not read: {why}"
+        )),
     }
 }
 
@@ -348,6 +385,28 @@ mod tests {
     fn connections_are_send_and_sync() {
         fn assert_send_sync<T: Send + Sync + Clone>() {}
         assert_send_sync::<HostConnection>();
+    }
+
+    #[test]
+    fn the_setting_decides_the_domain_type_and_kvm_must_be_offered() {
+        let with = "<capabilities><guest><arch name='x86_64'><domain type='qemu'/>\
+            <domain type='kvm'/></arch></guest></capabilities>";
+        let without = "<capabilities><guest><arch name='x86_64'><domain type='qemu'/>\
+            </arch></guest></capabilities>";
+        use DomainTypeSetting::{Auto, Kvm, Qemu};
+        assert_eq!(domain_type_for(Auto, Ok(with)).unwrap(), "kvm");
+        assert_eq!(domain_type_for(Auto, Ok(without)).unwrap(), "qemu");
+        assert_eq!(domain_type_for(Auto, Err("gone")).unwrap(), "qemu");
+        // `qemu` is TCG even where KVM is offered: what boots a guest on nested PVM hosts.
+        assert_eq!(domain_type_for(Qemu, Ok(with)).unwrap(), "qemu");
+        assert_eq!(domain_type_for(Kvm, Ok(with)).unwrap(), "kvm");
+        let refused = domain_type_for(Kvm, Ok(without)).unwrap_err();
+        assert!(refused.contains("offers no kvm domain"), "{refused}");
+        assert!(
+            domain_type_for(Kvm, Err("gone"))
+                .unwrap_err()
+                .contains("gone")
+        );
     }
 
     #[test]

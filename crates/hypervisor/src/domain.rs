@@ -99,6 +99,7 @@ impl HostConnection {
             disk_format: def.disk_format,
             domain_type: self.domain_type(),
             display_password: def.display_password,
+            boot: def.class.boot.as_ref(),
         };
         let xml =
             render_domain_xml(def.class.template.as_deref(), &values, def.meta).map_err(|why| {

@@ -39,6 +39,7 @@ pub fn fleet(classes: usize, hosts: usize) -> Fleet {
             activate_command: None,
             deactivate_command: None,
             creation_pool_path: None,
+            domain_type: Default::default(),
         })
         .collect();
     fleet

@@ -6,7 +6,7 @@ use std::path::Path;
 use super::{policy, quoted, shown};
 use crate::error::Diag;
 use crate::reader::{Field, Section};
-use deskpool_core::policy::{ClassSpec, SeedSpec};
+use deskpool_core::policy::{ClassSpec, DirectBoot, SeedSpec};
 
 const CLASS_KEYS: &[&str] = &[
     "name",
@@ -14,10 +14,14 @@ const CLASS_KEYS: &[&str] = &[
     "vcpus",
     "disk_gib",
     "template",
+    "boot",
     "seed",
     "policy",
 ];
 const SEED_KEYS: &[&str] = &["pool", "volume", "version", "host"];
+const BOOT_KEYS: &[&str] = &["kernel", "initrd", "cmdline"];
+/// The x86 kernel's limit on its command line (`COMMAND_LINE_SIZE`), terminating NUL included.
+const MAX_CMDLINE_LEN: usize = 2047;
 
 /// Placeholders a domain template must contain.
 const TEMPLATE_PLACEHOLDERS: &[&str] = &["{name}", "{disk_path}"];
@@ -55,8 +59,10 @@ pub(super) fn class(
     let memory_mib = s.req(d, "memory_mib", |f, d| f.int(d, 64, 1_048_576));
     let vcpus = s.req(d, "vcpus", |f, d| f.int(d, 1, 512));
     let disk_gib = s.req(d, "disk_gib", |f, d| f.int(d, 1, 65_536));
+    let boot = s.opt(d, "boot", None, |f, d| boot(f, d).map(Some));
     let template = s.opt(d, "template", None, |f, d| {
-        template(f, d, base_dir, name.as_deref()).map(Some)
+        let boot = boot.as_ref().and_then(Option::as_ref);
+        template(f, d, base_dir, name.as_deref(), boot).map(Some)
     });
     let seed = s.req(d, "seed", |f, d| seed(f, d, hosts));
     let label = s.field("name").and_then(|f| f.peek_str());
@@ -68,6 +74,7 @@ pub(super) fn class(
         vcpus: vcpus?,
         disk_gib: disk_gib?,
         template: template?,
+        boot: boot?,
         policy: policy?,
     })
 }
@@ -75,7 +82,13 @@ pub(super) fn class(
 /// Reads a domain template file: it must be well-formed XML with a `<domain>` root, hold every
 /// placeholder the engine fills in, and make a domain as the engine would (see
 /// [`template_problem`]). `class` is the class's name when it is valid. Returns its text.
-fn template(f: &Field, d: &mut Diag, base_dir: &Path, class: Option<&str>) -> Option<String> {
+fn template(
+    f: &Field,
+    d: &mut Diag,
+    base_dir: &Path,
+    class: Option<&str>,
+    boot: Option<&DirectBoot>,
+) -> Option<String> {
     let rel = f.str(d)?;
     if rel.is_empty() {
         f.error(d, "template path is empty");
@@ -122,7 +135,7 @@ fn template(f: &Field, d: &mut Diag, base_dir: &Path, class: Option<&str>) -> Op
         );
         return None;
     }
-    if let Some(why) = template_problem(&text, class.unwrap_or("class")) {
+    if let Some(why) = template_problem(&text, class.unwrap_or("class"), boot) {
         f.error(
             d,
             format!("template {shown_path} cannot make a desktop: {why}"),
@@ -134,8 +147,13 @@ fn template(f: &Field, d: &mut Diag, base_dir: &Path, class: Option<&str>) -> Op
 
 /// What keeps `template` from making a desktop of `class`, if anything: it is rendered as the
 /// engine renders it (sample values for a desktop of that class), and the domain must be named
-/// by `{name}` and have a disk whose file is `{disk_path}` (the desktop's own volume).
-pub(crate) fn template_problem(template: &str, class: &str) -> Option<String> {
+/// by `{name}` and have a disk whose file is `{disk_path}` (the desktop's own volume). With the
+/// class's `boot`, the template must take its kernel (an `<os>` without one of its own).
+pub(crate) fn template_problem(
+    template: &str,
+    class: &str,
+    boot: Option<&DirectBoot>,
+) -> Option<String> {
     use deskpool_core::model::{DesktopMeta, PoolState};
     use deskpool_core::xml::{DomainValues, domain_disk_sources, render_domain_xml};
 
@@ -150,6 +168,7 @@ pub(crate) fn template_problem(template: &str, class: &str) -> Option<String> {
         disk_format: "qcow2",
         domain_type: "kvm",
         display_password: "Sample01",
+        boot,
     };
     let meta = DesktopMeta {
         class: class.to_string(),
@@ -175,6 +194,55 @@ pub(crate) fn template_problem(template: &str, class: &str) -> Option<String> {
         );
     }
     None
+}
+
+/// `boot = { kernel, initrd, cmdline }`: files on each host (absolute paths, as libvirt opens
+/// them there) and the kernel's command line.
+fn boot(f: &Field, d: &mut Diag) -> Option<DirectBoot> {
+    let s = f.table(d)?;
+    s.check_keys(d, BOOT_KEYS);
+    let kernel = s.req(d, "kernel", host_file);
+    let initrd = s.opt(d, "initrd", None, |f, d| host_file(f, d).map(Some));
+    let cmdline = s.opt(d, "cmdline", None, |f, d| cmdline(f, d).map(Some));
+    Some(DirectBoot {
+        kernel: kernel?,
+        initrd: initrd?,
+        cmdline: cmdline?,
+    })
+}
+
+/// A file on the host: an absolute path without `..`, whitespace or control characters.
+fn host_file(f: &Field, d: &mut Diag) -> Option<String> {
+    let text = f.str(d)?;
+    match super::hosts::check_pool_path(text) {
+        Ok(()) => Some(text.to_string()),
+        Err(why) => {
+            f.error(d, why);
+            None
+        }
+    }
+}
+
+fn cmdline(f: &Field, d: &mut Diag) -> Option<String> {
+    let text = f.str(d)?;
+    if let Some(bad) = text.chars().find(|c| c.is_control()) {
+        f.error(
+            d,
+            format!("cmdline contains {bad:?}; control characters are not allowed"),
+        );
+        return None;
+    }
+    if text.len() > MAX_CMDLINE_LEN {
+        f.error(
+            d,
+            format!(
+                "cmdline is {} bytes long; the kernel takes at most {MAX_CMDLINE_LEN}",
+                text.len()
+            ),
+        );
+        return None;
+    }
+    Some(text.to_string())
 }
 
 fn seed(f: &Field, d: &mut Diag, hosts: &[&str]) -> Option<SeedSpec> {

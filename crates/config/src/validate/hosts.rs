@@ -7,7 +7,7 @@ use std::path::{Component, Path};
 use super::quoted;
 use crate::error::{Diag, Span};
 use crate::reader::{Field, Section};
-use deskpool_core::policy::{Capacity, HostSpec};
+use deskpool_core::policy::{Capacity, DomainTypeSetting, HostSpec};
 
 const HOST_KEYS: &[&str] = &[
     "name",
@@ -17,6 +17,7 @@ const HOST_KEYS: &[&str] = &[
     "activate_command",
     "deactivate_command",
     "creation_pool_path",
+    "domain_type",
 ];
 const CAPACITY_KEYS: &[&str] = &["desktops", "memory_mib", "vcpus"];
 
@@ -167,6 +168,9 @@ pub(super) fn host(d: &mut Diag, s: &Section) -> Option<HostSpec> {
     let creation_pool_path = s.opt(d, "creation_pool_path", None, |f, d| {
         pool_path(f, d).map(Some)
     });
+    let domain_type = s.opt(d, "domain_type", DomainTypeSetting::Auto, |f, d| {
+        domain_type(f, d)
+    });
     let mut commands_ok = true;
     if standby == Some(false) {
         for key in ["activate_command", "deactivate_command"] {
@@ -193,7 +197,29 @@ pub(super) fn host(d: &mut Diag, s: &Section) -> Option<HostSpec> {
         activate_command: activate_command?,
         deactivate_command: deactivate_command?,
         creation_pool_path: creation_pool_path?,
+        domain_type: domain_type?,
     })
+}
+
+fn domain_type(f: &Field, d: &mut Diag) -> Option<DomainTypeSetting> {
+    let text = f.str(d)?;
+    if let Some(setting) = DomainTypeSetting::parse(text) {
+        return Some(setting);
+    }
+    let names: Vec<String> = DomainTypeSetting::NAMES
+        .iter()
+        .map(|n| format!("{n:?}"))
+        .collect();
+    f.error(
+        d,
+        format!(
+            "unknown domain type {}; expected {} (\"qemu\" is TCG emulation, for hosts whose \
+             KVM does not boot a guest kernel)",
+            quoted(text),
+            names.join(", ")
+        ),
+    );
+    None
 }
 
 fn uri(f: &Field, d: &mut Diag) -> Option<String> {

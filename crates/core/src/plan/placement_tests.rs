@@ -42,6 +42,7 @@ fn class(r: &mut Rng, c: usize) -> ClassSpec {
         vcpus: 1 + r.below(3) as u32,
         disk_gib: 10,
         template: None,
+        boot: None,
         policy: Policy {
             cap: 1000,
             buffer: BufferRule {
@@ -80,6 +81,7 @@ fn host(r: &mut Rng, h: usize) -> HostSpec {
         activate_command: None,
         deactivate_command: None,
         creation_pool_path: None,
+        domain_type: Default::default(),
     }
 }
 

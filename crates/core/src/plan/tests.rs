@@ -27,6 +27,7 @@ fn class(name: &str, buffer: BufferRule, cap: u32) -> ClassSpec {
         vcpus: 1,
         disk_gib: 10,
         template: None,
+        boot: None,
         policy: Policy {
             cap,
             buffer,
@@ -59,6 +60,7 @@ fn host(name: &str, desktops: u32, standby: bool) -> HostSpec {
         activate_command: None,
         deactivate_command: None,
         creation_pool_path: None,
+        domain_type: Default::default(),
     }
 }
 

@@ -113,6 +113,56 @@ pub struct HostSpec {
     pub deactivate_command: Option<String>,
     /// Overrides [`EngineSettings::creation_pool_path`] for this host.
     pub creation_pool_path: Option<String>,
+    /// Which libvirt domain type (accelerator) this host's desktops get.
+    pub domain_type: DomainTypeSetting,
+}
+
+/// The libvirt domain type a host's desktops are defined with (`[[hosts]] domain_type`). KVM
+/// that libvirt offers may still not boot a guest kernel (nested virtualisation such as PVM:
+/// firmware runs, a stock kernel hangs), so a site can say what boots on each host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DomainTypeSetting {
+    /// `kvm` when the host's libvirt capabilities offer a kvm domain, else `qemu`.
+    #[default]
+    Auto,
+    /// Hardware virtualisation; refused at connect when the host does not offer it.
+    Kvm,
+    /// TCG emulation: slower, but boots wherever QEMU runs.
+    Qemu,
+}
+
+impl DomainTypeSetting {
+    /// The spellings the configuration file accepts, in the order they are listed in errors.
+    pub const NAMES: [&'static str; 3] = ["auto", "kvm", "qemu"];
+
+    pub fn parse(text: &str) -> Option<DomainTypeSetting> {
+        match text {
+            "auto" => Some(DomainTypeSetting::Auto),
+            "kvm" => Some(DomainTypeSetting::Kvm),
+            "qemu" => Some(DomainTypeSetting::Qemu),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DomainTypeSetting::Auto => "auto",
+            DomainTypeSetting::Kvm => "kvm",
+            DomainTypeSetting::Qemu => "qemu",
+        }
+    }
+}
+
+/// Direct kernel boot of a class's desktops (`[[classes]] boot`): files on each host, put into
+/// the domain's `<os>` as `<kernel>`, `<initrd>` and `<cmdline>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectBoot {
+    /// Absolute path of the kernel image on the host.
+    pub kernel: String,
+    /// Absolute path of the initramfs on the host.
+    pub initrd: Option<String>,
+    /// The kernel command line.
+    pub cmdline: Option<String>,
 }
 
 /// How many desktops a host can run. Each limit that is set applies.
@@ -176,6 +226,8 @@ pub struct ClassSpec {
     pub disk_gib: u64,
     /// libvirt domain XML template (its text), with `{placeholders}`; `None` uses the built-in one.
     pub template: Option<String>,
+    /// Boot a kernel from the host's files instead of the disk's boot loader.
+    pub boot: Option<DirectBoot>,
     pub policy: Policy,
 }
 

@@ -129,6 +129,7 @@ async fn run(
         Job::Connect {
             host,
             uri,
+            domain_type,
             read_only,
             creation_pool,
             classes,
@@ -157,9 +158,15 @@ async fn run(
                 }
             }
             None => {
-                let (outcome, c) =
-                    jobs::connect(host.clone(), uri, read_only, creation_pool, classes, probe)
-                        .await;
+                let (outcome, c) = jobs::connect(
+                    host.clone(),
+                    (uri, domain_type),
+                    read_only,
+                    creation_pool,
+                    classes,
+                    probe,
+                )
+                .await;
                 Finished {
                     outcome,
                     conn: c.map(|c| (host, c)),

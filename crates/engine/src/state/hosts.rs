@@ -29,6 +29,7 @@ impl EngineState {
         let job = Job::Connect {
             host: host.to_string(),
             uri: spec.uri.clone(),
+            domain_type: spec.domain_type,
             read_only: self.read_only,
             creation_pool: (self.fleet.engine.creation_pool.clone(), path),
             classes: self.classes.clone(),

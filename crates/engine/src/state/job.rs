@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicU64;
 
 use deskpool_api::EventKind;
 use deskpool_core::model::{ObservedDesktop, PoolState, SeedCopy};
-use deskpool_core::policy::ClassSpec;
+use deskpool_core::policy::{ClassSpec, DomainTypeSetting};
 
 /// Bytes done and bytes in all of a seed copy, written by the copying thread and read by the
 /// state for its snapshots.
@@ -32,6 +32,8 @@ pub enum Job {
     Connect {
         host: String,
         uri: String,
+        /// The domain type its desktops get (`[[hosts]] domain_type`).
+        domain_type: DomainTypeSetting,
         read_only: bool,
         /// The creation pool's name and path.
         creation_pool: (String, String),
