@@ -60,7 +60,8 @@ run: build
 
 # Every check, including deskpool on a real libvirtd with QEMU (tests/qemu*.rs): the script
 # installs and starts it (KVM where /dev/kvm works, TCG otherwise) and `make test` stops it again
-# unless it was already running before.
+# unless it was already running before. The real guests' test seed is built once
+# (scripts/build-test-seed.sh, cached in /var/cache/deskpool/test-seed).
 test: deps-test
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
@@ -68,14 +69,15 @@ test: deps-test
 	if [ "$$(id -u)" -eq 0 ]; then \
 	  qemu=1; scripts/libvirt-host.sh status >/dev/null 2>&1 && was_up=1; \
 	  scripts/libvirt-host.sh up || exit 1; \
+	  seed=$$(scripts/build-test-seed.sh) || exit 1; \
 	else \
 	  echo "not root: the real-host tests (tests/qemu*.rs) and the package install test are skipped; run make test as root for them"; \
 	fi; \
 	status=0; \
 	if $(CARGO) nextest --version >/dev/null 2>&1; then \
-	  DESKPOOL_QEMU=$$qemu DESKPOOL_PACKAGE=$$qemu $(CARGO) nextest run --locked --workspace --no-fail-fast || status=$$?; \
+	  DESKPOOL_QEMU=$$qemu DESKPOOL_PACKAGE=$$qemu DESKPOOL_TEST_SEED=$$seed $(CARGO) nextest run --locked --workspace --no-fail-fast || status=$$?; \
 	else \
-	  DESKPOOL_QEMU=$$qemu DESKPOOL_PACKAGE=$$qemu $(CARGO) test --locked --workspace --no-fail-fast || status=$$?; \
+	  DESKPOOL_QEMU=$$qemu DESKPOOL_PACKAGE=$$qemu DESKPOOL_TEST_SEED=$$seed $(CARGO) test --locked --workspace --no-fail-fast || status=$$?; \
 	fi; \
 	[ -z "$$qemu" ] || [ -n "$$was_up" ] || scripts/libvirt-host.sh down; \
 	exit $$status
@@ -83,10 +85,11 @@ test: deps-test
 # Only the real-host tests (the daemons are left running: `scripts/libvirt-host.sh down`).
 test-qemu: deps-test
 	scripts/libvirt-host.sh up
-	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
-	  DESKPOOL_QEMU=1 $(CARGO) nextest run --locked --no-fail-fast -E 'binary(/^qemu/)'; \
+	@seed=$$(scripts/build-test-seed.sh) || exit 1; \
+	if $(CARGO) nextest --version >/dev/null 2>&1; then \
+	  DESKPOOL_QEMU=1 DESKPOOL_TEST_SEED=$$seed $(CARGO) nextest run --locked --no-fail-fast -E 'binary(/^qemu/)'; \
 	else \
-	  DESKPOOL_QEMU=1 $(CARGO) test --locked --no-fail-fast --test 'qemu*'; \
+	  DESKPOOL_QEMU=1 DESKPOOL_TEST_SEED=$$seed $(CARGO) test --locked --no-fail-fast --test 'qemu*'; \
 	fi
 
 bench: build

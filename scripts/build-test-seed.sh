@@ -21,14 +21,15 @@
 # virtio modules, sets the hostname from the SMBIOS serial number libvirt gives the domain
 # (`<sysinfo type='smbios'><system><entry name='serial'>`; deskpool's built-in template puts
 # the desktop's name there), writes a fresh /etc/machine-id when it is empty (the seed ships it
-# empty), and starts qemu-guest-agent on the virtio-serial port org.qemu.guest_agent.0.
+# empty); init then keeps qemu-guest-agent running on the virtio-serial port
+# org.qemu.guest_agent.0.
 set -euo pipefail
 
 SUITE=bookworm
 PACKAGES=(busybox-static qemu-guest-agent linux-image-amd64 kmod)
 CACHE=${DESKPOOL_SEED_CACHE:-/var/cache/deskpool/test-seed}
 DISK_MIB=${DESKPOOL_SEED_DISK_MIB:-512}
-CMDLINE="root=/dev/vda rw console=ttyS0 quiet"
+CMDLINE="root=/dev/vda rw console=tty0 console=ttyS0 quiet"
 # Modules the initramfs needs for the root disk, and the guest for its agent channel.
 INITRD_MODULES=(virtio_pci virtio_blk ext4)
 GUEST_MODULES=(virtio_console)
@@ -50,9 +51,7 @@ fi
 cache_key() {
   {
     sha256sum <"$0"
-    for p in "${PACKAGES[@]}"; do
-      printf '%s %s\n' "$p" "$(apt-cache policy "$p" | awk '/Candidate:/ {print $2}')"
-    done
+    apt-cache policy "${PACKAGES[@]}" | awk '/^[^ ]/ {p = $1} /Candidate:/ {print p, $2}'
   } | sha256sum | cut -c1-16
 }
 KEY=$(cache_key)
@@ -75,13 +74,13 @@ LOG=$WORK/build.log
 # The init script and the agent's service live in the repository's own words, here.
 cat >"$WORK/rcS" <<'EOF'
 #!/bin/busybox sh
-# deskpool test seed: first-boot identity, then the guest agent.
+# deskpool test seed: first-boot identity (init starts the guest agent after this).
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 bb=/bin/busybox
 # The initramfs has moved /proc, /sys and /dev here already; mount what is not there.
 $bb mountpoint -q /proc || $bb mount -t proc proc /proc
 $bb mountpoint -q /sys || $bb mount -t sysfs sysfs /sys
-$bb mountpoint -q /dev || $bb mount -t devtmpfs devtmpfs /dev
+$bb mountpoint -q /dev || $bb mount -t devtmpfs devtmpfs /dev 2>/dev/null
 $bb mkdir -p /dev/pts /run /tmp
 $bb mount -t devpts devpts /dev/pts
 $bb mount -t tmpfs tmpfs /run
@@ -96,19 +95,21 @@ if [ ! -s /etc/machine-id ]; then
   tr -d '-' </proc/sys/kernel/random/uuid >/etc/machine-id
 fi
 $bb ip link set lo up
-# No udev here, so no /dev/virtio-ports/ names: find the agent's port by its name in sysfs.
-port=""
-for _ in $(seq 100); do
-  for p in /sys/class/virtio-ports/*; do
-    [ "$(cat "$p/name" 2>/dev/null)" = org.qemu.guest_agent.0 ] && port=/dev/${p##*/}
-  done
-  [ -n "$port" ] && [ -e "$port" ] && break
-  sleep 0.1
-done
-qemu-ga --daemonize --method=virtio-serial --path="$port" --pidfile=/run/qemu-ga.pid \
-  --logfile=/run/qemu-ga.log
 EOF
 sed -i "s/GUEST_MODULES/${GUEST_MODULES[*]}/" "$WORK/rcS"
+# The agent, kept running by init (respawned should it exit, or start before its port is there).
+cat >"$WORK/qemu-ga" <<'EOF'
+#!/bin/busybox sh
+# No udev here, so no /dev/virtio-ports/ names: find the agent's port by its name in sysfs.
+while :; do
+  for p in /sys/class/virtio-ports/*; do
+    if [ "$(cat "$p/name" 2>/dev/null)" = org.qemu.guest_agent.0 ] && [ -e "/dev/${p##*/}" ]; then
+      exec /usr/sbin/qemu-ga --method=virtio-serial --path="/dev/${p##*/}" --logfile=/run/qemu-ga.log
+    fi
+  done
+  sleep 0.2
+done
+EOF
 
 echo "building the test seed $KEY in $OUT" >&2
 mmdebstrap --variant=essential \
@@ -144,8 +145,10 @@ chroot "$ROOT" depmod "$kver"
 ln -sf /bin/busybox "$ROOT/sbin/init"
 mkdir -p "$ROOT/etc/init.d"
 install -m 0755 "$WORK/rcS" "$ROOT/etc/init.d/rcS"
+install -m 0755 "$WORK/qemu-ga" "$ROOT/etc/init.d/qemu-ga"
 cat >"$ROOT/etc/inittab" <<'EOF'
 ::sysinit:/etc/init.d/rcS
+::respawn:/etc/init.d/qemu-ga
 ttyS0::respawn:/bin/busybox getty -L 115200 ttyS0 vt100
 ::ctrlaltdel:/bin/busybox reboot
 ::shutdown:/bin/busybox sync
@@ -158,7 +161,7 @@ echo "/dev/vda / ext4 rw 0 1" >"$ROOT/etc/fstab"
 mke2fs -q -t ext4 -L deskpool-seed -E root_owner=0:0 -d "$ROOT" "$WORK/root.img" "${DISK_MIB}M" >>"$LOG" 2>&1 ||
   { tail -n 20 "$LOG" >&2; die "mke2fs failed"; }
 qemu-img convert -c -O qcow2 "$WORK/root.img" "$WORK/seed.qcow2" >>"$LOG" 2>&1 || die "qemu-img convert failed"
-rm -rf "$ROOT" "$WORK/root.img" "$keep" "$WORK/rcS"
+rm -rf "$ROOT" "$WORK/root.img" "$keep" "$WORK/rcS" "$WORK/qemu-ga"
 echo "$CMDLINE" >"$WORK/cmdline"
 awk -v s="$started" -v e="$(date +%s.%N)" 'BEGIN {printf "%.1f\n", e - s}' >"$WORK/build-secs"
 chmod 0755 "$WORK"

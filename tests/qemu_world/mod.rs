@@ -230,6 +230,20 @@ impl World {
         capacity: &str,
         more_hosts: &str,
     ) -> PathBuf {
+        let size = "memory_mib = 64\nvcpus = 1\ndisk_gib = 1\n";
+        self.write_config_sized(buffers, pacing, capacity, more_hosts, size)
+    }
+
+    /// As [`World::write_config_with`], each class's size (and any other class keys) given as
+    /// TOML lines in `class_lines`.
+    pub fn write_config_sized(
+        &self,
+        buffers: &[u32],
+        pacing: &str,
+        capacity: &str,
+        more_hosts: &str,
+        class_lines: &str,
+    ) -> PathBuf {
         let mut toml = format!(
             "[engine]\ntick_secs = 1\nresync_secs = 1\nretry_base_secs = 1\nretry_max_secs = 4\n\
              creation_pool = \"{}\"\ncreation_pool_path = \"{}\"\nstate_dir = \"{}\"\n\n\
@@ -240,7 +254,7 @@ impl World {
         );
         for (c, n) in self.classes.iter().zip(buffers) {
             toml.push_str(&format!(
-                "[[classes]]\nname = \"{c}\"\nmemory_mib = 64\nvcpus = 1\ndisk_gib = 1\n\
+                "[[classes]]\nname = \"{c}\"\n{class_lines}\
                  seed = {{ pool = \"{}\", volume = \"{c}.qcow2\", version = \"v1\" }}\n\n\
                  [classes.policy]\ncap = 50\nbuffer = {{ floor = {n}, percent = 0, ceiling = {n} }}\n\
                  scale_down_delay_secs = 0\n{pacing}\n\n",
@@ -778,3 +792,5 @@ impl World {
 
 /// Helpers of the crash-safety test (`tests/qemu_crash.rs`).
 pub mod crash;
+/// The test seed and its guest agent (`tests/qemu_guest.rs`).
+pub mod guest;
