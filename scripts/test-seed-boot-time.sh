@@ -65,18 +65,20 @@ done
 
 now() { date +%s.%N; }
 declare -A started answered
+count=0
 for n in "${names[@]}"; do
   started[$n]=$(now)
   virsh -q -c "$URI" create "$WORK/$n.xml" >/dev/null
 done
 give_up=$(( $(date +%s) + DEADLINE_SECS ))
-while [ ${#answered[@]} -lt "$N" ]; do
+while [ "$count" -lt "$N" ]; do
   [ "$(date +%s)" -lt "$give_up" ] || die "not every agent answered within $DEADLINE_SECS s"
   for n in "${names[@]}"; do
     [ -z "${answered[$n]:-}" ] || continue
     reply=$(virsh -c "$URI" qemu-agent-command "$n" '{"execute":"guest-get-host-name"}' 2>/dev/null) || continue
     [[ $reply == *"\"host-name\":\"$n\""* ]] || die "$n answered with another hostname: $reply"
     answered[$n]=$(awk -v s="${started[$n]}" -v e="$(now)" 'BEGIN {printf "%.1f", e - s}')
+    count=$((count + 1))
     echo "$n: agent answered after ${answered[$n]} s"
   done
   sleep 0.2

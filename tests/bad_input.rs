@@ -99,6 +99,10 @@ const TEMPLATE_FIXED_NAME: &str = "<domain type='kvm'><name>desktop</name><!-- {
 const TEMPLATE_OTHER_DISK: &str = "<domain type='kvm'><name>{name}</name><description>{disk_path}</description>\
 <devices><disk type='file' device='disk'><source file='/var/lib/libvirt/images/shared.qcow2'/></disk></devices></domain>";
 
+const TEMPLATE_OWN_KERNEL: &str = "<domain type='kvm'><name>{name}</name><os><type>hvm</type>\
+<kernel>/boot/vmlinuz</kernel></os><devices><disk type='file' device='disk'><source file='{disk_path}'/>\
+</disk></devices></domain>";
+
 fn corpus() -> Vec<Case> {
     let long = "c".repeat(300);
     vec![
@@ -282,6 +286,35 @@ fn corpus() -> Vec<Case> {
             "no disk of the domain has {disk_path} as its file",
         )
         .with_file("office.xml", TEMPLATE_OTHER_DISK),
+        case_at(
+            "unknown domain type",
+            "capacity = { desktops = 10 }",
+            "capacity = { desktops = 10 }\ndomain_type = \"tcg\"",
+            "\"tcg\"",
+            "unknown domain type \"tcg\"",
+        ),
+        case_at(
+            "direct boot kernel with a relative path",
+            "disk_gib = 20",
+            "disk_gib = 20\nboot = { kernel = \"boot/vmlinuz\" }",
+            "\"boot/vmlinuz\"",
+            "is not absolute",
+        ),
+        case_at(
+            "direct boot without a kernel",
+            "disk_gib = 20",
+            "disk_gib = 20\nboot = { initrd = \"/boot/initrd.img\" }",
+            "{ initrd",
+            "missing key \"kernel\"",
+        ),
+        case_at(
+            "template with its own kernel beside a class boot",
+            "disk_gib = 20",
+            "disk_gib = 20\nboot = { kernel = \"/boot/vmlinuz\" }\ntemplate = \"office.xml\"",
+            "\"office.xml\"",
+            "has its own <kernel>",
+        )
+        .with_file("office.xml", TEMPLATE_OWN_KERNEL),
         // Times are two digits, a colon, two digits.
         case_at(
             "time with signs",

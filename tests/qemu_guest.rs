@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use deskpool_core::model::PoolState;
 use qemu_world::guest::{TestSeed, agent_machine_id, wait_for_agents};
-use qemu_world::{QEMU_DEADLINE, World, enabled, virsh};
+use qemu_world::{QEMU_DEADLINE, World, enabled, validate, virsh};
 
 /// Desktops per class, as issue 12 asks.
 const PER_CLASS: u32 = 5;
@@ -63,6 +63,7 @@ async fn every_desktop_of_the_test_seed_answers_with_its_own_name_and_machine_id
             xml.contains(&format!("<entry name='serial'>{d}</entry>")),
             "{d} does not carry its name as SMBIOS serial:\n{xml}"
         );
+        validate(world.dir.path(), d, &xml, "domain");
     }
 
     let answers = wait_for_agents(&desktops, started, GUESTS_DEADLINE);

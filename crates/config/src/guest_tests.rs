@@ -136,3 +136,21 @@ fn a_template_that_boots_its_own_kernel_is_refused_for_a_class_with_boot() {
     std::fs::write(&path, config("", "template = \"own-kernel.xml\"")).unwrap();
     assert!(super::load_file(&path).is_ok());
 }
+
+#[test]
+fn check_summary_names_a_set_domain_type_and_the_kernel_a_class_boots() {
+    let boot =
+        "boot = { kernel = \"/k/vmlinuz\", initrd = \"/k/initrd.img\", cmdline = \"quiet\" }";
+    let fleet = parse(&config("domain_type = \"qemu\"", boot)).unwrap();
+    let text = super::summary(&fleet);
+    assert!(text.contains("    domain type qemu\n"), "{text}");
+    assert!(
+        text.contains("    boots kernel /k/vmlinuz, initrd /k/initrd.img, cmdline quiet\n"),
+        "{text}"
+    );
+    let plain = super::summary(&parse(&config("", "")).unwrap());
+    assert!(
+        !plain.contains("domain type") && !plain.contains("boots kernel"),
+        "{plain}"
+    );
+}

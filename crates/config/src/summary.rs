@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use super::rules::{describe_period, shutoff_name};
 use super::validate::{quoted, shown};
-use deskpool_core::policy::{BufferRule, Capacity, Fleet, LogoutAction};
+use deskpool_core::policy::{BufferRule, Capacity, DomainTypeSetting, Fleet, LogoutAction};
 
 /// Describes the hosts and classes of `fleet`, one block per host and class.
 pub fn summary(fleet: &Fleet) -> String {
@@ -65,6 +65,9 @@ pub fn summary(fleet: &Fleet) -> String {
         if let Some(path) = &h.creation_pool_path {
             let _ = writeln!(out, "    creation pool at {path}");
         }
+        if h.domain_type != DomainTypeSetting::Auto {
+            let _ = writeln!(out, "    domain type {}", h.domain_type.as_str());
+        }
     }
 
     let _ = writeln!(out, "\nclasses: {}", fleet.classes.len());
@@ -94,6 +97,23 @@ pub fn summary(fleet: &Fleet) -> String {
             "    seed: {}/{} version {}{from}",
             c.seed.pool, c.seed.volume, c.seed.version
         );
+        if let Some(boot) = &c.boot {
+            let initrd = boot
+                .initrd
+                .as_deref()
+                .map(|i| format!(", initrd {}", shown(i)))
+                .unwrap_or_default();
+            let cmdline = boot
+                .cmdline
+                .as_deref()
+                .map(|c| format!(", cmdline {}", shown(c)))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "    boots kernel {}{initrd}{cmdline}",
+                shown(&boot.kernel)
+            );
+        }
         let logout = match p.on_logout {
             LogoutAction::Recycle => "recycle",
             LogoutAction::Delete => "delete",

@@ -34,9 +34,9 @@ pub(super) fn insert_direct_boot(xml: &str, boot: &DirectBoot) -> Result<String,
     let range = os.range();
     let text = &xml[range.clone()];
     let mut out = String::with_capacity(xml.len() + elements.len() + 16);
-    if text.ends_with("/>") {
+    if let Some(open) = text.strip_suffix("/>") {
         out.push_str(&xml[..range.start]);
-        out.push_str(&text[..text.len() - 2]);
+        out.push_str(open);
         out.push('>');
         out.push_str(&elements);
         out.push_str("</os>");
