@@ -148,6 +148,9 @@ enum Ctl {
     },
     /// The user of DESKTOP logged out: it is recycled.
     Release { desktop: String },
+    /// The user of DESKTOP disconnected without logging out: it is kept for their reconnect
+    /// for the class's disconnect_grace_secs, then recycled.
+    Disconnect { desktop: String },
     /// Per class levels and targets, per host state and load.
     Status {
         /// Print the JSON answer.
@@ -413,6 +416,15 @@ fn ctl(
                 )
                 .await?
             }
+            Ctl::Disconnect { desktop } => {
+                call(
+                    "POST",
+                    "/v1/disconnect",
+                    Some(serde_json::json!({ "desktop": desktop })),
+                    60,
+                )
+                .await?
+            }
             Ctl::Status { .. } => call("GET", "/v1/status", None, 60).await?,
         };
         if !answer.ok() {
@@ -436,6 +448,7 @@ fn ctl(
                 );
             }
             Ctl::Release { desktop } => println!("{desktop} released"),
+            Ctl::Disconnect { desktop } => println!("{desktop} disconnected"),
             Ctl::Status { .. } => {
                 let s: broker::server::Status = answer.json().map_err(anyhow::Error::msg)?;
                 print!("{}", ctl_status_table(&s));

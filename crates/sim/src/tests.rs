@@ -205,7 +205,7 @@ fn malformed_traces_name_the_line_and_what_is_wrong() {
     );
     assert_eq!(
         bad(&trace(&["2026-01-05T08:00:00Z,u1,office,sneeze"])),
-        "line 2: unknown event \"sneeze\"; expected login or logout"
+        "line 2: unknown event \"sneeze\"; expected login, logout or disconnect"
     );
     assert_eq!(
         bad(&trace(&["2026-01-05T08:00:00Z,u1,gpu,login"])),

@@ -201,6 +201,7 @@ pub fn event_kind(kind: deskpool_api::EventKind) -> &'static str {
         EventKind::AdminAction => "admin-action",
         EventKind::LoginRefused => "login-refused",
         EventKind::SeedMissing => "seed-missing",
+        EventKind::Disconnected => "disconnected",
     }
 }
 
@@ -226,6 +227,7 @@ mod tests {
             EventKind::AdminAction,
             EventKind::LoginRefused,
             EventKind::SeedMissing,
+            EventKind::Disconnected,
         ] {
             let wire = serde_json::to_value(kind).unwrap();
             assert_eq!(wire.as_str(), Some(super::event_kind(kind)), "{kind:?}");

@@ -41,6 +41,7 @@ pub(super) fn class(name: &str, buffer: BufferRule, cap: u32) -> ClassSpec {
             on_shutoff: Default::default(),
             ready_secs: 90,
             scale_down_delay_secs: 300,
+            disconnect_grace_secs: 0,
             predictive: None,
         },
     }

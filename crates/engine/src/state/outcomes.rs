@@ -108,7 +108,10 @@ impl EngineState {
                 },
             );
         }
-        let retired = desktop.meta.pool == PoolState::Retired;
+        let settles = matches!(
+            desktop.meta.pool,
+            PoolState::Retired | PoolState::Disconnected
+        );
         self.desktops.insert(
             name.clone(),
             Tracked {
@@ -119,7 +122,7 @@ impl EngineState {
         if let Some((kind, message)) = event {
             self.emit(kind, Some(&class), Some(&host), Some(&name), message);
         }
-        if retired && let Some(release) = self.pending_release.remove(&name) {
+        if settles && let Some(release) = self.pending_release.remove(&name) {
             self.released(release);
         }
     }
@@ -160,6 +163,18 @@ impl EngineState {
             waited_ms: waited.as_millis() as u64,
         };
         if login.given_back {
+            if login.reconnect {
+                // Nothing was made for it: an instant login, and the desktop is in use again.
+                self.ledger.reconnected(&class);
+                let message = format!("given back to {user}, who reconnected");
+                self.emit(
+                    EventKind::Assigned,
+                    Some(&class),
+                    Some(&host),
+                    Some(&name),
+                    message,
+                );
+            }
             self.answer_login(login, Ok(reply));
             return;
         }
@@ -211,6 +226,7 @@ impl EngineState {
         if let Some(login) = self.pending_assign.remove(&name) {
             let login = Login {
                 given_back: false,
+                reconnect: false,
                 ..login
             };
             self.ledger.wait_first(&class, login);

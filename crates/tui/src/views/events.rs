@@ -16,7 +16,10 @@ fn slot(kind: EventKind) -> Slot {
         | EventKind::HostDown
         | EventKind::LoginRefused
         | EventKind::SeedMissing => Slot::Error,
-        EventKind::HostDraining | EventKind::Destroyed | EventKind::Released => Slot::Warning,
+        EventKind::HostDraining
+        | EventKind::Destroyed
+        | EventKind::Released
+        | EventKind::Disconnected => Slot::Warning,
         EventKind::AdminAction | EventKind::PolicyChanged => Slot::Accent,
         _ => Slot::Ok,
     }
