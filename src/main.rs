@@ -407,23 +407,14 @@ fn ctl(
                 let body = serde_json::json!({ "class": class, "user": user, "wait_secs": wait });
                 call("POST", "/v1/assign", Some(body), wait + 60).await?
             }
-            Ctl::Release { desktop } => {
-                call(
-                    "POST",
-                    "/v1/release",
-                    Some(serde_json::json!({ "desktop": desktop })),
-                    60,
-                )
-                .await?
-            }
-            Ctl::Disconnect { desktop } => {
-                call(
-                    "POST",
-                    "/v1/disconnect",
-                    Some(serde_json::json!({ "desktop": desktop })),
-                    60,
-                )
-                .await?
+            Ctl::Release { desktop } | Ctl::Disconnect { desktop } => {
+                let path = if matches!(command, Ctl::Release { .. }) {
+                    "/v1/release"
+                } else {
+                    "/v1/disconnect"
+                };
+                let body = serde_json::json!({ "desktop": desktop });
+                call("POST", path, Some(body), 60).await?
             }
             Ctl::Status { .. } => call("GET", "/v1/status", None, 60).await?,
         };

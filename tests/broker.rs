@@ -62,6 +62,15 @@ impl Served {
         (a.status, serde_json::from_slice(&a.body).unwrap())
     }
 
+    /// The desktop `/v1/assign` hands `user` (of class office) from a full buffer.
+    async fn assigned(&self, user: &str) -> String {
+        let (status, a) = self
+            .post("/v1/assign", json!({"class": "office", "user": user}))
+            .await;
+        assert_eq!(status, 200, "{a}");
+        a["desktop"].as_str().unwrap().to_string()
+    }
+
     async fn text(&self, target: &str) -> String {
         let a = client::call(&self.socket, "GET", target, None, DEADLINE)
             .await
@@ -244,10 +253,7 @@ async fn a_release_recycles_the_desktop_and_an_unknown_one_is_404() {
     let bed = bed(1);
     let mut served = serve(&bed);
     served.buffer_full().await;
-    let (_, a) = served
-        .post("/v1/assign", json!({"class": "office", "user": "erin"}))
-        .await;
-    let desktop = a["desktop"].as_str().unwrap().to_string();
+    let desktop = served.assigned("erin").await;
     let (status, r) = served
         .post("/v1/release", json!({"desktop": desktop}))
         .await;
@@ -288,10 +294,7 @@ async fn a_disconnected_desktop_survives_a_restart_and_its_user_gets_it_back() {
     let bed = bed_with_grace(600);
     let mut served = serve(&bed);
     served.buffer_full().await;
-    let (_, a) = served
-        .post("/v1/assign", json!({"class": "office", "user": "erin"}))
-        .await;
-    let desktop = a["desktop"].as_str().unwrap().to_string();
+    let desktop = served.assigned("erin").await;
     let (status, r) = served
         .post("/v1/disconnect", json!({"desktop": desktop}))
         .await;
@@ -343,10 +346,7 @@ async fn a_disconnected_desktop_is_recycled_when_its_grace_ends() {
     let bed = bed_with_grace(1);
     let mut served = serve(&bed);
     served.buffer_full().await;
-    let (_, a) = served
-        .post("/v1/assign", json!({"class": "office", "user": "erin"}))
-        .await;
-    let desktop = a["desktop"].as_str().unwrap().to_string();
+    let desktop = served.assigned("erin").await;
     let (status, _) = served
         .post("/v1/disconnect", json!({"desktop": desktop}))
         .await;

@@ -1,35 +1,18 @@
 //! Disconnects in a trace: under a grace, the user's next login within it gets the same desktop
 //! back at once; after it, or without a grace, a disconnect is a logout.
 
-use std::path::Path;
-
+use super::tests::{class_toml, sim_fleet};
 use super::*;
 use deskpool_core::policy::Fleet;
 
 /// Class office with a buffer of exactly `floor` (recycling on logout) and `grace` seconds of
 /// disconnect grace, on one host of 100 desktops.
 fn fleet(floor: u32, grace: u64) -> Fleet {
-    let text = format!(
-        r#"[[hosts]]
-name = "h1"
-uri = "test:///default"
-capacity = {{ desktops = 100 }}
-
-[[classes]]
-name = "office"
-memory_mib = 2048
-vcpus = 2
-disk_gib = 20
-seed = {{ pool = "seeds", volume = "office.qcow2", version = "1" }}
-
-[classes.policy]
-cap = 10
-buffer = {{ floor = {floor}, ceiling = {floor} }}
-disconnect_grace_secs = {grace}
-scale_down_delay_secs = 0
-"#
+    let policy = format!(
+        "cap = 10\nbuffer = {{ floor = {floor}, ceiling = {floor} }}\n\
+         disconnect_grace_secs = {grace}\nscale_down_delay_secs = 0"
     );
-    deskpool_config::parse_str(&text, Path::new("sim.toml")).unwrap()
+    sim_fleet("", 100, &[class_toml("office", &policy)])
 }
 
 fn run(fleet: &Fleet, lines: &[&str]) -> (Report, Vec<HandOut>) {

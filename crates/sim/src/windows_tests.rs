@@ -1,49 +1,29 @@
 //! The report's windows and hours on hand-made traces: a declared event, a burst of logins and
 //! a mass logout with its reconnects, each found and counted.
 
-use std::path::Path;
-
+use super::tests::{class_toml, sim_fleet};
 use super::*;
 use deskpool_core::policy::Fleet;
 
 /// Class office (buffer of 2, grace `grace`) with a declared event on Monday 09:00-10:00, and
 /// class dev (buffer of 1), on one host of 500 desktops.
 fn fleet(grace: u64) -> Fleet {
-    let class = |name: &str, floor: u32| {
+    let policy = |floor: u32| {
         format!(
-            r#"
-[[classes]]
-name = "{name}"
-memory_mib = 2048
-vcpus = 2
-disk_gib = 20
-seed = {{ pool = "seeds", volume = "{name}.qcow2", version = "1" }}
-
-[classes.policy]
-cap = 400
-buffer = {{ floor = {floor}, ceiling = {floor} }}
-disconnect_grace_secs = {grace}
-on_logout = "delete"
-"#
+            "cap = 400\nbuffer = {{ floor = {floor}, ceiling = {floor} }}\n\
+             disconnect_grace_secs = {grace}\non_logout = \"delete\""
         )
     };
-    let text = format!(
-        r#"[[hosts]]
-name = "h1"
-uri = "test:///default"
-capacity = {{ desktops = 500 }}
-{}
-[[classes.policy.events]]
-name = "training"
-date = "2026-01-05"
-from = "09:00"
-to = "10:00"
-production = 2
-{}"#,
-        class("office", 2),
-        class("dev", 1)
-    );
-    deskpool_config::parse_str(&text, Path::new("sim.toml")).unwrap()
+    let training = "\n[[classes.policy.events]]\nname = \"training\"\ndate = \"2026-01-05\"\n\
+                    from = \"09:00\"\nto = \"10:00\"\nproduction = 2";
+    sim_fleet(
+        "",
+        500,
+        &[
+            class_toml("office", &format!("{}{training}", policy(2))),
+            class_toml("dev", &policy(1)),
+        ],
+    )
 }
 
 fn lines() -> Vec<String> {

@@ -1,7 +1,9 @@
 //! A standby host is woken only when the hosts in service lack room: creations held back by
 //! pacing, by a class's backoff or by a seed copy under way never wake one.
 
-use super::tests::{bare, class, creates, fleet, host, monday, rule, run, seed, seeded};
+use super::tests::{
+    backing_off, bare, class, creates, fleet, host, monday, rule, run, seed, seeded,
+};
 use super::*;
 use crate::policy::Fleet;
 use jiff::SignedDuration;
@@ -35,17 +37,15 @@ fn two_active_and_a_standby(floor: u32, room: u32) -> (Fleet, Vec<HostView>) {
     (f, hosts)
 }
 
+/// A pass on Monday at 07:00 with no desktop yet.
+fn at_seven(f: &Fleet, hosts: &[HostView], busy: &Busy) -> Plan {
+    run(f, hosts, &[], busy, &PlanMemory::default(), monday("07:00"))
+}
+
 #[test]
 fn creations_held_back_by_pacing_wake_no_standby_host() {
     let (f, hosts) = two_active_and_a_standby(20, 100);
-    let p = run(
-        &f,
-        &hosts,
-        &[],
-        &Busy::default(),
-        &PlanMemory::default(),
-        monday("07:00"),
-    );
+    let p = at_seven(&f, &hosts, &Busy::default());
     assert_eq!(creates(&p).len(), 8, "4 clones per host at a time");
     assert_eq!(activations(&p), Vec::<&str>::new(), "{:?}", p.actions);
     assert!(
@@ -62,14 +62,7 @@ fn creations_held_back_by_pacing_wake_no_standby_host() {
 fn creations_that_exceed_the_room_wake_a_standby_host_even_while_paced() {
     // 20 wanted, 2 × 6 room: 8 placed now (pacing), 4 more fit later, 8 fit nowhere.
     let (f, hosts) = two_active_and_a_standby(20, 6);
-    let p = run(
-        &f,
-        &hosts,
-        &[],
-        &Busy::default(),
-        &PlanMemory::default(),
-        monday("07:00"),
-    );
+    let p = at_seven(&f, &hosts, &Busy::default());
     assert_eq!(creates(&p).len(), 8);
     assert_eq!(activations(&p), vec!["h3"]);
 }
@@ -78,18 +71,12 @@ fn creations_that_exceed_the_room_wake_a_standby_host_even_while_paced() {
 fn a_class_in_backoff_wakes_no_standby_host() {
     let (f, hosts) = two_active_and_a_standby(20, 100);
     let now = monday("07:00");
-    let busy = Busy {
-        class_backoff: [(
-            "office".to_string(),
-            (
-                now + SignedDuration::from_secs(60),
-                "clone failed".to_string(),
-            ),
-        )]
-        .into(),
-        ..Busy::default()
-    };
-    let p = run(&f, &hosts, &[], &busy, &PlanMemory::default(), now);
+    let busy = backing_off(
+        "office",
+        now + SignedDuration::from_secs(60),
+        "clone failed",
+    );
+    let p = at_seven(&f, &hosts, &busy);
     assert!(creates(&p).is_empty());
     assert_eq!(activations(&p), Vec::<&str>::new(), "{:?}", p.actions);
 }
@@ -108,14 +95,7 @@ fn a_seed_copy_under_way_wakes_no_standby_host() {
             .collect(),
         ..Busy::default()
     };
-    let p = run(
-        &f,
-        &hosts,
-        &[],
-        &busy,
-        &PlanMemory::default(),
-        monday("07:00"),
-    );
+    let p = at_seven(&f, &hosts, &busy);
     assert!(creates(&p).is_empty());
     assert_eq!(activations(&p), Vec::<&str>::new(), "{:?}", p.actions);
 }

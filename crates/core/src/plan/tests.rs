@@ -202,6 +202,14 @@ pub(super) fn destroys(plan: &Plan) -> Vec<(&str, DestroyReason)> {
         .collect()
 }
 
+/// Work in flight: class `class`'s creations back off until `until`, because of `why`.
+pub(super) fn backing_off(class: &str, until: Timestamp, why: &str) -> Busy {
+    Busy {
+        class_backoff: [(class.to_string(), (until, why.to_string()))].into(),
+        ..Busy::default()
+    }
+}
+
 pub(super) fn weekday_period(from: &str, to: &str, production: u32, buffer: BufferRule) -> Period {
     Period {
         days: Weekdays(0b001_1111),
@@ -1046,17 +1054,11 @@ fn a_failing_class_backs_off_and_says_why() {
     );
     let hosts = [seeded(&f, "h1", HostStatus::Active)];
     let now = monday("12:00");
-    let busy = Busy {
-        class_backoff: [(
-            "office".to_string(),
-            (
-                now + SignedDuration::from_secs(40),
-                "seed volume missing".to_string(),
-            ),
-        )]
-        .into(),
-        ..Busy::default()
-    };
+    let busy = backing_off(
+        "office",
+        now + SignedDuration::from_secs(40),
+        "seed volume missing",
+    );
     let p = run(&f, &hosts, &[], &busy, &PlanMemory::default(), now);
     assert!(creates(&p).is_empty());
     assert_eq!(

@@ -162,31 +162,27 @@ impl EngineState {
             display_password: display.and_then(|d| d.password),
             waited_ms: waited.as_millis() as u64,
         };
-        if login.given_back {
-            if login.reconnect {
-                // Nothing was made for it: an instant login, and the desktop is in use again.
-                self.ledger.reconnected(&class);
-                let message = format!("given back to {user}, who reconnected");
-                self.emit(
-                    EventKind::Assigned,
-                    Some(&class),
-                    Some(&host),
-                    Some(&name),
-                    message,
-                );
+        let message = if login.given_back {
+            if !login.reconnect {
+                // A user asking again for the desktop they use: no new login.
+                self.answer_login(login, Ok(reply));
+                return;
             }
-            self.answer_login(login, Ok(reply));
-            return;
-        }
-        let mut message = format!("assigned to {user}");
-        self.history.record_login(&class, now);
-        self.demand.record_user_login(&class, &user, now);
-        self.history_unsaved = true;
-        self.ledger
-            .served(&class, (!login.instant).then_some(waited));
-        if !login.instant {
-            message = format!("{message} after waiting {}s", waited.as_secs());
-        }
+            // Nothing was made for it: an instant login, and the desktop is in use again.
+            self.ledger.reconnected(&class);
+            format!("given back to {user}, who reconnected")
+        } else {
+            self.history.record_login(&class, now);
+            self.demand.record_user_login(&class, &user, now);
+            self.history_unsaved = true;
+            self.ledger
+                .served(&class, (!login.instant).then_some(waited));
+            if login.instant {
+                format!("assigned to {user}")
+            } else {
+                format!("assigned to {user} after waiting {}s", waited.as_secs())
+            }
+        };
         self.answer_login(login, Ok(reply));
         self.emit(
             EventKind::Assigned,
