@@ -201,6 +201,8 @@ pub fn event_kind(kind: deskpool_api::EventKind) -> &'static str {
         EventKind::AdminAction => "admin-action",
         EventKind::LoginRefused => "login-refused",
         EventKind::SeedMissing => "seed-missing",
+        EventKind::ConfigReloaded => "config-reloaded",
+        EventKind::ConfigRefused => "config-refused",
     }
 }
 
@@ -226,6 +228,8 @@ mod tests {
             EventKind::AdminAction,
             EventKind::LoginRefused,
             EventKind::SeedMissing,
+            EventKind::ConfigReloaded,
+            EventKind::ConfigRefused,
         ] {
             let wire = serde_json::to_value(kind).unwrap();
             assert_eq!(wire.as_str(), Some(super::event_kind(kind)), "{kind:?}");

@@ -15,9 +15,12 @@ fn slot(kind: EventKind) -> Slot {
         EventKind::Failed
         | EventKind::HostDown
         | EventKind::LoginRefused
-        | EventKind::SeedMissing => Slot::Error,
+        | EventKind::SeedMissing
+        | EventKind::ConfigRefused => Slot::Error,
         EventKind::HostDraining | EventKind::Destroyed | EventKind::Released => Slot::Warning,
-        EventKind::AdminAction | EventKind::PolicyChanged => Slot::Accent,
+        EventKind::AdminAction | EventKind::PolicyChanged | EventKind::ConfigReloaded => {
+            Slot::Accent
+        }
         _ => Slot::Ok,
     }
 }
