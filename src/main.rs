@@ -165,6 +165,16 @@ enum Ctl {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(
+        cli.command,
+        Some(Sub::Check | Sub::Simulate { .. } | Sub::Generate { .. })
+    ) {
+        // Commands that only print end quietly when their reader goes (`deskpool check | head`),
+        // as other command-line tools do; the others keep Rust's ignored SIGPIPE, so a closed
+        // socket is an error they report, not a silent death mid-action.
+        // SAFETY: restoring the default disposition of a signal, before any thread starts.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     match run_cli(cli) {
         Ok(code) => code,
         Err(e) => {
