@@ -94,6 +94,13 @@ fn the_storm_on_the_demo_shows_its_reason_whole_on_the_dashboard_and_in_the_deta
         let screen = console.wait("office's buffer below its target", |s| {
             boxed(s, "why").is_some_and(|w| w.contains("office: buffer") && w.contains("below"))
         });
+        // The log gives the demo's clock beside the real time, as the console shows it.
+        let log = std::fs::read_to_string(home.path().join("state/deskpool/demo/deskpool.log"))
+            .unwrap_or_default();
+        assert!(
+            log.lines().any(|l| l.contains(" demo ") && l.contains(" UTC ")),
+            "{log}"
+        );
         let why = boxed(&screen, "why").unwrap();
         assert!(
             why.contains("in creation") || why.contains("pacing"),

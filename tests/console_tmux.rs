@@ -55,16 +55,6 @@ impl Console {
         Console { pane, home }
     }
 
-    /// Waits for `what` on the screen read as one line of words ([`flat`]: a message wrapped
-    /// over rows reads whole).
-    fn wait_words(&self, what: &str) -> String {
-        self.wait_on(
-            &format!("{what:?}"),
-            |pane| flat(&pane.screen()),
-            |words| words.contains(what),
-        )
-    }
-
     /// `q`, the question it asks (this console runs the engine), then `y`.
     fn quit(&self) {
         self.keys(&["q"]);
@@ -82,16 +72,6 @@ impl Console {
     fn state(&self) -> PathBuf {
         self.home.path().join("state/deskpool/demo")
     }
-}
-
-/// Every row trimmed and joined by one space.
-fn flat(screen: &str) -> String {
-    screen
-        .lines()
-        .map(|l| l.trim_matches(|c: char| c.is_whitespace() || c == '│'))
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// The (level, target) pairs on a class's dashboard row: production, then buffer.
@@ -226,6 +206,11 @@ fn dashboard_help_policy_edit_and_quit_on_the_embedded_default() {
     let audit = std::fs::read_to_string(console.state().join("audit.log")).unwrap();
     assert!(
         audit.contains("change the policy of office") && audit.contains("\"result\":\"ok\""),
+        "{audit}"
+    );
+    // The audit line names each value changed, old to new.
+    assert!(
+        audit.contains("buffer floor 4 → 9") && audit.contains("period 1 buffer floor 6 → 11"),
         "{audit}"
     );
 

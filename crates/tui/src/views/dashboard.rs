@@ -8,11 +8,12 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
 
 use super::hosts;
-use super::signals::{class_signals, classes_on_down_hosts};
 use super::widgets::{
-    bar, block, buffer_slot, fit, selected_keeping_colours, spark_scaled, wrap_hanging,
+    bar, block, buffer_slot, fit, list_rows, selected_keeping_colours, spark_scaled, wrap_hanging,
 };
-use crate::app::App;
+use crate::app::{App, List};
+use crate::signals::{class_signals, classes_on_down_hosts};
+use crate::strings;
 use crate::theme::{Area, Slot, Theme};
 
 /// The smallest top of the logins sparklines' common scale (logins per 5 minutes), so a
@@ -54,7 +55,8 @@ impl Columns {
 pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
     let s = app.snapshot.clone();
     let cols = Columns::for_width(area.width);
-    let selected = s.classes.get(app.class_row);
+    let classes = app.classes_in_order(&s);
+    let selected = classes.get(app.class_row).copied();
     let why: Vec<String> = selected
         .map(|c| {
             let text = format!("{}: {}", c.plan.name, c.plan.explanation());
@@ -83,12 +85,14 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
         .max()
         .unwrap_or(0)
         .max(LOGIN_SCALE_MIN);
+    let sort = app.sort_of(List::Classes);
+    let named = |name| Cell::from(strings::sorted_header(List::Classes, sort, name));
     let mut header = vec![
-        Cell::from("class"),
-        Cell::from("prod"),
-        Cell::from("buffer"),
-        Cell::from("new"),
-        Cell::from("status"),
+        named("class"),
+        named("prod"),
+        named("buffer"),
+        named("new"),
+        named("status"),
     ];
     if cols.seed.is_some() {
         header.push(Cell::from("seed"));
@@ -97,7 +101,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
     header.push(Cell::from("fill"));
     let header = Row::new(header).style(theme.style(Area::Dashboard, Slot::Muted));
     let on_down = classes_on_down_hosts(&s);
-    let rows = s.classes.iter().enumerate().map(|(row, c)| {
+    let rows = classes.iter().enumerate().map(|(row, c)| {
         let p = &c.plan;
         let health = theme.style(Area::Dashboard, buffer_slot(c));
         let (_, buffered) = app.history.series(&p.name, cols.spark);
@@ -172,6 +176,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
     app.page_rows = classes_area.height.saturating_sub(3) as usize;
     let mut state = TableState::default().with_selected(Some(app.class_row));
     frame.render_stateful_widget(table, classes_area, &mut state);
+    app.list_rows = Some(list_rows(classes_area, state.offset()));
 
     let why_slot = selected.map_or(Slot::Text, buffer_slot);
     let why_lines: Vec<Line> = why

@@ -24,7 +24,6 @@ mod events;
 mod help;
 mod hosts;
 mod popup;
-mod signals;
 mod status;
 mod widgets;
 
@@ -68,6 +67,15 @@ pub fn draw(frame: &mut Frame, app: &mut App, theme: &Theme) {
         Screen::Events => events::draw(frame, body, app, theme),
         Screen::Editor => editor::draw(frame, body, app, theme),
         Screen::Help => help::draw(frame, body, app, theme),
+    }
+    if app.disconnected.is_some() {
+        // The engine is away: what the body shows is its last state, not the present.
+        frame.buffer_mut().set_style(
+            body,
+            ratatui::style::Style::default()
+                .fg(theme.color(Area::Dashboard, Slot::Muted))
+                .remove_modifier(Modifier::BOLD),
+        );
     }
     status::message(frame, message, app, theme);
     status::bar(frame, status_line, app, theme);

@@ -31,7 +31,9 @@ pub fn title(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     // Below 80 columns the title drops the program's name and says "running" by its dot
     // alone; paused, attached and read-only keep their words.
     let narrow = area.width < 80;
-    let (state, slot) = if s.passes == 0 {
+    let (state, slot) = if app.disconnected.is_some() {
+        ("✕ engine gone, reconnecting", Slot::Error)
+    } else if s.passes == 0 {
         ("starting", Slot::Muted)
     } else if s.paused {
         ("❚❚ paused", Slot::Warning)
@@ -206,7 +208,16 @@ pub fn bar(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         theme.base(Area::StatusBar),
     ));
     // The problems line: what is wrong now, named (hosts down, classes refusing logins...).
-    let problems = super::signals::problems(s);
+    let mut problems = crate::signals::problems(s);
+    if let Some(since) = app.disconnected {
+        let at = since
+            .to_zoned(jiff::tz::TimeZone::system())
+            .strftime("%H:%M:%S");
+        problems.insert(
+            0,
+            format!("engine unreachable since {at}, last state greyed"),
+        );
+    }
     if !problems.is_empty() {
         left.push(Span::styled(
             format!(" ⚠ {}", problems.join(", ")),

@@ -177,7 +177,19 @@ fn help_lists_the_keys_of_the_view_below_it() {
         &lines,
         "x          recycle the selected desktop (asks first)"
     ));
-    assert!(contains(&lines, "q          quit"));
+    assert!(contains(
+        &lines,
+        "shift+key  sort by name, host, pool, user, seed, age, state (N O P U S A T;"
+    ));
+    // Its last page holds the global keys and ends full, on its last line.
+    key(&mut app, KeyCode::Char('G'));
+    let lines = screen(&mut app, 80, 24);
+    assert!(contains(&lines, "q          quit"), "{}", lines.join("\n"));
+    assert!(
+        lines[21].contains("Confirmations default to Cancel"),
+        "{}",
+        lines.join("\n")
+    );
     key(&mut app, KeyCode::Esc);
     assert!(
         screen(&mut app, 80, 24)[0].contains("class office"),

@@ -32,6 +32,18 @@ pub(crate) fn selected_keeping_colours(area: Area, theme: &Theme) -> Style {
         .add_modifier(Modifier::BOLD)
 }
 
+/// Where a bordered table's rows are (inside the border, below its one-line header), from the
+/// first row shown (`offset`): what a mouse click is read against.
+pub(crate) fn list_rows(table: ratatui::layout::Rect, offset: usize) -> crate::app::ListRows {
+    crate::app::ListRows {
+        left: table.x + 1,
+        top: table.y + 2,
+        width: table.width.saturating_sub(2),
+        height: table.height.saturating_sub(3),
+        offset,
+    }
+}
+
 /// Buffer health: at target, below it, or empty while something is wanted.
 pub(crate) fn buffer_slot(c: &ClassStatus) -> Slot {
     let p = &c.plan;
