@@ -98,7 +98,8 @@ fn the_storm_on_the_demo_shows_its_reason_whole_on_the_dashboard_and_in_the_deta
         let log = std::fs::read_to_string(home.path().join("state/deskpool/demo/deskpool.log"))
             .unwrap_or_default();
         assert!(
-            log.lines().any(|l| l.contains(" demo ") && l.contains(" UTC ")),
+            log.lines()
+                .any(|l| l.contains(" demo ") && l.contains(" UTC ")),
             "{log}"
         );
         let why = boxed(&screen, "why").unwrap();
@@ -145,10 +146,12 @@ fn a_missing_seed_a_down_host_refused_and_waiting_logins_and_a_pause_are_each_sh
             row(s, "broken").contains("seed missing") && s.contains("h9 down")
         });
         assert!(
-            row(&screen, "office").contains("ok"),
-            "office is well: {}",
+            !row(&screen, "office").contains("seed missing"),
+            "office's seed is there: {}",
             row(&screen, "office")
         );
+        // Once its buffer is made (it says "refilling" until then), office is well.
+        console.wait("office well", |s| row(s, "office").contains(" ok "));
 
         let ctl = |args: &[&str]| -> Child {
             Command::new(env!("CARGO_BIN_EXE_deskpool"))

@@ -176,7 +176,7 @@ fn dashboard_help_policy_edit_and_quit_on_the_embedded_default() {
     }
     console.keys(&["BSpace", "BSpace", "BSpace", "1", "1"]);
     console.wait("the edited values, valid", |s| {
-        s.contains("buffer floor                9") && s.contains("✓ valid")
+        s.contains("buffer floor                  9") && s.contains("✓ valid")
     });
     console.keys(&["C-s"]);
     let screen = console.wait("the saved policy", |s| s.contains("applied and saved"));

@@ -10,13 +10,15 @@
 //! - [`mouse`]: clicks select rows, the wheel scrolls
 
 mod command_line;
+mod digest;
 mod keys;
 mod mouse;
 mod prompt;
 mod sort;
 
+pub use digest::{Digest, Used};
 pub use mouse::ListRows;
-pub use sort::{List, Sort, Used};
+pub use sort::{List, Sort};
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -151,6 +153,8 @@ pub struct App {
     /// The attached engine went away at this time (its socket closed): the console shows its
     /// last snapshot greyed, refuses actions and reconnects when the engine is back.
     pub disconnected: Option<jiff::Timestamp>,
+    /// What the views read from every desktop of the snapshot, counted when it arrived.
+    pub digest: Digest,
 }
 
 impl App {
@@ -184,6 +188,7 @@ impl App {
             list_rows: None,
             help_lines: 0,
             disconnected: None,
+            digest: Digest::default(),
         }
     }
 
@@ -202,6 +207,7 @@ impl App {
 
     pub fn on_snapshot(&mut self, snapshot: Arc<Snapshot>) {
         self.history.record(&snapshot);
+        self.digest = Digest::of(&self.fleet, &snapshot);
         self.snapshot = snapshot;
         self.clamp_rows();
     }

@@ -159,12 +159,22 @@ async fn event_loop(
     let mut commands = engine.commander();
     // While the attached engine is away: the task that tries to attach again, and its result.
     let (reattached_tx, mut reattached) = mpsc::channel::<EngineHandle>(1);
+    let mut redraw = true;
     'run: loop {
         // Every wake-up below is a change (a key, a resize, a snapshot, an event, a result):
         // draw once, then sleep until the next one. Nothing redraws on a timer.
-        terminal.draw(|frame| views::draw(frame, &mut app, &options.theme))?;
+        if redraw {
+            terminal.draw(|frame| views::draw(frame, &mut app, &options.theme))?;
+        }
+        redraw = true;
         tokio::select! {
             Some(event) = keys.recv() => {
+                // The terminal reports every mouse move while the mouse is captured: none
+                // changes anything, so none costs a frame.
+                if is_mouse_motion(&event) {
+                    redraw = false;
+                    continue;
+                }
                 for effect in app.handle(&event) {
                     match effect {
                         Effect::Quit => break 'run,
@@ -315,6 +325,11 @@ fn report(
             "{what}: done, but the audit log could not be written: {e}"
         )),
     }
+}
+
+fn is_mouse_motion(event: &TermEvent) -> bool {
+    use crossterm::event::MouseEventKind;
+    matches!(event, TermEvent::Mouse(m) if matches!(m.kind, MouseEventKind::Moved))
 }
 
 /// How often an attached console whose engine went away tries its socket again.

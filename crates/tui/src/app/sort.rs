@@ -6,8 +6,9 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use super::App;
+use super::digest::Used;
 use crate::screen::Screen;
-use crate::signals::{class_signals, classes_on_down_hosts};
+use crate::signals::class_signals;
 use crate::strings;
 use deskpool_api::{ClassStatus, DesktopView, Event, HostState, HostStatusView, Snapshot};
 
@@ -37,14 +38,6 @@ impl List {
 pub struct Sort {
     pub key: char,
     pub descending: bool,
-}
-
-/// What a host's desktops take: count, memory (MiB) and vCPUs, by the classes' sizes.
-#[derive(Default, Clone, Copy)]
-pub struct Used {
-    pub desktops: u32,
-    pub memory_mib: u64,
-    pub vcpus: u32,
 }
 
 impl App {
@@ -126,7 +119,7 @@ impl App {
     pub fn classes_in_order<'a>(&self, snapshot: &'a Snapshot) -> Vec<&'a ClassStatus> {
         let mut rows: Vec<&ClassStatus> = snapshot.classes.iter().collect();
         if let Some(sort) = self.sort_of(List::Classes) {
-            let on_down = classes_on_down_hosts(snapshot);
+            let on_down = &self.digest.classes_on_down_hosts;
             // Worst first when ascending: the status column sorts by its worst signal.
             let worst = |c: &ClassStatus| {
                 std::cmp::Reverse(
@@ -174,23 +167,8 @@ impl App {
     }
 
     /// What each host's desktops take, by the classes' sizes.
-    pub fn host_usage(&self) -> HashMap<&str, Used> {
-        let sizes: HashMap<&str, (u64, u32)> = self
-            .fleet
-            .classes
-            .iter()
-            .map(|c| (c.name.as_str(), (c.memory_mib, c.vcpus)))
-            .collect();
-        let mut used: HashMap<&str, Used> = HashMap::new();
-        for d in self.snapshot.desktops.iter() {
-            let u = used.entry(d.host.as_str()).or_default();
-            u.desktops += 1;
-            if let Some(&(memory, vcpus)) = sizes.get(d.meta.class.as_str()) {
-                u.memory_mib += memory;
-                u.vcpus += vcpus;
-            }
-        }
-        used
+    pub fn host_usage(&self) -> &HashMap<String, Used> {
+        &self.digest.usage
     }
 
     /// Sorts a class's desktops: by the chosen column, else by pool, host and name.

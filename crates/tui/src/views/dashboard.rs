@@ -7,14 +7,15 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
 
-use super::hosts;
 use super::widgets::{
     bar, block, buffer_slot, fit, list_rows, selected_keeping_colours, spark_scaled, wrap_hanging,
 };
+use super::{events, hosts};
 use crate::app::{App, List};
-use crate::signals::{class_signals, classes_on_down_hosts};
+use crate::signals::class_signals;
 use crate::strings;
 use crate::theme::{Area, Slot, Theme};
+use deskpool_api::Event;
 
 /// The smallest top of the logins sparklines' common scale (logins per 5 minutes), so a
 /// single login draws a low bar, not a full one.
@@ -68,7 +69,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
     let host_rows = s.hosts.len().min(8) as u16;
     let copies = s.seed_copies.len().min(3) as u16;
     let class_rows = s.classes.len().max(1) as u16;
-    let [classes_area, why_area, hosts_area, copies_area, _] = Layout::vertical([
+    let [classes_area, why_area, hosts_area, copies_area, recent_area] = Layout::vertical([
         Constraint::Max(class_rows + 3),
         Constraint::Length(why.len() as u16 + 2),
         Constraint::Length(host_rows + 3),
@@ -100,7 +101,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
     header.push(Cell::from(format!("in≤{login_scale}")));
     header.push(Cell::from("fill"));
     let header = Row::new(header).style(theme.style(Area::Dashboard, Slot::Muted));
-    let on_down = classes_on_down_hosts(&s);
+    let on_down = &app.digest.classes_on_down_hosts;
     let rows = classes.iter().enumerate().map(|(row, c)| {
         let p = &c.plan;
         let health = theme.style(Area::Dashboard, buffer_slot(c));
@@ -189,6 +190,21 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
     );
 
     hosts::draw_panel(frame, hosts_area, app, theme, None);
+
+    // The room left shows what just happened, newest first (E opens them all).
+    if recent_area.height >= 4 {
+        let shown = recent_area.height.saturating_sub(3) as usize;
+        let recent: Vec<&Event> = app.events.iter().take(shown).collect();
+        let tz = &app.fleet.engine.timezone;
+        frame.render_widget(
+            events::table(&recent, tz, None, theme).block(block(
+                " recent events (E: all) ",
+                Area::Dashboard,
+                theme,
+            )),
+            recent_area,
+        );
+    }
 
     for (i, copy) in s.seed_copies.iter().take(copies as usize).enumerate() {
         let row = Rect {

@@ -6,10 +6,10 @@ use ratatui::text::Line;
 use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
 
 use super::widgets::{block, fit, list_rows, selected, wrap_hanging};
-use crate::app::{App, List};
+use crate::app::{App, List, Sort};
 use crate::strings;
 use crate::theme::{Area, Slot, Theme};
-use deskpool_api::EventKind;
+use deskpool_api::{Event, EventKind};
 
 fn slot(kind: EventKind) -> Slot {
     match kind {
@@ -21,6 +21,40 @@ fn slot(kind: EventKind) -> Slot {
         EventKind::AdminAction | EventKind::PolicyChanged => Slot::Accent,
         _ => Slot::Ok,
     }
+}
+
+/// Events as a table (time, what, place, message), in the order given; `sort` marks the
+/// header. The events view and the dashboard's recent events draw it.
+pub(super) fn table<'a>(
+    events: &[&Event],
+    tz: &jiff::tz::TimeZone,
+    sort: Option<Sort>,
+    theme: &Theme,
+) -> Table<'a> {
+    let header = Row::new(
+        ["time", "what", "place", "message"]
+            .map(|name| Cell::from(strings::sorted_header(List::Events, sort, name))),
+    )
+    .style(theme.style(Area::Events, Slot::Muted));
+    let rows: Vec<Row> = events
+        .iter()
+        .map(|e| {
+            let [time, kind, place, message] = strings::event_row(e, tz);
+            Row::new(vec![
+                Cell::from(time),
+                Cell::from(kind).style(theme.style(Area::Events, slot(e.kind))),
+                Cell::from(fit(&place, 30)),
+                Cell::from(message),
+            ])
+        })
+        .collect();
+    let widths = [
+        Constraint::Length(8),
+        Constraint::Length(14),
+        Constraint::Length(30),
+        Constraint::Min(10),
+    ];
+    Table::new(rows, widths).header(header)
 }
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
@@ -36,30 +70,6 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
             wrap_hanging(&format!("{time} {kind} {place}: {message}"), width, 2)
         })
         .unwrap_or_default();
-    let sort = app.sort_of(List::Events);
-    let header = Row::new(
-        ["time", "what", "place", "message"]
-            .map(|name| Cell::from(strings::sorted_header(List::Events, sort, name))),
-    )
-    .style(theme.style(Area::Events, Slot::Muted));
-    let rows: Vec<Row> = events
-        .iter()
-        .map(|e| {
-            let [time, kind, place, message] = strings::event_row(e, &tz);
-            Row::new(vec![
-                Cell::from(time),
-                Cell::from(kind).style(theme.style(Area::Events, slot(e.kind))),
-                Cell::from(fit(&place, 30)),
-                Cell::from(message),
-            ])
-        })
-        .collect();
-    let widths = [
-        Constraint::Length(8),
-        Constraint::Length(14),
-        Constraint::Length(30),
-        Constraint::Min(10),
-    ];
     let filter = if app.event_filter.is_empty() {
         String::new()
     } else {
@@ -73,8 +83,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
     } else {
         String::new()
     };
-    let table = Table::new(rows, widths)
-        .header(header)
+    let table = table(&events, &tz, app.sort_of(List::Events), theme)
         .block(block(
             format!(" events ({count}){filter}{dropped} "),
             Area::Events,

@@ -33,26 +33,19 @@ fn state(h: &HostState) -> (&'static str, Slot) {
     }
 }
 
-/// Why the host is in its state (empty for an active host).
+/// Why the host is in its state (empty for an active host): short enough for the dashboard's
+/// panel at 80 columns (a down host's reason reads whole on the hosts screen).
 fn reason(h: &HostState) -> String {
     match &h.status {
         HostStatusView::Down { reason } => match h.retry_in_secs {
             Some(s) => format!("retry in {s}s: {reason}"),
             None => reason.clone(),
         },
-        HostStatusView::Draining { by_admin: true } => {
-            "drained by an admin: no new desktops until undrained".into()
-        }
-        HostStatusView::Draining { by_admin: false } => {
-            "not needed: back to standby once empty".into()
-        }
+        HostStatusView::Draining { by_admin: true } => "drained by an admin: u undrains".into(),
+        HostStatusView::Draining { by_admin: false } => "unneeded: standby once empty".into(),
         HostStatusView::Activating => "being brought into service".into(),
-        HostStatusView::Standby => {
-            "standby: brought into service when the active hosts are full".into()
-        }
-        HostStatusView::Active if h.standby => {
-            "a standby host in service: back to standby when not needed".into()
-        }
+        HostStatusView::Standby => "used when active hosts are full".into(),
+        HostStatusView::Active if h.standby => "standby in use until unneeded".into(),
         _ => String::new(),
     }
 }

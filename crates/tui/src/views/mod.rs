@@ -10,12 +10,16 @@
 //! │ h1   active    12 / 128 desktops                                             │ <- hosts panel
 //! └──────────────────────────────────────────────────────────────────────────────┘
 //! seed office 2026.11 → h2  ██████░░░░ 60%                                         <- seed copies
+//! ┌ recent events (E: all) ──────────────────────────────────────────────────────┐
+//! │08:27:09 assigned       office h2 dp-office-hoq8utj94x assigned to office-demo│ <- room left
+//! └──────────────────────────────────────────────────────────────────────────────┘
 //! hosts 2/3 up · pass 4s ago        enter open  e edit  r refill  ? help  q quit   <- status bar
 //! ```
 //!
 //! Other screens (class detail, hosts, events, editor, help) replace the middle; popups
 //! (confirmations, prompts) float over everything. Narrower terminals get fewer columns; below
-//! 60x16 a "terminal too small" note is all that is drawn, and only `q` acts behind it.
+//! 60x16 a "terminal too small" note is all that is drawn, and only `q` acts behind it. While an
+//! attached engine is away, the middle is drawn greyed (its last state).
 
 mod dashboard;
 mod detail;

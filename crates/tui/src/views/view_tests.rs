@@ -208,7 +208,7 @@ fn the_editor_refuses_an_invalid_value_and_says_why() {
     let lines = screen(&mut app, 80, 24);
     assert!(contains(&lines, "policy of office"));
     assert!(
-        contains(&lines, "buffer floor                99"),
+        contains(&lines, "buffer floor                  99"),
         "{}",
         lines.join("\n")
     );
