@@ -219,3 +219,63 @@ fn a_missing_seed_a_down_host_refused_and_waiting_logins_and_a_pause_are_each_sh
         let _ = waiting.wait();
     }
 }
+
+/// A raised floor above the class cap is refused with the cap named; one within it shows on
+/// the dashboard's status and on the class detail with when it ends. An assign from the
+/// console names the desktop it gave, on screen and in the audit log.
+#[test]
+fn a_raised_floor_shows_with_its_end_and_an_assign_names_its_desktop_in_the_audit_log() {
+    for (width, height) in SIZES {
+        let home = tempfile::tempdir().unwrap();
+        let console = console(home.path(), "", width, height);
+        console.wait("office at its buffer target", |s| {
+            row(s, "office").contains(" ok ")
+        });
+        console.keys(&["f"]);
+        console.wait_words("raise office's buffer floor");
+        console.keys(&["-l", "200 30"]);
+        console.keys(&["Enter"]);
+        console.wait_words("floor 200 is above the cap of class office (60)");
+        for _ in 0.."200 30".len() {
+            console.keys(&["BSpace"]);
+        }
+        console.keys(&["-l", "20 30"]);
+        console.keys(&["Enter"]);
+        console.wait("the raised floor on office's row", |s| {
+            row(s, "office").contains("floor 20")
+        });
+        console.keys(&["Enter"]);
+        let screen = console.wait("the raised floor in the detail", |s| {
+            s.contains("floor raised to 20 until")
+        });
+        assert!(screen.contains("class office"), "{screen}");
+
+        console.keys(&["a"]);
+        console.wait_words("desktop to user");
+        console.keys(&["-l", "alice"]);
+        console.keys(&["Enter"]);
+        let words = console.wait_words("to alice: dp-office-");
+        let desktop = words
+            .split("to alice: ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap()
+            .to_string();
+        let audit = home.path().join("state/deskpool/demo/audit.log");
+        console.wait_on(
+            "the assign in the audit log, with its desktop",
+            |_| std::fs::read_to_string(&audit).unwrap_or_default(),
+            |log| {
+                log.lines().any(|l| {
+                    l.contains("assign an office desktop to alice")
+                        && l.contains(&format!("\"result\":\"ok: {desktop}"))
+                })
+            },
+        );
+        let log = std::fs::read_to_string(&audit).unwrap();
+        assert!(
+            log.contains("raise office's buffer floor to 20 for 30 min"),
+            "the floor raise is audited: {log}"
+        );
+    }
+}

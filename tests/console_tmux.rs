@@ -205,7 +205,8 @@ fn dashboard_help_policy_edit_and_quit_on_the_embedded_default() {
     assert_eq!(before.lines().count(), after.lines().count());
     let audit = std::fs::read_to_string(console.state().join("audit.log")).unwrap();
     assert!(
-        audit.contains("change the policy of office") && audit.contains("\"result\":\"ok\""),
+        audit.contains("change the policy of office")
+            && audit.contains("\"result\":\"ok: applied and saved to "),
         "{audit}"
     );
     // The audit line names each value changed, old to new.

@@ -313,8 +313,10 @@ fn report(
     what: &str,
     result: Result<String, impl std::fmt::Display>,
 ) {
+    // The outcome names what came of it (the desktop an assign gave, where a policy was
+    // saved), as the status line says it.
     let outcome = match &result {
-        Ok(_) => "ok".to_string(),
+        Ok(detail) => format!("ok: {detail}"),
         Err(e) => format!("error: {e}"),
     };
     let logged = audit.record(what, &outcome);

@@ -622,3 +622,23 @@ fn desktop_columns_widen_with_the_terminal_and_narrow_ones_leave_columns_out() {
         "{header}"
     );
 }
+
+#[test]
+fn the_dashboards_help_explains_its_columns_and_sort_keys() {
+    let mut app = app(3, 2, 10);
+    key(&mut app, KeyCode::Char('?'));
+    let mut seen = Vec::new();
+    // Page through the help, collecting every line shown.
+    for _ in 0..5 {
+        seen.extend(screen(&mut app, 80, 24));
+        key(&mut app, KeyCode::PageDown);
+    }
+    for line in [
+        "shift+key  sort by class, prod, buffer, new, status (N P B C S; again:",
+        "in≤N       logins per 5 minutes over the last hour; a full bar is N",
+        "fill       the buffer over the last hour against its target",
+        "mouse      click selects a row (again: opens it), the wheel scrolls",
+    ] {
+        assert!(contains(&seen, line), "{line:?} in:\n{}", seen.join("\n"));
+    }
+}
