@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::{ENGINE_TOML, class_toml, host_toml};
-use tmux::Pane;
+use tmux::{Pane, boxed};
 
 const DEADLINE: Duration = Duration::from_secs(90);
 const SIZES: [(u16, u16); 2] = [(80, 23), (120, 40)];
@@ -18,21 +18,6 @@ const SIZES: [(u16, u16); 2] = [(80, 23), (120, 40)];
 /// `deskpool ARGS` in a `width`x`height` tmux pane, with its home (and state) in `home`.
 fn console(home: &Path, args: &str, width: u16, height: u16) -> Pane {
     Pane::start("incident", home, args, "", (width, height), DEADLINE)
-}
-
-/// The text of a bordered box titled `title`: its inner lines, joined by spaces (a wrapped
-/// sentence read back whole), or `None` while the box is not on the screen.
-fn boxed(screen: &str, title: &str) -> Option<String> {
-    let lines: Vec<&str> = screen.lines().collect();
-    let top = lines
-        .iter()
-        .position(|l| l.trim_start().starts_with(&format!("┌ {title} ")))?;
-    let inner: Vec<String> = lines[top + 1..]
-        .iter()
-        .take_while(|l| !l.trim_start().starts_with('└'))
-        .map(|l| l.trim().trim_matches('│').trim().to_string())
-        .collect();
-    Some(inner.join(" "))
 }
 
 /// The detail view's `why` read whole: its first line and the lines under it up to the next

@@ -8,7 +8,7 @@ mod tmux;
 use std::path::Path;
 use std::time::Duration;
 
-use tmux::Pane;
+use tmux::{Pane, boxed};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 const SIZES: [(u16, u16); 2] = [(80, 23), (120, 40)];
@@ -62,20 +62,6 @@ fn table_rows(screen: &str, header: &str) -> Vec<Vec<String>> {
         })
         .filter(|words| !words.is_empty())
         .collect()
-}
-
-/// The text of the box titled `title`, its lines joined by spaces.
-fn boxed(screen: &str, title: &str) -> Option<String> {
-    let lines: Vec<&str> = screen.lines().collect();
-    let top = lines
-        .iter()
-        .position(|l| l.trim_start().starts_with(&format!("┌ {title} ")))?;
-    let inner: Vec<String> = lines[top + 1..]
-        .iter()
-        .take_while(|l| !l.trim_start().starts_with('└'))
-        .map(|l| l.trim().trim_matches('│').trim().to_string())
-        .collect();
-    Some(inner.join(" "))
 }
 
 /// A mouse event at a screen cell (from 0), as a terminal reports it (SGR: `button;x;y`, from

@@ -129,6 +129,21 @@ impl Pane {
     }
 }
 
+/// The text of a bordered box titled `title`: its inner lines, joined by spaces (a wrapped
+/// sentence read back whole), or `None` while the box is not on the screen.
+pub fn boxed(screen: &str, title: &str) -> Option<String> {
+    let lines: Vec<&str> = screen.lines().collect();
+    let top = lines
+        .iter()
+        .position(|l| l.trim_start().starts_with(&format!("┌ {title} ")))?;
+    let inner: Vec<String> = lines[top + 1..]
+        .iter()
+        .take_while(|l| !l.trim_start().starts_with('└'))
+        .map(|l| l.trim().trim_matches('│').trim().to_string())
+        .collect();
+    Some(inner.join(" "))
+}
+
 /// Every row trimmed (of spaces and box sides) and joined by one space.
 pub fn flat(screen: &str) -> String {
     screen

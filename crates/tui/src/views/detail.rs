@@ -7,7 +7,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
 
 use super::widgets::{
-    Column, age, block, buffer_slot, column_widths, fit, list_rows, selected, wrap_hanging,
+    Column, age, block, buffer_slot, column_widths, fit, list_rows, selected, shown_cells,
+    wrap_hanging,
 };
 use crate::app::{App, List};
 use crate::strings;
@@ -258,13 +259,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, class: &str, theme: &T
         },
     ];
     let widths = column_widths(table_area.width, &columns);
-    let keep = |cells: Vec<Cell<'static>>| -> Vec<Cell<'static>> {
-        cells
-            .into_iter()
-            .zip(&widths)
-            .filter_map(|(c, w)| w.map(|_| c))
-            .collect()
-    };
+    let keep = |cells: Vec<Cell<'static>>| shown_cells(cells, &widths);
     let w = |i: usize| widths[i].unwrap_or(0) as usize;
     let sort = app.sort_of(List::Desktops);
     let header = Row::new(keep(

@@ -7,7 +7,8 @@ use ratatui::text::Line;
 use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
 
 use super::widgets::{
-    Column, block, column_widths, fit, list_rows, selected_keeping_colours, wrap_hanging,
+    Column, block, column_widths, fit, list_rows, selected_keeping_colours, shown_cells,
+    wrap_hanging,
 };
 use crate::app::{App, List};
 use crate::strings;
@@ -127,13 +128,7 @@ pub fn draw_panel(
             },
         ],
     );
-    let keep = |cells: Vec<Cell<'static>>| -> Vec<Cell<'static>> {
-        cells
-            .into_iter()
-            .zip(&widths)
-            .filter_map(|(c, w)| w.map(|_| c))
-            .collect()
-    };
+    let keep = |cells: Vec<Cell<'static>>| shown_cells(cells, &widths);
     let w = |i: usize| widths[i].unwrap_or(0) as usize;
     let header = Row::new(keep(
         NAMES
