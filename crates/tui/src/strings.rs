@@ -166,11 +166,11 @@ const DASHBOARD_LEGEND: &[(&str, &str)] = &[
     ("seed", "the class's seed version (from 110 columns)"),
     (
         "in≤N",
-        "logins per 5 minutes over the last hour; a full bar is N, the same for every class",
+        "logins per 5 minutes, a cell each (the hour from 110 columns, its last 25 minutes below); a full bar is N, the same for every class",
     ),
     (
         "fill",
-        "the buffer over the last hour against its target; a full bar is at target",
+        "the buffer's lowest level in each of the same 5 minutes, against its target; a full bar is at target",
     ),
 ];
 

@@ -40,7 +40,8 @@ impl Columns {
                 class: 12,
                 gauge: 12,
                 seed: Some(10),
-                spark: 8,
+                // The whole hour: 12 spans of 5 minutes.
+                spark: 12,
             }
         } else {
             Columns {
@@ -105,7 +106,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
     let rows = classes.iter().enumerate().map(|(row, c)| {
         let p = &c.plan;
         let health = theme.style(Area::Dashboard, buffer_slot(c));
-        let (_, buffered) = app.history.series(&p.name, cols.spark);
+        let buffered = app.history.buffer_lows(&p.name, cols.spark);
         let demand: Vec<u64> = c.demand.iter().map(|&n| u64::from(n)).collect();
         let signals = class_signals(c, on_down.contains(&p.name));
         let status = match signals.first() {

@@ -635,8 +635,8 @@ fn the_dashboards_help_explains_its_columns_and_sort_keys() {
     }
     for line in [
         "shift+key  sort by class, prod, buffer, new, status (N P B C S; again:",
-        "in≤N       logins per 5 minutes over the last hour; a full bar is N",
-        "fill       the buffer over the last hour against its target",
+        "in≤N       logins per 5 minutes, a cell each (the hour from 110 columns, its",
+        "fill       the buffer's lowest level in each of the same 5 minutes, against",
         "mouse      click selects a row (again: opens it), the wheel scrolls",
     ] {
         assert!(contains(&seen, line), "{line:?} in:\n{}", seen.join("\n"));
