@@ -103,6 +103,11 @@ fn an_attached_console_shows_the_last_state_greyed_while_serve_restarts_then_att
             "the last state is drawn greyed"
         );
         console.wait_words("engine unreachable since");
+        let hints = console.screen().lines().last().unwrap_or("").to_string();
+        assert!(
+            !hints.contains("p pause") && !hints.contains("e edit"),
+            "no action is offered while the engine is away: {hints}"
+        );
         // No action goes anywhere while the engine is away.
         console.keys(&["p"]);
         console.wait_words("the engine is not reachable");

@@ -202,16 +202,18 @@ pub fn help_lines(screen: &Screen) -> Vec<String> {
     lines
 }
 
-/// Short key hints for the status bar; a read-only console is offered no action.
-pub fn hints(screen: &Screen, read_only: bool) -> &'static str {
-    if read_only {
-        return match screen {
-            Screen::Dashboard => "read-only · ⏎ open H hosts E events ? help q quit",
-            Screen::Detail { .. } => "read-only · / filter esc back ? help",
-            Screen::Hosts | Screen::Events => "read-only · esc back ? help",
-            Screen::Editor => "read-only · esc back",
+/// Short key hints for the status bar. A console that can act on nothing (read-only, or its
+/// attached engine gone: `disabled` says which) is offered no action.
+pub fn hints(screen: &Screen, disabled: Option<&str>) -> String {
+    if let Some(why) = disabled {
+        let keys = match screen {
+            Screen::Dashboard => "⏎ open H hosts E events ? help q quit",
+            Screen::Detail { .. } => "/ filter esc back ? help",
+            Screen::Hosts | Screen::Events => "esc back ? help",
+            Screen::Editor => "esc back",
             Screen::Help => "j/k scroll  esc back",
         };
+        return format!("{why} · {keys}");
     }
     match screen {
         Screen::Dashboard => "⏎ open e edit r refill f floor p pause ? help q quit",
@@ -221,6 +223,7 @@ pub fn hints(screen: &Screen, read_only: bool) -> &'static str {
         Screen::Editor => "↑↓ field ^s save ^n add ^d delete period ^r class rule ? help esc",
         Screen::Help => "j/k scroll  esc back",
     }
+    .to_string()
 }
 
 /// What the console says of a command the engine carried out. A display password is the user's

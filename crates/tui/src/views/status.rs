@@ -226,10 +226,15 @@ pub fn bar(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     }
     let room = (area.width as usize).saturating_sub(Line::from(left.clone()).width() + 1);
     let read_only = app.read_only || s.read_only;
-    let hints = strings::hints(app.screen(), read_only);
+    let disabled = if app.disconnected.is_some() {
+        Some("engine gone")
+    } else {
+        read_only.then_some("read-only")
+    };
+    let hints = strings::hints(app.screen(), disabled);
     // Short of room (problems take it), at least say where the help is.
     let hints = if hints.chars().count() < room {
-        hints
+        hints.as_str()
     } else if strings::HELP_HINT.chars().count() < room {
         strings::HELP_HINT
     } else {
