@@ -126,6 +126,9 @@ fn the_mouse_selects_a_row_opens_it_on_a_second_click_and_the_wheel_scrolls() {
     for size in SIZES {
         let home = tempfile::tempdir().unwrap();
         let console = console(home.path(), size);
+        // The console asked the terminal for mouse reports (SGR, every event).
+        let reports = console.tmux(&["display", "-p", "#{mouse_any_flag}#{mouse_sgr_flag}"]);
+        assert_eq!(reports.trim(), "11");
         let at = class_row(&console.screen(), "dev").unwrap();
         mouse(&console, LEFT_CLICK, 4, at);
         console.wait("dev selected", |s| s.contains("▶dev"));

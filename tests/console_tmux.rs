@@ -137,6 +137,9 @@ fn wait_for_exit(console: &Console) {
         !screen.contains("deskpool · demo"),
         "the alternate screen was left:\n{screen}"
     );
+    // The terminal no longer reports the mouse to the shell.
+    let mouse = console.tmux(&["display", "-p", "#{mouse_any_flag}#{mouse_sgr_flag}"]);
+    assert_eq!(mouse.trim(), "00", "mouse reports left on");
 }
 
 #[test]
