@@ -138,10 +138,17 @@ fn the_mouse_selects_a_row_opens_it_on_a_second_click_and_the_wheel_scrolls() {
         mouse(&console, LEFT_CLICK, 4, at);
         console.wait("dev opened", |s| s.contains("· class dev"));
 
-        // The wheel moves the events' selection three rows at a time.
+        // The wheel moves the events' selection three rows at a time (once provisioning is
+        // done, so no new event moves it too).
+        console.keys(&["Escape"]);
+        console.wait("the buffers made, no job running", |s| {
+            s.contains("· dashboard") && s.contains("· 0 jobs")
+        });
         console.keys(&["E"]);
-        console.wait("enough events", |s| {
-            table_rows(s, "message").len() > 4 && s.contains("▶")
+        console.wait("the events view with enough events", |s| {
+            s.lines().next().is_some_and(|t| t.contains("· events"))
+                && table_rows(s, "message").len() > 4
+                && s.contains("▶")
         });
         let marker = |s: &str| s.lines().position(|l| l.contains('▶'));
         let first = marker(&console.screen()).unwrap();
