@@ -305,7 +305,12 @@ fn console(
     } else {
         Some(EngineLock::acquire(&loaded.state_dir)?)
     };
-    let _log = setup::init_logging(&loaded.state_dir)?;
+    // The demo's log lines carry its clock beside the real time (the console shows the demo's).
+    let demo_clock = demo.as_ref().map(|d| setup::DemoLogClock {
+        clock: d.clock.clone(),
+        timezone: loaded.fleet.engine.timezone.clone(),
+    });
+    let _log = setup::init_logging(&loaded.state_dir, demo_clock)?;
     let (engine, config_label) = if attach {
         let label = format!("attached to {}", socket.display());
         (ConsoleEngine::Attach { socket }, label)
@@ -332,7 +337,7 @@ fn serve(explicit: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     use tokio::signal::unix::{SignalKind, signal};
     let loaded = setup::load(explicit.as_deref())?;
     let _lock = EngineLock::acquire(&loaded.state_dir)?;
-    let _log = setup::init_logging(&loaded.state_dir)?;
+    let _log = setup::init_logging(&loaded.state_dir, None)?;
     let socket = loaded.fleet.broker.socket_path(&loaded.state_dir);
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
@@ -544,7 +549,7 @@ fn reconcile(
 ) -> anyhow::Result<ExitCode> {
     let loaded = setup::load(explicit.as_deref())?;
     let _lock = EngineLock::acquire(&loaded.state_dir)?;
-    let _log = setup::init_logging(&loaded.state_dir)?;
+    let _log = setup::init_logging(&loaded.state_dir, None)?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let mut engine = run::start(
