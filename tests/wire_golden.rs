@@ -138,6 +138,8 @@ fn events_keep_their_wire_form() {
         EventKind::AdminAction,
         EventKind::LoginRefused,
         EventKind::SeedMissing,
+        EventKind::ConfigReloaded,
+        EventKind::ConfigRefused,
         EventKind::Disconnected,
     ];
     let events: Vec<Event> = kinds
@@ -173,6 +175,8 @@ fn every_event_kind_is_pinned(kind: EventKind) {
         | EventKind::AdminAction
         | EventKind::LoginRefused
         | EventKind::SeedMissing
+        | EventKind::ConfigReloaded
+        | EventKind::ConfigRefused
         | EventKind::Disconnected => {}
     }
 }

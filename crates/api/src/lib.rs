@@ -136,6 +136,10 @@ pub enum EventKind {
     /// A class's seed volume is not found where it must be read from (raised once when it goes
     /// missing, not on every pass).
     SeedMissing,
+    /// The configuration file was read again and applied (`serve` on SIGHUP).
+    ConfigReloaded,
+    /// The configuration file was read again and refused: the running one is kept.
+    ConfigRefused,
     /// A user disconnected: their desktop is kept for them through the class's grace.
     Disconnected,
 }
