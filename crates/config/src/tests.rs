@@ -11,7 +11,7 @@ pub(super) fn parse(text: &str) -> Result<Fleet, ConfigErrors> {
     parse_str(text, Path::new(FILE))
 }
 
-fn errors(text: &str) -> Vec<ConfigError> {
+pub(super) fn errors(text: &str) -> Vec<ConfigError> {
     match parse(text) {
         Ok(_) => panic!("the configuration was accepted:\n{text}"),
         Err(errors) => errors.0,
@@ -39,7 +39,7 @@ pub(super) fn assert_one_error(text: &str, line: usize, col: usize, needle: &str
 }
 
 /// A valid configuration, one host and one class, used as a base by the error tests.
-const MINIMAL: &str = r#"[[hosts]]
+pub(super) const MINIMAL: &str = r#"[[hosts]]
 name = "h1"
 uri = "qemu:///system"
 capacity = { desktops = 40 }

@@ -28,17 +28,20 @@ use deskpool_core::demand::DemandModel;
 use deskpool_core::ledger::{self, Ledger};
 use deskpool_core::model::{HostObservation, ObservedDesktop, PoolState, SeedCopy};
 use deskpool_core::plan::{self, Action, Busy, HostStatus, HostView, PlanInput, PlanMemory};
-use deskpool_core::policy::{ClassSpec, Fleet, LogoutAction};
+use deskpool_core::policy::{ClassSpec, Fleet};
 use deskpool_hypervisor::UnusableDesktop;
 use deskpool_hypervisor::conn::DaemonIdentity;
 
 mod commands;
+#[cfg(test)]
+mod disconnect_tests;
 mod execute;
 mod hosts;
 mod job;
 mod logins;
 mod outcomes;
 mod pass;
+mod reload;
 #[cfg(test)]
 mod tests;
 
@@ -90,6 +93,9 @@ pub enum Input {
     },
     /// Saving the demand history failed: it is still to be saved.
     HistoryNotSaved,
+    /// The configuration file was read again (SIGHUP): the fleet it describes, or why it was
+    /// refused. The outcome is told in an event and returned by [`EngineState::last_reload`].
+    Reload(Result<Box<Fleet>, String>),
     /// Stop: no new work; the state finishes once the jobs under way are done.
     Stop,
 }
@@ -166,6 +172,28 @@ struct HostRuntime {
     in_service_from_standby: bool,
 }
 
+impl HostRuntime {
+    /// A host not connected yet: standby ones wait to be needed, the others are activating.
+    fn new(standby: bool) -> Self {
+        HostRuntime {
+            status: if standby {
+                HostStatus::Standby
+            } else {
+                HostStatus::Activating
+            },
+            connected: false,
+            identity: None,
+            seed_copies: BTreeMap::new(),
+            seed_sources: Vec::new(),
+            desktop_volumes: BTreeMap::new(),
+            unlabelled: Vec::new(),
+            observing: false,
+            last_observed: None,
+            in_service_from_standby: false,
+        }
+    }
+}
+
 #[derive(Clone)]
 struct Tracked<T> {
     value: T,
@@ -198,6 +226,8 @@ struct Login {
     instant: bool,
     /// The user is being given back the desktop they hold (not a new login).
     given_back: bool,
+    /// That desktop is one they disconnected from: their reconnect counts as an instant login.
+    reconnect: bool,
 }
 
 /// What became of a login that was tried.
@@ -210,11 +240,23 @@ enum Tried {
     OwnBusy(Login),
 }
 
-/// A logout or recycle whose label is being written; answered once it is on the host.
+/// What ends a user's use of a desktop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// The user logged out (or their disconnect's grace ran out): counted in the demand
+    /// history, and a class that recycles is owed a replacement.
+    Logout,
+    /// The user disconnected: the desktop is kept for them through the class's grace.
+    Disconnect,
+    /// An admin recycled the desktop.
+    Recycle,
+}
+
+/// A logout, disconnect or recycle whose label is being written; answered once it is on the
+/// host.
 struct PendingRelease {
     replies: Vec<RequestId>,
-    /// A user's logout (counted in the demand history; may owe a replacement).
-    logout: bool,
+    ending: Ending,
     class: String,
     /// The desktop's user (the demand model learns who is logged in).
     user: String,
@@ -282,6 +324,8 @@ pub struct EngineState {
     login_windows: LoginWindows,
     /// Classes whose seed volume was missing at the last pass (its event is raised once).
     seeds_missing: HashSet<String>,
+    /// What the last reload of the configuration did, until the driver takes it.
+    last_reload: Option<Result<String, String>>,
 }
 
 impl EngineState {
@@ -291,25 +335,7 @@ impl EngineState {
         let hosts = fleet
             .hosts
             .iter()
-            .map(|h| {
-                let runtime = HostRuntime {
-                    status: if h.standby {
-                        HostStatus::Standby
-                    } else {
-                        HostStatus::Activating
-                    },
-                    connected: false,
-                    identity: None,
-                    seed_copies: BTreeMap::new(),
-                    seed_sources: Vec::new(),
-                    desktop_volumes: BTreeMap::new(),
-                    unlabelled: Vec::new(),
-                    observing: false,
-                    last_observed: None,
-                    in_service_from_standby: false,
-                };
-                (h.name.clone(), runtime)
-            })
+            .map(|h| (h.name.clone(), HostRuntime::new(h.standby)))
             .collect();
         let demand = learn_from(&history, &fleet);
         let unread_hosts = fleet.hosts.iter().map(|h| h.name.clone()).collect();
@@ -355,6 +381,7 @@ impl EngineState {
             name_counter: 0,
             login_windows: LoginWindows::default(),
             seeds_missing: HashSet::new(),
+            last_reload: None,
         }
     }
 
@@ -388,6 +415,10 @@ impl EngineState {
                 self.host_failed(&host, "its connection was closed".into())
             }
             Input::HistoryNotSaved => self.history_unsaved = true,
+            Input::Reload(config) => {
+                let outcome = self.reload(config);
+                self.last_reload = Some(outcome);
+            }
             Input::Stop => self.stopping = true,
         }
     }
@@ -470,7 +501,8 @@ impl EngineState {
             EventKind::Failed
             | EventKind::HostDown
             | EventKind::LoginRefused
-            | EventKind::SeedMissing => {
+            | EventKind::SeedMissing
+            | EventKind::ConfigRefused => {
                 tracing::warn!(?kind, class, host, desktop, "{message}")
             }
             _ => tracing::info!(?kind, class, host, desktop, "{message}"),
