@@ -208,8 +208,7 @@ async fn no_token_or_a_wrong_one_is_401_and_changes_nothing() {
         let (status, _) = s.call("GET", "/metrics", secret, None).await;
         assert_eq!(status, 401);
     }
-    let raw = tokio::net::TcpStream::connect(s.addr).await.unwrap();
-    let mut raw = raw;
+    let mut raw = tokio::net::TcpStream::connect(s.addr).await.unwrap();
     raw.write_all(&request("GET", "/v1/status", None, None))
         .await
         .unwrap();
@@ -454,7 +453,7 @@ async fn tls_call(
 #[tokio::test(flavor = "multi_thread")]
 async fn tls_with_a_certificate_made_here_serves_a_client_that_trusts_it() {
     let mut pki = None;
-    let s = serve(|bed| {
+    let mut s = serve(|bed| {
         let p = Pki::new(bed.path().to_path_buf(), "ca");
         let (cert, key) = p.issue("server", "deskpool", false);
         pki = Some(p);
@@ -469,14 +468,7 @@ async fn tls_with_a_certificate_made_here_serves_a_client_that_trusts_it() {
     let tls = connector(&pki.ca_file("ca"), None);
     let (status, body) = tls_call(s.addr, &tls, OPS, pause()).await.unwrap();
     assert_eq!(status, 200, "{body}");
-    assert!(
-        s.engine.snapshot.borrow().paused || {
-            let mut e = s.engine.snapshot.clone();
-            tokio::time::timeout(DEADLINE, e.wait_for(|snap| snap.paused))
-                .await
-                .is_ok()
-        }
-    );
+    wait(&mut s.engine, "the pause", |snap| snap.paused).await;
     // Plain HTTP on the TLS port gets no answer.
     let plain = tokio::net::TcpStream::connect(s.addr).await.unwrap();
     assert!(

@@ -85,29 +85,24 @@ impl Listener for TcpEndpoint {
         Ok((stream, Peer::Address(from.ip())))
     }
 
-    fn open(
-        self: Arc<Self>,
-        raw: TcpStream,
-    ) -> impl Future<Output = std::io::Result<Opened<Pin<Box<dyn Io>>>>> + Send + 'static {
-        async move {
-            let Some(acceptor) = &self.tls else {
-                return Ok(Opened {
-                    stream: Box::pin(raw) as Pin<Box<dyn Io>>,
-                    certificate: None,
-                });
-            };
-            let stream = acceptor.accept(raw).await?;
-            let certificate = stream
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|chain| chain.first())
-                .map(|der| ClientCertificate(subject(der)));
-            Ok(Opened {
-                stream: Box::pin(stream) as Pin<Box<dyn Io>>,
-                certificate,
-            })
-        }
+    async fn open(self: Arc<Self>, raw: TcpStream) -> std::io::Result<Opened<Pin<Box<dyn Io>>>> {
+        let Some(acceptor) = &self.tls else {
+            return Ok(Opened {
+                stream: Box::pin(raw) as Pin<Box<dyn Io>>,
+                certificate: None,
+            });
+        };
+        let stream = acceptor.accept(raw).await?;
+        let certificate = stream
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .map(|der| ClientCertificate(subject(der)));
+        Ok(Opened {
+            stream: Box::pin(stream) as Pin<Box<dyn Io>>,
+            certificate,
+        })
     }
 }
 
