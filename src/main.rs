@@ -186,6 +186,16 @@ enum Ctl {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(
+        cli.command,
+        Some(Sub::Check | Sub::Simulate { .. } | Sub::Generate { .. })
+    ) {
+        // Commands that only print end quietly when their reader goes (`deskpool check | head`),
+        // as other command-line tools do; the others keep Rust's ignored SIGPIPE, so a closed
+        // socket is an error they report, not a silent death mid-action.
+        // SAFETY: restoring the default disposition of a signal, before any thread starts.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     match run_cli(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -334,7 +344,12 @@ fn console(
     } else {
         Some(EngineLock::acquire(&loaded.state_dir)?)
     };
-    let _log = setup::init_logging(&loaded.state_dir)?;
+    // The demo's log lines carry its clock beside the real time (the console shows the demo's).
+    let demo_clock = demo.as_ref().map(|d| setup::DemoLogClock {
+        clock: d.clock.clone(),
+        timezone: loaded.fleet.engine.timezone.clone(),
+    });
+    let _log = setup::init_logging(&loaded.state_dir, demo_clock)?;
     let (engine, config_label) = if attach {
         let label = format!("attached to {}", socket.display());
         (ConsoleEngine::Attach { socket }, label)
@@ -361,7 +376,7 @@ fn serve(explicit: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     use tokio::signal::unix::{SignalKind, signal};
     let loaded = setup::load(explicit.as_deref())?;
     let _lock = EngineLock::acquire(&loaded.state_dir)?;
-    let _log = setup::init_logging(&loaded.state_dir)?;
+    let _log = setup::init_logging(&loaded.state_dir, None)?;
     let socket = loaded.fleet.broker.socket_path(&loaded.state_dir);
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
@@ -599,7 +614,7 @@ fn reconcile(
 ) -> anyhow::Result<ExitCode> {
     let loaded = setup::load(explicit.as_deref())?;
     let _lock = EngineLock::acquire(&loaded.state_dir)?;
-    let _log = setup::init_logging(&loaded.state_dir)?;
+    let _log = setup::init_logging(&loaded.state_dir, None)?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let mut engine = run::start(

@@ -424,6 +424,27 @@ fn sighup_applies_a_valid_file_and_keeps_running_on_a_bad_one() {
     assert!(status.success(), "{status:?}");
 }
 
+/// A reader that goes away (`deskpool check | head -1`) ends `check` quietly, with no panic.
+#[test]
+fn check_into_a_closed_pipe_ends_without_a_panic() {
+    let home = tempfile::tempdir().unwrap();
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/deskpool.toml");
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_deskpool"))
+        .args(["check", "--config", example.to_str().unwrap()])
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env("XDG_STATE_HOME", home.path().join("state"))
+        .stdout(writer)
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{:?}", out.status);
+}
+
 /// `check` on the shipped example: valid, and its summary says what each class does with a
 /// desktop found shut off (`policy.on_shutoff`).
 #[test]
