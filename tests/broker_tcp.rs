@@ -180,6 +180,19 @@ async fn a_read_token_reads_but_cannot_assign_or_pause_and_nothing_changes() {
         body["error"].as_str().unwrap().ends_with("needs admin"),
         "{body}"
     );
+    let (status, body) = s
+        .call(
+            "POST",
+            "/v1/disconnect",
+            Some(READER),
+            Some(json!({"desktop": "dp-office-0000000001"})),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().ends_with("needs assign"),
+        "{body}"
+    );
     // A command that logs in is an assign, and still more than a read.
     let login =
         json!({"command": {"type": "assign", "class": "office", "user": "bob"}, "actor": "x"});

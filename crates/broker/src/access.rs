@@ -87,7 +87,9 @@ pub fn new_secret() -> std::io::Result<(String, String)> {
 /// The scope a command needs. Every command is named, so a new one must be given its scope.
 pub fn command_scope(command: &Command) -> Scope {
     match command {
-        Command::Assign { .. } | Command::Release { .. } => Scope::Assign,
+        Command::Assign { .. } | Command::Release { .. } | Command::Disconnect { .. } => {
+            Scope::Assign
+        }
         Command::Pause
         | Command::Resume
         | Command::Refill { .. }
@@ -167,7 +169,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .filter(|s| !s.is_empty())
 }
 
-/// What `request` needs: reads for GETs, logins for assign and release, and for a command
+/// What `request` needs: reads for GETs, sessions for assign, release and disconnect, and for a command
 /// what the command needs (its body, already read whole and bounded, is looked at and kept).
 async fn scope_needed(request: Request) -> (Request, Scope) {
     let path = request.uri().path();
@@ -175,7 +177,7 @@ async fn scope_needed(request: Request) -> (Request, Scope) {
         return (request, Scope::Read);
     }
     match path {
-        "/v1/assign" | "/v1/release" => (request, Scope::Assign),
+        "/v1/assign" | "/v1/release" | "/v1/disconnect" => (request, Scope::Assign),
         "/v1/command" => {
             #[derive(Deserialize)]
             struct Peek {
@@ -223,7 +225,7 @@ mod tests {
     }
 
     #[test]
-    fn only_logins_and_logouts_are_commands_of_the_assign_scope() {
+    fn only_logins_logouts_and_disconnects_are_commands_of_the_assign_scope() {
         let assign = Command::Assign {
             class: "c".into(),
             user: "u".into(),
@@ -234,6 +236,10 @@ mod tests {
             desktop: "d".into(),
         };
         assert_eq!(command_scope(&release), Scope::Assign);
+        let disconnect = Command::Disconnect {
+            desktop: "d".into(),
+        };
+        assert_eq!(command_scope(&disconnect), Scope::Assign);
         assert_eq!(command_scope(&Command::Pause), Scope::Admin);
         let recycle = Command::Recycle {
             desktop: "d".into(),

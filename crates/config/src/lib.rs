@@ -29,6 +29,8 @@ mod broker_tests;
 
 #[cfg(test)]
 mod calendar_tests;
+#[cfg(test)]
+mod disconnect_tests;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
