@@ -331,6 +331,24 @@ async fn oversized_requests_get_the_sockets_errors_on_the_endpoint() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_sends_nothing_is_closed_after_the_idle_timeout_as_on_the_socket() {
+    let s = serve(|_| None).await;
+    let started = tokio::time::Instant::now();
+    let mut silent = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(DEADLINE, silent.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the silent connection was never closed");
+    assert!(answer.is_empty(), "closed without an answer: {answer:?}");
+    assert!(
+        started.elapsed() >= deskpool_broker::server::IDLE_TIMEOUT,
+        "closed before its idle timeout: {:?}",
+        started.elapsed()
+    );
+    assert!(s.audit().is_empty(), "no request, nothing audited");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn tokens_given_anew_replace_the_old_ones_at_the_next_request() {
     let s = serve(|_| None).await;
     assert_eq!(s.call("GET", "/v1/status", Some(READER), None).await.0, 200);
