@@ -20,6 +20,9 @@ mod tests;
 #[cfg(test)]
 mod calendar_tests;
 
+#[cfg(test)]
+mod forecast_tests;
+
 pub use report::{ClassReport, Report};
 pub use run::{HandOut, LoginOutcome, SimOptions, simulate, simulate_with_hand_outs};
 pub use trace::{TraceError, TraceEvent};

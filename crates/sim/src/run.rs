@@ -165,7 +165,7 @@ pub fn simulate_with_hand_outs(
         peak_total: 0,
         host_secs: 0,
         memory: PlanMemory::default(),
-        demand: DemandModel::new(fleet.engine.timezone.clone()),
+        demand: DemandModel::with_calendar(fleet),
         forecasts: fleet
             .classes
             .iter()
@@ -343,7 +343,11 @@ impl Sim<'_> {
                     self.demand.record_user_login(&spec.name, &e.user, at);
                 }
                 self.stats[class].logins += 1;
-                if let Some(name) = self.model.ready_of(&spec.name, &spec.seed.version) {
+                let ready = self.model.ready_of(&spec.name, &spec.seed.version);
+                if let Ok(at) = Timestamp::from_second(e.at) {
+                    self.demand.record_outcome(&spec.name, at, ready.is_some());
+                }
+                if let Some(name) = ready {
                     self.model
                         .set_phase(&name, Phase::Assigned, Some(&e.user), self.now);
                     self.ledger.served(&spec.name, None);
@@ -361,8 +365,10 @@ impl Sim<'_> {
                 }
             }
             EventKind::Logout => {
-                self.demand
-                    .record_logout(&self.fleet.classes[class].name, &e.user);
+                if let Ok(at) = Timestamp::from_second(e.at) {
+                    self.demand
+                        .record_logout(&self.fleet.classes[class].name, &e.user, at);
+                }
                 if let Some(name) = self.desktops_of.remove(&e.user) {
                     self.model.remove(&name);
                     let spec = &self.fleet.classes[class];

@@ -372,7 +372,7 @@ impl EngineState {
         } = release;
         if logout {
             self.history.record_logout(&class, self.now());
-            self.demand.record_logout(&class, &user);
+            self.demand.record_logout(&class, &user, self.now());
             self.history_unsaved = true;
             let on_logout = self.fleet.class(&class).map(|c| c.policy.on_logout);
             if on_logout == Some(LogoutAction::Recycle) {
