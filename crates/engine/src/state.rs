@@ -33,6 +33,8 @@ use deskpool_hypervisor::UnusableDesktop;
 use deskpool_hypervisor::conn::DaemonIdentity;
 
 mod commands;
+#[cfg(test)]
+mod demand_tests;
 mod execute;
 mod hosts;
 mod job;
