@@ -2,38 +2,22 @@
 //! logins, a mass logout that orders its reconnects' desktops at once, and a one-off day that
 //! is not echoed the next day.
 
-use std::path::Path;
-
 use super::*;
+use crate::test_fleet::office_fleet;
 use deskpool_core::policy::Fleet;
 
 /// One predictive class `office` at 0.99 (floor 1, cap 200), one host; `extra` is appended to
 /// its policy.
 fn fleet(extra: &str) -> Fleet {
-    let text = format!(
-        r#"[[hosts]]
-name = "h1"
-uri = "test:///default"
-capacity = {{ desktops = 400 }}
-
-[[classes]]
-name = "office"
-memory_mib = 2048
-vcpus = 2
-disk_gib = 20
-seed = {{ pool = "seeds", volume = "office.qcow2", version = "1" }}
-
-[classes.policy]
-cap = 200
-buffer = {{ floor = 1, ceiling = 200 }}
-predictive = {{ service_level = 0.99 }}
-on_logout = "delete"
-ready_secs = 80
-pacing = {{ clones_per_host = 100, boots_per_host = 100 }}
-{extra}
-"#
-    );
-    deskpool_config::parse_str(&text, Path::new("sim.toml")).unwrap_or_else(|e| panic!("{e}"))
+    office_fleet(
+        "",
+        400,
+        &format!(
+            "cap = 200\nbuffer = {{ floor = 1, ceiling = 200 }}\n\
+             predictive = {{ service_level = 0.99 }}\non_logout = \"delete\"\nready_secs = 80\n\
+             pacing = {{ clones_per_host = 100, boots_per_host = 100 }}\n{extra}"
+        ),
+    )
 }
 
 /// A trace line at `day` (from Monday 2026-01-05) and `secs` into it.

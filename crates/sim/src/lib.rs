@@ -23,6 +23,9 @@ mod calendar_tests;
 #[cfg(test)]
 mod forecast_tests;
 
+#[cfg(test)]
+mod test_fleet;
+
 pub use report::{ClassReport, Report};
 pub use run::{HandOut, LoginOutcome, SimOptions, simulate, simulate_with_hand_outs};
 pub use trace::{TraceError, TraceEvent};

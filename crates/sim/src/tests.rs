@@ -1,33 +1,19 @@
 //! The simulator's accounting on small hand-made traces whose right answers are known.
 
-use std::path::Path;
-
 use super::*;
+use crate::test_fleet::office_fleet;
 use deskpool_core::policy::Fleet;
 
 /// One class `office` (cap `cap`, fixed buffer `floor`), one active host of 100 desktops.
 fn fleet(floor: u32, cap: u32) -> Fleet {
-    let text = format!(
-        r#"[[hosts]]
-name = "h1"
-uri = "test:///default"
-capacity = {{ desktops = 100 }}
-
-[[classes]]
-name = "office"
-memory_mib = 2048
-vcpus = 2
-disk_gib = 20
-seed = {{ pool = "seeds", volume = "office.qcow2", version = "1" }}
-
-[classes.policy]
-cap = {cap}
-buffer = {{ floor = {floor}, ceiling = {floor} }}
-on_logout = "delete"
-scale_down_delay_secs = 0
-"#
-    );
-    deskpool_config::parse_str(&text, Path::new("sim.toml")).unwrap()
+    office_fleet(
+        "",
+        100,
+        &format!(
+            "cap = {cap}\nbuffer = {{ floor = {floor}, ceiling = {floor} }}\n\
+             on_logout = \"delete\"\nscale_down_delay_secs = 0"
+        ),
+    )
 }
 
 fn trace(lines: &[&str]) -> String {
