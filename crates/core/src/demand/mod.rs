@@ -69,6 +69,8 @@ const RATIO_MIN: f64 = 0.05;
 const RATIO_MAX: f64 = 5.0;
 /// The longest look-ahead [`DemandModel::lead_horizon`] asks for beyond the lead time.
 const MAX_BUILD_AHEAD_SECS: f64 = 3_600.0;
+/// The steps in which [`DemandModel::plan_mean_for`] looks for a peak beyond the lead time.
+const BUILD_AHEAD_STEP_SECS: i64 = 300;
 /// An hour of the day needs this many logins with a told outcome over the recent days before
 /// its misses raise its service level.
 const OUTCOME_MIN_LOGINS: u32 = 20;
@@ -441,6 +443,30 @@ impl ClassDemand {
         peak
     }
 
+    /// The desktops to hold now so that a forecast peak beyond the lead time is met although
+    /// creation delivers only `refill` a second: the most, over horizons `lead + k × STEP` up to
+    /// an hour beyond the lead time, of the logins forecast by then less what creation can
+    /// still build before then. 0 where creation keeps up.
+    fn build_ahead(&self, tz: &TimeZone, now: i64, lead: i64, refill: f64) -> f64 {
+        if refill.is_nan() || refill <= 0.0 {
+            return 0.0;
+        }
+        // The forecast grows with the horizon: when the whole look-ahead's logins are fewer
+        // than creation builds in one step, no step needs anything ahead.
+        let furthest = self.forecast(tz, now, lead + MAX_BUILD_AHEAD_SECS as i64);
+        if furthest <= refill * BUILD_AHEAD_STEP_SECS as f64 {
+            return 0.0;
+        }
+        let mut needed: f64 = 0.0;
+        let mut beyond = BUILD_AHEAD_STEP_SECS;
+        while beyond as f64 <= MAX_BUILD_AHEAD_SECS {
+            let built = refill * beyond as f64;
+            needed = needed.max(self.forecast(tz, now, lead + beyond) - built);
+            beyond += BUILD_AHEAD_STEP_SECS;
+        }
+        needed
+    }
+
     /// See [`DemandModel::planning_mean`]; `lead` is the time a desktop takes to become ready.
     fn planning_mean(
         &self,
@@ -611,13 +637,14 @@ impl DemandModel {
             return 0.0;
         };
         let to_secs = |s: u64| i64::try_from(s).unwrap_or(i64::MAX / 4);
-        c.planning_mean(
+        let planned = c.planning_mean(
             &self.tz,
             now.as_second(),
             to_secs(lead),
             to_secs(horizon),
             service_level,
-        )
+        );
+        planned.max(c.build_ahead(&self.tz, now.as_second(), to_secs(lead), refill))
     }
 
     /// Whether any completed day of `class` has been learnt (else only the recent rate is used).

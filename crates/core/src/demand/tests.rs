@@ -500,3 +500,24 @@ fn window_peaks_count_the_most_logins_in_each_window() {
     assert_eq!(p.peak(40, 450), 3.5);
     assert_eq!(p.peak(40, 15), 1.5);
 }
+
+#[test]
+fn a_forecast_peak_creation_cannot_build_in_a_lead_time_is_built_before_it() {
+    let mut m = DemandModel::default();
+    // A week of 200 logins at 10:00-10:10 every day, nothing else.
+    for day in 0..7 {
+        logins(&mut m, "office", day, 10 * 3600, 10 * 3600 + 600, 3);
+    }
+    m.record_login("office", at(7, 3600));
+    let c = &m.classes["office"];
+    // 09:40, 20 minutes before: creation at 4 desktops per 80 s (one host of pacing 4) cannot
+    // make them in the last lead time, so those it cannot make by then are wanted now.
+    let now = at(7, 9 * 3600 + 40 * 60).as_second();
+    let slow = c.build_ahead(&m.tz, now, 80, 0.05);
+    assert!(slow > 50.0, "build ahead at 0.05/s: {slow}");
+    // An hour before, the peak is beyond the look-ahead.
+    let early = at(7, 8 * 3600 + 40 * 60).as_second();
+    assert_eq!(c.build_ahead(&m.tz, early, 80, 0.05), 0.0);
+    // Creation that keeps up needs nothing ahead.
+    assert_eq!(c.build_ahead(&m.tz, now, 80, 10.0), 0.0);
+}
