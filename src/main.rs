@@ -155,6 +155,9 @@ enum Ctl {
     },
     /// The user of DESKTOP logged out: it is recycled.
     Release { desktop: String },
+    /// The user of DESKTOP disconnected without logging out: it is kept for their reconnect
+    /// for the class's disconnect_grace_secs, then recycled.
+    Disconnect { desktop: String },
     /// Per class levels and targets, per host state and load.
     Status {
         /// Print the JSON answer.
@@ -456,14 +459,14 @@ fn ctl(
                 let body = serde_json::json!({ "class": class, "user": user, "wait_secs": wait });
                 call("POST", "/v1/assign", Some(body), wait + 60).await?
             }
-            Ctl::Release { desktop } => {
-                call(
-                    "POST",
-                    "/v1/release",
-                    Some(serde_json::json!({ "desktop": desktop })),
-                    60,
-                )
-                .await?
+            Ctl::Release { desktop } | Ctl::Disconnect { desktop } => {
+                let path = if matches!(command, Ctl::Release { .. }) {
+                    "/v1/release"
+                } else {
+                    "/v1/disconnect"
+                };
+                let body = serde_json::json!({ "desktop": desktop });
+                call("POST", path, Some(body), 60).await?
             }
             Ctl::Status { .. } => call("GET", "/v1/status", None, 60).await?,
         };
@@ -488,6 +491,7 @@ fn ctl(
                 );
             }
             Ctl::Release { desktop } => println!("{desktop} released"),
+            Ctl::Disconnect { desktop } => println!("{desktop} disconnected"),
             Ctl::Status { .. } => {
                 let s: broker::server::Status = answer.json().map_err(anyhow::Error::msg)?;
                 print!("{}", ctl_status_table(&s));

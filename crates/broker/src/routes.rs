@@ -27,6 +27,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/v1/assign", only("POST", post(assign)))
         .route("/v1/release", only("POST", post(release)))
+        .route("/v1/disconnect", only("POST", post(disconnect)))
         .route("/v1/command", only("POST", post(command)))
         .route("/v1/classes", only("GET", get(classes)))
         .route("/v1/status", only("GET", get(status_answer)))
@@ -89,7 +90,7 @@ async fn not_found(uri: Uri) -> Response {
     error(
         404,
         format!(
-            "no endpoint {:?}; try /v1/assign, /v1/release, /v1/classes, /v1/status, /v1/snapshot, /v1/events, /v1/stream, /v1/command or /metrics",
+            "no endpoint {:?}; try /v1/assign, /v1/release, /v1/disconnect, /v1/classes, /v1/status, /v1/snapshot, /v1/events, /v1/stream, /v1/command or /metrics",
             uri.path()
         ),
     )
@@ -219,19 +220,43 @@ struct ReleaseBody {
     desktop: String,
 }
 
+/// The user logged out: `{"released": DESKTOP}`.
 async fn release(State(shared): State<Arc<Shared>>, headers: HeaderMap, raw: Bytes) -> Response {
-    let b: ReleaseBody = match body(&headers, &raw) {
+    end_session(&shared, &headers, &raw, "released", |desktop| {
+        Command::Release { desktop }
+    })
+    .await
+}
+
+/// The user's session ended without a logout: `{"disconnected": DESKTOP}`.
+async fn disconnect(State(shared): State<Arc<Shared>>, headers: HeaderMap, raw: Bytes) -> Response {
+    end_session(&shared, &headers, &raw, "disconnected", |desktop| {
+        Command::Disconnect { desktop }
+    })
+    .await
+}
+
+/// A release or disconnect of the desktop the body names; the answer names it under `done`.
+async fn end_session(
+    shared: &Shared,
+    headers: &HeaderMap,
+    raw: &Bytes,
+    done: &str,
+    command: impl FnOnce(String) -> Command,
+) -> Response {
+    let b: ReleaseBody = match body(headers, raw) {
         Ok(b) => b,
         Err(r) => return r.answer(),
     };
     if let Err(r) = checked_name("desktop", &b.desktop) {
         return r.answer();
     }
-    let command = Command::Release {
-        desktop: b.desktop.clone(),
-    };
-    match shared.commander.send(command, "broker").await {
-        Ok(_) => json(200, &serde_json::json!({ "released": b.desktop })),
+    match shared
+        .commander
+        .send(command(b.desktop.clone()), "broker")
+        .await
+    {
+        Ok(_) => json(200, &serde_json::json!({ done: b.desktop })),
         Err(e) => refused(&e),
     }
 }

@@ -7,6 +7,7 @@
 //! |--------|-------------------|-------------------------------------------------------------|
 //! | POST   | `/v1/assign`      | `{"class","user","wait_secs"?}` → `{"desktop","host","display","waited_ms"}` |
 //! | POST   | `/v1/release`     | `{"desktop"}` → `{"released"}`                              |
+//! | POST   | `/v1/disconnect`  | `{"desktop"}` → `{"disconnected"}`: kept for the user's reconnect |
 //! | GET    | `/v1/classes`     | per class levels, targets and logins                        |
 //! | GET    | `/v1/status`      | classes, hosts and engine state                             |
 //! | GET    | `/v1/snapshot`    | `?after=PASSES&wait=SECS` long-poll: the whole snapshot     |

@@ -25,6 +25,8 @@ mod tests;
 
 #[cfg(test)]
 mod calendar_tests;
+#[cfg(test)]
+mod disconnect_tests;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

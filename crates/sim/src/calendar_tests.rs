@@ -1,22 +1,19 @@
 //! Dated events and holidays from the configuration reach the planner the simulator replays
 //! through: an event raises the buffer before it starts, a holiday drops the weekday periods.
 
+use super::tests::{class_toml, sim_fleet};
 use super::*;
-use crate::test_fleet::office_fleet;
 use deskpool_core::policy::Fleet;
 
 /// One class `office` without a spare desktop outside its periods and events; `extra` is
 /// appended to its policy, `engine` to the `[engine]` table.
 fn fleet(engine: &str, extra: &str) -> Fleet {
-    office_fleet(
-        engine,
-        100,
-        &format!(
-            "cap = 50\nbuffer = {{ floor = 0, ceiling = 0 }}\non_logout = \"delete\"\n\
-             scale_down_delay_secs = 0\nready_secs = 300\n\
-             pacing = {{ clones_per_host = 20, boots_per_host = 20 }}\n{extra}"
-        ),
-    )
+    let policy = format!(
+        "cap = 50\nbuffer = {{ floor = 0, ceiling = 0 }}\non_logout = \"delete\"\n\
+         scale_down_delay_secs = 0\nready_secs = 300\n\
+         pacing = {{ clones_per_host = 20, boots_per_host = 20 }}\n{extra}"
+    );
+    sim_fleet(engine, 100, &[class_toml("office", &policy)])
 }
 
 fn run(fleet: &Fleet, logins: &[String]) -> ClassReport {

@@ -2,22 +2,19 @@
 //! logins, a mass logout that orders its reconnects' desktops at once, and a one-off day that
 //! is not echoed the next day.
 
+use super::tests::{class_toml, sim_fleet};
 use super::*;
-use crate::test_fleet::office_fleet;
 use deskpool_core::policy::Fleet;
 
 /// One predictive class `office` at 0.99 (floor 1, cap 200), one host; `extra` is appended to
 /// its policy.
 fn fleet(extra: &str) -> Fleet {
-    office_fleet(
-        "",
-        400,
-        &format!(
-            "cap = 200\nbuffer = {{ floor = 1, ceiling = 200 }}\n\
-             predictive = {{ service_level = 0.99 }}\non_logout = \"delete\"\nready_secs = 80\n\
-             pacing = {{ clones_per_host = 100, boots_per_host = 100 }}\n{extra}"
-        ),
-    )
+    let policy = format!(
+        "cap = 200\nbuffer = {{ floor = 1, ceiling = 200 }}\n\
+         predictive = {{ service_level = 0.99 }}\non_logout = \"delete\"\nready_secs = 80\n\
+         pacing = {{ clones_per_host = 100, boots_per_host = 100 }}\n{extra}"
+    );
+    sim_fleet("", 400, &[class_toml("office", &policy)])
 }
 
 /// A trace line at `day` (from Monday 2026-01-05) and `secs` into it.

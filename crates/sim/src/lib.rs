@@ -13,6 +13,7 @@ pub mod model;
 pub mod report;
 pub mod run;
 pub mod trace;
+pub mod windows;
 
 #[cfg(test)]
 mod tests;
@@ -24,7 +25,13 @@ mod calendar_tests;
 mod forecast_tests;
 
 #[cfg(test)]
-mod test_fleet;
+mod standby_tests;
+
+#[cfg(test)]
+mod disconnect_tests;
+
+#[cfg(test)]
+mod windows_tests;
 
 pub use report::{ClassReport, Report};
 pub use run::{HandOut, LoginOutcome, SimOptions, simulate, simulate_with_hand_outs};

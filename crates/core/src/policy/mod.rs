@@ -214,6 +214,9 @@ pub struct Policy {
     pub ready_secs: u64,
     /// A buffer surplus must last this long before desktops are removed (no flapping).
     pub scale_down_delay_secs: u64,
+    /// A disconnected user's desktop stays theirs this long (a reconnect within it gets it
+    /// back); after it, it is recycled as at a logout. 0: a disconnect is a logout.
+    pub disconnect_grace_secs: u64,
     /// A predictive buffer: the spare follows the forecast of logins instead of the buffer
     /// rule's percentage (the rule's floor and ceiling still bound it). `None`: the rule alone.
     pub predictive: Option<Predictive>,

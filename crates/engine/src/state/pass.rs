@@ -87,6 +87,9 @@ impl EngineState {
         self.save_history(false);
         self.resync();
         self.serve_waiting();
+        if !self.paused && !self.read_only {
+            self.end_disconnect_graces();
+        }
         let now = self.now();
         self.floor_raises.retain(|_, (_, until)| *until > now);
         let desktops: Vec<ObservedDesktop> =

@@ -92,9 +92,8 @@ impl EngineState {
             let assigned = self
                 .desktops
                 .values()
-                .filter(|d| {
-                    d.value.meta.class == class.name && d.value.meta.pool == PoolState::Production
-                })
+                // A disconnected user's desktop is theirs as much as one in use.
+                .filter(|d| d.value.meta.class == class.name && d.value.meta.pool.is_assigned())
                 .count();
             if assigned > 0 {
                 return Some(format!(

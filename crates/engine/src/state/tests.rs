@@ -6,10 +6,10 @@ use crate::jobs::JobErrorKind;
 use deskpool_core::model::DesktopMeta;
 use deskpool_hypervisor::HvErrorKind;
 
-const BASE_SECS: i64 = 1_800_000_000;
+pub(super) const BASE_SECS: i64 = 1_800_000_000;
 
 /// A fleet of `hosts` (none on standby) and one class `office` with a buffer of `buffer`.
-fn fleet(hosts: &[&str], buffer: u32, engine_extra: &str) -> Fleet {
+pub(super) fn fleet(hosts: &[&str], buffer: u32, engine_extra: &str) -> Fleet {
     let mut text = format!(
         "[engine]\ntick_secs = 1\nresync_secs = 1\nretry_base_secs = 5\nretry_max_secs = 60\n\
          creation_pool_path = \"/deskpool-test\"\n{engine_extra}\n"
@@ -77,7 +77,7 @@ pub(super) fn connect_job(effects: &[Effect], host: &str) -> Option<JobId> {
         })
 }
 
-fn answers(effects: &[Effect]) -> Vec<(RequestId, &CommandResult)> {
+pub(super) fn answers(effects: &[Effect]) -> Vec<(RequestId, &CommandResult)> {
     effects
         .iter()
         .filter_map(|e| match e {
@@ -87,7 +87,7 @@ fn answers(effects: &[Effect]) -> Vec<(RequestId, &CommandResult)> {
         .collect()
 }
 
-fn seed_copy() -> SeedCopy {
+pub(super) fn seed_copy() -> SeedCopy {
     SeedCopy {
         class: "office".into(),
         version: "v1".into(),
@@ -167,7 +167,7 @@ pub(super) fn connected_engine(
     (state, effects)
 }
 
-fn assign(id: u64, user: &str, wait_secs: u64) -> Input {
+pub(super) fn assign(id: u64, user: &str, wait_secs: u64) -> Input {
     Input::Command {
         id: RequestId(id),
         command: Command::Assign {
@@ -821,7 +821,7 @@ fn the_state_machine_holds_no_runtime_channel_clock_or_connection() {
     }
 }
 
-fn events(effects: &[Effect]) -> Vec<&Event> {
+pub(super) fn events(effects: &[Effect]) -> Vec<&Event> {
     effects
         .iter()
         .filter_map(|e| match e {

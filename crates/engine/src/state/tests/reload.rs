@@ -111,23 +111,27 @@ fn a_host_added_is_connected_and_one_removed_with_desktops_is_refused() {
 
 #[test]
 fn a_class_with_desktops_in_production_cannot_be_removed() {
-    let mut assigned = buffered("dp-office-0000000001", "h1");
-    assigned.meta.pool = PoolState::Production;
-    assigned.meta.user = Some("alice".into());
-    let (mut state, _) =
-        connected_engine(fleet(&["h1"], 1, ""), Settings::default(), vec![assigned]);
-    let mut new = fleet(&["h1"], 1, "");
-    new.classes.clear();
-    let (effects, outcome) = reload(&mut state, 1.0, new);
-    let why = outcome.expect_err("alice is on an office desktop");
-    assert!(
-        why.contains("class office is removed but 1 of its desktops are in production"),
-        "{why}"
-    );
-    assert!(
-        acting_jobs(&effects).is_empty(),
-        "nothing destroyed: {effects:?}"
-    );
+    // A disconnected user's desktop (kept for their reconnect) counts as production.
+    for pool in [PoolState::Production, PoolState::Disconnected] {
+        let mut assigned = buffered("dp-office-0000000001", "h1");
+        assigned.meta.pool = pool;
+        assigned.meta.user = Some("alice".into());
+        let mut with_grace = fleet(&["h1"], 1, "");
+        with_grace.classes[0].policy.disconnect_grace_secs = 3600;
+        let (mut state, _) = connected_engine(with_grace, Settings::default(), vec![assigned]);
+        let mut new = fleet(&["h1"], 1, "");
+        new.classes.clear();
+        let (effects, outcome) = reload(&mut state, 1.0, new);
+        let why = outcome.expect_err("alice is on an office desktop");
+        assert!(
+            why.contains("class office is removed but 1 of its desktops are in production"),
+            "{pool:?}: {why}"
+        );
+        assert!(
+            acting_jobs(&effects).is_empty(),
+            "nothing destroyed: {effects:?}"
+        );
+    }
 }
 
 #[test]
