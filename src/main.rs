@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{CommandFactory, Parser, Subcommand};
 
 mod generate;
+mod token;
 
 use deskpool::console::ConsoleEngine;
 use deskpool::{report, setup};
@@ -124,6 +125,11 @@ enum Sub {
         #[command(subcommand)]
         command: Ctl,
     },
+    /// Manage the tokens of the broker's network endpoint ([broker] listen).
+    Token {
+        #[command(subcommand)]
+        command: Token,
+    },
     /// Write the man pages or a shell completion script (for packagers).
     #[command(hide = true)]
     Generate {
@@ -138,6 +144,21 @@ enum Generate {
     Man { dir: PathBuf },
     /// Print the completion script for SHELL to stdout.
     Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Subcommand)]
+enum Token {
+    /// Add a client: print a new secret once (stdout) and append NAME, SCOPE and the secret's
+    /// SHA-256 to the token file.
+    Add {
+        name: String,
+        /// read (GET endpoints, events), assign (assign and release too), admin (everything).
+        #[arg(long)]
+        scope: String,
+        /// The token file (default: [broker] tokens of the config).
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -222,6 +243,24 @@ fn run_cli(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Some(Sub::Serve) => serve(cli.config),
         Some(Sub::Ctl { socket, command }) => ctl(cli.config, socket, command),
+        Some(Sub::Token {
+            command: Token::Add { name, scope, file },
+        }) => {
+            let file = match file {
+                Some(file) => file,
+                None => {
+                    let loaded = setup::load(cli.config.as_deref())?;
+                    loaded.fleet.broker.tokens_file.ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "{} sets no [broker] tokens; give the token file with --file",
+                            loaded.source.path().display()
+                        )
+                    })?
+                }
+            };
+            token::add(&file, &name, &scope)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Sub::Generate { what }) => {
             match what {
                 Generate::Man { dir } => generate::man_pages(Cli::command(), &dir)?,
@@ -354,6 +393,7 @@ fn serve(explicit: Option<PathBuf>) -> anyhow::Result<ExitCode> {
             .map(|c| c.name.clone())
             .collect();
         let config_path = loaded.source.path().to_path_buf();
+        let endpoint_settings = loaded.fleet.broker.clone();
         let (mut engine, reloads) = run::start_reloadable(
             loaded.fleet,
             EngineOptions {
@@ -365,15 +405,29 @@ fn serve(explicit: Option<PathBuf>) -> anyhow::Result<ExitCode> {
                 simulated_steps: Default::default(),
             },
         );
-        let broker = match broker::Broker::start(&mut engine, &socket, classes) {
+        let mut broker = match broker::Broker::start(&mut engine, &socket, classes) {
             Ok(b) => b,
             Err(e) => {
                 engine.shutdown().await;
                 return Err(e.into());
             }
         };
+        let audit_log = loaded.state_dir.join("audit.log");
+        let endpoint = match broker.serve_endpoint(&endpoint_settings, audit_log).await {
+            Ok(endpoint) => endpoint,
+            Err(e) => {
+                broker.shutdown().await;
+                engine.shutdown().await;
+                return Err(e.into());
+            }
+        };
+        let endpoint = match endpoint {
+            Some(addr) if endpoint_settings.tls.is_some() => format!("; endpoint https://{addr}"),
+            Some(addr) => format!("; endpoint http://{addr}"),
+            None => String::new(),
+        };
         println!(
-            "deskpool: engine running; broker socket {} (logs in {})",
+            "deskpool: engine running; broker socket {}{endpoint} (logs in {})",
             socket.display(),
             loaded.state_dir.join("deskpool.log").display()
         );
@@ -381,7 +435,7 @@ fn serve(explicit: Option<PathBuf>) -> anyhow::Result<ExitCode> {
             tokio::select! {
                 _ = terminate.recv() => break "SIGTERM",
                 _ = interrupt.recv() => break "SIGINT",
-                _ = hangup.recv() => reload_config(&config_path, &reloads).await,
+                _ = hangup.recv() => reload_config(&config_path, &reloads, &broker).await,
                 _ = async { while engine.snapshot.changed().await.is_ok() {} } => {
                     break "the engine stopping"
                 }
@@ -398,9 +452,15 @@ fn serve(explicit: Option<PathBuf>) -> anyhow::Result<ExitCode> {
 /// SIGHUP: reads the configuration file again and hands it to the engine, which applies it or
 /// keeps the running one (a file with errors, or a change that takes a restart); either way the
 /// outcome is logged, printed and shown to attached consoles as an event.
-async fn reload_config(path: &std::path::Path, reloads: &tokio::sync::mpsc::Sender<run::Reload>) {
+async fn reload_config(
+    path: &std::path::Path,
+    reloads: &tokio::sync::mpsc::Sender<run::Reload>,
+    broker: &broker::Broker,
+) {
     tracing::info!("SIGHUP: reading {} again", path.display());
     let config = config::load_file(path).map_err(|e| e.to_string());
+    // The endpoint's tokens, read again with the file: taken once the engine accepts it.
+    let tokens = config.as_ref().map(|f| f.broker.tokens.clone()).ok();
     let (reply, outcome) = tokio::sync::oneshot::channel();
     if reloads.send(run::Reload { config, reply }).await.is_err() {
         return;
@@ -408,10 +468,15 @@ async fn reload_config(path: &std::path::Path, reloads: &tokio::sync::mpsc::Send
     // Written, not printed: a closed stdout (the journal gone) must not end the engine.
     use std::io::Write;
     let _ = match outcome.await {
-        Ok(Ok(summary)) => writeln!(
-            std::io::stdout(),
-            "deskpool: configuration reloaded: {summary}"
-        ),
+        Ok(Ok(summary)) => {
+            if let Some(tokens) = &tokens {
+                broker.set_tokens(tokens);
+            }
+            writeln!(
+                std::io::stdout(),
+                "deskpool: configuration reloaded: {summary}"
+            )
+        }
         Ok(Err(why)) => writeln!(
             std::io::stderr(),
             "deskpool: configuration not reloaded, the running one is kept: {why}"

@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Query, State};
+use axum::extract::{Extension, Query, State};
 use axum::response::Response;
 use axum::routing::{MethodRouter, get, post};
 use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use serde::{Deserialize, Serialize};
 
+use super::access::Caller;
 use super::server::{MAX_ASSIGN_WAIT_SECS, MAX_WAIT_SECS, Shared, class_lines, ring_batch, status};
 use super::{metrics, stream};
 use deskpool_api::{Command, CommandError, ErrorKind, Reply};
@@ -170,7 +171,12 @@ struct AssignBody {
     wait_secs: u64,
 }
 
-async fn assign(State(shared): State<Arc<Shared>>, headers: HeaderMap, raw: Bytes) -> Response {
+async fn assign(
+    State(shared): State<Arc<Shared>>,
+    caller: Option<Extension<Caller>>,
+    headers: HeaderMap,
+    raw: Bytes,
+) -> Response {
     let b: AssignBody = match body(&headers, &raw) {
         Ok(b) => b,
         Err(r) => return r.answer(),
@@ -195,7 +201,11 @@ async fn assign(State(shared): State<Arc<Shared>>, headers: HeaderMap, raw: Byte
         user: b.user,
         wait_secs: b.wait_secs,
     };
-    match shared.commander.send(command, "broker").await {
+    match shared
+        .commander
+        .send(command, actor(&caller, "broker"))
+        .await
+    {
         Ok(Reply::Assigned {
             desktop,
             host,
@@ -221,24 +231,40 @@ struct ReleaseBody {
 }
 
 /// The user logged out: `{"released": DESKTOP}`.
-async fn release(State(shared): State<Arc<Shared>>, headers: HeaderMap, raw: Bytes) -> Response {
-    end_session(&shared, &headers, &raw, "released", |desktop| {
+async fn release(
+    State(shared): State<Arc<Shared>>,
+    caller: Option<Extension<Caller>>,
+    headers: HeaderMap,
+    raw: Bytes,
+) -> Response {
+    end_session(&shared, &caller, &headers, &raw, "released", |desktop| {
         Command::Release { desktop }
     })
     .await
 }
 
 /// The user's session ended without a logout: `{"disconnected": DESKTOP}`.
-async fn disconnect(State(shared): State<Arc<Shared>>, headers: HeaderMap, raw: Bytes) -> Response {
-    end_session(&shared, &headers, &raw, "disconnected", |desktop| {
-        Command::Disconnect { desktop }
-    })
+async fn disconnect(
+    State(shared): State<Arc<Shared>>,
+    caller: Option<Extension<Caller>>,
+    headers: HeaderMap,
+    raw: Bytes,
+) -> Response {
+    end_session(
+        &shared,
+        &caller,
+        &headers,
+        &raw,
+        "disconnected",
+        |desktop| Command::Disconnect { desktop },
+    )
     .await
 }
 
 /// A release or disconnect of the desktop the body names; the answer names it under `done`.
 async fn end_session(
     shared: &Shared,
+    caller: &Option<Extension<Caller>>,
     headers: &HeaderMap,
     raw: &Bytes,
     done: &str,
@@ -253,7 +279,7 @@ async fn end_session(
     }
     match shared
         .commander
-        .send(command(b.desktop.clone()), "broker")
+        .send(command(b.desktop.clone()), actor(caller, "broker"))
         .await
     {
         Ok(_) => json(200, &serde_json::json!({ done: b.desktop })),
@@ -268,7 +294,12 @@ struct CommandBody {
     actor: String,
 }
 
-async fn command(State(shared): State<Arc<Shared>>, headers: HeaderMap, raw: Bytes) -> Response {
+async fn command(
+    State(shared): State<Arc<Shared>>,
+    caller: Option<Extension<Caller>>,
+    headers: HeaderMap,
+    raw: Bytes,
+) -> Response {
     let b: CommandBody = match body(&headers, &raw) {
         Ok(b) => b,
         Err(r) => return r.answer(),
@@ -287,10 +318,22 @@ async fn command(State(shared): State<Arc<Shared>>, headers: HeaderMap, raw: Byt
     {
         return error(422, format!("wait_secs: at most {MAX_ASSIGN_WAIT_SECS}"));
     }
-    match shared.commander.send(b.command, &b.actor).await {
+    match shared
+        .commander
+        .send(b.command, actor(&caller, &b.actor))
+        .await
+    {
         Ok(reply) => json(200, &serde_json::json!({ "reply": reply })),
         Err(e) => refused(&e),
     }
+}
+
+/// Who the engine is told did it: the network endpoint's client, else what the socket's
+/// client said (`fallback`).
+fn actor<'a>(caller: &'a Option<Extension<Caller>>, fallback: &'a str) -> &'a str {
+    caller
+        .as_ref()
+        .map_or(fallback, |Extension(Caller(who))| who.as_str())
 }
 
 /// The query of a request, percent-decoded (`+` is a space), in order.

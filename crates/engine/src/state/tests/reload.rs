@@ -140,3 +140,41 @@ fn the_same_file_again_changes_nothing() {
     let (_, outcome) = reload(&mut state, 1.0, fleet(&["h1"], 1, ""));
     assert_eq!(outcome.as_deref(), Ok("nothing changed"));
 }
+
+#[test]
+fn the_endpoint_address_and_tls_files_take_a_restart_and_its_tokens_do_not() {
+    use deskpool_core::policy::access::{ClientToken, Scope, TlsFiles};
+    let (mut state, _) = connected_engine(fleet(&["h1"], 1, ""), Settings::default(), vec![]);
+    let mut new = fleet(&["h1"], 1, "");
+    new.broker.listen = Some("127.0.0.1:8443".parse().unwrap());
+    let (effects, outcome) = reload(&mut state, 1.0, new);
+    let why = outcome.expect_err("refused");
+    assert!(
+        why.contains("[broker] listen changed, which takes a restart"),
+        "{why}"
+    );
+    assert!(event(&effects, EventKind::ConfigRefused).is_some());
+
+    let mut new = fleet(&["h1"], 1, "");
+    new.broker.tls = Some(TlsFiles {
+        cert: "/etc/deskpool/cert.pem".into(),
+        key: "/etc/deskpool/key.pem".into(),
+        client_ca: None,
+    });
+    let (_, outcome) = reload(&mut state, 2.0, new);
+    assert!(
+        outcome
+            .expect_err("refused")
+            .contains("tls_cert, tls_key or client_ca")
+    );
+
+    let mut new = fleet(&["h1"], 1, "");
+    new.broker.tokens = vec![ClientToken {
+        name: "gateway".into(),
+        scope: Scope::Assign,
+        sha256: "ab".repeat(32),
+    }];
+    let (_, outcome) = reload(&mut state, 3.0, new.clone());
+    assert_eq!(outcome.as_deref(), Ok("[broker] tokens changed"));
+    assert_eq!(state.fleet.broker.tokens, new.broker.tokens);
+}
