@@ -34,6 +34,8 @@ use deskpool_hypervisor::conn::DaemonIdentity;
 
 mod commands;
 #[cfg(test)]
+mod demand_tests;
+#[cfg(test)]
 mod disconnect_tests;
 mod execute;
 mod hosts;
@@ -550,7 +552,7 @@ fn desktop_name(class: &str, id: u64) -> String {
 
 /// A demand model that has seen every login of the history, in order.
 fn learn_from(history: &DemandHistory, fleet: &Fleet) -> DemandModel {
-    let mut model = DemandModel::new(fleet.engine.timezone.clone());
+    let mut model = DemandModel::with_calendar(fleet);
     for class in &fleet.classes {
         for bucket in history.buckets(&class.name) {
             // Spread a bucket's logins evenly across it.

@@ -22,6 +22,9 @@ mod tests;
 mod calendar_tests;
 
 #[cfg(test)]
+mod forecast_tests;
+
+#[cfg(test)]
 mod standby_tests;
 
 #[cfg(test)]

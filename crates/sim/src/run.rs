@@ -178,7 +178,7 @@ pub fn simulate_with_hand_outs(
         peak_total: 0,
         host_secs: 0,
         memory: PlanMemory::default(),
-        demand: DemandModel::new(fleet.engine.timezone.clone()),
+        demand: DemandModel::with_calendar(fleet),
         forecasts: fleet
             .classes
             .iter()
@@ -389,7 +389,11 @@ impl Sim<'_> {
                 if let Ok(at) = Timestamp::from_second(e.at) {
                     self.demand.record_user_login(&spec.name, &e.user, at);
                 }
-                if let Some(name) = self.model.ready_of(&spec.name, &spec.seed.version) {
+                let ready = self.model.ready_of(&spec.name, &spec.seed.version);
+                if let Ok(at) = Timestamp::from_second(e.at) {
+                    self.demand.record_outcome(&spec.name, at, ready.is_some());
+                }
+                if let Some(name) = ready {
                     self.model
                         .set_phase(&name, Phase::Assigned, Some(&e.user), self.now);
                     self.ledger.served(&spec.name, None);
@@ -431,7 +435,9 @@ impl Sim<'_> {
     /// up.
     fn logout(&mut self, class: usize, user: &str) {
         let spec = &self.fleet.classes[class];
-        self.demand.record_logout(&spec.name, user);
+        if let Ok(at) = Timestamp::from_second(self.now) {
+            self.demand.record_logout(&spec.name, user, at);
+        }
         if let Some(name) = self.desktops_of.remove(&(class, user.to_string())) {
             self.model.remove(&name);
             self.ledger.logged_out(&spec.name, &spec.policy);

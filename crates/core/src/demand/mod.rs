@@ -36,17 +36,21 @@
 //!   The planner bounds the result by the cap.
 
 mod burst;
+mod calendar;
 mod profile;
+mod reconnect;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use crate::policy::ClassSpec;
+use crate::policy::{ClassSpec, Fleet};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 
 use burst::{BURST_WINDOWS, FLOOR_RATE, clustered_quantile, is_burst, poisson_equivalent};
+use calendar::Calendar;
 use profile::{BIN_MINUTES, DayRecord, KEPT_DAYS, Profiles};
+use reconnect::Logouts;
 
 /// Length of a time-of-day bin.
 pub const BIN_SECS: i64 = 900;
@@ -65,6 +69,13 @@ const RATIO_MIN: f64 = 0.05;
 const RATIO_MAX: f64 = 5.0;
 /// The longest look-ahead [`DemandModel::lead_horizon`] asks for beyond the lead time.
 const MAX_BUILD_AHEAD_SECS: f64 = 3_600.0;
+/// The steps in which [`DemandModel::plan_mean_for`] looks for a peak beyond the lead time.
+const BUILD_AHEAD_STEP_SECS: i64 = 300;
+/// An hour of the day needs this many logins with a told outcome over the recent days before
+/// its misses raise its service level.
+const OUTCOME_MIN_LOGINS: u32 = 20;
+/// The highest service level a missed hour is raised to.
+const RAISED_LEVEL_MAX: f64 = 0.9999;
 
 /// What is learnt for one class.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -81,10 +92,32 @@ pub struct ClassDemand {
     /// User → the local day they last logged in (kept days only); empty when logins are
     /// recorded without their user.
     last_seen: HashMap<String, i64>,
+    /// Users of `last_seen` seen on the day being counted.
+    #[serde(default)]
+    seen_today: usize,
     /// Users logged in now: seen today (or since, when logouts are recorded) and not logged out.
     present: HashSet<String>,
     /// Whether any logout was recorded (then `present` is not reset at midnight).
     logouts_recorded: bool,
+    /// The logouts of the last minute, and a mass logout whose users are expected back.
+    #[serde(default)]
+    logouts: Logouts,
+    /// Whether the day being counted is a recognised outage.
+    #[serde(default)]
+    today_outage: bool,
+    /// Seconds of the day of its logins, in order (for the window peaks).
+    #[serde(default)]
+    today_seconds: Vec<u32>,
+    /// Per hour of the day being counted: logins with a told outcome, and misses.
+    #[serde(default = "no_outcomes")]
+    today_outcomes: Vec<[u32; 2]>,
+    /// The class's one-off days ([`DemandModel::follow_calendar`]); not serialised.
+    #[serde(skip)]
+    calendar: Calendar,
+}
+
+fn no_outcomes() -> Vec<[u32; 2]> {
+    vec![[0; 2]; 24]
 }
 
 /// Login arrivals per class, and their forecast. See the module documentation.
@@ -131,8 +164,14 @@ impl Default for ClassDemand {
             today_minutes: vec![0; BINS * BIN_MINUTES],
             recent: VecDeque::new(),
             last_seen: HashMap::new(),
+            seen_today: 0,
             present: HashSet::new(),
             logouts_recorded: false,
+            logouts: Logouts::default(),
+            today_outage: false,
+            today_seconds: Vec::new(),
+            today_outcomes: no_outcomes(),
+            calendar: Calendar::default(),
         }
     }
 }
@@ -140,16 +179,20 @@ impl Default for ClassDemand {
 impl ClassDemand {
     /// Completes the local day `day` (its counts are `today_minutes`) and learns again.
     fn close_day(&mut self, day: i64) {
-        self.days.push_back(DayRecord::from_minutes(
-            weekday_of(day),
-            &self.today_minutes,
-        ));
+        let mut record =
+            DayRecord::from_logins(weekday_of(day), &self.today_minutes, &self.today_seconds);
+        record.day = day;
+        record.outage = std::mem::take(&mut self.today_outage);
+        record.outcomes = std::mem::replace(&mut self.today_outcomes, no_outcomes());
+        self.today_seconds.clear();
+        self.days.push_back(record);
         while self.days.len() > KEPT_DAYS {
             self.days.pop_front();
         }
         self.today_minutes.iter_mut().for_each(|c| *c = 0);
         let oldest = day - KEPT_DAYS as i64;
         self.last_seen.retain(|_, seen| *seen > oldest);
+        self.seen_today = 0;
         if !self.logouts_recorded {
             self.present.clear();
         }
@@ -166,7 +209,7 @@ impl ClassDemand {
                     self.close_day(d);
                     d += 1;
                 }
-                self.profiles = Profiles::learn(&self.days);
+                self.profiles = Profiles::learn(&self.days, &self.calendar);
                 self.today = Some(day);
             }
             _ => {}
@@ -175,10 +218,17 @@ impl ClassDemand {
             && let Some(minute) = self.today_minutes.get_mut((secs / 60) as usize)
         {
             *minute += 1;
+            self.today_seconds.push(secs as u32);
         }
         if let Some(user) = user {
-            self.last_seen.insert(user.to_string(), day);
+            let previous = self.last_seen.insert(user.to_string(), day);
+            if self.today == Some(day) && previous != Some(day) {
+                self.seen_today += 1;
+            }
             self.present.insert(user.to_string());
+            if self.logouts.login(user, at) {
+                self.today_outage = true;
+            }
         }
         self.recent.push_back(at);
         let newest = self.recent.back().copied().unwrap_or(at).max(at);
@@ -191,9 +241,21 @@ impl ClassDemand {
         }
     }
 
-    fn record_logout(&mut self, user: &str) {
+    fn record_logout(&mut self, user: &str, at: i64) {
         self.logouts_recorded = true;
         self.present.remove(user);
+        self.logouts.logout(user, at, self.present.len());
+    }
+
+    fn record_outcome(&mut self, tz: &TimeZone, at: i64, instant: bool) {
+        let (day, _, secs) = local(tz, at);
+        if self.today != Some(day) {
+            return;
+        }
+        if let Some(hour) = self.today_outcomes.get_mut((secs / 3600) as usize) {
+            hour[0] += 1;
+            hour[1] += u32::from(!instant);
+        }
     }
 
     fn has_history(&self) -> bool {
@@ -227,7 +289,13 @@ impl ClassDemand {
         let mut total = 0.0;
         let mut t = from;
         while t < to {
-            let (_, weekday, secs) = local(tz, t);
+            let (day, weekday, secs) = local(tz, t);
+            // A holiday is expected as a Sunday.
+            let weekday = if self.calendar.is_holiday(day) {
+                6
+            } else {
+                weekday
+            };
             let bin = (secs / BIN_SECS) as usize;
             let bin_end = t - secs % BIN_SECS + BIN_SECS;
             let end = bin_end.min(to);
@@ -271,6 +339,15 @@ impl ClassDemand {
         best
     }
 
+    /// Users of the class not seen yet today (the most a storm can still bring), when logins
+    /// name their users and a day is learnt.
+    fn users_not_seen_today(&self) -> Option<f64> {
+        if self.last_seen.is_empty() || !self.has_history() {
+            return None;
+        }
+        Some(self.last_seen.len().saturating_sub(self.seen_today) as f64)
+    }
+
     /// Users of the class not logged in now, when logins name their users and a day is learnt.
     fn users_not_present(&self) -> Option<f64> {
         if self.last_seen.is_empty() || !self.has_history() {
@@ -284,14 +361,23 @@ impl ClassDemand {
         let short = self.recent_count(now, SHORT_SECS) as f64;
         let recent_rate = (hour / RECENT_SECS as f64).max(short / SHORT_SECS as f64);
         let mut expected = recent_rate * horizon as f64;
+        let mut usual = 0.0;
         if self.has_history() {
-            let ahead = self.profile(tz, now, now + horizon, true);
+            usual = self.profile(tz, now, now + horizon, true);
             let past = self.profile(tz, now - RECENT_SECS, now, false);
             let ratio = ((hour + PRIOR) / (past + PRIOR)).clamp(RATIO_MIN, RATIO_MAX);
-            expected = expected.max(ahead * ratio);
+            expected = expected.max(usual * ratio);
         }
         if let Some(burst) = self.burst(tz, now, horizon) {
-            expected = expected.max(burst);
+            // A storm brings users who have not come yet today.
+            let remainder = self.users_not_seen_today().map_or(burst, |u| burst.min(u));
+            expected = expected.max(remainder);
+        }
+        // After a mass logout, its users are expected back all at once (on top of the usual
+        // logins; the recent rate already counts those of them who are back).
+        let back = self.logouts.expected_back(now);
+        if back > 0.0 {
+            expected = expected.max(usual + back);
         }
         match self.users_not_present() {
             Some(users) => expected.min(users),
@@ -315,6 +401,100 @@ impl ClassDemand {
         }
         worst
     }
+
+    /// The service level to size the spare for around `[now, now + lead)`: `service_level`, or
+    /// more for an hour of the day whose logins missed it on the recent days (the allowed share
+    /// of misses scaled down by how far it was exceeded).
+    fn raised_level(&self, tz: &TimeZone, now: i64, lead: i64, service_level: f64) -> f64 {
+        let allowed = 1.0 - service_level;
+        let mut level = service_level;
+        for t in [now, now + lead] {
+            let (_, _, secs) = local(tz, t);
+            let Some(&[logins, misses]) = self.profiles.outcomes.get((secs / 3600) as usize) else {
+                continue;
+            };
+            if logins < OUTCOME_MIN_LOGINS || allowed <= 0.0 {
+                continue;
+            }
+            let missed = f64::from(misses) / f64::from(logins);
+            if missed > allowed {
+                level = level.max((1.0 - allowed * allowed / missed).min(RAISED_LEVEL_MAX));
+            }
+        }
+        level
+    }
+
+    /// The most logins seen in a `lead`-second window in the bins `[now, now + lead]` touches,
+    /// on the recent usual days (0 with no history).
+    fn peak_ahead(&self, tz: &TimeZone, now: i64, lead: i64) -> f64 {
+        if !self.has_history() {
+            return 0.0;
+        }
+        let mut peak: f64 = 0.0;
+        let mut t = now;
+        loop {
+            let (_, _, secs) = local(tz, t);
+            peak = peak.max(self.profiles.peak((secs / BIN_SECS) as usize, lead));
+            if t >= now + lead {
+                break;
+            }
+            t = (t - secs % BIN_SECS + BIN_SECS).min(now + lead);
+        }
+        peak
+    }
+
+    /// The desktops to hold now so that a forecast peak beyond the lead time is met although
+    /// creation delivers only `refill` a second: the most, over horizons `lead + k × STEP` up to
+    /// an hour beyond the lead time, of the logins forecast by then less what creation can
+    /// still build before then. 0 where creation keeps up.
+    fn build_ahead(&self, tz: &TimeZone, now: i64, lead: i64, refill: f64) -> f64 {
+        if refill.is_nan() || refill <= 0.0 {
+            return 0.0;
+        }
+        // The forecast grows with the horizon: when the whole look-ahead's logins are fewer
+        // than creation builds in one step, no step needs anything ahead.
+        let furthest = self.forecast(tz, now, lead + MAX_BUILD_AHEAD_SECS as i64);
+        if furthest <= refill * BUILD_AHEAD_STEP_SECS as f64 {
+            return 0.0;
+        }
+        let mut needed: f64 = 0.0;
+        let mut beyond = BUILD_AHEAD_STEP_SECS;
+        while beyond as f64 <= MAX_BUILD_AHEAD_SECS {
+            let built = refill * beyond as f64;
+            needed = needed.max(self.forecast(tz, now, lead + beyond) - built);
+            beyond += BUILD_AHEAD_STEP_SECS;
+        }
+        needed
+    }
+
+    /// See [`DemandModel::planning_mean`]; `lead` is the time a desktop takes to become ready.
+    fn planning_mean(
+        &self,
+        tz: &TimeZone,
+        now: i64,
+        lead: i64,
+        horizon: i64,
+        service_level: f64,
+    ) -> f64 {
+        let mean = self.forecast(tz, now, horizon);
+        let level = self.raised_level(tz, now, lead, service_level);
+        let dispersion = self.dispersion(tz, now, horizon);
+        if dispersion <= 1.0 && level <= service_level {
+            // Poisson arrivals at the service level asked: the planner's own quantile.
+            return mean;
+        }
+        let mut quantile = clustered_quantile(mean, dispersion, level);
+        if level > service_level {
+            // An hour that missed also holds its usual worst moment: the most logins seen in a
+            // lead time on the recent days (a desktop for each, the login at hand included).
+            let peak = self.peak_ahead(tz, now, lead).ceil() as u32;
+            quantile = quantile.max(peak.saturating_sub(1));
+        }
+        if let Some(users) = self.users_not_present() {
+            quantile = quantile.min(users as u32);
+        }
+        poisson_equivalent(mean, quantile, service_level)
+    }
 }
 
 impl DemandModel {
@@ -324,6 +504,13 @@ impl DemandModel {
             classes: std::collections::BTreeMap::new(),
             tz,
         }
+    }
+
+    /// An empty model for `fleet`: its time zone and its calendar ([`Self::follow_calendar`]).
+    pub fn with_calendar(fleet: &Fleet) -> DemandModel {
+        let mut model = DemandModel::new(fleet.engine.timezone.clone());
+        model.follow_calendar(fleet);
+        model
     }
 
     /// Sets the time zone again (it is not serialised).
@@ -351,10 +538,33 @@ impl DemandModel {
             .record(&tz, at.as_second(), Some(user));
     }
 
-    /// Records that `user` of `class` logged out: they can log in again, so they count among
-    /// the users a burst can still bring.
-    pub fn record_logout(&mut self, class: &str, user: &str) {
-        self.class_mut(class).record_logout(user);
+    /// Records that `user` of `class` logged out at `at`: they can log in again, so they count
+    /// among the users a burst can still bring; a mass logout (a large share of the class's
+    /// users within a minute) expects its users back at once.
+    pub fn record_logout(&mut self, class: &str, user: &str, at: Timestamp) {
+        self.class_mut(class).record_logout(user, at.as_second());
+    }
+
+    /// Records whether a login of `class` at `at` found a desktop ready (`instant`): an hour of
+    /// the day whose logins missed the service level on the recent days is planned at a higher
+    /// one.
+    pub fn record_outcome(&mut self, class: &str, at: Timestamp, instant: bool) {
+        let tz = self.tz.clone();
+        self.class_mut(class)
+            .record_outcome(&tz, at.as_second(), instant);
+    }
+
+    /// Reads the one-off days of every class of `fleet` (holidays and declared events: not
+    /// learnt as the usual week; a holiday is expected as a Sunday) and learns again.
+    pub fn follow_calendar(&mut self, fleet: &Fleet) {
+        for spec in &fleet.classes {
+            let class = self.class_mut(&spec.name);
+            let calendar = Calendar::of(fleet, &spec.name);
+            if class.calendar != calendar {
+                class.calendar = calendar;
+                class.profiles = Profiles::learn(&class.days, &class.calendar);
+            }
+        }
     }
 
     /// Expected logins of `class` in `[now, now + horizon_secs)`. 0 for a class never seen.
@@ -381,14 +591,7 @@ impl DemandModel {
             return 0.0;
         };
         let horizon = i64::try_from(horizon_secs).unwrap_or(i64::MAX / 4);
-        let now = now.as_second();
-        let mean = c.forecast(&self.tz, now, horizon);
-        let dispersion = c.dispersion(&self.tz, now, horizon);
-        if dispersion <= 1.0 {
-            return mean;
-        }
-        let quantile = clustered_quantile(mean, dispersion, service_level);
-        poisson_equivalent(mean, quantile, service_level)
+        c.planning_mean(&self.tz, now.as_second(), horizon, horizon, service_level)
     }
 
     /// The horizon to forecast over so that what is forecast can still be built in time:
@@ -430,7 +633,18 @@ impl DemandModel {
         let per_host = pacing.clones_per_host.min(pacing.boots_per_host);
         let refill = f64::from(per_host) * active_hosts as f64 / lead.max(1) as f64;
         let horizon = self.lead_horizon(&class.name, now, lead, refill, stock);
-        self.planning_mean(&class.name, now, horizon, service_level)
+        let Some(c) = self.classes.get(&class.name) else {
+            return 0.0;
+        };
+        let to_secs = |s: u64| i64::try_from(s).unwrap_or(i64::MAX / 4);
+        let planned = c.planning_mean(
+            &self.tz,
+            now.as_second(),
+            to_secs(lead),
+            to_secs(horizon),
+            service_level,
+        );
+        planned.max(c.build_ahead(&self.tz, now.as_second(), to_secs(lead), refill))
     }
 
     /// Whether any completed day of `class` has been learnt (else only the recent rate is used).

@@ -10,6 +10,7 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 
 use super::BINS;
+use super::calendar::Calendar;
 
 /// Completed days kept (four weeks of each weekday).
 pub(super) const KEPT_DAYS: usize = 28;
@@ -26,6 +27,10 @@ const DISPERSION_MAX: f64 = 8.0;
 /// The spread of a Poisson stream's measured dispersion (15 minutes, median of a week of days):
 /// less excess than this over 1 is read as Poisson.
 const DISPERSION_NOISE: f64 = 0.3;
+/// The windows whose most logins per bin are kept (seconds): a lead time between two of them
+/// reads the two (see [`Profiles::peak`]).
+pub(super) const PEAK_WINDOWS: [i64; 5] = [30, 60, 120, 300, 600];
+const PEAKS: usize = PEAK_WINDOWS.len();
 
 /// One completed local day.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -36,6 +41,19 @@ pub(super) struct DayRecord {
     /// Per bin: variance over mean of its per-minute counts, when it had enough logins (1 for a
     /// Poisson stream, more for clumps).
     pub(super) dispersion: Vec<Option<f64>>,
+    /// The local day (days since 1970-01-01), for the calendar's one-off days.
+    #[serde(default)]
+    pub(super) day: i64,
+    /// A recognised outage (a mass logout most of whose users came back): not learnt from.
+    #[serde(default)]
+    pub(super) outage: bool,
+    /// Per bin: the most logins in any window of each of [`PEAK_WINDOWS`] ending in the bin.
+    #[serde(default)]
+    pub(super) peaks: Vec<[u32; PEAKS]>,
+    /// Per hour of the day: logins whose outcome was told, and those that found no desktop
+    /// ready ([`super::DemandModel::record_outcome`]).
+    #[serde(default)]
+    pub(super) outcomes: Vec<[u32; 2]>,
 }
 
 impl DayRecord {
@@ -44,8 +62,9 @@ impl DayRecord {
         self.counts.get(bin).copied().map_or(0.0, f64::from)
     }
 
-    /// A day from its logins per minute (`BINS * BIN_MINUTES` values).
-    pub(super) fn from_minutes(weekday: usize, minutes: &[u32]) -> DayRecord {
+    /// A day from its logins per minute (`BINS * BIN_MINUTES` values) and the seconds of the
+    /// day of each login, in order (for the peaks).
+    pub(super) fn from_logins(weekday: usize, minutes: &[u32], seconds: &[u32]) -> DayRecord {
         let mut counts = Vec::with_capacity(BINS);
         let mut dispersion = Vec::with_capacity(BINS);
         for bin in minutes.chunks(BIN_MINUTES) {
@@ -66,8 +85,35 @@ impl DayRecord {
             weekday,
             counts,
             dispersion,
+            day: 0,
+            outage: false,
+            peaks: window_peaks(seconds),
+            outcomes: Vec::new(),
         }
     }
+
+    /// Whether the day is learnt from: not a recognised outage nor a one-off day of `calendar`.
+    fn usual(&self, calendar: &Calendar) -> bool {
+        !self.outage && !calendar.is_one_off(self.day)
+    }
+}
+
+/// Per bin, the most logins in any window of each of [`PEAK_WINDOWS`] that ends at a login of
+/// the bin (`seconds`: seconds of the day of the logins, in order).
+fn window_peaks(seconds: &[u32]) -> Vec<[u32; PEAKS]> {
+    let mut peaks = vec![[0u32; PEAKS]; BINS];
+    for (w, &window) in PEAK_WINDOWS.iter().enumerate() {
+        let mut first = 0;
+        for (i, &t) in seconds.iter().enumerate() {
+            while i64::from(seconds[first]) <= i64::from(t) - window {
+                first += 1;
+            }
+            let bin = (t as usize / (BIN_MINUTES * 60)).min(BINS - 1);
+            let count = (i - first + 1) as u32;
+            peaks[bin][w] = peaks[bin][w].max(count);
+        }
+    }
+    peaks
 }
 
 /// The median of `values` (the lower of the middle two for an even count: with two days, one
@@ -96,12 +142,19 @@ pub(super) struct Profiles {
     pub(super) daily: Vec<f64>,
     /// Clustering of logins per bin (1: Poisson), the median over the recent days.
     pub(super) dispersion: Vec<f64>,
+    /// Per bin and window of [`PEAK_WINDOWS`]: the most logins seen in such a window on the
+    /// recent days, each day's clipped to what the others make likely.
+    pub(super) peaks: Vec<[f64; PEAKS]>,
+    /// Per hour of the day over the recent days: logins with a told outcome, and misses.
+    pub(super) outcomes: Vec<[u32; 2]>,
 }
 
 impl Profiles {
-    /// Robust profiles of `days` (oldest first).
-    pub(super) fn learn(days: &VecDeque<DayRecord>) -> Profiles {
-        let recent: Vec<&DayRecord> = days.iter().rev().take(DAILY_DAYS).collect();
+    /// Robust profiles of `days` (oldest first), leaving out recognised outages and the one-off
+    /// days of `calendar`.
+    pub(super) fn learn(days: &VecDeque<DayRecord>, calendar: &Calendar) -> Profiles {
+        let usual: Vec<&DayRecord> = days.iter().filter(|d| d.usual(calendar)).collect();
+        let recent: Vec<&DayRecord> = usual.iter().rev().take(DAILY_DAYS).copied().collect();
         let mut daily = vec![0.0; BINS];
         let mut dispersion = vec![1.0; BINS];
         let mut buf = Vec::with_capacity(KEPT_DAYS);
@@ -122,8 +175,9 @@ impl Profiles {
         let mut week = vec![0.0; 7 * BINS];
         let mut week_days = [0u32; 7];
         for (weekday, days_of) in week_days.iter_mut().enumerate() {
-            let same: Vec<&DayRecord> = days
+            let same: Vec<&DayRecord> = usual
                 .iter()
+                .copied()
                 .rev()
                 .filter(|d| d.weekday == weekday)
                 .take(WEEKS)
@@ -147,9 +201,70 @@ impl Profiles {
             week_days,
             daily,
             dispersion,
+            peaks: learn_peaks(&recent),
+            outcomes: learn_outcomes(&recent),
         }
     }
 
+    /// The most logins in a window of `window` seconds ending in `bin` on the recent days: read
+    /// between the two [`PEAK_WINDOWS`] around it (in proportion), 0 with no days.
+    pub(super) fn peak(&self, bin: usize, window: i64) -> f64 {
+        let Some(p) = self.peaks.get(bin) else {
+            return 0.0;
+        };
+        let upper = PEAK_WINDOWS.iter().position(|&w| w >= window);
+        match upper {
+            Some(0) => p[0] * window.max(0) as f64 / PEAK_WINDOWS[0] as f64,
+            Some(u) => {
+                let (w0, w1) = (PEAK_WINDOWS[u - 1] as f64, PEAK_WINDOWS[u] as f64);
+                let share = (window as f64 - w0) / (w1 - w0);
+                p[u - 1] + share * (p[u] - p[u - 1])
+            }
+            None => p[PEAKS - 1] * window as f64 / PEAK_WINDOWS[PEAKS - 1] as f64,
+        }
+    }
+}
+
+/// Per bin and window: the largest of the recent days' peaks, each clipped to twice the
+/// median of the days plus 3 (one day's storm is not the usual worst moment).
+fn learn_peaks(recent: &[&DayRecord]) -> Vec<[f64; PEAKS]> {
+    let mut peaks = vec![[0.0; PEAKS]; BINS];
+    let mut buf = Vec::with_capacity(recent.len());
+    for (bin, peak) in peaks.iter_mut().enumerate() {
+        for (w, value) in peak.iter_mut().enumerate() {
+            buf.clear();
+            buf.extend(
+                recent
+                    .iter()
+                    .map(|d| d.peaks.get(bin).map_or(0.0, |p| f64::from(p[w]))),
+            );
+            let max = buf.iter().copied().fold(0.0, f64::max);
+            let Some(median) = lower_median(&mut buf) else {
+                continue;
+            };
+            *value = if recent.len() >= 3 {
+                max.min(2.0 * median + 3.0)
+            } else {
+                max
+            };
+        }
+    }
+    peaks
+}
+
+/// Per hour: the outcomes of the recent days summed.
+fn learn_outcomes(recent: &[&DayRecord]) -> Vec<[u32; 2]> {
+    let mut sums = vec![[0u32; 2]; 24];
+    for d in recent {
+        for (sum, o) in sums.iter_mut().zip(&d.outcomes) {
+            sum[0] += o[0];
+            sum[1] += o[1];
+        }
+    }
+    sums
+}
+
+impl Profiles {
     /// Expected logins in the bin at (`weekday`, `bin`): the weekday's profile blended with the
     /// all-days one (weight `n / (n + 0.5)` for `n` days of its own, up to 3).
     pub(super) fn raw(&self, weekday: usize, bin: usize) -> f64 {

@@ -223,8 +223,8 @@ fn a_burst_never_forecasts_more_users_than_are_not_logged_in() {
     let f = m.forecast("office", now, 600);
     assert!(f <= 6.0 + 1e-9, "forecast {f}, 6 users left");
     // Two log out: they can come back.
-    m.record_logout("office", "u0");
-    m.record_logout("office", "u1");
+    m.record_logout("office", "u0", at(5, 12 * 3600 + 49));
+    m.record_logout("office", "u1", at(5, 12 * 3600 + 49));
     let f = m.forecast("office", now, 600);
     assert!(f <= 8.0 + 1e-9 && f > 6.0, "forecast {f}, 8 users left");
 }
@@ -295,4 +295,229 @@ fn the_horizon_grows_by_the_time_creation_needs() {
     // Creation keeps up (or nothing to build): the lead time alone.
     assert_eq!(m.lead_horizon("office", now, 80, 1.0, 1000), 80);
     assert_eq!(m.lead_horizon("office", now, 80, 0.0, 0), 80);
+}
+
+/// Logs `n` users `u<first>..` of `class` in, one every `every` seconds from `from` on `day`.
+fn user_logins(
+    m: &mut DemandModel,
+    day: i64,
+    from: i64,
+    users: std::ops::Range<usize>,
+    every: i64,
+) {
+    for (i, u) in users.enumerate() {
+        m.record_user_login("office", &format!("u{u}"), at(day, from + i as i64 * every));
+    }
+}
+
+#[test]
+fn a_mass_logout_expects_its_users_back_at_once() {
+    let mut m = DemandModel::default();
+    // 100 users log in through the morning of the first day.
+    user_logins(&mut m, 0, 8 * 3600, 0..100, 60);
+    let now = at(0, 15 * 3600);
+    let before = m.forecast("office", now, 80);
+    assert!(before < 2.0, "forecast before {before}");
+    // 15:00: 80 of them log out within 20 s (an outage).
+    for u in 0..80 {
+        m.record_logout("office", &format!("u{u}"), at(0, 15 * 3600 + u / 4));
+    }
+    let after = at(0, 15 * 3600 + 21);
+    let f = m.forecast("office", after, 80);
+    assert!(
+        f >= 80.0,
+        "forecast after the mass logout {f}, 80 users away"
+    );
+    // 50 come back; the 30 still away are still expected, until none has come back for
+    // RECONNECT_QUIET_SECS (the last at 15:01:49).
+    user_logins(&mut m, 0, 15 * 3600 + 60, 0..50, 1);
+    let last = 15 * 3600 + 109;
+    let quiet = reconnect::RECONNECT_QUIET_SECS;
+    let f = m.forecast("office", at(0, last + quiet - 1), 80);
+    assert!(f >= 30.0, "forecast with 30 still away {f}");
+    let f = m.forecast("office", at(0, last + quiet), 80);
+    assert!(f < 20.0, "forecast once the wave is over {f}");
+}
+
+#[test]
+fn logouts_spread_over_the_evening_are_not_a_mass_logout() {
+    let mut m = DemandModel::default();
+    user_logins(&mut m, 0, 8 * 3600, 0..100, 60);
+    // 17:00-18:40: one logout a minute, as at the end of a working day.
+    for u in 0..100 {
+        m.record_logout("office", &format!("u{u}"), at(0, 17 * 3600 + u as i64 * 60));
+        let f = m.forecast("office", at(0, 17 * 3600 + u as i64 * 60 + 1), 80);
+        assert!(f < 5.0, "forecast after logout {u}: {f}");
+    }
+    // Four users of a class of five leave together: too few to be an outage.
+    let mut small = DemandModel::default();
+    for u in 0..5 {
+        small.record_user_login("office", &format!("u{u}"), at(0, 9 * 3600 + u));
+    }
+    for u in 0..4 {
+        small.record_logout("office", &format!("u{u}"), at(0, 12 * 3600 + u));
+    }
+    assert!(small.forecast("office", at(0, 12 * 3600 + 5), 80) < 1.0);
+}
+
+/// Day 0: 100 users log in 08:00-09:40; at 15:00 all log out within 25 s and come back within
+/// two minutes (an outage) when `outage`; from 17:00 they leave one a minute.
+fn day_with_outage(m: &mut DemandModel, outage: bool) {
+    user_logins(m, 0, 8 * 3600, 0..100, 60);
+    if outage {
+        for u in 0..100 {
+            m.record_logout("office", &format!("u{u}"), at(0, 15 * 3600 + u as i64 / 4));
+        }
+        user_logins(m, 0, 15 * 3600 + 40, 0..100, 1);
+    }
+    // Everyone leaves in the evening, one a minute.
+    for u in 0..100 {
+        m.record_logout("office", &format!("u{u}"), at(0, 17 * 3600 + u as i64 * 60));
+    }
+}
+
+#[test]
+fn a_recognised_outage_is_not_learnt_as_the_usual_day() {
+    let mut with = DemandModel::default();
+    day_with_outage(&mut with, true);
+    // Day 1: its first login closes day 0.
+    with.record_user_login("office", "u0", at(1, 7 * 3600));
+    assert!(
+        with.classes["office"].days[0].outage,
+        "day 0 is a recognised outage"
+    );
+    let f = with.forecast("office", at(1, 15 * 3600), 900);
+    assert!(f < 5.0, "15:00-15:15 the day after the outage: {f}");
+    // The same day without the outage is learnt (its morning), and is not an outage.
+    let mut without = DemandModel::default();
+    day_with_outage(&mut without, false);
+    without.record_user_login("office", "u0", at(1, 7 * 3600));
+    assert!(!without.classes["office"].days[0].outage);
+    let morning = without.forecast("office", at(1, 8 * 3600), 900);
+    assert!(morning > 10.0, "08:00-08:15 learnt from day 0: {morning}");
+}
+
+/// Local day number of `2026-01-05` plus `day`.
+fn day_no(day: i64) -> i64 {
+    calendar::day_number(jiff::civil::date(2026, 1, 5)) + day
+}
+
+#[test]
+fn declared_event_days_are_not_learnt() {
+    // A training Monday to Thursday: 300 extra logins at 10:00-10:05 each day, on top of the
+    // usual login a minute 09:00-12:00.
+    let learnt = |calendar: calendar::Calendar| {
+        let mut m = DemandModel::default();
+        m.class_mut("office").calendar = calendar;
+        for day in 0..4 {
+            logins(&mut m, "office", day, 9 * 3600, 12 * 3600, 60);
+            logins(&mut m, "office", day, 10 * 3600, 10 * 3600 + 300, 1);
+        }
+        // Friday as usual until 10:00.
+        logins(&mut m, "office", 4, 9 * 3600, 10 * 3600, 60);
+        m.forecast("office", at(4, 10 * 3600), 900)
+    };
+    let declared = learnt(calendar::Calendar::new(&[], &[(day_no(0), day_no(3))]));
+    assert!(
+        declared < 25.0,
+        "Friday 10:00-10:15 after a declared training: {declared}"
+    );
+    // Undeclared, four storm days in a row are the usual day (this is what the calendar is for).
+    let undeclared = learnt(calendar::Calendar::default());
+    assert!(
+        undeclared > 100.0,
+        "Friday 10:00-10:15, training undeclared: {undeclared}"
+    );
+}
+
+#[test]
+fn a_holiday_is_forecast_as_a_sunday() {
+    let mut m = DemandModel::default();
+    // Two weeks: weekdays 09:00-12:00 one login a minute, weekends quiet.
+    for day in 0..14 {
+        if day % 7 < 5 {
+            logins(&mut m, "office", day, 9 * 3600, 12 * 3600, 60);
+        }
+    }
+    // The third Monday closes the weeks; Wednesday (day 16) is a holiday.
+    logins(&mut m, "office", 14, 9 * 3600, 12 * 3600, 60);
+    let wednesday = m.forecast("office", at(16, 9 * 3600), 1800);
+    assert!(wednesday > 20.0, "an ordinary Wednesday 09:00: {wednesday}");
+    m.class_mut("office").calendar = calendar::Calendar::new(&[day_no(16)], &[]);
+    let holiday = m.forecast("office", at(16, 9 * 3600), 1800);
+    assert!(
+        holiday < wednesday / 4.0,
+        "a holiday Wednesday 09:00: {holiday}"
+    );
+}
+
+#[test]
+fn an_hour_that_missed_its_service_level_is_planned_higher() {
+    // A week of 07:00-08:00 logins, one every 90 s; in `missed`, one in ten found no desktop.
+    let run = |miss_every: Option<usize>| {
+        let mut m = DemandModel::default();
+        for day in 0..7 {
+            let mut t = 7 * 3600;
+            let mut i = 0;
+            while t < 8 * 3600 {
+                m.record_login("office", at(day, t));
+                let instant = miss_every.is_none_or(|n| i % n != 0);
+                m.record_outcome("office", at(day, t), instant);
+                t += 90;
+                i += 1;
+            }
+        }
+        m.record_login("office", at(7, 6 * 3600));
+        m.planning_mean("office", at(7, 7 * 3600 + 600), 80, 0.99)
+    };
+    let served = run(None);
+    let missed = run(Some(10));
+    assert!(
+        crate::plan::predictive_spare(missed, 0.99) > crate::plan::predictive_spare(served, 0.99),
+        "planning mean {missed} after misses, {served} without"
+    );
+}
+
+#[test]
+fn window_peaks_count_the_most_logins_in_each_window() {
+    // Logins at 10:00:00, :10, :20 and 10:05:00 (bin 40), one at 10:20:00 (bin 41).
+    let seconds = [36_000, 36_010, 36_020, 36_300, 37_200];
+    let mut minutes = vec![0u32; BINS * BIN_MINUTES];
+    for s in seconds {
+        minutes[s as usize / 60] += 1;
+    }
+    let day = DayRecord::from_logins(0, &minutes, &seconds);
+    // Up to 300 s (10:00:00 is not in the 300 s before 10:05:00): the three of 10:00; 600 s:
+    // all four of bin 40; bin 41 alone.
+    assert_eq!(day.peaks[40], [3, 3, 3, 3, 4]);
+    assert_eq!(day.peaks[41], [1, 1, 1, 1, 1]);
+    assert_eq!(day.peaks[39], [0; 5]);
+    // Read between the windows: 90 s lies half-way from 60 s to 120 s.
+    let mut days = VecDeque::new();
+    days.push_back(day);
+    let p = Profiles::learn(&days, &calendar::Calendar::default());
+    assert_eq!(p.peak(40, 60), 3.0);
+    assert_eq!(p.peak(40, 450), 3.5);
+    assert_eq!(p.peak(40, 15), 1.5);
+}
+
+#[test]
+fn a_forecast_peak_creation_cannot_build_in_a_lead_time_is_built_before_it() {
+    let mut m = DemandModel::default();
+    // A week of 200 logins at 10:00-10:10 every day, nothing else.
+    for day in 0..7 {
+        logins(&mut m, "office", day, 10 * 3600, 10 * 3600 + 600, 3);
+    }
+    m.record_login("office", at(7, 3600));
+    let c = &m.classes["office"];
+    // 09:40, 20 minutes before: creation at 4 desktops per 80 s (one host of pacing 4) cannot
+    // make them in the last lead time, so those it cannot make by then are wanted now.
+    let now = at(7, 9 * 3600 + 40 * 60).as_second();
+    let slow = c.build_ahead(&m.tz, now, 80, 0.05);
+    assert!(slow > 50.0, "build ahead at 0.05/s: {slow}");
+    // An hour before, the peak is beyond the look-ahead.
+    let early = at(7, 8 * 3600 + 40 * 60).as_second();
+    assert_eq!(c.build_ahead(&m.tz, early, 80, 0.05), 0.0);
+    // Creation that keeps up needs nothing ahead.
+    assert_eq!(c.build_ahead(&m.tz, now, 80, 10.0), 0.0);
 }

@@ -180,6 +180,8 @@ impl EngineState {
                     Some(c) => {
                         c.policy = *policy;
                         self.classes = Arc::new(self.fleet.classes.clone());
+                        // Its events are one-off days the demand model must not learn from.
+                        self.demand.follow_calendar(&self.fleet);
                         *self.pacing_generation.entry(class.clone()).or_default() += 1;
                         self.emit(
                             EventKind::PolicyChanged,

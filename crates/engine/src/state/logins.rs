@@ -441,7 +441,7 @@ impl EngineState {
         } = release;
         if ending == Ending::Logout {
             self.history.record_logout(&class, self.now());
-            self.demand.record_logout(&class, &user);
+            self.demand.record_logout(&class, &user, self.now());
             self.history_unsaved = true;
             if let Some(spec) = self.fleet.class(&class) {
                 self.ledger.logged_out(&class, &spec.policy);

@@ -174,6 +174,7 @@ impl EngineState {
         } else {
             self.history.record_login(&class, now);
             self.demand.record_user_login(&class, &user, now);
+            self.demand.record_outcome(&class, now, login.instant);
             self.history_unsaved = true;
             self.ledger
                 .served(&class, (!login.instant).then_some(waited));

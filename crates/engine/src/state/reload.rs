@@ -173,6 +173,8 @@ impl EngineState {
             self.demand
                 .set_time_zone(self.fleet.engine.timezone.clone());
         }
+        // Holidays and events are one-off days the demand model must not learn from.
+        self.demand.follow_calendar(&self.fleet);
         if old.engine != self.fleet.engine {
             changes.push("[engine] settings changed".to_string());
         }
