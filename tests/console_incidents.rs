@@ -79,14 +79,22 @@ fn the_storm_on_the_demo_shows_its_reason_whole_on_the_dashboard_and_in_the_deta
         let screen = console.wait("office's buffer below its target", |s| {
             boxed(s, "why").is_some_and(|w| w.contains("office: buffer") && w.contains("below"))
         });
-        // The log gives the demo's clock beside the real time, as the console shows it.
-        let log = std::fs::read_to_string(home.path().join("state/deskpool/demo/deskpool.log"))
-            .unwrap_or_default();
-        assert!(
-            log.lines()
-                .any(|l| l.contains(" demo ") && l.contains(" UTC ")),
-            "{log}"
-        );
+        // The log gives the demo's clock beside the real time, as the console shows it (the
+        // log is written behind the console: wait for the line).
+        let log = home.path().join("state/deskpool/demo/deskpool.log");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.contains(" demo ") && l.contains(" UTC "))
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no line of {} gives the demo's clock",
+                log.display()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
         let why = boxed(&screen, "why").unwrap();
         assert!(
             why.contains("in creation") || why.contains("pacing"),
@@ -94,6 +102,12 @@ fn the_storm_on_the_demo_shows_its_reason_whole_on_the_dashboard_and_in_the_deta
         );
         assert!(!why.contains('…'), "nothing cut: {why}");
 
+        // Paused, the buffer stays below its target (nothing refills it) while the detail is
+        // read; running, it could be full again by then.
+        console.keys(&["p"]);
+        console.wait("the storm's reason with the pause", |s| {
+            boxed(s, "why").is_some_and(|w| w.contains("engine paused") && w.contains("below"))
+        });
         console.keys(&["Enter"]);
         let screen = console.wait("office in detail, below target", |s| {
             s.contains("class office") && detail_why(s).is_some_and(|w| w.contains("below"))
