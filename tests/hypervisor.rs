@@ -49,6 +49,7 @@ fn class(name: &str, seed_volume: &str) -> ClassSpec {
         vcpus: 2,
         disk_gib: 20,
         template: None,
+        ready: Default::default(),
         policy: Policy {
             cap: 10,
             buffer: BufferRule {

@@ -204,6 +204,7 @@ impl World {
              creation_pool_path = \"{}\"\nstate_dir = \"{}\"\n\n\
              [[hosts]]\nname = \"local\"\nuri = \"{URI}\"\ncapacity = {{ desktops = {n} }}\n\n\
              [[classes]]\nname = \"{class}\"\nmemory_mib = {}\nvcpus = {}\ndisk_gib = {}\n\
+             ready = \"running\"\n\
              seed = {{ pool = \"{}\", volume = \"{}\", version = \"v1\" }}\n\n\
              [classes.policy]\ncap = {n}\nbuffer = {{ floor = {n}, percent = 0, ceiling = {n} }}\n\
              scale_down_delay_secs = 0\npacing = {{ clones_per_host = {p}, boots_per_host = {p} }}\n",

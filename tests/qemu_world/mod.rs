@@ -81,6 +81,9 @@ pub struct World {
     pub creation_pool: String,
     pub seed_pool: String,
     pub children: Vec<Child>,
+    /// Readiness keys of every class (`ready = "running"` unless a test changes it: these
+    /// seeds hold no operating system, so no guest agent ever answers).
+    pub ready: String,
     _lock: std::fs::File,
 }
 
@@ -183,6 +186,7 @@ impl World {
             seed_pool: format!("dps-{s}"),
             classes,
             children: Vec::new(),
+            ready: "ready = \"running\"".into(),
             dir,
             _lock: lock,
         };
@@ -240,11 +244,11 @@ impl World {
         );
         for (c, n) in self.classes.iter().zip(buffers) {
             toml.push_str(&format!(
-                "[[classes]]\nname = \"{c}\"\nmemory_mib = 64\nvcpus = 1\ndisk_gib = 1\n\
+                "[[classes]]\nname = \"{c}\"\nmemory_mib = 64\nvcpus = 1\ndisk_gib = 1\n{}\n\
                  seed = {{ pool = \"{}\", volume = \"{c}.qcow2\", version = \"v1\" }}\n\n\
                  [classes.policy]\ncap = 50\nbuffer = {{ floor = {n}, percent = 0, ceiling = {n} }}\n\
                  scale_down_delay_secs = 0\n{pacing}\n\n",
-                self.seed_pool
+                self.ready, self.seed_pool
             ));
         }
         let path = self.config_path();

@@ -199,12 +199,13 @@ async fn assign(State(shared): State<Arc<Shared>>, headers: HeaderMap, raw: Byte
             desktop,
             host,
             display,
+            address,
             display_password,
             waited_ms,
         }) => json(
             200,
             &serde_json::json!({
-                "desktop": desktop, "host": host, "display": display,
+                "desktop": desktop, "host": host, "display": display, "address": address,
                 "display_password": display_password, "waited_ms": waited_ms,
             }),
         ),

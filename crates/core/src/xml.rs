@@ -11,8 +11,9 @@ use super::model::{DesktopMeta, METADATA_PREFIX, METADATA_URI, PoolState};
 pub const METADATA_ELEMENT: &str = "desktop";
 
 /// The built-in domain template: a minimal machine that starts on qemu/kvm without an operating
-/// system (it boots from its one virtio disk, shows a VNC console on 127.0.0.1) and that the
-/// test driver accepts with `type='test'`.
+/// system (it boots from its one virtio disk, shows a VNC console on 127.0.0.1, and has the
+/// virtio-serial port `org.qemu.guest_agent.0` a guest agent answers on, which readiness
+/// probes) and that the test driver accepts with `type='test'`.
 pub const DEFAULT_DOMAIN_TEMPLATE: &str = "<domain type='{domain_type}'>
   <name>{name}</name>
   <uuid>{uuid}</uuid>
@@ -43,6 +44,9 @@ pub const DEFAULT_DOMAIN_TEMPLATE: &str = "<domain type='{domain_type}'>
     <video>
       <model type='vga'/>
     </video>
+    <channel type='unix'>
+      <target type='virtio' name='org.qemu.guest_agent.0'/>
+    </channel>
   </devices>
 </domain>
 ";
@@ -465,6 +469,27 @@ pub fn display_address_from_xml(xml: &str) -> Option<String> {
     Some(format!("{kind}://{host}:{port}"))
 }
 
+/// The virtio-serial port name qemu-guest-agent answers on.
+pub const AGENT_CHANNEL: &str = "org.qemu.guest_agent.0";
+
+/// Whether a domain XML has the guest agent's channel (`<channel><target type='virtio'
+/// name='org.qemu.guest_agent.0'/></channel>` under `<devices>`).
+pub fn has_agent_channel(xml: &str) -> bool {
+    let Ok(doc) = Document::parse(xml) else {
+        return false;
+    };
+    let Some(devices) = child(doc.root_element(), "devices") else {
+        return false;
+    };
+    devices
+        .children()
+        .filter(|n| n.has_tag_name("channel"))
+        .filter_map(|c| child(c, "target"))
+        .any(|t| {
+            t.attribute("type") == Some("virtio") && t.attribute("name") == Some(AGENT_CHANNEL)
+        })
+}
+
 /// The `passwd` of the first `<graphics>` of a domain XML read with the secure flag (libvirt
 /// leaves it out otherwise).
 pub fn display_password_from_xml(xml: &str) -> Option<String> {
@@ -636,6 +661,12 @@ mod tests {
             .unwrap();
         assert_eq!(on_crash.text(), Some("destroy"));
         assert_eq!(parse_meta(&xml), Some(m));
+        // The guest agent's port, which readiness probes ask through.
+        assert!(has_agent_channel(&xml), "{xml}");
+        assert!(!has_agent_channel(
+            &xml.replace(AGENT_CHANNEL, "org.example.other")
+        ));
+        assert!(!has_agent_channel("<domain><devices/></domain>"));
     }
 
     #[test]

@@ -65,6 +65,7 @@ fn fleet(periods: Vec<Period>, events: Vec<Event>, holidays: Vec<jiff::civil::Da
             vcpus: 1,
             disk_gib: 10,
             template: None,
+            ready: Default::default(),
             policy,
         }],
     }

@@ -282,6 +282,13 @@ pub struct EngineState {
     login_windows: LoginWindows,
     /// Classes whose seed volume was missing at the last pass (its event is raised once).
     seeds_missing: HashSet<String>,
+    /// Desktops in creation whose guest is awaited, with when they were booted (or first
+    /// seen running, for one booted before this engine started).
+    booted_at: HashMap<String, Duration>,
+    /// Desktops whose guest did not answer yet, with when to probe them again.
+    probe_due: HashMap<String, Duration>,
+    /// Where users reach each desktop, as read when it became ready or was handed out.
+    reach: HashMap<String, crate::jobs::Reach>,
 }
 
 impl EngineState {
@@ -355,6 +362,9 @@ impl EngineState {
             name_counter: 0,
             login_windows: LoginWindows::default(),
             seeds_missing: HashSet::new(),
+            booted_at: HashMap::new(),
+            probe_due: HashMap::new(),
+            reach: HashMap::new(),
         }
     }
 
@@ -430,13 +440,16 @@ impl EngineState {
         self.effects.push(Effect::Stopped);
     }
 
-    /// The earliest time something is due: a held-back pass, or a waiting login's deadline.
+    /// The earliest time something is due: a held-back pass, a waiting login's deadline, or
+    /// the next probe of a guest that did not answer yet.
     fn next_wake(&self) -> Option<Duration> {
-        let deadline = self.ledger.waiting().map(|(_, l)| l.deadline).min();
-        match (self.pass_due, deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let deadline = self.ledger.waiting().map(|(_, l)| l.deadline);
+        let probes = self.probe_due.values().copied();
+        self.pass_due
+            .into_iter()
+            .chain(deadline)
+            .chain(probes)
+            .min()
     }
 
     /// Seconds between two periodic ticks.

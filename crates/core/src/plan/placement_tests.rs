@@ -42,6 +42,7 @@ fn class(r: &mut Rng, c: usize) -> ClassSpec {
         vcpus: 1 + r.below(3) as u32,
         disk_gib: 10,
         template: None,
+        ready: Default::default(),
         policy: Policy {
             cap: 1000,
             buffer: BufferRule {

@@ -27,6 +27,7 @@ fn class(name: &str, buffer: BufferRule, cap: u32) -> ClassSpec {
         vcpus: 1,
         disk_gib: 10,
         template: None,
+        ready: Default::default(),
         policy: Policy {
             cap,
             buffer,

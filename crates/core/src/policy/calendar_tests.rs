@@ -207,6 +207,7 @@ fn holidays_and_event_days_are_one_off_days_of_a_class() {
         vcpus: 1,
         disk_gib: 10,
         template: None,
+        ready: Default::default(),
         policy: policy(
             vec![],
             vec![event(

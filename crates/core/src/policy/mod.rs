@@ -176,6 +176,8 @@ pub struct ClassSpec {
     pub disk_gib: u64,
     /// libvirt domain XML template (its text), with `{placeholders}`; `None` uses the built-in one.
     pub template: Option<String>,
+    /// When a booted desktop joins the buffer, and how long it may take.
+    pub ready: crate::readiness::Readiness,
     pub policy: Policy,
 }
 

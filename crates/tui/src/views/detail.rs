@@ -9,8 +9,9 @@ use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
 use super::widgets::{Column, age, block, buffer_slot, column_widths, fit, selected, wrap_hanging};
 use crate::app::App;
 use crate::theme::{Area, Slot, Theme};
-use deskpool_api::DesktopView;
+use deskpool_api::{DesktopView, PoolStateView};
 use deskpool_core::policy::{BufferRule, Policy, TimeOfDay};
+use deskpool_core::readiness::{Readiness, ReadyWhen};
 
 /// The width of the header's labels ("in force  ").
 const LABEL: usize = 10;
@@ -81,6 +82,33 @@ fn next_events(policy: &Policy, at: Option<jiff::Timestamp>, tz: &jiff::tz::Time
                 next.production
             )
         }
+    }
+}
+
+/// When the class's desktops join the buffer, in one line.
+fn readiness(r: &Readiness) -> String {
+    let when = match (r.when, &r.command) {
+        (ReadyWhen::Running, _) => "when the domain runs".to_string(),
+        (ReadyWhen::Agent, None) => "when the guest agent answers".to_string(),
+        (ReadyWhen::Agent, Some(command)) => {
+            format!(
+                "when the guest agent answers and `{}` exits 0",
+                command.join(" ")
+            )
+        }
+    };
+    format!("{when} · given up after {}s", r.timeout_secs)
+}
+
+/// A desktop's state cell: a running desktop in creation of a class that waits for its guest
+/// is still booting.
+fn state_cell(d: &DesktopView, waits_for_guest: bool) -> (&'static str, Slot) {
+    if !d.running {
+        ("shut off", Slot::Warning)
+    } else if waits_for_guest && d.meta.pool == PoolStateView::Creation {
+        ("booting", Slot::Muted)
+    } else {
+        ("running", Slot::Ok)
     }
 }
 
@@ -162,6 +190,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, class: &str, theme: &T
         ));
         fields.push(("why", p.explanation(), buffer_slot(c)));
         fields.push(("logins", login_window(c), Slot::Text));
+        fields.push(("ready", readiness(&spec.ready), Slot::Text));
         fields.push((
             "pacing",
             format!(
@@ -253,6 +282,17 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, class: &str, theme: &T
             min: 8,
             drop_rank: 0,
         },
+        // Where users connect: left out first on a narrow terminal.
+        Column {
+            want: widest(&|d| d.display.as_deref().map_or(1, str::len), "display"),
+            min: 7,
+            drop_rank: 5,
+        },
+        Column {
+            want: widest(&|d| d.address.as_deref().map_or(1, str::len), "address"),
+            min: 7,
+            drop_rank: 4,
+        },
     ];
     let widths = column_widths(table_area.width, &columns);
     let keep = |cells: Vec<Cell<'static>>| -> Vec<Cell<'static>> {
@@ -264,19 +304,18 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, class: &str, theme: &T
     };
     let w = |i: usize| widths[i].unwrap_or(0) as usize;
     let header = Row::new(keep(
-        ["name", "host", "pool", "user", "seed", "age", "state"]
-            .map(Cell::from)
-            .to_vec(),
+        [
+            "name", "host", "pool", "user", "seed", "age", "state", "display", "address",
+        ]
+        .map(Cell::from)
+        .to_vec(),
     ))
     .style(theme.style(Area::Detail, Slot::Muted));
+    let waits_for_guest = spec.is_some_and(|c| c.ready.needs_probe());
     let rows: Vec<Row> = desktops
         .iter()
         .map(|d| {
-            let running = if d.running {
-                ("running", Slot::Ok)
-            } else {
-                ("shut off", Slot::Warning)
-            };
+            let running = state_cell(d, waits_for_guest);
             Row::new(keep(vec![
                 Cell::from(fit(&d.name, w(0))),
                 Cell::from(fit(&d.host, w(1))),
@@ -285,6 +324,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, class: &str, theme: &T
                 Cell::from(fit(&d.meta.seed_version, w(4))),
                 Cell::from(age(now - d.meta.created_at)),
                 Cell::from(running.0).style(theme.style(Area::Detail, running.1)),
+                Cell::from(fit(d.display.as_deref().unwrap_or("-"), w(7))),
+                Cell::from(fit(d.address.as_deref().unwrap_or("-"), w(8))),
             ]))
         })
         .collect();
