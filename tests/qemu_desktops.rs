@@ -13,24 +13,7 @@ use std::sync::Arc;
 use deskpool_api::EngineHandle;
 use deskpool_api::{Command as EngineCommand, CommandResult, Reply, Snapshot};
 use deskpool_core::model::PoolState;
-use qemu_world::{QEMU_DEADLINE, World, enabled, run, virsh};
-
-async fn until(
-    engine: &mut EngineHandle,
-    what: &str,
-    mut ready: impl FnMut(&Snapshot) -> bool,
-) -> Arc<Snapshot> {
-    match engine
-        .wait_for(QEMU_DEADLINE, |s| s.passes > 0 && ready(s))
-        .await
-    {
-        Ok(s) => s,
-        Err(s) => panic!(
-            "timed out waiting for {what}:\n{}",
-            deskpool::report::table(&s)
-        ),
-    }
-}
+use qemu_world::{QEMU_DEADLINE, World, enabled, run, until, virsh};
 
 async fn ask(engine: &EngineHandle, class: &str, user: &str, wait_secs: u64) -> CommandResult {
     engine

@@ -13,26 +13,10 @@ use std::time::{Duration, Instant};
 
 use deskpool_api::{EngineHandle, EventKind, PoolStateView, Snapshot};
 use deskpool_core::model::PoolState;
-use qemu_world::{QEMU_DEADLINE, World, enabled, virsh};
+use qemu_world::{QEMU_DEADLINE, World, enabled, until, virsh};
 
-const TIMEOUT_SECS: u64 = 8;
-
-async fn until(
-    engine: &mut EngineHandle,
-    what: &str,
-    mut ready: impl FnMut(&Snapshot) -> bool,
-) -> Arc<Snapshot> {
-    match engine
-        .wait_for(QEMU_DEADLINE, |s| s.passes > 0 && ready(s))
-        .await
-    {
-        Ok(s) => s,
-        Err(s) => panic!(
-            "timed out waiting for {what}:\n{}",
-            deskpool::report::table(&s)
-        ),
-    }
-}
+// Long enough for the checks below to run on a loaded machine before it is given up.
+const TIMEOUT_SECS: u64 = 20;
 
 /// The running desktop of `class` in creation that is not `other`, once there is one.
 async fn booted_desktop(engine: &mut EngineHandle, class: &str, other: Option<&str>) -> String {

@@ -782,3 +782,5 @@ impl World {
 
 /// Helpers of the crash-safety test (`tests/qemu_crash.rs`).
 pub mod crash;
+mod wait;
+pub use wait::until;

@@ -435,15 +435,7 @@ pub async fn assign(
             return Ok(Err(why));
         }
         conn.set_meta(&name, &meta)?;
-        // The addresses are a convenience for the broker: a desktop without them is still
-        // assigned.
-        let display = conn.display(&name).unwrap_or(None);
-        let address = if read_address {
-            conn.guest_address(&name).unwrap_or(None)
-        } else {
-            None
-        };
-        Ok(Ok((display, address)))
+        Ok(Ok(reach_for_user(&conn, &name, read_address)))
     })
     .await;
     match result {
@@ -489,15 +481,7 @@ pub async fn reclaim(
             };
         }
         match usable {
-            Ok(()) => {
-                let display = conn.display(&name).unwrap_or(None);
-                let address = if read_address {
-                    conn.guest_address(&name).unwrap_or(None)
-                } else {
-                    None
-                };
-                Ok(Ok((display, address)))
-            }
+            Ok(()) => Ok(Ok(reach_for_user(&conn, &name, read_address))),
             Err(why) => {
                 conn.set_meta(&name, &meta)?;
                 Ok(Err(why))
@@ -524,6 +508,23 @@ pub async fn reclaim(
             error,
         },
     }
+}
+
+/// Where a user handed desktop `name` reaches it: its display (with its password) and, with
+/// `read_address`, its guest's address from the agent. Conveniences for the broker: a read that
+/// fails leaves them out, and the desktop is handed out all the same.
+fn reach_for_user(
+    conn: &HostConnection,
+    name: &str,
+    read_address: bool,
+) -> (Option<deskpool_hypervisor::Display>, Option<String>) {
+    let display = conn.display(name).unwrap_or(None);
+    let address = if read_address {
+        conn.guest_address(name).unwrap_or(None)
+    } else {
+        None
+    };
+    (display, address)
 }
 
 /// An unusable desktop as the checks found it: not running, or without its disk.
