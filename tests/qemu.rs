@@ -13,16 +13,16 @@ mod qemu_world;
 use std::process::Command;
 use std::time::Instant;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::{class, host, wait};
 use deskpool_api::EngineHandle;
-use deskpool_api::{Command as EngineCommand, HostStatusView, ReasonView, Reply, Snapshot};
+use deskpool_api::{Command as EngineCommand, HostStatusView, ReasonView, Reply};
 use deskpool_core::model::PoolState;
+use qemu_world::wait::until;
 use qemu_world::{
     QEMU_DEADLINE, SmallDisk, World, backing_chain, count_in, enabled, failures_during, run,
-    script, until, validate, virsh,
+    script, validate, virsh,
 };
 
 async fn assign(engine: &EngineHandle, class: &str, user: &str) -> String {

@@ -8,12 +8,12 @@
 mod common;
 mod qemu_world;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use deskpool_api::{EngineHandle, EventKind, PoolStateView, Snapshot};
+use deskpool_api::{EngineHandle, EventKind, PoolStateView};
 use deskpool_core::model::PoolState;
-use qemu_world::{QEMU_DEADLINE, World, enabled, until, virsh};
+use qemu_world::wait::until;
+use qemu_world::{QEMU_DEADLINE, World, enabled, virsh};
 
 // Long enough for the checks below to run on a loaded machine before it is given up.
 const TIMEOUT_SECS: u64 = 20;

@@ -782,5 +782,4 @@ impl World {
 
 /// Helpers of the crash-safety test (`tests/qemu_crash.rs`).
 pub mod crash;
-mod wait;
-pub use wait::until;
+pub mod wait;

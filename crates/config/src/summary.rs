@@ -94,6 +94,7 @@ pub fn summary(fleet: &Fleet) -> String {
             "    seed: {}/{} version {}{from}",
             c.seed.pool, c.seed.volume, c.seed.version
         );
+        let _ = writeln!(out, "    ready: {}", c.ready.describe());
         let logout = match p.on_logout {
             LogoutAction::Recycle => "recycle",
             LogoutAction::Delete => "delete",

@@ -89,6 +89,23 @@ impl Readiness {
         }
     }
 
+    /// The rule in a few words, as the console's class detail and `deskpool check` show it:
+    /// `when the guest agent answers · given up 300 s after boot`.
+    pub fn describe(&self) -> String {
+        let when = match (self.when, &self.command) {
+            (ReadyWhen::Running, _) => "when the domain runs".to_string(),
+            (ReadyWhen::Agent, None) => "when the guest agent answers".to_string(),
+            (ReadyWhen::Agent, Some(command)) => format!(
+                "when the guest agent answers and `{}` exits 0",
+                command.join(" ")
+            ),
+        };
+        match self.when {
+            ReadyWhen::Running => when,
+            ReadyWhen::Agent => format!("{when} · given up {} s after boot", self.timeout_secs),
+        }
+    }
+
     /// The sentence a desktop given up is reported with: `why` is what its last probe saw.
     pub fn given_up_message(&self, why: &str) -> String {
         let waited_for = match (self.when, &self.command) {
@@ -195,6 +212,20 @@ mod tests {
             ..r.clone()
         };
         assert!(!running.needs_probe());
+        assert_eq!(
+            r.describe(),
+            "when the guest agent answers · given up 300 s after boot"
+        );
+        assert_eq!(running.describe(), "when the domain runs");
+        let command = Readiness {
+            command: Some(vec!["systemctl".into(), "is-system-running".into()]),
+            ..r.clone()
+        };
+        assert_eq!(
+            command.describe(),
+            "when the guest agent answers and `systemctl is-system-running` exits 0 · \
+             given up 300 s after boot"
+        );
         assert_eq!(
             r.given_up_message("QEMU guest agent is not connected"),
             "not ready within 300 s (ready_timeout_secs), waiting for its guest agent: \

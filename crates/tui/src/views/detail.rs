@@ -11,7 +11,6 @@ use crate::app::App;
 use crate::theme::{Area, Slot, Theme};
 use deskpool_api::{DesktopView, PoolStateView};
 use deskpool_core::policy::{BufferRule, Policy, TimeOfDay};
-use deskpool_core::readiness::{Readiness, ReadyWhen};
 
 /// The width of the header's labels ("in force  ").
 const LABEL: usize = 10;
@@ -83,21 +82,6 @@ fn next_events(policy: &Policy, at: Option<jiff::Timestamp>, tz: &jiff::tz::Time
             )
         }
     }
-}
-
-/// When the class's desktops join the buffer, in one line.
-fn readiness(r: &Readiness) -> String {
-    let when = match (r.when, &r.command) {
-        (ReadyWhen::Running, _) => "when the domain runs".to_string(),
-        (ReadyWhen::Agent, None) => "when the guest agent answers".to_string(),
-        (ReadyWhen::Agent, Some(command)) => {
-            format!(
-                "when the guest agent answers and `{}` exits 0",
-                command.join(" ")
-            )
-        }
-    };
-    format!("{when} · given up after {}s", r.timeout_secs)
 }
 
 /// A desktop's state cell: a running desktop in creation of a class that waits for its guest
@@ -190,7 +174,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, class: &str, theme: &T
         ));
         fields.push(("why", p.explanation(), buffer_slot(c)));
         fields.push(("logins", login_window(c), Slot::Text));
-        fields.push(("ready", readiness(&spec.ready), Slot::Text));
+        fields.push(("ready", spec.ready.describe(), Slot::Text));
         fields.push((
             "pacing",
             format!(

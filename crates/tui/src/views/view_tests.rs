@@ -631,7 +631,7 @@ fn the_class_detail_shows_readiness_where_users_connect_and_desktops_still_booti
     assert!(
         contains(
             &lines,
-            "ready     when the guest agent answers · given up after 300s"
+            "ready     when the guest agent answers · given up 300 s after boot"
         ),
         "{all}"
     );
