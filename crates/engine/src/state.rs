@@ -444,7 +444,13 @@ impl EngineState {
     /// the next probe of a guest that did not answer yet.
     fn next_wake(&self) -> Option<Duration> {
         let deadline = self.ledger.waiting().map(|(_, l)| l.deadline);
-        let probes = self.probe_due.values().copied();
+        // A probe past due waits for a pass that may order it (none while paused): waking
+        // for it again at once would spin.
+        let probes = self
+            .probe_due
+            .values()
+            .copied()
+            .filter(|t| *t > self.now.mono);
         self.pass_due
             .into_iter()
             .chain(deadline)

@@ -223,6 +223,27 @@ fn a_silent_guest_is_probed_again_after_a_gap_and_given_up_at_its_timeout() {
 }
 
 #[test]
+fn a_paused_engine_holding_a_probe_past_due_does_not_wake_at_once_again_and_again() {
+    let (mut state, name, effects) = booted_engine("ready_timeout_secs = 10");
+    let (job_id, _) = probes(&effects)[0];
+    state.apply(at(3.0), not_ready(job_id, &name));
+    let pause = Input::Command {
+        id: RequestId(1),
+        command: Command::Pause,
+        actor: "admin".into(),
+    };
+    state.apply(at(3.5), pause);
+    let effects = state.apply(at(6.0), Input::Tick);
+    assert!(probes(&effects).is_empty(), "paused: {effects:?}");
+    assert!(
+        !effects
+            .iter()
+            .any(|e| matches!(e, Effect::WakeAt(t) if *t <= at(6.0).mono)),
+        "{effects:?}"
+    );
+}
+
+#[test]
 fn a_desktop_found_running_in_creation_gets_the_whole_timeout_from_when_it_is_first_seen() {
     let mut found = creating("dp-office-0000000001");
     found.running = true;
