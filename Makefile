@@ -3,8 +3,8 @@
 
 SHELL := /bin/bash
 CARGO ?= cargo
-# Build: libvirt headers and pkg-config for the `virt` crate.
-BUILD_PACKAGES := pkg-config libvirt-dev
+# Build: libvirt headers and pkg-config for the `virt` crate, a C compiler for mimalloc.
+BUILD_PACKAGES := pkg-config libvirt-dev gcc
 # Tests: virsh and virt-xml-validate to check what deskpool writes from outside, tmux for the
 # console tests, promtool (prometheus) to check the /metrics exposition.
 # binutils (readelf, strip) and adduser for the Debian package and its install test.

@@ -22,6 +22,10 @@
 //! appended.
 
 use std::collections::HashMap;
+
+/// The `deskpool` binary's allocator (src/main.rs), so the figure is the product's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -21,6 +21,12 @@ use deskpool_sim as sim;
 use deskpool_tui::ConsoleOptions;
 use deskpool_tui::theme::Theme;
 
+/// The planner and the engine's passes make and drop many small names each pass; with glibc's
+/// allocator, freeing them was about a third of a 100,000-desktop planner pass.
+/// `examples/planner_bench.rs` measures the planner with this same allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Keeps pools of virtual desktops ahead of demand on libvirt hosts.
 ///
 /// With no subcommand, opens the console (press ? in it for every key): attached to the engine
