@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use deskpool_config as config;
 use deskpool_core::policy::Fleet;
-use deskpool_core::xml::{DomainValues, fill_template};
-use deskpool_hypervisor::{DEFAULT_DOMAIN_TEMPLATE, HostConnection};
+use deskpool_core::xml::{DomainValues, builtin_template, fill_template};
+use deskpool_hypervisor::HostConnection;
 
 use crate::tools::{
     catch_signals, check_interrupted, free_bytes, gib, names, run, suffix, uuid, virsh, virsh_quiet,
@@ -168,8 +168,9 @@ impl World {
         ]);
         let uuid = uuid();
         let seed = self.seed_path();
+        // The template deskpool's class (ready = "running") gets.
         let xml = fill_template(
-            DEFAULT_DOMAIN_TEMPLATE,
+            &builtin_template(false),
             &DomainValues {
                 name: &self.src_domain,
                 uuid: &uuid,

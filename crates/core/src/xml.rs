@@ -10,6 +10,27 @@ use super::model::{DesktopMeta, METADATA_PREFIX, METADATA_URI, PoolState};
 /// Local name of deskpool's metadata element (`<deskpool:desktop .../>`).
 pub const METADATA_ELEMENT: &str = "desktop";
 
+/// The guest agent's channel in the built-in template.
+pub const AGENT_CHANNEL_XML: &str = "    <channel type='unix'>
+      <target type='virtio' name='org.qemu.guest_agent.0'/>
+    </channel>
+";
+
+/// The built-in template for a class: [`DEFAULT_DOMAIN_TEMPLATE`], without the agent's channel
+/// when the class does not wait for its agent (`ready = "running"`). libvirt makes that channel
+/// a socket under the daemon's own directories, and one whose path is too long to bind
+/// (a session daemon in a long home directory: "UNIX socket path ... too long") fails the
+/// start; a class that never asks its agent need not risk it.
+pub fn builtin_template(with_agent: bool) -> std::borrow::Cow<'static, str> {
+    if with_agent {
+        DEFAULT_DOMAIN_TEMPLATE.into()
+    } else {
+        DEFAULT_DOMAIN_TEMPLATE
+            .replace(AGENT_CHANNEL_XML, "")
+            .into()
+    }
+}
+
 /// The built-in domain template: a minimal machine that starts on qemu/kvm without an operating
 /// system (it boots from its one virtio disk, shows a VNC console on 127.0.0.1, and has the
 /// virtio-serial port `org.qemu.guest_agent.0` a guest agent answers on, which readiness
@@ -667,6 +688,14 @@ mod tests {
             &xml.replace(AGENT_CHANNEL, "org.example.other")
         ));
         assert!(!has_agent_channel("<domain><devices/></domain>"));
+        let without = render_domain_xml(
+            Some(&builtin_template(false)),
+            &values("dp-office-1", "/p/dp-office-1.qcow2"),
+            &m,
+        )
+        .unwrap();
+        assert!(!has_agent_channel(&without), "{without}");
+        assert_eq!(builtin_template(true), DEFAULT_DOMAIN_TEMPLATE);
     }
 
     #[test]
