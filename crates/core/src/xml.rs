@@ -681,7 +681,7 @@ mod tests {
             .find(|n| n.has_tag_name("on_crash"))
             .unwrap();
         assert_eq!(on_crash.text(), Some("destroy"));
-        assert_eq!(parse_meta(&xml), Some(m));
+        assert_eq!(parse_meta(&xml).as_ref(), Some(&m));
         // The guest agent's port, which readiness probes ask through.
         assert!(has_agent_channel(&xml), "{xml}");
         assert!(!has_agent_channel(
