@@ -11,12 +11,31 @@ mod qemu_world;
 use std::time::{Duration, Instant};
 
 use deskpool_api::{EngineHandle, EventKind, PoolStateView};
-use deskpool_core::model::PoolState;
+use deskpool_core::model::{DesktopMeta, PoolState};
+use deskpool_hypervisor::parse_meta;
 use qemu_world::wait::until;
 use qemu_world::{QEMU_DEADLINE, World, enabled, virsh};
 
 // Long enough for the checks below to run on a loaded machine before it is given up.
 const TIMEOUT_SECS: u64 = 20;
+
+/// deskpool's metadata of `domain` as `virsh dumpxml` shows it, `None` once it is gone.
+fn meta_if_defined(domain: &str) -> Option<DesktopMeta> {
+    let out = std::process::Command::new("virsh")
+        .args(["-c", qemu_world::URI, "dumpxml", domain])
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("Domain not found"),
+            "virsh dumpxml {domain}: {err}"
+        );
+        return None;
+    }
+    let xml = String::from_utf8_lossy(&out.stdout);
+    Some(parse_meta(&xml).unwrap_or_else(|| panic!("unreadable metadata in {domain}:\n{xml}")))
+}
 
 /// The running desktop of `class` in creation that is not `other`, once there is one.
 async fn booted_desktop(engine: &mut EngineHandle, class: &str, other: Option<&str>) -> String {
@@ -72,7 +91,10 @@ async fn a_guest_whose_agent_never_answers_is_never_buffered_and_is_replaced_aft
     loop {
         let ours = world.domains(true);
         for d in &ours {
-            let meta = world.meta(d);
+            // One given up between the listing and this read is gone: nothing to check.
+            let Some(meta) = meta_if_defined(d) else {
+                continue;
+            };
             assert_ne!(
                 meta.pool,
                 PoolState::Buffer,
