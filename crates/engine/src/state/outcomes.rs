@@ -162,14 +162,8 @@ impl EngineState {
                 let bounds = self.retry_bounds();
                 self.class_backoff
                     .failed_again(class.clone(), now, message.clone(), bounds);
-                self.ledger.failed(&class);
-                self.emit(
-                    EventKind::Failed,
-                    Some(&class),
-                    Some(&host),
-                    Some(&desktop),
-                    format!("{message}; destroyed, a new one is made after a backoff"),
-                );
+                let event = format!("{message}; destroyed, a new one is made after a backoff");
+                self.creation_failed(&class, &host, &desktop, event);
                 self.destroy_for(host, desktop, message, now);
             }
         }
@@ -334,13 +328,18 @@ impl EngineState {
                     .failed_again(class.clone(), now, reason.clone(), bounds);
             }
         }
-        self.ledger.failed(&class);
+        self.creation_failed(&class, &host, &desktop, reason);
+    }
+
+    /// A desktop of `class` failed to become ready: counted, and said in a failed event.
+    fn creation_failed(&mut self, class: &str, host: &str, desktop: &str, message: String) {
+        self.ledger.failed(class);
         self.emit(
             EventKind::Failed,
-            Some(&class),
-            Some(&host),
-            Some(&desktop),
-            reason,
+            Some(class),
+            Some(host),
+            Some(desktop),
+            message,
         );
     }
 
