@@ -112,8 +112,9 @@ enum Sub {
         #[arg(long, default_value_t = 900, value_name = "SECS")]
         max_wait_secs: u32,
     },
-    /// Run the engine and the broker socket without a console, until SIGTERM, SIGINT or SIGHUP
-    /// (for a service manager). Consoles attach to it.
+    /// Run the engine and the broker socket without a console, until SIGTERM or SIGINT
+    /// (for a service manager). Consoles attach to it. SIGHUP reads the configuration file
+    /// again: it is applied if it is valid and needs no restart, else the running one is kept.
     Serve,
     /// Talk to the running engine through its broker socket.
     Ctl {
@@ -164,6 +165,16 @@ enum Ctl {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(
+        cli.command,
+        Some(Sub::Check | Sub::Simulate { .. } | Sub::Generate { .. })
+    ) {
+        // Commands that only print end quietly when their reader goes (`deskpool check | head`),
+        // as other command-line tools do; the others keep Rust's ignored SIGPIPE, so a closed
+        // socket is an error they report, not a silent death mid-action.
+        // SAFETY: restoring the default disposition of a signal, before any thread starts.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     match run_cli(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -294,7 +305,12 @@ fn console(
     } else {
         Some(EngineLock::acquire(&loaded.state_dir)?)
     };
-    let _log = setup::init_logging(&loaded.state_dir)?;
+    // The demo's log lines carry its clock beside the real time (the console shows the demo's).
+    let demo_clock = demo.as_ref().map(|d| setup::DemoLogClock {
+        clock: d.clock.clone(),
+        timezone: loaded.fleet.engine.timezone.clone(),
+    });
+    let _log = setup::init_logging(&loaded.state_dir, demo_clock)?;
     let (engine, config_label) = if attach {
         let label = format!("attached to {}", socket.display());
         (ConsoleEngine::Attach { socket }, label)
@@ -321,7 +337,7 @@ fn serve(explicit: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     use tokio::signal::unix::{SignalKind, signal};
     let loaded = setup::load(explicit.as_deref())?;
     let _lock = EngineLock::acquire(&loaded.state_dir)?;
-    let _log = setup::init_logging(&loaded.state_dir)?;
+    let _log = setup::init_logging(&loaded.state_dir, None)?;
     let socket = loaded.fleet.broker.socket_path(&loaded.state_dir);
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
@@ -334,7 +350,8 @@ fn serve(explicit: Option<PathBuf>) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|c| c.name.clone())
             .collect();
-        let mut engine = run::start(
+        let config_path = loaded.source.path().to_path_buf();
+        let (mut engine, reloads) = run::start_reloadable(
             loaded.fleet,
             EngineOptions {
                 clock: Arc::new(SystemClock),
@@ -357,11 +374,15 @@ fn serve(explicit: Option<PathBuf>) -> anyhow::Result<ExitCode> {
             socket.display(),
             loaded.state_dir.join("deskpool.log").display()
         );
-        let signal = tokio::select! {
-            _ = terminate.recv() => "SIGTERM",
-            _ = interrupt.recv() => "SIGINT",
-            _ = hangup.recv() => "SIGHUP",
-            _ = async { while engine.snapshot.changed().await.is_ok() {} } => "the engine stopping",
+        let signal = loop {
+            tokio::select! {
+                _ = terminate.recv() => break "SIGTERM",
+                _ = interrupt.recv() => break "SIGINT",
+                _ = hangup.recv() => reload_config(&config_path, &reloads).await,
+                _ = async { while engine.snapshot.changed().await.is_ok() {} } => {
+                    break "the engine stopping"
+                }
+            }
         };
         tracing::info!("{signal}: shutting down");
         // No new requests, then the engine stops at a clean point.
@@ -369,6 +390,31 @@ fn serve(explicit: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         let _ = tokio::time::timeout(Duration::from_secs(60), engine.shutdown()).await;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// SIGHUP: reads the configuration file again and hands it to the engine, which applies it or
+/// keeps the running one (a file with errors, or a change that takes a restart); either way the
+/// outcome is logged, printed and shown to attached consoles as an event.
+async fn reload_config(path: &std::path::Path, reloads: &tokio::sync::mpsc::Sender<run::Reload>) {
+    tracing::info!("SIGHUP: reading {} again", path.display());
+    let config = config::load_file(path).map_err(|e| e.to_string());
+    let (reply, outcome) = tokio::sync::oneshot::channel();
+    if reloads.send(run::Reload { config, reply }).await.is_err() {
+        return;
+    }
+    // Written, not printed: a closed stdout (the journal gone) must not end the engine.
+    use std::io::Write;
+    let _ = match outcome.await {
+        Ok(Ok(summary)) => writeln!(
+            std::io::stdout(),
+            "deskpool: configuration reloaded: {summary}"
+        ),
+        Ok(Err(why)) => writeln!(
+            std::io::stderr(),
+            "deskpool: configuration not reloaded, the running one is kept: {why}"
+        ),
+        Err(_) => Ok(()),
+    };
 }
 
 fn ctl(
@@ -504,7 +550,7 @@ fn reconcile(
 ) -> anyhow::Result<ExitCode> {
     let loaded = setup::load(explicit.as_deref())?;
     let _lock = EngineLock::acquire(&loaded.state_dir)?;
-    let _log = setup::init_logging(&loaded.state_dir)?;
+    let _log = setup::init_logging(&loaded.state_dir, None)?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let mut engine = run::start(

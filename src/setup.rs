@@ -181,7 +181,10 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// live as long as the program. First makes the state directory 0700 and deskpool's files in
 /// it 0600 (older versions left them readable by every local account), and logs what it
 /// tightened.
-pub fn init_logging(state_dir: &Path) -> Result<tracing_appender::non_blocking::WorkerGuard> {
+pub fn init_logging(
+    state_dir: &Path,
+    demo: Option<DemoLogClock>,
+) -> Result<tracing_appender::non_blocking::WorkerGuard> {
     let mut tightened = Vec::new();
     let mut failed = Vec::new();
     match private_dir(state_dir) {
@@ -217,6 +220,7 @@ pub fn init_logging(state_dir: &Path) -> Result<tracing_appender::non_blocking::
         .with_env_filter(filter)
         .with_writer(writer)
         .with_ansi(false)
+        .with_timer(LogTime { demo })
         .try_init();
     for (path, from, to) in tightened {
         tracing::warn!(
@@ -230,9 +234,55 @@ pub fn init_logging(state_dir: &Path) -> Result<tracing_appender::non_blocking::
     Ok(guard)
 }
 
+/// The demo's clock, for the log: the console shows the demo's time, so each log line says
+/// it beside the real one.
+pub struct DemoLogClock {
+    pub clock: std::sync::Arc<deskpool_core::clock::ScaledClock>,
+    pub timezone: jiff::tz::TimeZone,
+}
+
+/// The time at the start of each log line.
+struct LogTime {
+    demo: Option<DemoLogClock>,
+}
+
+impl tracing_subscriber::fmt::time::FormatTime for LogTime {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        use deskpool_core::clock::Clock;
+        let demo = self.demo.as_ref().map(|d| (d.clock.now(), &d.timezone));
+        w.write_str(&log_time(jiff::Timestamp::now(), demo))
+    }
+}
+
+/// "2026-12-03T08:28:18.535364Z", then in a demo "demo Wed 08:14:05 UTC".
+fn log_time(real: jiff::Timestamp, demo: Option<(jiff::Timestamp, &jiff::tz::TimeZone)>) -> String {
+    let mut text = real.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+    if let Some((at, tz)) = demo {
+        text.push_str(" demo ");
+        text.push_str(
+            &at.to_zoned(tz.clone())
+                .strftime("%a %H:%M:%S %Z")
+                .to_string(),
+        );
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_demo_log_line_gives_the_demo_time_beside_the_real_one() {
+        let real: jiff::Timestamp = "2026-12-03T08:28:18.535364Z".parse().unwrap();
+        let demo: jiff::Timestamp = "2026-01-07T08:14:05Z".parse().unwrap();
+        let tz = jiff::tz::TimeZone::UTC;
+        assert_eq!(log_time(real, None), "2026-12-03T08:28:18.535364Z");
+        assert_eq!(
+            log_time(real, Some((demo, &tz))),
+            "2026-12-03T08:28:18.535364Z demo Wed 08:14:05 UTC"
+        );
+    }
 
     fn mode(path: &Path) -> u32 {
         std::fs::metadata(path).unwrap().permissions().mode() & 0o7777

@@ -204,10 +204,12 @@ fn help_names_the_log_file_and_every_command() {
     }
 }
 
-/// `deskpool serve` in the background, its first line read.
+/// `deskpool serve` in the background, its first line read; what it prints later is collected.
 struct Serving {
     child: std::process::Child,
     first_line: String,
+    /// Every line serve printed on stdout and stderr, as it came.
+    output: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Serving {
@@ -222,17 +224,59 @@ impl Serving {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
         let mut first_line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut first_line)
-            .unwrap();
-        Serving { child, first_line }
+        stdout.read_line(&mut first_line).unwrap();
+        let output = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let collect = |stream: Box<dyn std::io::BufRead + Send>| {
+            let output = output.clone();
+            std::thread::spawn(move || {
+                for line in stream.lines().map_while(Result::ok) {
+                    output.lock().unwrap().push(line);
+                }
+            });
+        };
+        collect(Box::new(stdout));
+        collect(Box::new(std::io::BufReader::new(
+            child.stderr.take().unwrap(),
+        )));
+        Serving {
+            child,
+            first_line,
+            output,
+        }
+    }
+
+    /// Waits (with the deadline) for a line of serve's output containing `needle`.
+    fn wait_for_line(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + DEADLINE;
+        loop {
+            if let Some(line) = self
+                .output
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| l.contains(needle))
+            {
+                return line.clone();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "serve never printed {needle:?}: {:?}",
+                self.output.lock().unwrap()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    fn signal(&self, signal: i32) {
+        // SAFETY: signalling a child process this test started.
+        unsafe { libc::kill(self.child.id() as i32, signal) };
     }
 
     /// Sends `signal` and waits (with the deadline) for the exit status.
     fn stop(mut self, signal: i32) -> std::process::ExitStatus {
-        // SAFETY: signalling a child process this test started.
-        unsafe { libc::kill(self.child.id() as i32, signal) };
+        self.signal(signal);
         let deadline = std::time::Instant::now() + DEADLINE;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -314,6 +358,91 @@ fn serve_answers_ctl_and_removes_its_socket_on_sigterm() {
         EngineLock::acquire(&bed.file("state")).is_ok(),
         "the engine lock is released"
     );
+}
+
+/// The buffer target of `class` in the status of the serve on `socket`.
+fn buffer_target(socket: &str, home: &std::path::Path, class: &str) -> serde_json::Value {
+    let out = deskpool(&["ctl", "--socket", socket, "status", "--json"], home);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    status["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == class)
+        .unwrap_or_else(|| panic!("no class {class} in {status}"))["buffer_target"]
+        .clone()
+}
+
+#[test]
+fn sighup_applies_a_valid_file_and_keeps_running_on_a_bad_one() {
+    let bed = test_fleet();
+    let config = bed.file("deskpool.toml");
+    let socket = bed.file("state/deskpool.sock");
+    // By socket: ctl reading the config would stop at the bad file this test writes.
+    let socket_arg = socket.to_str().unwrap();
+    let original = std::fs::read_to_string(&config).unwrap();
+    let serving = Serving::start(&config, bed.path());
+    assert_eq!(buffer_target(socket_arg, bed.path(), "office"), 3);
+
+    // An unknown key: refused with its place in the file, the engine goes on as it was.
+    let bad = original.replacen(
+        "[classes.policy]\n",
+        "[classes.policy]\ncolour = \"red\"\n",
+        1,
+    );
+    std::fs::write(&config, &bad).unwrap();
+    serving.signal(libc::SIGHUP);
+    let line = serving.wait_for_line("configuration not reloaded");
+    assert!(line.contains("the running one is kept"), "{line}");
+    // The errors follow, one per line, as `deskpool check` prints them.
+    let error = serving.wait_for_line("unknown key \"colour\"");
+    assert!(error.contains(&format!("{}:", config.display())), "{error}");
+    assert_eq!(buffer_target(socket_arg, bed.path(), "office"), 3);
+
+    // A valid file: office's buffer of 3 becomes 5.
+    let good = original.replacen(
+        "buffer = { floor = 3, percent = 0, ceiling = 3 }",
+        "buffer = { floor = 5, percent = 0, ceiling = 5 }",
+        1,
+    );
+    assert_ne!(good, original, "the test changes office's buffer");
+    std::fs::write(&config, &good).unwrap();
+    serving.signal(libc::SIGHUP);
+    let line = serving.wait_for_line("configuration reloaded");
+    assert!(line.contains("class changed: office"), "{line}");
+    let deadline = std::time::Instant::now() + DEADLINE;
+    while buffer_target(socket_arg, bed.path(), "office") != 5 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new buffer never showed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+
+    let status = serving.stop(libc::SIGTERM);
+    assert!(status.success(), "{status:?}");
+}
+
+/// A reader that goes away (`deskpool check | head -1`) ends `check` quietly, with no panic.
+#[test]
+fn check_into_a_closed_pipe_ends_without_a_panic() {
+    let home = tempfile::tempdir().unwrap();
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/deskpool.toml");
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_deskpool"))
+        .args(["check", "--config", example.to_str().unwrap()])
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env("XDG_STATE_HOME", home.path().join("state"))
+        .stdout(writer)
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{:?}", out.status);
 }
 
 /// `check` on the shipped example: valid, and its summary says what each class does with a

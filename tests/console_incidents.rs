@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::{ENGINE_TOML, class_toml, host_toml};
-use tmux::Pane;
+use tmux::{Pane, boxed};
 
 const DEADLINE: Duration = Duration::from_secs(90);
 const SIZES: [(u16, u16); 2] = [(80, 23), (120, 40)];
@@ -18,21 +18,6 @@ const SIZES: [(u16, u16); 2] = [(80, 23), (120, 40)];
 /// `deskpool ARGS` in a `width`x`height` tmux pane, with its home (and state) in `home`.
 fn console(home: &Path, args: &str, width: u16, height: u16) -> Pane {
     Pane::start("incident", home, args, "", (width, height), DEADLINE)
-}
-
-/// The text of a bordered box titled `title`: its inner lines, joined by spaces (a wrapped
-/// sentence read back whole), or `None` while the box is not on the screen.
-fn boxed(screen: &str, title: &str) -> Option<String> {
-    let lines: Vec<&str> = screen.lines().collect();
-    let top = lines
-        .iter()
-        .position(|l| l.trim_start().starts_with(&format!("┌ {title} ")))?;
-    let inner: Vec<String> = lines[top + 1..]
-        .iter()
-        .take_while(|l| !l.trim_start().starts_with('└'))
-        .map(|l| l.trim().trim_matches('│').trim().to_string())
-        .collect();
-    Some(inner.join(" "))
 }
 
 /// The detail view's `why` read whole: its first line and the lines under it up to the next
@@ -94,6 +79,14 @@ fn the_storm_on_the_demo_shows_its_reason_whole_on_the_dashboard_and_in_the_deta
         let screen = console.wait("office's buffer below its target", |s| {
             boxed(s, "why").is_some_and(|w| w.contains("office: buffer") && w.contains("below"))
         });
+        // The log gives the demo's clock beside the real time, as the console shows it.
+        let log = std::fs::read_to_string(home.path().join("state/deskpool/demo/deskpool.log"))
+            .unwrap_or_default();
+        assert!(
+            log.lines()
+                .any(|l| l.contains(" demo ") && l.contains(" UTC ")),
+            "{log}"
+        );
         let why = boxed(&screen, "why").unwrap();
         assert!(
             why.contains("in creation") || why.contains("pacing"),
@@ -138,10 +131,12 @@ fn a_missing_seed_a_down_host_refused_and_waiting_logins_and_a_pause_are_each_sh
             row(s, "broken").contains("seed missing") && s.contains("h9 down")
         });
         assert!(
-            row(&screen, "office").contains("ok"),
-            "office is well: {}",
+            !row(&screen, "office").contains("seed missing"),
+            "office's seed is there: {}",
             row(&screen, "office")
         );
+        // Once its buffer is made (it says "refilling" until then), office is well.
+        console.wait("office well", |s| row(s, "office").contains(" ok "));
 
         let ctl = |args: &[&str]| -> Child {
             Command::new(env!("CARGO_BIN_EXE_deskpool"))
@@ -207,5 +202,65 @@ fn a_missing_seed_a_down_host_refused_and_waiting_logins_and_a_pause_are_each_sh
         });
         let _ = waiting.kill();
         let _ = waiting.wait();
+    }
+}
+
+/// A raised floor above the class cap is refused with the cap named; one within it shows on
+/// the dashboard's status and on the class detail with when it ends. An assign from the
+/// console names the desktop it gave, on screen and in the audit log.
+#[test]
+fn a_raised_floor_shows_with_its_end_and_an_assign_names_its_desktop_in_the_audit_log() {
+    for (width, height) in SIZES {
+        let home = tempfile::tempdir().unwrap();
+        let console = console(home.path(), "", width, height);
+        console.wait("office at its buffer target", |s| {
+            row(s, "office").contains(" ok ")
+        });
+        console.keys(&["f"]);
+        console.wait_words("raise office's buffer floor");
+        console.keys(&["-l", "200 30"]);
+        console.keys(&["Enter"]);
+        console.wait_words("floor 200 is above the cap of class office (60)");
+        for _ in 0.."200 30".len() {
+            console.keys(&["BSpace"]);
+        }
+        console.keys(&["-l", "20 30"]);
+        console.keys(&["Enter"]);
+        console.wait("the raised floor on office's row", |s| {
+            row(s, "office").contains("floor 20")
+        });
+        console.keys(&["Enter"]);
+        let screen = console.wait("the raised floor in the detail", |s| {
+            s.contains("floor raised to 20 until")
+        });
+        assert!(screen.contains("class office"), "{screen}");
+
+        console.keys(&["a"]);
+        console.wait_words("desktop to user");
+        console.keys(&["-l", "alice"]);
+        console.keys(&["Enter"]);
+        let words = console.wait_words("to alice: dp-office-");
+        let desktop = words
+            .split("to alice: ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap()
+            .to_string();
+        let audit = home.path().join("state/deskpool/demo/audit.log");
+        console.wait_on(
+            "the assign in the audit log, with its desktop",
+            |_| std::fs::read_to_string(&audit).unwrap_or_default(),
+            |log| {
+                log.lines().any(|l| {
+                    l.contains("assign an office desktop to alice")
+                        && l.contains(&format!("\"result\":\"ok: {desktop}"))
+                })
+            },
+        );
+        let log = std::fs::read_to_string(&audit).unwrap();
+        assert!(
+            log.contains("raise office's buffer floor to 20 for 30 min"),
+            "the floor raise is audited: {log}"
+        );
     }
 }

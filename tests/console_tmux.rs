@@ -55,16 +55,6 @@ impl Console {
         Console { pane, home }
     }
 
-    /// Waits for `what` on the screen read as one line of words ([`flat`]: a message wrapped
-    /// over rows reads whole).
-    fn wait_words(&self, what: &str) -> String {
-        self.wait_on(
-            &format!("{what:?}"),
-            |pane| flat(&pane.screen()),
-            |words| words.contains(what),
-        )
-    }
-
     /// `q`, the question it asks (this console runs the engine), then `y`.
     fn quit(&self) {
         self.keys(&["q"]);
@@ -82,16 +72,6 @@ impl Console {
     fn state(&self) -> PathBuf {
         self.home.path().join("state/deskpool/demo")
     }
-}
-
-/// Every row trimmed and joined by one space.
-fn flat(screen: &str) -> String {
-    screen
-        .lines()
-        .map(|l| l.trim_matches(|c: char| c.is_whitespace() || c == '│'))
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// The (level, target) pairs on a class's dashboard row: production, then buffer.
@@ -157,6 +137,9 @@ fn wait_for_exit(console: &Console) {
         !screen.contains("deskpool · demo"),
         "the alternate screen was left:\n{screen}"
     );
+    // The terminal no longer reports the mouse to the shell.
+    let mouse = console.tmux(&["display", "-p", "#{mouse_any_flag}#{mouse_sgr_flag}"]);
+    assert_eq!(mouse.trim(), "00", "mouse reports left on");
 }
 
 #[test]
@@ -196,7 +179,7 @@ fn dashboard_help_policy_edit_and_quit_on_the_embedded_default() {
     }
     console.keys(&["BSpace", "BSpace", "BSpace", "1", "1"]);
     console.wait("the edited values, valid", |s| {
-        s.contains("buffer floor                9") && s.contains("✓ valid")
+        s.contains("buffer floor                  9") && s.contains("✓ valid")
     });
     console.keys(&["C-s"]);
     let screen = console.wait("the saved policy", |s| s.contains("applied and saved"));
@@ -225,7 +208,13 @@ fn dashboard_help_policy_edit_and_quit_on_the_embedded_default() {
     assert_eq!(before.lines().count(), after.lines().count());
     let audit = std::fs::read_to_string(console.state().join("audit.log")).unwrap();
     assert!(
-        audit.contains("change the policy of office") && audit.contains("\"result\":\"ok\""),
+        audit.contains("change the policy of office")
+            && audit.contains("\"result\":\"ok: applied and saved to "),
+        "{audit}"
+    );
+    // The audit line names each value changed, old to new.
+    assert!(
+        audit.contains("buffer floor 4 → 9") && audit.contains("period 1 buffer floor 6 → 11"),
         "{audit}"
     );
 

@@ -136,6 +136,8 @@ fn events_keep_their_wire_form() {
         EventKind::AdminAction,
         EventKind::LoginRefused,
         EventKind::SeedMissing,
+        EventKind::ConfigReloaded,
+        EventKind::ConfigRefused,
     ];
     let events: Vec<Event> = kinds
         .into_iter()
@@ -169,7 +171,9 @@ fn every_event_kind_is_pinned(kind: EventKind) {
         | EventKind::PolicyChanged
         | EventKind::AdminAction
         | EventKind::LoginRefused
-        | EventKind::SeedMissing => {}
+        | EventKind::SeedMissing
+        | EventKind::ConfigReloaded
+        | EventKind::ConfigRefused => {}
     }
 }
 

@@ -108,6 +108,16 @@ impl Pane {
         self.wait_on(what, Pane::screen, ready)
     }
 
+    /// Waits for `what` on the screen read as one line of words ([`flat`]: a message wrapped
+    /// over rows reads whole).
+    pub fn wait_words(&self, what: &str) -> String {
+        self.wait_on(
+            &format!("{what:?}"),
+            |pane| flat(&pane.screen()),
+            |words| words.contains(what),
+        )
+    }
+
     /// The deskpool process in the pane.
     pub fn pid(&self) -> String {
         let shell = self.tmux(&["list-panes", "-F", "#{pane_pid}"]);
@@ -117,6 +127,31 @@ impl Pane {
             .unwrap();
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
+}
+
+/// The text of a bordered box titled `title`: its inner lines, joined by spaces (a wrapped
+/// sentence read back whole), or `None` while the box is not on the screen.
+pub fn boxed(screen: &str, title: &str) -> Option<String> {
+    let lines: Vec<&str> = screen.lines().collect();
+    let top = lines
+        .iter()
+        .position(|l| l.trim_start().starts_with(&format!("┌ {title} ")))?;
+    let inner: Vec<String> = lines[top + 1..]
+        .iter()
+        .take_while(|l| !l.trim_start().starts_with('└'))
+        .map(|l| l.trim().trim_matches('│').trim().to_string())
+        .collect();
+    Some(inner.join(" "))
+}
+
+/// Every row trimmed (of spaces and box sides) and joined by one space.
+pub fn flat(screen: &str) -> String {
+    screen
+        .lines()
+        .map(|l| l.trim_matches(|c: char| c.is_whitespace() || c == '│'))
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 impl Drop for Pane {

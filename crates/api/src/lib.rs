@@ -136,6 +136,10 @@ pub enum EventKind {
     /// A class's seed volume is not found where it must be read from (raised once when it goes
     /// missing, not on every pass).
     SeedMissing,
+    /// The configuration file was read again and applied (`serve` on SIGHUP).
+    ConfigReloaded,
+    /// The configuration file was read again and refused: the running one is kept.
+    ConfigRefused,
 }
 
 /// An order to the engine. Each comes with who asked, for the events and the audit log.

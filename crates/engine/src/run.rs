@@ -61,12 +61,36 @@ pub struct EngineOptions {
 }
 
 pub fn start(fleet: Fleet, options: EngineOptions) -> EngineHandle {
+    launch(fleet, options, None)
+}
+
+/// The configuration read again for a running engine (`serve` on SIGHUP): the fleet the file
+/// describes, or why it could not be read; `reply` gets what changed, or why nothing did.
+pub struct Reload {
+    pub config: Result<Fleet, String>,
+    pub reply: oneshot::Sender<Result<String, String>>,
+}
+
+/// Starts an engine that also takes [`Reload`]s of its configuration on the returned sender.
+pub fn start_reloadable(
+    fleet: Fleet,
+    options: EngineOptions,
+) -> (EngineHandle, mpsc::Sender<Reload>) {
+    let (reloads, reloads_rx) = mpsc::channel(4);
+    (launch(fleet, options, Some(reloads_rx)), reloads)
+}
+
+fn launch(
+    fleet: Fleet,
+    options: EngineOptions,
+    reloads: Option<mpsc::Receiver<Reload>>,
+) -> EngineHandle {
     let (snapshot_tx, snapshot) = watch::channel(Arc::new(Snapshot::default()));
     let (events_tx, events) = mpsc::channel(EVENT_BUFFER);
     let (commands, commands_rx) = mpsc::channel(64);
     let (stop_tx, stop_rx) = oneshot::channel();
     let driver = Driver::new(fleet, options, snapshot_tx, events_tx);
-    let task = tokio::spawn(driver.run(commands_rx, stop_rx));
+    let task = tokio::spawn(driver.run(commands_rx, reloads, stop_rx));
     EngineHandle::local(snapshot, events, commands, task, stop_tx)
 }
 
@@ -142,14 +166,27 @@ impl Driver {
         }
     }
 
-    async fn run(mut self, mut commands: mpsc::Receiver<Request>, mut stop: oneshot::Receiver<()>) {
-        let mut tick = tokio::time::interval(Duration::from_secs(self.state.tick_secs().max(1)));
+    async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Request>,
+        mut reloads: Option<mpsc::Receiver<Reload>>,
+        mut stop: oneshot::Receiver<()>,
+    ) {
+        let mut tick_secs = self.state.tick_secs().max(1);
+        let mut tick = tokio::time::interval(Duration::from_secs(tick_secs));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // The first tick is now: the pass that follows the start.
         tick.tick().await;
         self.apply(vec![Input::Started]);
         let mut stopping = false;
         while !self.stopped {
+            // A reload may have changed the tick.
+            if self.state.tick_secs().max(1) != tick_secs {
+                tick_secs = self.state.tick_secs().max(1);
+                let period = Duration::from_secs(tick_secs);
+                tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            }
             let wake = self.wake.map(|d| self.started + d);
             let inputs = tokio::select! {
                 _ = tick.tick(), if !stopping => vec![Input::Tick],
@@ -165,6 +202,18 @@ impl Driver {
                         vec![Input::Stop]
                     }
                 },
+                reload = next_reload(&mut reloads), if reloads.is_some() && !stopping => {
+                    match reload {
+                        Some(reload) => {
+                            self.reload(reload);
+                            continue;
+                        }
+                        None => {
+                            reloads = None;
+                            continue;
+                        }
+                    }
+                }
                 Some(done) = self.jobs.join_next_with_id() => {
                     // Take every other finished job before planning again.
                     let mut inputs = vec![self.finished(done)];
@@ -176,6 +225,16 @@ impl Driver {
             };
             self.apply(inputs);
         }
+    }
+
+    /// Applies a reload and answers it with its outcome.
+    fn reload(&mut self, reload: Reload) {
+        self.apply(vec![Input::Reload(reload.config.map(Box::new))]);
+        let outcome = self
+            .state
+            .take_reload_outcome()
+            .unwrap_or_else(|| Err("the engine is stopping".to_string()));
+        let _ = reload.reply.send(outcome);
     }
 
     fn now(&self) -> Now {
@@ -307,6 +366,14 @@ impl Driver {
 async fn sleep_until_or_never(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next reload on `reloads` (`None` once its sender is gone).
+async fn next_reload(reloads: &mut Option<mpsc::Receiver<Reload>>) -> Option<Reload> {
+    match reloads {
+        Some(r) => r.recv().await,
         None => std::future::pending().await,
     }
 }

@@ -39,6 +39,7 @@ mod job;
 mod logins;
 mod outcomes;
 mod pass;
+mod reload;
 #[cfg(test)]
 mod tests;
 
@@ -90,6 +91,9 @@ pub enum Input {
     },
     /// Saving the demand history failed: it is still to be saved.
     HistoryNotSaved,
+    /// The configuration file was read again (SIGHUP): the fleet it describes, or why it was
+    /// refused. The outcome is told in an event and returned by [`EngineState::last_reload`].
+    Reload(Result<Box<Fleet>, String>),
     /// Stop: no new work; the state finishes once the jobs under way are done.
     Stop,
 }
@@ -164,6 +168,28 @@ struct HostRuntime {
     last_observed: Option<Timestamp>,
     /// The host was put in service from standby by this engine (or found in service).
     in_service_from_standby: bool,
+}
+
+impl HostRuntime {
+    /// A host not connected yet: standby ones wait to be needed, the others are activating.
+    fn new(standby: bool) -> Self {
+        HostRuntime {
+            status: if standby {
+                HostStatus::Standby
+            } else {
+                HostStatus::Activating
+            },
+            connected: false,
+            identity: None,
+            seed_copies: BTreeMap::new(),
+            seed_sources: Vec::new(),
+            desktop_volumes: BTreeMap::new(),
+            unlabelled: Vec::new(),
+            observing: false,
+            last_observed: None,
+            in_service_from_standby: false,
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -289,6 +315,8 @@ pub struct EngineState {
     probe_due: HashMap<String, Duration>,
     /// Where users reach each desktop, as read when it became ready or was handed out.
     reach: HashMap<String, crate::jobs::Reach>,
+    /// What the last reload of the configuration did, until the driver takes it.
+    last_reload: Option<Result<String, String>>,
 }
 
 impl EngineState {
@@ -298,25 +326,7 @@ impl EngineState {
         let hosts = fleet
             .hosts
             .iter()
-            .map(|h| {
-                let runtime = HostRuntime {
-                    status: if h.standby {
-                        HostStatus::Standby
-                    } else {
-                        HostStatus::Activating
-                    },
-                    connected: false,
-                    identity: None,
-                    seed_copies: BTreeMap::new(),
-                    seed_sources: Vec::new(),
-                    desktop_volumes: BTreeMap::new(),
-                    unlabelled: Vec::new(),
-                    observing: false,
-                    last_observed: None,
-                    in_service_from_standby: false,
-                };
-                (h.name.clone(), runtime)
-            })
+            .map(|h| (h.name.clone(), HostRuntime::new(h.standby)))
             .collect();
         let demand = learn_from(&history, &fleet);
         let unread_hosts = fleet.hosts.iter().map(|h| h.name.clone()).collect();
@@ -365,6 +375,7 @@ impl EngineState {
             booted_at: HashMap::new(),
             probe_due: HashMap::new(),
             reach: HashMap::new(),
+            last_reload: None,
         }
     }
 
@@ -398,6 +409,10 @@ impl EngineState {
                 self.host_failed(&host, "its connection was closed".into())
             }
             Input::HistoryNotSaved => self.history_unsaved = true,
+            Input::Reload(config) => {
+                let outcome = self.reload(config);
+                self.last_reload = Some(outcome);
+            }
             Input::Stop => self.stopping = true,
         }
     }
@@ -489,7 +504,8 @@ impl EngineState {
             EventKind::Failed
             | EventKind::HostDown
             | EventKind::LoginRefused
-            | EventKind::SeedMissing => {
+            | EventKind::SeedMissing
+            | EventKind::ConfigRefused => {
                 tracing::warn!(?kind, class, host, desktop, "{message}")
             }
             _ => tracing::info!(?kind, class, host, desktop, "{message}"),

@@ -6,12 +6,21 @@
 //! - [`keys`]: what each key does, on each screen and in each mode (popups, filter, editor)
 //! - [`command_line`]: the `:` commands and their completion
 //! - [`prompt`]: reading the answer of a one-line prompt into an effect
+//! - [`sort`]: the lists' order (`shift`+a column's letter)
+//! - [`mouse`]: clicks select rows, the wheel scrolls
 
 mod command_line;
+mod digest;
 mod keys;
+mod mouse;
 mod prompt;
+mod sort;
 
-use std::collections::VecDeque;
+pub use digest::{Digest, Used};
+pub use mouse::ListRows;
+pub use sort::{List, Sort};
+
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use tui_input::Input;
@@ -134,6 +143,18 @@ pub struct App {
     /// The terminal is below the smallest size drawn (set by each draw): only the "too small"
     /// note shows, and only `q` and ctrl-c act.
     pub too_small: bool,
+    /// Each list's chosen order (none: the engine's order).
+    pub sorts: HashMap<List, Sort>,
+    /// Where the current list's rows are on the screen (set by each draw), for the mouse.
+    pub list_rows: Option<ListRows>,
+    /// Lines of the help page as last drawn (wrapped to its width), so `G` shows a full last
+    /// page.
+    pub help_lines: usize,
+    /// The attached engine went away at this time (its socket closed): the console shows its
+    /// last snapshot greyed, refuses actions and reconnects when the engine is back.
+    pub disconnected: Option<jiff::Timestamp>,
+    /// What the views read from every desktop of the snapshot, counted when it arrived.
+    pub digest: Digest,
 }
 
 impl App {
@@ -163,6 +184,11 @@ impl App {
             quit_stops_engine: false,
             attached: false,
             too_small: false,
+            sorts: HashMap::new(),
+            list_rows: None,
+            help_lines: 0,
+            disconnected: None,
+            digest: Digest::default(),
         }
     }
 
@@ -181,6 +207,7 @@ impl App {
 
     pub fn on_snapshot(&mut self, snapshot: Arc<Snapshot>) {
         self.history.record(&snapshot);
+        self.digest = Digest::of(&self.fleet, &snapshot);
         self.snapshot = snapshot;
         self.clamp_rows();
     }
@@ -190,11 +217,30 @@ impl App {
             self.events.pop_back();
         }
         self.events.push_front(event);
-        // Keep the same event selected as new ones arrive on top.
-        if self.event_row > 0 {
+        // Keep the same event selected as new ones arrive on top (of the engine's order).
+        if self.event_row > 0 && self.sort_of(List::Events).is_none() {
             self.event_row += 1;
         }
         self.clamp_rows();
+    }
+
+    /// The attached engine's socket closed at `at`: its last state stays on screen, greyed,
+    /// and actions are refused until [`App::on_engine_back`].
+    pub fn on_engine_gone(&mut self, at: jiff::Timestamp, socket: &std::path::Path) {
+        self.disconnected = Some(at);
+        self.complain(format!(
+            "the engine on {} went away: its last state is shown greyed; reconnecting",
+            socket.display()
+        ));
+    }
+
+    /// Attached again after the engine went away.
+    pub fn on_engine_back(&mut self, socket: &std::path::Path) {
+        self.disconnected = None;
+        self.say(format!(
+            "attached again to the engine on {}",
+            socket.display()
+        ));
     }
 
     pub fn say(&mut self, text: impl Into<String>) {
@@ -228,8 +274,7 @@ impl App {
     // ---- what lists show -----------------------------------------------------------------
 
     pub fn selected_class(&self) -> Option<&str> {
-        self.snapshot
-            .classes
+        self.visible_classes()
             .get(self.class_row)
             .map(|c| c.plan.name.as_str())
     }
@@ -266,28 +311,27 @@ impl App {
                 }
             })
             .collect();
-        rows.sort_by(|a, b| (a.meta.pool, &a.host, &a.name).cmp(&(b.meta.pool, &b.host, &b.name)));
+        self.sort_desktops(&mut rows);
         rows
     }
 
+    /// The events that match the filter, in the list's order. The filter matches the text the
+    /// events view shows (time, what, place and message), whole.
     pub fn visible_events(&self) -> Vec<&Event> {
         let filter = self.event_filter.to_lowercase();
-        self.events
+        let tz = &self.fleet.engine.timezone;
+        let mut rows: Vec<&Event> = self
+            .events
             .iter()
             .filter(|e| {
-                filter.is_empty() || {
-                    [
-                        strings::event_kind(e.kind),
-                        e.class.as_deref().unwrap_or(""),
-                        e.host.as_deref().unwrap_or(""),
-                        e.desktop.as_deref().unwrap_or(""),
-                        e.message.as_str(),
-                    ]
-                    .iter()
-                    .any(|f| f.to_lowercase().contains(&filter))
-                }
+                filter.is_empty()
+                    || strings::event_row(e, tz)
+                        .iter()
+                        .any(|f| f.to_lowercase().contains(&filter))
             })
-            .collect()
+            .collect();
+        self.sort_events(&mut rows);
+        rows
     }
 
     fn list_len(&self) -> usize {
@@ -297,8 +341,8 @@ impl App {
             Screen::Hosts => self.snapshot.hosts.len(),
             Screen::Events => self.visible_events().len(),
             // The last scroll position shows a full last page, not one line on a blank one.
-            Screen::Help => strings::help_lines(self.screen_under_help())
-                .len()
+            Screen::Help => self
+                .help_lines
                 .saturating_sub(self.page_rows.saturating_sub(1)),
             Screen::Editor => 0,
         }

@@ -10,6 +10,7 @@ pub mod editor;
 pub mod history;
 pub mod sample;
 pub mod screen;
+pub mod signals;
 pub mod strings;
 pub mod theme;
 pub mod views;
@@ -49,9 +50,6 @@ pub struct ConsoleOptions {
 pub enum ConsoleError {
     #[error("cannot set up the terminal")]
     Terminal(#[source] std::io::Error),
-    /// The attached engine's socket closed under the console.
-    #[error("the engine on {} went away (stopped, or its console quit)", socket.display())]
-    EngineGone { socket: PathBuf },
     /// The engine of this process ended; its log says why.
     #[error("the engine stopped unexpectedly; see {}", log.display())]
     EngineStopped { log: PathBuf },
@@ -101,10 +99,29 @@ pub async fn run(
     // libvirt and libxml2 may print to stderr; on the console's screen that is garbage.
     let stderr_guard = StderrToFile::redirect(&log_path);
     let mut terminal = ratatui::try_init().map_err(ConsoleError::Terminal)?;
+    mouse_capture(true);
     let result = event_loop(&mut terminal, engine, fleet, &options).await;
+    mouse_capture(false);
     ratatui::restore();
     drop(stderr_guard);
     result
+}
+
+/// Turns the terminal's mouse reports on (clicks select rows, the wheel scrolls) or off. While
+/// on, a panic turns them off before ratatui's own hook restores the rest of the terminal.
+fn mouse_capture(on: bool) {
+    use crossterm::event::{DisableMouseCapture, EnableMouseCapture};
+    let mut out = std::io::stdout();
+    if on {
+        let _ = crossterm::execute!(out, EnableMouseCapture);
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
+            previous(info);
+        }));
+    } else {
+        let _ = crossterm::execute!(out, DisableMouseCapture);
+    }
 }
 
 async fn event_loop(
@@ -139,13 +156,25 @@ async fn event_loop(
     let (done_tx, mut done) = mpsc::channel::<Done>(16);
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
-    let commands = engine.commander();
+    let mut commands = engine.commander();
+    // While the attached engine is away: the task that tries to attach again, and its result.
+    let (reattached_tx, mut reattached) = mpsc::channel::<EngineHandle>(1);
+    let mut redraw = true;
     'run: loop {
         // Every wake-up below is a change (a key, a resize, a snapshot, an event, a result):
         // draw once, then sleep until the next one. Nothing redraws on a timer.
-        terminal.draw(|frame| views::draw(frame, &mut app, &options.theme))?;
+        if redraw {
+            terminal.draw(|frame| views::draw(frame, &mut app, &options.theme))?;
+        }
+        redraw = true;
         tokio::select! {
             Some(event) = keys.recv() => {
+                // The terminal reports every mouse move while the mouse is captured: none
+                // changes anything, so none costs a frame.
+                if is_mouse_motion(&event) {
+                    redraw = false;
+                    continue;
+                }
                 for effect in app.handle(&event) {
                     match effect {
                         Effect::Quit => break 'run,
@@ -170,7 +199,7 @@ async fn event_loop(
                             app.open_editor_checked(&class, on_disk);
                         }
                         Effect::SavePolicy { class, loaded, policy } => {
-                            let what = format!("change the policy of {class}");
+                            let what = strings::policy_change(&class, &loaded, &policy);
                             let result = save_policy(&commands, &audit.who, options.config_path.as_deref(), &class, &loaded, &policy).await;
                             if result.is_ok()
                                 && let Some(c) = app.fleet.classes.iter_mut().find(|c| c.name == class)
@@ -182,12 +211,17 @@ async fn event_loop(
                     }
                 }
             }
-            changed = engine.snapshot.changed() => {
+            changed = engine.snapshot.changed(), if app.disconnected.is_none() => {
                 if changed.is_err() {
-                    if let Some(socket) = &options.attached {
-                        return Err(ConsoleError::EngineGone { socket: socket.clone() });
-                    }
-                    return Err(ConsoleError::EngineStopped { log: options.state_dir.join("deskpool.log") });
+                    let Some(socket) = &options.attached else {
+                        return Err(ConsoleError::EngineStopped { log: options.state_dir.join("deskpool.log") });
+                    };
+                    // The engine went away (restarted, or stopped): keep its last state on
+                    // screen, greyed, and attach again as soon as it listens.
+                    let at = jiff::Timestamp::now();
+                    app.on_engine_gone(at, socket);
+                    tokio::spawn(reattach(socket.clone(), options.read_only, reattached_tx.clone()));
+                    continue;
                 }
                 let mut snapshot = engine.snapshot.borrow_and_update().clone();
                 // Events this console's own copy lost count as dropped too (the engine counts
@@ -198,7 +232,16 @@ async fn event_loop(
                 }
                 app.on_snapshot(snapshot);
             }
-            Some(event) = engine.events.recv() => {
+            Some(handle) = reattached.recv() => {
+                engine = handle;
+                commands = engine.commander();
+                // The new engine's first snapshot is already there: show it at once.
+                engine.snapshot.mark_changed();
+                if let Some(socket) = &options.attached {
+                    app.on_engine_back(socket);
+                }
+            }
+            Some(event) = engine.events.recv(), if app.disconnected.is_none() => {
                 app.on_event(event);
                 while let Ok(event) = engine.events.try_recv() {
                     app.on_event(event);
@@ -270,8 +313,10 @@ fn report(
     what: &str,
     result: Result<String, impl std::fmt::Display>,
 ) {
+    // The outcome names what came of it (the desktop an assign gave, where a policy was
+    // saved), as the status line says it.
     let outcome = match &result {
-        Ok(_) => "ok".to_string(),
+        Ok(detail) => format!("ok: {detail}"),
         Err(e) => format!("error: {e}"),
     };
     let logged = audit.record(what, &outcome);
@@ -281,6 +326,32 @@ fn report(
         (Ok(_), Err(e)) => app.complain(format!(
             "{what}: done, but the audit log could not be written: {e}"
         )),
+    }
+}
+
+fn is_mouse_motion(event: &TermEvent) -> bool {
+    use crossterm::event::MouseEventKind;
+    matches!(event, TermEvent::Mouse(m) if matches!(m.kind, MouseEventKind::Moved))
+}
+
+/// How often an attached console whose engine went away tries its socket again.
+const REATTACH_EVERY: Duration = Duration::from_millis(500);
+
+/// Attaches to the engine on `socket` again, trying every [`REATTACH_EVERY`] until it listens
+/// (or the console is gone), and hands the new handle to the loop.
+async fn reattach(socket: PathBuf, read_only: bool, to: mpsc::Sender<EngineHandle>) {
+    loop {
+        tokio::time::sleep(REATTACH_EVERY).await;
+        if to.is_closed() {
+            return;
+        }
+        match deskpool_broker::attach(&socket, read_only).await {
+            Ok(handle) => {
+                let _ = to.send(handle).await;
+                return;
+            }
+            Err(e) => tracing::debug!("attaching again to {}: {e}", socket.display()),
+        }
     }
 }
 

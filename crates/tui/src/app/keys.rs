@@ -17,8 +17,10 @@ use deskpool_api::Command;
 impl App {
     /// Handles one terminal event; returns what the loop must do.
     pub fn handle(&mut self, event: &TermEvent) -> Vec<Effect> {
-        let TermEvent::Key(key) = event else {
-            return Vec::new();
+        let key = match event {
+            TermEvent::Key(key) => key,
+            TermEvent::Mouse(mouse) => return self.mouse(mouse),
+            _ => return Vec::new(),
         };
         if key.kind != crossterm::event::KeyEventKind::Press {
             return Vec::new();
@@ -108,6 +110,8 @@ impl App {
             }
             KeyCode::Char('H') => self.push(Screen::Hosts),
             KeyCode::Char('E') => self.push(Screen::Events),
+            // k9s: shift+a column's letter sorts the list by it.
+            KeyCode::Char(c) if c.is_ascii_uppercase() && self.sort_by_key(c) => {}
             KeyCode::Char(c) => return self.action_key(c),
             _ => {}
         }
@@ -211,12 +215,7 @@ impl App {
                     )
                 }
             }
-            ('d', Screen::Hosts) => match self
-                .snapshot
-                .hosts
-                .get(self.host_row)
-                .map(|h| h.name.clone())
-            {
+            ('d', Screen::Hosts) => match self.selected_host() {
                 Some(host) => self.confirm(
                     format!("Drain {host}? No new desktops go there; its buffered ones move away."),
                     Command::DrainHost { host: host.clone() },
@@ -224,12 +223,7 @@ impl App {
                 ),
                 None => Vec::new(),
             },
-            ('u', Screen::Hosts) => match self
-                .snapshot
-                .hosts
-                .get(self.host_row)
-                .map(|h| h.name.clone())
-            {
+            ('u', Screen::Hosts) => match self.selected_host() {
                 Some(host) => self.act(
                     Command::UndrainHost { host: host.clone() },
                     format!("undrain {host}"),
@@ -261,8 +255,20 @@ impl App {
     pub(super) fn writable(&mut self) -> bool {
         if self.read_only {
             self.complain(strings::READ_ONLY);
+            return false;
         }
-        !self.read_only
+        if self.disconnected.is_some() {
+            self.complain(strings::ENGINE_GONE_NO_ACTIONS);
+            return false;
+        }
+        true
+    }
+
+    /// The host selected in the hosts table.
+    fn selected_host(&self) -> Option<String> {
+        self.visible_hosts()
+            .get(self.host_row)
+            .map(|h| h.name.clone())
     }
 
     pub(super) fn act(&mut self, command: Command, what: String) -> Vec<Effect> {

@@ -7,13 +7,15 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
 
-use super::hosts;
-use super::signals::{class_signals, classes_on_down_hosts};
 use super::widgets::{
-    bar, block, buffer_slot, fit, selected_keeping_colours, spark_scaled, wrap_hanging,
+    bar, block, buffer_slot, fit, list_rows, selected_keeping_colours, spark_scaled, wrap_hanging,
 };
-use crate::app::App;
+use super::{events, hosts};
+use crate::app::{App, List};
+use crate::signals::class_signals;
+use crate::strings;
 use crate::theme::{Area, Slot, Theme};
+use deskpool_api::Event;
 
 /// The smallest top of the logins sparklines' common scale (logins per 5 minutes), so a
 /// single login draws a low bar, not a full one.
@@ -38,7 +40,8 @@ impl Columns {
                 class: 12,
                 gauge: 12,
                 seed: Some(10),
-                spark: 8,
+                // The whole hour: 12 spans of 5 minutes.
+                spark: 12,
             }
         } else {
             Columns {
@@ -54,7 +57,8 @@ impl Columns {
 pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
     let s = app.snapshot.clone();
     let cols = Columns::for_width(area.width);
-    let selected = s.classes.get(app.class_row);
+    let classes = app.classes_in_order(&s);
+    let selected = classes.get(app.class_row).copied();
     let why: Vec<String> = selected
         .map(|c| {
             let text = format!("{}: {}", c.plan.name, c.plan.explanation());
@@ -66,7 +70,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
     let host_rows = s.hosts.len().min(8) as u16;
     let copies = s.seed_copies.len().min(3) as u16;
     let class_rows = s.classes.len().max(1) as u16;
-    let [classes_area, why_area, hosts_area, copies_area, _] = Layout::vertical([
+    let [classes_area, why_area, hosts_area, copies_area, recent_area] = Layout::vertical([
         Constraint::Max(class_rows + 3),
         Constraint::Length(why.len() as u16 + 2),
         Constraint::Length(host_rows + 3),
@@ -83,12 +87,14 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
         .max()
         .unwrap_or(0)
         .max(LOGIN_SCALE_MIN);
+    let sort = app.sort_of(List::Classes);
+    let named = |name| Cell::from(strings::sorted_header(List::Classes, sort, name));
     let mut header = vec![
-        Cell::from("class"),
-        Cell::from("prod"),
-        Cell::from("buffer"),
-        Cell::from("new"),
-        Cell::from("status"),
+        named("class"),
+        named("prod"),
+        named("buffer"),
+        named("new"),
+        named("status"),
     ];
     if cols.seed.is_some() {
         header.push(Cell::from("seed"));
@@ -96,11 +102,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
     header.push(Cell::from(format!("in≤{login_scale}")));
     header.push(Cell::from("fill"));
     let header = Row::new(header).style(theme.style(Area::Dashboard, Slot::Muted));
-    let on_down = classes_on_down_hosts(&s);
-    let rows = s.classes.iter().enumerate().map(|(row, c)| {
+    let on_down = &app.digest.classes_on_down_hosts;
+    let rows = classes.iter().enumerate().map(|(row, c)| {
         let p = &c.plan;
         let health = theme.style(Area::Dashboard, buffer_slot(c));
-        let (_, buffered) = app.history.series(&p.name, cols.spark);
+        let buffered = app.history.buffer_lows(&p.name, cols.spark);
         let demand: Vec<u64> = c.demand.iter().map(|&n| u64::from(n)).collect();
         let signals = class_signals(c, on_down.contains(&p.name));
         let status = match signals.first() {
@@ -172,6 +178,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
     app.page_rows = classes_area.height.saturating_sub(3) as usize;
     let mut state = TableState::default().with_selected(Some(app.class_row));
     frame.render_stateful_widget(table, classes_area, &mut state);
+    app.list_rows = Some(list_rows(classes_area, state.offset()));
 
     let why_slot = selected.map_or(Slot::Text, buffer_slot);
     let why_lines: Vec<Line> = why
@@ -184,6 +191,21 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
     );
 
     hosts::draw_panel(frame, hosts_area, app, theme, None);
+
+    // The room left shows what just happened, newest first (E opens them all).
+    if recent_area.height >= 4 {
+        let shown = recent_area.height.saturating_sub(3) as usize;
+        let recent: Vec<&Event> = app.events.iter().take(shown).collect();
+        let tz = &app.fleet.engine.timezone;
+        frame.render_widget(
+            events::table(&recent, tz, None, theme).block(block(
+                " recent events (E: all) ",
+                Area::Dashboard,
+                theme,
+            )),
+            recent_area,
+        );
+    }
 
     for (i, copy) in s.seed_copies.iter().take(copies as usize).enumerate() {
         let row = Rect {

@@ -6,8 +6,12 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
 
-use super::widgets::{Column, age, block, buffer_slot, column_widths, fit, selected, wrap_hanging};
-use crate::app::App;
+use super::widgets::{
+    Column, age, block, buffer_slot, column_widths, fit, list_rows, selected, shown_cells,
+    wrap_hanging,
+};
+use crate::app::{App, List};
+use crate::strings;
 use crate::theme::{Area, Slot, Theme};
 use deskpool_api::{DesktopView, PoolStateView};
 use deskpool_core::policy::{BufferRule, Policy, TimeOfDay};
@@ -279,19 +283,14 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, class: &str, theme: &T
         },
     ];
     let widths = column_widths(table_area.width, &columns);
-    let keep = |cells: Vec<Cell<'static>>| -> Vec<Cell<'static>> {
-        cells
-            .into_iter()
-            .zip(&widths)
-            .filter_map(|(c, w)| w.map(|_| c))
-            .collect()
-    };
+    let keep = |cells: Vec<Cell<'static>>| shown_cells(cells, &widths);
     let w = |i: usize| widths[i].unwrap_or(0) as usize;
+    let sort = app.sort_of(List::Desktops);
     let header = Row::new(keep(
         [
             "name", "host", "pool", "user", "seed", "age", "state", "display", "address",
         ]
-        .map(Cell::from)
+        .map(|name| Cell::from(strings::sorted_header(List::Desktops, sort, name)))
         .to_vec(),
     ))
     .style(theme.style(Area::Detail, Slot::Muted));
@@ -336,4 +335,5 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, class: &str, theme: &T
         Some(app.desktop_row)
     });
     frame.render_stateful_widget(table, table_area, &mut state);
+    app.list_rows = Some(list_rows(table_area, state.offset()));
 }

@@ -11,7 +11,8 @@ use crate::app::App;
 use crate::strings;
 use crate::theme::{Area, Slot, Theme};
 
-const LABEL: usize = 28;
+/// The labels' column: the longest label (28) and a gap, so no value runs into its label.
+const LABEL: usize = 30;
 const VALUE: usize = 16;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
@@ -43,7 +44,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
             theme.base(Area::Editor)
         };
         let mut spans = vec![
-            Span::styled(format!("{:<LABEL$}", fit(&f.label, LABEL)), label_style),
+            Span::styled(format!("{:<LABEL$}", fit(&f.label, LABEL - 2)), label_style),
             Span::styled(
                 format!("{:<VALUE$}", fit(f.input.value(), VALUE)),
                 value_style,

@@ -1,47 +1,53 @@
 //! The engine's event log, newest first, filterable.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
-use ratatui::widgets::{Cell, Row, Table, TableState};
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::Line;
+use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
 
-use super::widgets::{block, fit, selected};
-use crate::app::App;
+use super::widgets::{block, fit, list_rows, selected, wrap_hanging};
+use crate::app::{App, List, Sort};
 use crate::strings;
 use crate::theme::{Area, Slot, Theme};
-use deskpool_api::EventKind;
+use deskpool_api::{Event, EventKind};
 
 fn slot(kind: EventKind) -> Slot {
     match kind {
         EventKind::Failed
         | EventKind::HostDown
         | EventKind::LoginRefused
-        | EventKind::SeedMissing => Slot::Error,
+        | EventKind::SeedMissing
+        | EventKind::ConfigRefused => Slot::Error,
         EventKind::HostDraining | EventKind::Destroyed | EventKind::Released => Slot::Warning,
-        EventKind::AdminAction | EventKind::PolicyChanged => Slot::Accent,
+        EventKind::AdminAction | EventKind::PolicyChanged | EventKind::ConfigReloaded => {
+            Slot::Accent
+        }
         _ => Slot::Ok,
     }
 }
 
-pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
-    let tz = app.fleet.engine.timezone.clone();
-    let events = app.visible_events();
-    let count = events.len();
-    let header = Row::new(["time", "what", "where", "message"].map(Cell::from))
-        .style(theme.style(Area::Events, Slot::Muted));
+/// Events as a table (time, what, place, message), in the order given; `sort` marks the
+/// header. The events view and the dashboard's recent events draw it.
+pub(super) fn table<'a>(
+    events: &[&Event],
+    tz: &jiff::tz::TimeZone,
+    sort: Option<Sort>,
+    theme: &Theme,
+) -> Table<'a> {
+    let header = Row::new(
+        ["time", "what", "place", "message"]
+            .map(|name| Cell::from(strings::sorted_header(List::Events, sort, name))),
+    )
+    .style(theme.style(Area::Events, Slot::Muted));
     let rows: Vec<Row> = events
         .iter()
         .map(|e| {
-            let place = [e.class.as_deref(), e.host.as_deref(), e.desktop.as_deref()]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join(" ");
-            let kind = strings::event_kind(e.kind);
+            let [time, kind, place, message] = strings::event_row(e, tz);
             Row::new(vec![
-                Cell::from(e.at.to_zoned(tz.clone()).strftime("%H:%M:%S").to_string()),
+                Cell::from(time),
                 Cell::from(kind).style(theme.style(Area::Events, slot(e.kind))),
                 Cell::from(fit(&place, 30)),
-                Cell::from(e.message.clone()),
+                Cell::from(message),
             ])
         })
         .collect();
@@ -51,6 +57,22 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
         Constraint::Length(30),
         Constraint::Min(10),
     ];
+    Table::new(rows, widths).header(header)
+}
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
+    let tz = app.fleet.engine.timezone.clone();
+    let width = area.width.saturating_sub(2) as usize;
+    let events = app.visible_events();
+    let count = events.len();
+    // The selected event whole, wrapped below the table: a row cuts its place and message.
+    let whole: Vec<String> = events
+        .get(app.event_row)
+        .map(|e| {
+            let [time, kind, place, message] = strings::event_row(e, &tz);
+            wrap_hanging(&format!("{time} {kind} {place}: {message}"), width, 2)
+        })
+        .unwrap_or_default();
     let filter = if app.event_filter.is_empty() {
         String::new()
     } else {
@@ -64,8 +86,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
     } else {
         String::new()
     };
-    let table = Table::new(rows, widths)
-        .header(header)
+    let table = table(&events, &tz, app.sort_of(List::Events), theme)
         .block(block(
             format!(" events ({count}){filter}{dropped} "),
             Area::Events,
@@ -73,11 +94,26 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
         ))
         .row_highlight_style(selected(Area::Events, theme))
         .highlight_symbol("▶");
-    app.page_rows = area.height.saturating_sub(3) as usize;
+    let whole_height = if whole.is_empty() {
+        0
+    } else {
+        (whole.len() as u16 + 2).min(area.height / 3)
+    };
+    let [table_area, whole_area] =
+        Layout::vertical([Constraint::Min(4), Constraint::Length(whole_height)]).areas(area);
+    app.page_rows = table_area.height.saturating_sub(3) as usize;
     let mut state = TableState::default().with_selected(if count == 0 {
         None
     } else {
         Some(app.event_row)
     });
-    frame.render_stateful_widget(table, area, &mut state);
+    frame.render_stateful_widget(table, table_area, &mut state);
+    app.list_rows = Some(list_rows(table_area, state.offset()));
+    if !whole.is_empty() {
+        let lines: Vec<Line> = whole.into_iter().map(Line::from).collect();
+        frame.render_widget(
+            Paragraph::new(lines).block(block(" selected ", Area::Events, theme)),
+            whole_area,
+        );
+    }
 }

@@ -10,12 +10,16 @@
 //! │ h1   active    12 / 128 desktops                                             │ <- hosts panel
 //! └──────────────────────────────────────────────────────────────────────────────┘
 //! seed office 2026.11 → h2  ██████░░░░ 60%                                         <- seed copies
+//! ┌ recent events (E: all) ──────────────────────────────────────────────────────┐
+//! │08:27:09 assigned       office h2 dp-office-hoq8utj94x assigned to office-demo│ <- room left
+//! └──────────────────────────────────────────────────────────────────────────────┘
 //! hosts 2/3 up · pass 4s ago        enter open  e edit  r refill  ? help  q quit   <- status bar
 //! ```
 //!
 //! Other screens (class detail, hosts, events, editor, help) replace the middle; popups
 //! (confirmations, prompts) float over everything. Narrower terminals get fewer columns; below
-//! 60x16 a "terminal too small" note is all that is drawn, and only `q` acts behind it.
+//! 60x16 a "terminal too small" note is all that is drawn, and only `q` acts behind it. While an
+//! attached engine is away, the middle is drawn greyed (its last state).
 
 mod dashboard;
 mod detail;
@@ -24,7 +28,6 @@ mod events;
 mod help;
 mod hosts;
 mod popup;
-mod signals;
 mod status;
 mod widgets;
 
@@ -68,6 +71,15 @@ pub fn draw(frame: &mut Frame, app: &mut App, theme: &Theme) {
         Screen::Events => events::draw(frame, body, app, theme),
         Screen::Editor => editor::draw(frame, body, app, theme),
         Screen::Help => help::draw(frame, body, app, theme),
+    }
+    if app.disconnected.is_some() {
+        // The engine is away: what the body shows is its last state, not the present.
+        frame.buffer_mut().set_style(
+            body,
+            ratatui::style::Style::default()
+                .fg(theme.color(Area::Dashboard, Slot::Muted))
+                .remove_modifier(Modifier::BOLD),
+        );
     }
     status::message(frame, message, app, theme);
     status::bar(frame, status_line, app, theme);

@@ -31,7 +31,9 @@ pub fn title(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     // Below 80 columns the title drops the program's name and says "running" by its dot
     // alone; paused, attached and read-only keep their words.
     let narrow = area.width < 80;
-    let (state, slot) = if s.passes == 0 {
+    let (state, slot) = if app.disconnected.is_some() {
+        ("✕ engine gone, reconnecting", Slot::Error)
+    } else if s.passes == 0 {
         ("starting", Slot::Muted)
     } else if s.paused {
         ("❚❚ paused", Slot::Warning)
@@ -206,7 +208,16 @@ pub fn bar(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         theme.base(Area::StatusBar),
     ));
     // The problems line: what is wrong now, named (hosts down, classes refusing logins...).
-    let problems = super::signals::problems(s);
+    let mut problems = crate::signals::problems(s);
+    if let Some(since) = app.disconnected {
+        let at = since
+            .to_zoned(jiff::tz::TimeZone::system())
+            .strftime("%H:%M:%S");
+        problems.insert(
+            0,
+            format!("engine unreachable since {at}, last state greyed"),
+        );
+    }
     if !problems.is_empty() {
         left.push(Span::styled(
             format!(" ⚠ {}", problems.join(", ")),
@@ -215,10 +226,15 @@ pub fn bar(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     }
     let room = (area.width as usize).saturating_sub(Line::from(left.clone()).width() + 1);
     let read_only = app.read_only || s.read_only;
-    let hints = strings::hints(app.screen(), read_only);
+    let disabled = if app.disconnected.is_some() {
+        Some("engine gone")
+    } else {
+        read_only.then_some("read-only")
+    };
+    let hints = strings::hints(app.screen(), disabled);
     // Short of room (problems take it), at least say where the help is.
     let hints = if hints.chars().count() < room {
-        hints
+        hints.as_str()
     } else if strings::HELP_HINT.chars().count() < room {
         strings::HELP_HINT
     } else {

@@ -177,7 +177,19 @@ fn help_lists_the_keys_of_the_view_below_it() {
         &lines,
         "x          recycle the selected desktop (asks first)"
     ));
-    assert!(contains(&lines, "q          quit"));
+    assert!(contains(
+        &lines,
+        "shift+key  sort by name, host, pool, user, seed, age, state (N O P U S A T;"
+    ));
+    // Its last page holds the global keys and ends full, on its last line.
+    key(&mut app, KeyCode::Char('G'));
+    let lines = screen(&mut app, 80, 24);
+    assert!(contains(&lines, "q          quit"), "{}", lines.join("\n"));
+    assert!(
+        lines[21].contains("Confirmations default to Cancel"),
+        "{}",
+        lines.join("\n")
+    );
     key(&mut app, KeyCode::Esc);
     assert!(
         screen(&mut app, 80, 24)[0].contains("class office"),
@@ -196,7 +208,7 @@ fn the_editor_refuses_an_invalid_value_and_says_why() {
     let lines = screen(&mut app, 80, 24);
     assert!(contains(&lines, "policy of office"));
     assert!(
-        contains(&lines, "buffer floor                99"),
+        contains(&lines, "buffer floor                  99"),
         "{}",
         lines.join("\n")
     );
@@ -658,4 +670,24 @@ fn the_class_detail_shows_readiness_where_users_connect_and_desktops_still_booti
         !header.contains("display") && header.contains("state"),
         "{header}"
     );
+}
+
+#[test]
+fn the_dashboards_help_explains_its_columns_and_sort_keys() {
+    let mut app = app(3, 2, 10);
+    key(&mut app, KeyCode::Char('?'));
+    let mut seen = Vec::new();
+    // Page through the help, collecting every line shown.
+    for _ in 0..5 {
+        seen.extend(screen(&mut app, 80, 24));
+        key(&mut app, KeyCode::PageDown);
+    }
+    for line in [
+        "shift+key  sort by class, prod, buffer, new, status (N P B C S; again:",
+        "in≤N       logins per 5 minutes, a cell each (the hour from 110 columns, its",
+        "fill       the buffer's lowest level in each of the same 5 minutes, against",
+        "mouse      click selects a row (again: opens it), the wheel scrolls",
+    ] {
+        assert!(contains(&seen, line), "{line:?} in:\n{}", seen.join("\n"));
+    }
 }

@@ -17,7 +17,6 @@ pub(crate) fn block<'a>(title: impl Into<Line<'a>>, area: Area, theme: &Theme) -
         .style(theme.base(area))
 }
 
-/// The highlight of a selected row.
 /// The selected row: the theme's selection text on its selection colour (a pair each theme
 /// chooses to read well together; plain text on the selection need not).
 pub(crate) fn selected(area: Area, theme: &Theme) -> Style {
@@ -30,6 +29,18 @@ pub(crate) fn selected_keeping_colours(area: Area, theme: &Theme) -> Style {
     Style::default()
         .bg(theme.color(area, Slot::Selection))
         .add_modifier(Modifier::BOLD)
+}
+
+/// Where a bordered table's rows are (inside the border, below its one-line header), from the
+/// first row shown (`offset`): what a mouse click is read against.
+pub(crate) fn list_rows(table: ratatui::layout::Rect, offset: usize) -> crate::app::ListRows {
+    crate::app::ListRows {
+        left: table.x + 1,
+        top: table.y + 2,
+        width: table.width.saturating_sub(2),
+        height: table.height.saturating_sub(3),
+        offset,
+    }
 }
 
 /// Buffer health: at target, below it, or empty while something is wanted.
@@ -86,7 +97,6 @@ pub(crate) fn age(secs: i64) -> String {
     }
 }
 
-/// Cuts `text` to `width` characters, marking the cut.
 /// A table column: the width its widest value wants, the least it can be given, and when it is
 /// left out of a narrow table (`drop_rank` 0: never; higher ranks go first).
 pub(crate) struct Column {
@@ -135,6 +145,19 @@ pub(crate) fn column_widths(width: u16, columns: &[Column]) -> Vec<Option<u16>> 
     widths
 }
 
+/// The cells of the columns [`column_widths`] kept (`Some` width), in order.
+pub(crate) fn shown_cells<'a>(
+    cells: Vec<ratatui::widgets::Cell<'a>>,
+    widths: &[Option<u16>],
+) -> Vec<ratatui::widgets::Cell<'a>> {
+    cells
+        .into_iter()
+        .zip(widths)
+        .filter_map(|(c, w)| w.map(|_| c))
+        .collect()
+}
+
+/// Cuts `text` to `width` characters, marking the cut.
 pub(crate) fn fit(text: &str, width: usize) -> String {
     if text.chars().count() <= width {
         text.to_string()

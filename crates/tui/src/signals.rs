@@ -2,8 +2,6 @@
 //! fleet's problems (the status bar). Built from the planner's structured reasons and the login
 //! counters; the reasons' sentences stay with their one renderer in the core.
 
-use std::collections::HashSet;
-
 use deskpool_api::{ClassStatus, HostStatusView, ReasonView, Snapshot};
 
 use crate::theme::Slot;
@@ -38,25 +36,6 @@ fn signal(text: impl Into<String>, severity: Severity) -> Signal {
         text: text.into(),
         severity,
     }
-}
-
-/// Classes with a desktop on a host that is down now.
-pub fn classes_on_down_hosts(snapshot: &Snapshot) -> HashSet<String> {
-    let down: HashSet<&str> = snapshot
-        .hosts
-        .iter()
-        .filter(|h| matches!(h.status, HostStatusView::Down { .. }))
-        .map(|h| h.name.as_str())
-        .collect();
-    if down.is_empty() {
-        return HashSet::new();
-    }
-    snapshot
-        .desktops
-        .iter()
-        .filter(|d| down.contains(d.host.as_str()))
-        .map(|d| d.meta.class.clone())
-        .collect()
 }
 
 /// The signals of a class, worst first; empty when all is well.
@@ -105,6 +84,16 @@ pub fn class_signals(class: &ClassStatus, on_down_host: bool) -> Vec<Signal> {
             format!("{} old seed", class.on_old_seed),
             Severity::Note,
         ));
+    }
+    // A buffer below its target with nothing else to say is not "ok": it is refilling (its
+    // desktops are being made), or short with nothing under way.
+    let p = &class.plan;
+    if out.is_empty() && p.buffer < p.buffer_target {
+        out.push(if p.creation > 0 {
+            signal("refilling", Severity::Note)
+        } else {
+            signal("below target", Severity::Warning)
+        });
     }
     out.sort_by_key(|s| std::cmp::Reverse(s.severity));
     out
@@ -173,6 +162,26 @@ mod tests {
                 "paced"
             ]
         );
+    }
+
+    #[test]
+    fn a_buffer_below_target_says_whether_it_is_refilling() {
+        let mut c = office();
+        c.plan.reasons.clear();
+        c.plan.buffer_target = c.plan.buffer + 2;
+        c.plan.creation = 2;
+        let words = |c: &ClassStatus| -> Vec<String> {
+            class_signals(c, false)
+                .into_iter()
+                .map(|s| s.text)
+                .collect()
+        };
+        assert_eq!(words(&c), ["refilling"]);
+        c.plan.creation = 0;
+        assert_eq!(words(&c), ["below target"]);
+        // Another signal says why already.
+        c.plan.reasons = vec![ReasonView::EnginePaused];
+        assert_eq!(words(&c), ["paused"]);
     }
 
     #[test]
