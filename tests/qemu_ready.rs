@@ -27,10 +27,9 @@ fn meta_if_defined(domain: &str) -> Option<DesktopMeta> {
         .unwrap();
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            err.contains("Domain not found"),
-            "virsh dumpxml {domain}: {err}"
-        );
+        // virsh says either, depending on when in its lookup the domain went.
+        let gone = err.contains("Domain not found") || err.contains("failed to get domain");
+        assert!(gone, "virsh dumpxml {domain}: {err}");
         return None;
     }
     let xml = String::from_utf8_lossy(&out.stdout);

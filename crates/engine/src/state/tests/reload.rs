@@ -12,7 +12,7 @@ fn reload(
     (effects, outcome)
 }
 
-fn event<'a>(effects: &'a [Effect], kind: EventKind) -> Option<&'a Event> {
+fn event(effects: &[Effect], kind: EventKind) -> Option<&Event> {
     effects.iter().find_map(|e| match e {
         Effect::Event(ev) if ev.kind == kind => Some(ev),
         _ => None,
