@@ -67,6 +67,15 @@ pub fn run(
                         None
                     }
                 };
+                // The network endpoint as `serve` has it; without it the console still works.
+                let mut broker = broker;
+                if let Some(b) = broker.as_mut() {
+                    let audit_log = options.state_dir.join("audit.log");
+                    if let Err(e) = b.serve_endpoint(&fleet.broker, audit_log).await {
+                        tracing::warn!("broker endpoint: {e:#}");
+                        options.note = Some(format!("broker endpoint not served: {e:#}"));
+                    }
+                }
                 if let Some(demo) = &demo {
                     options.demo_speed = Some(demo.clock.speed());
                     tokio::spawn(crate::demo::drive(handle.commander(), demo.clock.clone()));

@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{CommandFactory, Parser, Subcommand};
 
 mod generate;
+mod token;
 
 use deskpool::console::ConsoleEngine;
 use deskpool::{report, setup};
@@ -124,6 +125,11 @@ enum Sub {
         #[command(subcommand)]
         command: Ctl,
     },
+    /// Manage the tokens of the broker's network endpoint ([broker] listen).
+    Token {
+        #[command(subcommand)]
+        command: Token,
+    },
     /// Write the man pages or a shell completion script (for packagers).
     #[command(hide = true)]
     Generate {
@@ -141,6 +147,21 @@ enum Generate {
 }
 
 #[derive(Subcommand)]
+enum Token {
+    /// Add a client: print a new secret once (stdout) and append NAME, SCOPE and the secret's
+    /// SHA-256 to the token file.
+    Add {
+        name: String,
+        /// read (GET endpoints, events), assign (assign and release too), admin (everything).
+        #[arg(long)]
+        scope: String,
+        /// The token file (default: [broker] tokens of the config).
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
 enum Ctl {
     /// Give USER a desktop of CLASS (the one they hold, if any); print its name, host and display.
     Assign {
@@ -155,6 +176,9 @@ enum Ctl {
     },
     /// The user of DESKTOP logged out: it is recycled.
     Release { desktop: String },
+    /// The user of DESKTOP disconnected without logging out: it is kept for their reconnect
+    /// for the class's disconnect_grace_secs, then recycled.
+    Disconnect { desktop: String },
     /// Per class levels and targets, per host state and load.
     Status {
         /// Print the JSON answer.
@@ -219,6 +243,24 @@ fn run_cli(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Some(Sub::Serve) => serve(cli.config),
         Some(Sub::Ctl { socket, command }) => ctl(cli.config, socket, command),
+        Some(Sub::Token {
+            command: Token::Add { name, scope, file },
+        }) => {
+            let file = match file {
+                Some(file) => file,
+                None => {
+                    let loaded = setup::load(cli.config.as_deref())?;
+                    loaded.fleet.broker.tokens_file.ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "{} sets no [broker] tokens; give the token file with --file",
+                            loaded.source.path().display()
+                        )
+                    })?
+                }
+            };
+            token::add(&file, &name, &scope)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Sub::Generate { what }) => {
             match what {
                 Generate::Man { dir } => generate::man_pages(Cli::command(), &dir)?,
@@ -351,6 +393,7 @@ fn serve(explicit: Option<PathBuf>) -> anyhow::Result<ExitCode> {
             .map(|c| c.name.clone())
             .collect();
         let config_path = loaded.source.path().to_path_buf();
+        let endpoint_settings = loaded.fleet.broker.clone();
         let (mut engine, reloads) = run::start_reloadable(
             loaded.fleet,
             EngineOptions {
@@ -362,15 +405,29 @@ fn serve(explicit: Option<PathBuf>) -> anyhow::Result<ExitCode> {
                 simulated_steps: Default::default(),
             },
         );
-        let broker = match broker::Broker::start(&mut engine, &socket, classes) {
+        let mut broker = match broker::Broker::start(&mut engine, &socket, classes) {
             Ok(b) => b,
             Err(e) => {
                 engine.shutdown().await;
                 return Err(e.into());
             }
         };
+        let audit_log = loaded.state_dir.join("audit.log");
+        let endpoint = match broker.serve_endpoint(&endpoint_settings, audit_log).await {
+            Ok(endpoint) => endpoint,
+            Err(e) => {
+                broker.shutdown().await;
+                engine.shutdown().await;
+                return Err(e.into());
+            }
+        };
+        let endpoint = match endpoint {
+            Some(addr) if endpoint_settings.tls.is_some() => format!("; endpoint https://{addr}"),
+            Some(addr) => format!("; endpoint http://{addr}"),
+            None => String::new(),
+        };
         println!(
-            "deskpool: engine running; broker socket {} (logs in {})",
+            "deskpool: engine running; broker socket {}{endpoint} (logs in {})",
             socket.display(),
             loaded.state_dir.join("deskpool.log").display()
         );
@@ -378,7 +435,7 @@ fn serve(explicit: Option<PathBuf>) -> anyhow::Result<ExitCode> {
             tokio::select! {
                 _ = terminate.recv() => break "SIGTERM",
                 _ = interrupt.recv() => break "SIGINT",
-                _ = hangup.recv() => reload_config(&config_path, &reloads).await,
+                _ = hangup.recv() => reload_config(&config_path, &reloads, &broker).await,
                 _ = async { while engine.snapshot.changed().await.is_ok() {} } => {
                     break "the engine stopping"
                 }
@@ -395,9 +452,15 @@ fn serve(explicit: Option<PathBuf>) -> anyhow::Result<ExitCode> {
 /// SIGHUP: reads the configuration file again and hands it to the engine, which applies it or
 /// keeps the running one (a file with errors, or a change that takes a restart); either way the
 /// outcome is logged, printed and shown to attached consoles as an event.
-async fn reload_config(path: &std::path::Path, reloads: &tokio::sync::mpsc::Sender<run::Reload>) {
+async fn reload_config(
+    path: &std::path::Path,
+    reloads: &tokio::sync::mpsc::Sender<run::Reload>,
+    broker: &broker::Broker,
+) {
     tracing::info!("SIGHUP: reading {} again", path.display());
     let config = config::load_file(path).map_err(|e| e.to_string());
+    // The endpoint's tokens, read again with the file: taken once the engine accepts it.
+    let tokens = config.as_ref().map(|f| f.broker.tokens.clone()).ok();
     let (reply, outcome) = tokio::sync::oneshot::channel();
     if reloads.send(run::Reload { config, reply }).await.is_err() {
         return;
@@ -405,10 +468,15 @@ async fn reload_config(path: &std::path::Path, reloads: &tokio::sync::mpsc::Send
     // Written, not printed: a closed stdout (the journal gone) must not end the engine.
     use std::io::Write;
     let _ = match outcome.await {
-        Ok(Ok(summary)) => writeln!(
-            std::io::stdout(),
-            "deskpool: configuration reloaded: {summary}"
-        ),
+        Ok(Ok(summary)) => {
+            if let Some(tokens) = &tokens {
+                broker.set_tokens(tokens);
+            }
+            writeln!(
+                std::io::stdout(),
+                "deskpool: configuration reloaded: {summary}"
+            )
+        }
         Ok(Err(why)) => writeln!(
             std::io::stderr(),
             "deskpool: configuration not reloaded, the running one is kept: {why}"
@@ -456,14 +524,14 @@ fn ctl(
                 let body = serde_json::json!({ "class": class, "user": user, "wait_secs": wait });
                 call("POST", "/v1/assign", Some(body), wait + 60).await?
             }
-            Ctl::Release { desktop } => {
-                call(
-                    "POST",
-                    "/v1/release",
-                    Some(serde_json::json!({ "desktop": desktop })),
-                    60,
-                )
-                .await?
+            Ctl::Release { desktop } | Ctl::Disconnect { desktop } => {
+                let path = if matches!(command, Ctl::Release { .. }) {
+                    "/v1/release"
+                } else {
+                    "/v1/disconnect"
+                };
+                let body = serde_json::json!({ "desktop": desktop });
+                call("POST", path, Some(body), 60).await?
             }
             Ctl::Status { .. } => call("GET", "/v1/status", None, 60).await?,
         };
@@ -489,6 +557,7 @@ fn ctl(
                 );
             }
             Ctl::Release { desktop } => println!("{desktop} released"),
+            Ctl::Disconnect { desktop } => println!("{desktop} disconnected"),
             Ctl::Status { .. } => {
                 let s: broker::server::Status = answer.json().map_err(anyhow::Error::msg)?;
                 print!("{}", ctl_status_table(&s));

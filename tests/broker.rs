@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use deskpool_api::EngineHandle;
-use deskpool_api::{Command, Snapshot};
+use deskpool_api::{Command, PoolStateView, Snapshot};
 use deskpool_broker::{self as broker, Broker, client};
 use deskpool_core::model::PoolState;
 use serde_json::{Value, json};
@@ -60,6 +60,15 @@ impl Served {
             .await
             .unwrap();
         (a.status, serde_json::from_slice(&a.body).unwrap())
+    }
+
+    /// The desktop `/v1/assign` hands `user` (of class office) from a full buffer.
+    async fn assigned(&self, user: &str) -> String {
+        let (status, a) = self
+            .post("/v1/assign", json!({"class": "office", "user": user}))
+            .await;
+        assert_eq!(status, 200, "{a}");
+        a["desktop"].as_str().unwrap().to_string()
     }
 
     async fn text(&self, target: &str) -> String {
@@ -244,10 +253,7 @@ async fn a_release_recycles_the_desktop_and_an_unknown_one_is_404() {
     let bed = bed(1);
     let mut served = serve(&bed);
     served.buffer_full().await;
-    let (_, a) = served
-        .post("/v1/assign", json!({"class": "office", "user": "erin"}))
-        .await;
-    let desktop = a["desktop"].as_str().unwrap().to_string();
+    let desktop = served.assigned("erin").await;
     let (status, r) = served
         .post("/v1/release", json!({"desktop": desktop}))
         .await;
@@ -265,6 +271,100 @@ async fn a_release_recycles_the_desktop_and_an_unknown_one_is_404() {
         .post("/v1/release", json!({"desktop": "dp-office-nosuch"}))
         .await;
     assert_eq!(status, 404, "{r}");
+    served.stop().await;
+}
+
+/// One host with room for 10, class `office` with a buffer of 1 and a disconnect grace.
+fn bed_with_grace(grace_secs: u64) -> Bed {
+    let toml = format!(
+        "{}{}{}",
+        ENGINE_TOML,
+        host_toml("h1", 10, false, ""),
+        class_toml(
+            "office",
+            1,
+            &format!("disconnect_grace_secs = {grace_secs}")
+        ),
+    );
+    Bed::new(&["h1"], &["office"], &toml)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_disconnected_desktop_survives_a_restart_and_its_user_gets_it_back() {
+    let bed = bed_with_grace(600);
+    let mut served = serve(&bed);
+    served.buffer_full().await;
+    let desktop = served.assigned("erin").await;
+    let (status, r) = served
+        .post("/v1/disconnect", json!({"desktop": desktop}))
+        .await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["disconnected"], desktop.as_str());
+    let held = |s: &Snapshot| {
+        s.desktops.iter().any(|d| {
+            d.name == desktop
+                && d.meta.pool == PoolStateView::Disconnected
+                && d.meta.user.as_deref() == Some("erin")
+        })
+    };
+    wait(
+        &mut served.engine,
+        "the desktop disconnected, still erin's",
+        held,
+    )
+    .await;
+    // A new engine reads the label from the host: the desktop is still erin's.
+    served.stop().await;
+    let mut served = serve(&bed);
+    wait(
+        &mut served.engine,
+        "the label read back after the restart",
+        held,
+    )
+    .await;
+    let (status, again) = served
+        .post("/v1/assign", json!({"class": "office", "user": "erin"}))
+        .await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["desktop"], desktop.as_str(), "the same desktop back");
+    assert_eq!(again["waited_ms"], 0);
+    wait(&mut served.engine, "the desktop in use again", |s| {
+        s.desktops
+            .iter()
+            .any(|d| d.name == desktop && d.meta.pool == PoolStateView::Production)
+    })
+    .await;
+    let (status, r) = served
+        .post("/v1/disconnect", json!({"desktop": "dp-office-nosuch"}))
+        .await;
+    assert_eq!(status, 404, "{r}");
+    served.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_disconnected_desktop_is_recycled_when_its_grace_ends() {
+    let bed = bed_with_grace(1);
+    let mut served = serve(&bed);
+    served.buffer_full().await;
+    let desktop = served.assigned("erin").await;
+    let (status, _) = served
+        .post("/v1/disconnect", json!({"desktop": desktop}))
+        .await;
+    assert_eq!(status, 200);
+    wait(
+        &mut served.engine,
+        "the desktop gone after its grace",
+        |s| !s.desktops.iter().any(|d| d.name == desktop),
+    )
+    .await;
+    let (status, again) = served
+        .post(
+            "/v1/assign",
+            json!({"class": "office", "user": "erin", "wait_secs": 30}),
+        )
+        .await;
+    assert_eq!(status, 200, "{again}");
+    assert_ne!(again["desktop"], desktop.as_str(), "a fresh desktop");
     served.stop().await;
 }
 
@@ -677,6 +777,10 @@ async fn set_policy_refuses_what_the_config_file_refuses_and_keeps_the_policy() 
         (
             "pacing.clones_per_host",
             with(&|p| p["pacing"] = json!({"clones_per_host": 0, "boots_per_host": 4})),
+        ),
+        (
+            "disconnect_grace_secs",
+            with(&|p| p["disconnect_grace_secs"] = json!(86_401)),
         ),
         (
             "events[1].date",

@@ -541,3 +541,127 @@ fn the_state_directory_and_its_files_are_private_and_older_ones_are_made_so() {
     let history = std::fs::read_to_string(state.join("demand.json")).unwrap();
     assert!(history.contains("office"), "{history}");
 }
+
+/// A request to the network endpoint on `port` with a bearer `secret`: the answer's status.
+fn endpoint_call(port: u16, method: &str, target: &str, secret: &str, body: &str) -> u16 {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(DEADLINE)).unwrap();
+    write!(
+        stream,
+        "{method} {target} HTTP/1.1\r\nHost: deskpool\r\nAuthorization: Bearer {secret}\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {answer:?}"))
+}
+
+#[test]
+fn serve_listens_for_tokens_that_token_add_makes_and_takes_new_ones_on_sighup() {
+    let bed = test_fleet();
+    let config = bed.file("deskpool.toml");
+    let config_arg = config.to_str().unwrap();
+    let tokens = bed.file("tokens");
+    let out = deskpool(
+        &[
+            "token",
+            "add",
+            "gateway",
+            "--scope",
+            "assign",
+            "--file",
+            tokens.to_str().unwrap(),
+        ],
+        bed.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let gateway = text(&out.stdout).trim().to_string();
+    assert_eq!(gateway.len(), 64, "{gateway:?}");
+    let file = std::fs::read_to_string(&tokens).unwrap();
+    assert!(
+        file.starts_with("gateway assign ") && !file.contains(&gateway),
+        "{file}"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&tokens).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{mode:o}");
+
+    // A port free a moment ago (serve refuses port 0 as the config file does).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let original = std::fs::read_to_string(&config).unwrap();
+    let with_endpoint = |port: u16| {
+        format!("[broker]\nlisten = \"127.0.0.1:{port}\"\ntokens = \"tokens\"\n{original}")
+    };
+    std::fs::write(&config, with_endpoint(port)).unwrap();
+    let serving = Serving::start(&config, bed.path());
+    assert!(
+        serving
+            .first_line
+            .contains(&format!("endpoint http://127.0.0.1:{port}")),
+        "{}",
+        serving.first_line
+    );
+    assert_eq!(endpoint_call(port, "GET", "/v1/status", &gateway, ""), 200);
+    let pause = r#"{"command":{"type":"pause"},"actor":"x"}"#;
+    assert_eq!(
+        endpoint_call(port, "POST", "/v1/command", &gateway, pause),
+        403
+    );
+
+    // The token file named by the config; a name taken is refused.
+    let out = deskpool(
+        &[
+            "token", "add", "gateway", "--scope", "read", "--config", config_arg,
+        ],
+        bed.path(),
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("has a token for gateway already"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = deskpool(
+        &[
+            "token", "add", "ops", "--scope", "admin", "--config", config_arg,
+        ],
+        bed.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let ops = text(&out.stdout).trim().to_string();
+    assert_eq!(
+        endpoint_call(port, "POST", "/v1/command", &ops, pause),
+        401,
+        "not read yet"
+    );
+    serving.signal(libc::SIGHUP);
+    let line = serving.wait_for_line("configuration reloaded");
+    assert!(line.contains("[broker] tokens changed"), "{line}");
+    assert_eq!(endpoint_call(port, "POST", "/v1/command", &ops, pause), 200);
+
+    // Another address takes a restart: refused, the endpoint stays where it is.
+    std::fs::write(&config, with_endpoint(port + 1)).unwrap();
+    serving.signal(libc::SIGHUP);
+    let line = serving.wait_for_line("configuration not reloaded");
+    assert!(line.contains("[broker] listen changed"), "{line}");
+    assert_eq!(endpoint_call(port, "GET", "/v1/status", &gateway, ""), 200);
+
+    let audit = std::fs::read_to_string(bed.file("state/audit.log")).unwrap();
+    assert!(
+        audit.contains(r#""who":"ops","what":"POST /v1/command","result":"200""#),
+        "{audit}"
+    );
+    let status = serving.stop(libc::SIGTERM);
+    assert!(status.success(), "{status:?}");
+}

@@ -172,9 +172,9 @@ fn dashboard_help_policy_edit_and_quit_on_the_embedded_default() {
     console.keys(&["e"]);
     console.wait("the editor", |s| s.contains("policy of office"));
     console.keys(&["Down", "Down", "BSpace", "BSpace", "BSpace", "9"]);
-    // From the class's floor past the other general fields (on_shutoff among them) to the
-    // period's buffer floor.
-    for _ in 0..13 {
+    // From the class's floor past the other general fields (on_shutoff and the disconnect
+    // grace among them) to the period's buffer floor.
+    for _ in 0..14 {
         console.keys(&["Down"]);
     }
     console.keys(&["BSpace", "BSpace", "BSpace", "1", "1"]);
@@ -366,12 +366,16 @@ fn an_inherited_period_buffer_stays_inherited_after_the_class_rule_is_edited() {
         let before = std::fs::read_to_string(&config).unwrap();
         console.keys(&[":", "edit dev", "Enter"]);
         console.wait("the editor", |s| s.contains("policy of dev"));
+        // The period's buffer floor is the 17th field: on a small screen it shows once the
+        // cursor is there.
+        console.keys(&["Down"; 16]);
         console.wait("the period's buffer shown as the class rule's", |s| {
             s.lines()
                 .any(|l| l.contains("period 1 buffer floor") && l.contains("= class rule"))
         });
         // The class's buffer ceiling is the fifth field: 6 becomes 8.
-        console.keys(&["Down", "Down", "Down", "Down", "BSpace", "8"]);
+        console.keys(&["Up"; 12]);
+        console.keys(&["BSpace", "8"]);
         console.wait("the edit", |s| s.contains("✓ valid"));
         console.keys(&["C-s"]);
         console.wait_words("applied and saved");

@@ -68,6 +68,7 @@ fn class(name: &str, seed_volume: &str) -> ClassSpec {
             on_shutoff: Default::default(),
             ready_secs: 60,
             scale_down_delay_secs: 600,
+            disconnect_grace_secs: 0,
             predictive: None,
         },
     }

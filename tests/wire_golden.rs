@@ -71,6 +71,9 @@ fn commands_keep_their_wire_form() {
         Command::Release {
             desktop: "dp-office-m3k0c1x2ab".into(),
         },
+        Command::Disconnect {
+            desktop: "dp-office-m3k0c1x2ab".into(),
+        },
         Command::Recycle {
             desktop: "dp-office-m3k0c1x2ab".into(),
         },
@@ -138,6 +141,7 @@ fn events_keep_their_wire_form() {
         EventKind::SeedMissing,
         EventKind::ConfigReloaded,
         EventKind::ConfigRefused,
+        EventKind::Disconnected,
     ];
     let events: Vec<Event> = kinds
         .into_iter()
@@ -173,7 +177,8 @@ fn every_event_kind_is_pinned(kind: EventKind) {
         | EventKind::LoginRefused
         | EventKind::SeedMissing
         | EventKind::ConfigReloaded
-        | EventKind::ConfigRefused => {}
+        | EventKind::ConfigRefused
+        | EventKind::Disconnected => {}
     }
 }
 
@@ -306,6 +311,7 @@ mod every_variant {
             PoolState::Creation,
             PoolState::Buffer,
             PoolState::Production,
+            PoolState::Disconnected,
             PoolState::Retired,
         ];
         // Fails to compile when a pool is added and not listed above.
@@ -314,6 +320,7 @@ mod every_variant {
                 PoolState::Creation
                 | PoolState::Buffer
                 | PoolState::Production
+                | PoolState::Disconnected
                 | PoolState::Retired => {}
             }
         }
@@ -327,7 +334,7 @@ mod every_variant {
                     class: "office".into(),
                     pool,
                     seed_version: "2026.11".into(),
-                    user: (pool == PoolState::Production).then(|| "alice".to_string()),
+                    user: pool.is_assigned().then(|| "alice".to_string()),
                     created_at: 1_796_198_400 - i as i64,
                     changed_at: 1_796_198_400,
                     attempts: i as u32,
@@ -456,6 +463,7 @@ fn every_variant_of_a_policy_keeps_its_wire_form() {
         service_level: 0.99,
     });
     policy.events = vec![training_event()];
+    policy.disconnect_grace_secs = 300;
     // Fails to compile when an action is added and not pinned here or in commands.json.
     match policy.on_logout {
         LogoutAction::Recycle | LogoutAction::Delete => {}
@@ -511,6 +519,7 @@ fn a_policy_survives_its_wire_form() {
         service_level: 0.95,
     });
     changed.events = vec![training_event()];
+    changed.disconnect_grace_secs = 600;
     policies.push(changed);
     for policy in policies {
         assert_eq!(Policy::from(PolicyWire::from(&policy)), policy);
@@ -548,6 +557,19 @@ fn older_forms_still_read() {
         panic!("not a set_policy");
     };
     assert!(policy.events.is_empty());
+
+    // A policy from before disconnects: no `disconnect_grace_secs` reads as 0 (a disconnect
+    // is a logout).
+    let mut command: serde_json::Value = serde_json::from_str(&pinned).unwrap();
+    assert_eq!(command["policy"]["disconnect_grace_secs"], 300);
+    command["policy"]
+        .as_object_mut()
+        .unwrap()
+        .remove("disconnect_grace_secs");
+    let Command::SetPolicy { policy, .. } = serde_json::from_value(command).unwrap() else {
+        panic!("not a set_policy");
+    };
+    assert_eq!(policy.disconnect_grace_secs, 0);
 
     let desktop: DesktopView = serde_json::from_str(
         r#"{"name": "dp-a", "host": "h1", "running": true, "meta": {"class": "a",

@@ -140,6 +140,8 @@ pub enum EventKind {
     ConfigReloaded,
     /// The configuration file was read again and refused: the running one is kept.
     ConfigRefused,
+    /// A user disconnected: their desktop is kept for them through the class's grace.
+    Disconnected,
 }
 
 /// An order to the engine. Each comes with who asked, for the events and the audit log.
@@ -183,6 +185,12 @@ pub enum Command {
     },
     /// The user logged out: the desktop leaves production and is recycled.
     Release {
+        desktop: String,
+    },
+    /// The user's session ended without a logout: the desktop stays theirs for the class's
+    /// `disconnect_grace_secs` (their next assign gets it back), then is recycled as at a
+    /// logout. A class without a grace takes it as a release.
+    Disconnect {
         desktop: String,
     },
     /// Destroy a desktop (any pool) and let the planner replace it.

@@ -30,6 +30,9 @@ pub struct PolicyWire {
     pub on_shutoff: ShutoffActionWire,
     pub ready_secs: u64,
     pub scale_down_delay_secs: u64,
+    /// Policies written before the key existed read as 0 (a disconnect is a logout).
+    #[serde(default)]
+    pub disconnect_grace_secs: u64,
     pub predictive: Option<PredictiveWire>,
 }
 
@@ -112,6 +115,7 @@ impl From<&Policy> for PolicyWire {
             on_shutoff,
             ready_secs,
             scale_down_delay_secs,
+            disconnect_grace_secs,
             predictive,
         } = policy;
         PolicyWire {
@@ -125,6 +129,7 @@ impl From<&Policy> for PolicyWire {
             on_shutoff: (*on_shutoff).into(),
             ready_secs: *ready_secs,
             scale_down_delay_secs: *scale_down_delay_secs,
+            disconnect_grace_secs: *disconnect_grace_secs,
             predictive: predictive
                 .map(|Predictive { service_level }| PredictiveWire { service_level }),
         }
@@ -144,6 +149,7 @@ impl From<PolicyWire> for Policy {
             on_shutoff,
             ready_secs,
             scale_down_delay_secs,
+            disconnect_grace_secs,
             predictive,
         } = policy;
         Policy {
@@ -157,6 +163,7 @@ impl From<PolicyWire> for Policy {
             on_shutoff: on_shutoff.into(),
             ready_secs,
             scale_down_delay_secs,
+            disconnect_grace_secs,
             predictive: predictive
                 .map(|PredictiveWire { service_level }| Predictive { service_level }),
         }

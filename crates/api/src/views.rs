@@ -369,6 +369,8 @@ pub enum PoolStateView {
     Creation,
     Buffer,
     Production,
+    /// Its user disconnected; kept for them through the class's grace.
+    Disconnected,
     Retired,
 }
 
@@ -379,6 +381,7 @@ impl PoolStateView {
             PoolStateView::Creation => "creation",
             PoolStateView::Buffer => "buffer",
             PoolStateView::Production => "production",
+            PoolStateView::Disconnected => "disconnected",
             PoolStateView::Retired => "retired",
         }
     }
@@ -390,6 +393,7 @@ impl From<PoolState> for PoolStateView {
             PoolState::Creation => PoolStateView::Creation,
             PoolState::Buffer => PoolStateView::Buffer,
             PoolState::Production => PoolStateView::Production,
+            PoolState::Disconnected => PoolStateView::Disconnected,
             PoolState::Retired => PoolStateView::Retired,
         }
     }

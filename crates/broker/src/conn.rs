@@ -116,11 +116,67 @@ impl Connection {
     }
 }
 
+/// Whom a connection is counted under for [`MAX_PER_PEER`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) enum Peer {
+    /// A process on the socket (`None`: the kernel did not say; those share one quota).
+    Process(Option<i32>),
+    /// A client of the network endpoint, by its address.
+    Address(std::net::IpAddr),
+}
+
 /// An admitted connection, as the accept loop counts it.
 struct Slot {
-    /// The client process (`None`: the kernel did not say; those share one quota).
-    peer: Option<i32>,
+    peer: Peer,
     connection: Arc<Connection>,
+}
+
+/// A connection made ready to carry HTTP, and what it says about its client.
+pub(super) struct Opened<S> {
+    pub(super) stream: S,
+    /// The subject of the client's certificate, when the endpoint asks for one.
+    pub(super) certificate: Option<ClientCertificate>,
+}
+
+/// The subject of a verified client certificate (each request carries it as an extension).
+#[derive(Debug, Clone)]
+pub(super) struct ClientCertificate(pub(super) String);
+
+/// Where connections come from: the Unix socket, or the network endpoint (with TLS or not).
+pub(super) trait Listener: Send + Sync + 'static {
+    /// An accepted connection before [`Listener::open`].
+    type Raw: Send + 'static;
+    type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+
+    fn accept(&self) -> impl Future<Output = std::io::Result<(Self::Raw, Peer)>> + Send;
+
+    /// Readies an admitted connection (the TLS handshake); the caller bounds it by
+    /// [`READ_TIMEOUT`], so a client that never finishes does not keep its slot.
+    fn open(
+        self: Arc<Self>,
+        raw: Self::Raw,
+    ) -> impl Future<Output = std::io::Result<Opened<Self::Stream>>> + Send + 'static;
+}
+
+impl Listener for tokio::net::UnixListener {
+    type Raw = UnixStream;
+    type Stream = UnixStream;
+
+    async fn accept(&self) -> std::io::Result<(UnixStream, Peer)> {
+        let (stream, _) = tokio::net::UnixListener::accept(self).await?;
+        let peer = Peer::Process(stream.peer_cred().ok().and_then(|c| c.pid()));
+        Ok((stream, peer))
+    }
+
+    fn open(
+        self: Arc<Self>,
+        raw: UnixStream,
+    ) -> impl Future<Output = std::io::Result<Opened<UnixStream>>> + Send + 'static {
+        std::future::ready(Ok(Opened {
+            stream: raw,
+            certificate: None,
+        }))
+    }
 }
 
 /// Why a connection was not admitted (its 503 answer says so).
@@ -148,11 +204,8 @@ fn builder() -> http1::Builder {
     builder
 }
 
-pub(super) async fn accept_loop(
-    listener: tokio::net::UnixListener,
-    router: Router,
-    shared: Arc<Shared>,
-) {
+pub(super) async fn accept_loop<L: Listener>(listener: L, router: Router, shared: Arc<Shared>) {
+    let listener = Arc::new(listener);
     let builder = Arc::new(builder());
     // Connections live in this set: aborting the loop closes them all.
     let mut connections = JoinSet::new();
@@ -162,27 +215,28 @@ pub(super) async fn accept_loop(
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    let peer = stream.peer_cred().ok().and_then(|c| c.pid());
+                Ok((raw, peer)) => {
+                    let opening = listener.clone().open(raw);
                     match admit(&mut slots, peer) {
                         Ok(()) => {
                             let connection = Arc::new(Connection::new());
                             let task = connections.spawn(serve_connection(
                                 builder.clone(),
                                 router.clone(),
-                                stream,
+                                opening,
+                                peer,
                                 connection.clone(),
                             ));
                             slots.insert(task.id(), Slot { peer, connection });
                         }
                         Err(why) => {
                             tracing::debug!(?peer, "broker: connection refused: {why}");
-                            connections.spawn(refuse(stream, why));
+                            connections.spawn(refuse(opening, peer, why));
                         }
                     }
                 }
                 Err(e) => {
-                    tracing::warn!("broker socket: accept failed: {e}");
+                    tracing::warn!("broker: accept failed: {e}");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             },
@@ -197,8 +251,33 @@ pub(super) async fn accept_loop(
     }
 }
 
+/// Opens the connection within [`READ_TIMEOUT`]; `None` (logged) when it could not be.
+async fn opened<S>(
+    opening: impl Future<Output = std::io::Result<Opened<S>>>,
+    peer: Peer,
+) -> Option<Opened<S>> {
+    match tokio::time::timeout(READ_TIMEOUT, opening).await {
+        Ok(Ok(opened)) => Some(opened),
+        Ok(Err(e)) => {
+            tracing::info!(?peer, "broker: connection not opened: {e}");
+            None
+        }
+        Err(_) => {
+            tracing::info!(?peer, "broker: connection not opened in {READ_TIMEOUT:?}");
+            None
+        }
+    }
+}
+
 /// Answers the connection's request 503 and closes it, all within [`WRITE_TIMEOUT`].
-async fn refuse(stream: UnixStream, why: Refusal) {
+async fn refuse<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    opening: impl Future<Output = std::io::Result<Opened<S>>>,
+    peer: Peer,
+    why: Refusal,
+) {
+    let Some(Opened { stream, .. }) = opened(opening, peer).await else {
+        return;
+    };
     let why = why.to_string();
     let service = service_fn(move |_request: Request<Incoming>| {
         let busy = closing(error(503, why.clone()));
@@ -211,8 +290,8 @@ async fn refuse(stream: UnixStream, why: Refusal) {
 }
 
 /// Makes room for a connection from `peer`, or says why there is none.
-fn admit(slots: &mut HashMap<tokio::task::Id, Slot>, peer: Option<i32>) -> Result<(), Refusal> {
-    let mut held: HashMap<Option<i32>, usize> = HashMap::new();
+fn admit(slots: &mut HashMap<tokio::task::Id, Slot>, peer: Peer) -> Result<(), Refusal> {
+    let mut held: HashMap<Peer, usize> = HashMap::new();
     for slot in slots.values() {
         *held.entry(slot.peer).or_default() += 1;
     }
@@ -236,8 +315,8 @@ fn admit(slots: &mut HashMap<tokio::task::Id, Slot>, peer: Option<i32>) -> Resul
 /// connections, the one idle longest. False when none is idle.
 fn evict_idle(
     slots: &mut HashMap<tokio::task::Id, Slot>,
-    held: &HashMap<Option<i32>, usize>,
-    eligible: impl Fn(Option<i32>) -> bool,
+    held: &HashMap<Peer, usize>,
+    eligible: impl Fn(Peer) -> bool,
 ) -> bool {
     let mut idle: Vec<(usize, u64, tokio::task::Id)> = slots
         .iter()
@@ -262,12 +341,23 @@ fn evict_idle(
     false
 }
 
-async fn serve_connection(
+async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     builder: Arc<http1::Builder>,
     router: Router,
-    stream: UnixStream,
+    opening: impl Future<Output = std::io::Result<Opened<S>>>,
+    peer: Peer,
     connection: Arc<Connection>,
 ) {
+    // A connection being opened is Reading: it is not idle, and its time is bounded.
+    connection.shift(State::Idle, State::Reading);
+    let Some(Opened {
+        stream,
+        certificate,
+    }) = opened(opening, peer).await
+    else {
+        return;
+    };
+    connection.shift(State::Reading, State::Idle);
     let io = Watched {
         stream,
         connection: connection.clone(),
@@ -275,8 +365,11 @@ async fn serve_connection(
     };
     let served = Arc::new(AtomicUsize::new(0));
     let on = connection.clone();
-    let service = service_fn(move |request: Request<Incoming>| {
+    let service = service_fn(move |mut request: Request<Incoming>| {
         let (router, connection, served) = (router.clone(), on.clone(), served.clone());
+        if let Some(certificate) = &certificate {
+            request.extensions_mut().insert(certificate.clone());
+        }
         async move { Ok::<_, Infallible>(respond(router, connection, &served, request).await) }
     });
     let serving = builder.serve_connection(TokioIo::new(io), service);
@@ -457,13 +550,13 @@ impl Drop for Tracked {
 /// The connection's socket: a read moves an idle connection to Reading, a flush after an
 /// answer moves it back to Idle, and a write that makes no progress for [`WRITE_TIMEOUT`]
 /// fails (hyper then closes the connection).
-struct Watched {
-    stream: UnixStream,
+struct Watched<S> {
+    stream: S,
     connection: Arc<Connection>,
     stall: Option<Pin<Box<Sleep>>>,
 }
 
-impl Watched {
+impl<S> Watched<S> {
     fn progress<T>(
         &mut self,
         cx: &mut Context<'_>,
@@ -490,7 +583,7 @@ impl Watched {
     }
 }
 
-impl AsyncRead for Watched {
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -505,7 +598,7 @@ impl AsyncRead for Watched {
     }
 }
 
-impl AsyncWrite for Watched {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -551,24 +644,19 @@ mod tests {
 
     /// `count` connections of `peer`, each in `state`, keyed as the accept loop keys them.
     fn hold(slots: &mut HashMap<tokio::task::Id, Slot>, peer: i32, count: usize, state: State) {
+        let peer = Peer::Process(Some(peer));
         for _ in 0..count {
             let connection = Arc::new(Connection::new());
             connection.phase.lock().unwrap().state = state;
             let id = tokio::spawn(async {}).id();
-            slots.insert(
-                id,
-                Slot {
-                    peer: Some(peer),
-                    connection,
-                },
-            );
+            slots.insert(id, Slot { peer, connection });
         }
     }
 
     fn states(slots: &HashMap<tokio::task::Id, Slot>, peer: i32) -> Vec<State> {
         slots
             .values()
-            .filter(|s| s.peer == Some(peer))
+            .filter(|s| s.peer == Peer::Process(Some(peer)))
             .map(|s| s.connection.phase().state)
             .collect()
     }
@@ -581,7 +669,7 @@ mod tests {
         hold(&mut slots, 2, 1, State::Idle);
         // A request under way is never cut off, nor another process's idle connection taken.
         assert!(matches!(
-            admit(&mut slots, Some(1)),
+            admit(&mut slots, Peer::Process(Some(1))),
             Err(Refusal::PeerQuota)
         ));
         assert_eq!(states(&slots, 2), [State::Idle]);
@@ -589,10 +677,12 @@ mod tests {
         hold(&mut slots, 1, 1, State::Idle);
         let own_idle = slots
             .iter()
-            .find(|(_, s)| s.peer == Some(1) && s.connection.phase().state == State::Idle)
+            .find(|(_, s)| {
+                s.peer == Peer::Process(Some(1)) && s.connection.phase().state == State::Idle
+            })
             .map(|(_, s)| s.connection.clone())
             .unwrap();
-        assert!(admit(&mut slots, Some(1)).is_ok());
+        assert!(admit(&mut slots, Peer::Process(Some(1))).is_ok());
         assert_eq!(own_idle.phase().state, State::Evicted);
         assert!(!states(&slots, 1).contains(&State::Idle));
         assert_eq!(states(&slots, 2), [State::Idle]);
@@ -605,17 +695,20 @@ mod tests {
         hold(&mut slots, 1, 1, State::Idle);
         hold(&mut slots, 2, MAX_CONNECTIONS - 102, State::Busy);
         hold(&mut slots, 3, 1, State::Idle);
-        assert!(admit(&mut slots, Some(4)).is_ok());
+        assert!(admit(&mut slots, Peer::Process(Some(4))).is_ok());
         assert_eq!(states(&slots, 1).len(), 100, "process 1 holds the most");
         assert_eq!(states(&slots, 3), [State::Idle]);
         // The newcomer is in (busy): the next takes the last idle connection.
         hold(&mut slots, 4, 1, State::Busy);
-        assert!(admit(&mut slots, Some(4)).is_ok());
+        assert!(admit(&mut slots, Peer::Process(Some(4))).is_ok());
         assert!(states(&slots, 3).is_empty());
         // None idle: refused, and nothing is closed.
         hold(&mut slots, 4, 1, State::Busy);
         assert_eq!(slots.len(), MAX_CONNECTIONS);
-        assert!(matches!(admit(&mut slots, Some(5)), Err(Refusal::Full)));
+        assert!(matches!(
+            admit(&mut slots, Peer::Process(Some(5))),
+            Err(Refusal::Full)
+        ));
         assert_eq!(slots.len(), MAX_CONNECTIONS);
     }
 

@@ -13,13 +13,18 @@
 //! last [`server::EVENT_RING`] of them with sequence numbers for the stream and long-polls; the
 //! console of the same process reads its own copy from the handle.
 
+mod access;
+pub mod audit;
 pub mod client;
 mod conn;
+mod endpoint;
 pub mod metrics;
 mod routes;
 pub mod server;
 pub mod status;
 pub mod stream;
 
+pub use access::{command_scope, new_secret, sha256_hex};
 pub use client::{attach, is_live};
+pub use endpoint::EndpointError;
 pub use server::{BindError, Broker};

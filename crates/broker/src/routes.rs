@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Query, State};
+use axum::extract::{Extension, Query, State};
 use axum::response::Response;
 use axum::routing::{MethodRouter, get, post};
 use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use serde::{Deserialize, Serialize};
 
+use super::access::Caller;
 use super::server::{MAX_ASSIGN_WAIT_SECS, MAX_WAIT_SECS, Shared, class_lines, ring_batch, status};
 use super::{metrics, stream};
 use deskpool_api::{Command, CommandError, ErrorKind, Reply};
@@ -27,6 +28,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/v1/assign", only("POST", post(assign)))
         .route("/v1/release", only("POST", post(release)))
+        .route("/v1/disconnect", only("POST", post(disconnect)))
         .route("/v1/command", only("POST", post(command)))
         .route("/v1/classes", only("GET", get(classes)))
         .route("/v1/status", only("GET", get(status_answer)))
@@ -89,7 +91,7 @@ async fn not_found(uri: Uri) -> Response {
     error(
         404,
         format!(
-            "no endpoint {:?}; try /v1/assign, /v1/release, /v1/classes, /v1/status, /v1/snapshot, /v1/events, /v1/stream, /v1/command or /metrics",
+            "no endpoint {:?}; try /v1/assign, /v1/release, /v1/disconnect, /v1/classes, /v1/status, /v1/snapshot, /v1/events, /v1/stream, /v1/command or /metrics",
             uri.path()
         ),
     )
@@ -169,7 +171,12 @@ struct AssignBody {
     wait_secs: u64,
 }
 
-async fn assign(State(shared): State<Arc<Shared>>, headers: HeaderMap, raw: Bytes) -> Response {
+async fn assign(
+    State(shared): State<Arc<Shared>>,
+    caller: Option<Extension<Caller>>,
+    headers: HeaderMap,
+    raw: Bytes,
+) -> Response {
     let b: AssignBody = match body(&headers, &raw) {
         Ok(b) => b,
         Err(r) => return r.answer(),
@@ -194,7 +201,11 @@ async fn assign(State(shared): State<Arc<Shared>>, headers: HeaderMap, raw: Byte
         user: b.user,
         wait_secs: b.wait_secs,
     };
-    match shared.commander.send(command, "broker").await {
+    match shared
+        .commander
+        .send(command, actor(&caller, "broker"))
+        .await
+    {
         Ok(Reply::Assigned {
             desktop,
             host,
@@ -220,19 +231,59 @@ struct ReleaseBody {
     desktop: String,
 }
 
-async fn release(State(shared): State<Arc<Shared>>, headers: HeaderMap, raw: Bytes) -> Response {
-    let b: ReleaseBody = match body(&headers, &raw) {
+/// The user logged out: `{"released": DESKTOP}`.
+async fn release(
+    State(shared): State<Arc<Shared>>,
+    caller: Option<Extension<Caller>>,
+    headers: HeaderMap,
+    raw: Bytes,
+) -> Response {
+    end_session(&shared, &caller, &headers, &raw, "released", |desktop| {
+        Command::Release { desktop }
+    })
+    .await
+}
+
+/// The user's session ended without a logout: `{"disconnected": DESKTOP}`.
+async fn disconnect(
+    State(shared): State<Arc<Shared>>,
+    caller: Option<Extension<Caller>>,
+    headers: HeaderMap,
+    raw: Bytes,
+) -> Response {
+    end_session(
+        &shared,
+        &caller,
+        &headers,
+        &raw,
+        "disconnected",
+        |desktop| Command::Disconnect { desktop },
+    )
+    .await
+}
+
+/// A release or disconnect of the desktop the body names; the answer names it under `done`.
+async fn end_session(
+    shared: &Shared,
+    caller: &Option<Extension<Caller>>,
+    headers: &HeaderMap,
+    raw: &Bytes,
+    done: &str,
+    command: impl FnOnce(String) -> Command,
+) -> Response {
+    let b: ReleaseBody = match body(headers, raw) {
         Ok(b) => b,
         Err(r) => return r.answer(),
     };
     if let Err(r) = checked_name("desktop", &b.desktop) {
         return r.answer();
     }
-    let command = Command::Release {
-        desktop: b.desktop.clone(),
-    };
-    match shared.commander.send(command, "broker").await {
-        Ok(_) => json(200, &serde_json::json!({ "released": b.desktop })),
+    match shared
+        .commander
+        .send(command(b.desktop.clone()), actor(caller, "broker"))
+        .await
+    {
+        Ok(_) => json(200, &serde_json::json!({ done: b.desktop })),
         Err(e) => refused(&e),
     }
 }
@@ -244,7 +295,12 @@ struct CommandBody {
     actor: String,
 }
 
-async fn command(State(shared): State<Arc<Shared>>, headers: HeaderMap, raw: Bytes) -> Response {
+async fn command(
+    State(shared): State<Arc<Shared>>,
+    caller: Option<Extension<Caller>>,
+    headers: HeaderMap,
+    raw: Bytes,
+) -> Response {
     let b: CommandBody = match body(&headers, &raw) {
         Ok(b) => b,
         Err(r) => return r.answer(),
@@ -263,10 +319,22 @@ async fn command(State(shared): State<Arc<Shared>>, headers: HeaderMap, raw: Byt
     {
         return error(422, format!("wait_secs: at most {MAX_ASSIGN_WAIT_SECS}"));
     }
-    match shared.commander.send(b.command, &b.actor).await {
+    match shared
+        .commander
+        .send(b.command, actor(&caller, &b.actor))
+        .await
+    {
         Ok(reply) => json(200, &serde_json::json!({ "reply": reply })),
         Err(e) => refused(&e),
     }
+}
+
+/// Who the engine is told did it: the network endpoint's client, else what the socket's
+/// client said (`fallback`).
+fn actor<'a>(caller: &'a Option<Extension<Caller>>, fallback: &'a str) -> &'a str {
+    caller
+        .as_ref()
+        .map_or(fallback, |Extension(Caller(who))| who.as_str())
 }
 
 /// The query of a request, percent-decoded (`+` is a space), in order.

@@ -1,5 +1,6 @@
-//! The server side of the broker socket: HTTP/1.1 by hyper, routed by axum (`routes.rs`), each
-//! connection admitted and bounded by `conn.rs`.
+//! The server side of the broker socket and the network endpoint: HTTP/1.1 by hyper, routed by
+//! axum (`routes.rs`), each connection admitted and bounded by `conn.rs`; the endpoint's
+//! requests also pass `access.rs` (tokens, scopes, audit).
 //!
 //! Endpoints (JSON unless said otherwise; errors are `{"error": "..."}` with a 4xx/5xx status):
 //!
@@ -7,6 +8,7 @@
 //! |--------|-------------------|-------------------------------------------------------------|
 //! | POST   | `/v1/assign`      | `{"class","user","wait_secs"?}` → `{"desktop","host","display","waited_ms"}` |
 //! | POST   | `/v1/release`     | `{"desktop"}` → `{"released"}`                              |
+//! | POST   | `/v1/disconnect`  | `{"desktop"}` → `{"disconnected"}`: kept for the user's reconnect |
 //! | GET    | `/v1/classes`     | per class levels, targets and logins                        |
 //! | GET    | `/v1/status`      | classes, hosts and engine state                             |
 //! | GET    | `/v1/snapshot`    | `?after=PASSES&wait=SECS` long-poll: the whole snapshot     |
@@ -24,10 +26,14 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, watch};
 
+use super::access::{Access, authorize};
+use super::endpoint::{EndpointError, TcpEndpoint};
 pub use super::routes::status_of;
 pub use super::status::{ClassLine, HostLine, Status, class_lines, status};
 use super::{conn, routes};
 use deskpool_api::{Commander, EngineHandle, Event, Snapshot};
+use deskpool_core::policy::BrokerSettings;
+use deskpool_core::policy::access::ClientToken;
 
 /// Events kept for long-polls.
 pub const EVENT_RING: usize = 2000;
@@ -74,6 +80,9 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// still the one this broker created).
 pub struct Broker {
     path: PathBuf,
+    shared: Arc<Shared>,
+    /// The network endpoint, when one is served: its task and its clients' tokens.
+    endpoint: Option<(tokio::task::JoinHandle<()>, Arc<Access>)>,
     /// (device, inode) of the socket file this broker created.
     identity: (u64, u64),
     task: Option<tokio::task::JoinHandle<()>>,
@@ -210,11 +219,13 @@ impl Broker {
         let task = tokio::spawn(conn::accept_loop(
             listener,
             routes::router(shared.clone()),
-            shared,
+            shared.clone(),
         ));
         tracing::info!(socket = %path.display(), "broker socket listening");
         Ok(Broker {
             path: path.to_path_buf(),
+            shared,
+            endpoint: None,
             identity,
             task: Some(task),
             fanout: Some(fanout),
@@ -225,8 +236,47 @@ impl Broker {
         &self.path
     }
 
+    /// Serves the same routes on the network endpoint of `settings` (`[broker] listen`), if
+    /// it has one, for the clients of its tokens; each request is audited in `audit_log`.
+    /// Returns the address it listens on.
+    pub async fn serve_endpoint(
+        &mut self,
+        settings: &BrokerSettings,
+        audit_log: PathBuf,
+    ) -> Result<Option<std::net::SocketAddr>, EndpointError> {
+        let Some(addr) = settings.listen else {
+            return Ok(None);
+        };
+        let endpoint = TcpEndpoint::bind(addr, settings.tls.as_ref()).await?;
+        let local = endpoint
+            .local_addr()
+            .map_err(|error| EndpointError::Listen { addr, error })?;
+        let access = Arc::new(Access::new(&settings.tokens, audit_log));
+        let router = routes::router(self.shared.clone()).layer(
+            axum::middleware::from_fn_with_state(access.clone(), authorize),
+        );
+        let task = tokio::spawn(conn::accept_loop(endpoint, router, self.shared.clone()));
+        tracing::info!(%local, tls = settings.tls.is_some(), "broker endpoint listening");
+        if let Some((old, _)) = self.endpoint.replace((task, access)) {
+            old.abort();
+        }
+        Ok(Some(local))
+    }
+
+    /// Takes `tokens` (the token file read again) in place of the endpoint's: a client whose
+    /// token is gone is refused from its next request on.
+    pub fn set_tokens(&self, tokens: &[ClientToken]) {
+        if let Some((_, access)) = &self.endpoint {
+            access.replace(tokens);
+        }
+    }
+
     /// Stops serving (open connections are closed) and removes the socket file.
     pub async fn shutdown(mut self) {
+        if let Some((task, _)) = self.endpoint.take() {
+            task.abort();
+            let _ = task.await;
+        }
         if let Some(task) = self.task.take() {
             task.abort();
             let _ = task.await;
@@ -246,6 +296,9 @@ impl Broker {
 
 impl Drop for Broker {
     fn drop(&mut self) {
+        if let Some((task, _)) = self.endpoint.take() {
+            task.abort();
+        }
         if let Some(task) = self.task.take() {
             task.abort();
         }

@@ -289,6 +289,13 @@ fn edit_policy(t: &mut dyn TableLike, inline: bool, policy: &Policy) -> Option<(
         policy.scale_down_delay_secs,
         Some(rules::DEFAULT_SCALE_DOWN_DELAY_SECS),
     );
+    set_int(
+        t,
+        inline,
+        "disconnect_grace_secs",
+        policy.disconnect_grace_secs,
+        Some(rules::DEFAULT_DISCONNECT_GRACE_SECS),
+    );
     let on_logout = rules::logout_name(policy.on_logout);
     if t.get("on_logout").and_then(Item::as_str) != Some(on_logout)
         && (t.contains_key("on_logout") || policy.on_logout != rules::DEFAULT_ON_LOGOUT)

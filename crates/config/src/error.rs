@@ -110,6 +110,11 @@ impl<'a> Diag<'a> {
         });
     }
 
+    /// Records an error already positioned (in another file the config names).
+    pub(super) fn push(&mut self, error: ConfigError) {
+        self.errors.push(error);
+    }
+
     pub(super) fn has_errors(&self) -> bool {
         !self.errors.is_empty()
     }

@@ -18,13 +18,19 @@ mod error;
 pub mod on_disk;
 mod reader;
 mod summary;
+pub mod tokens;
 mod validate;
 
 #[cfg(test)]
 mod tests;
 
 #[cfg(test)]
+mod broker_tests;
+
+#[cfg(test)]
 mod calendar_tests;
+#[cfg(test)]
+mod disconnect_tests;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

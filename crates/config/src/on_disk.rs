@@ -123,6 +123,11 @@ pub fn policy_changes(old: &Policy, new: &Policy) -> Vec<String> {
         new.scale_down_delay_secs,
     );
     num(
+        "disconnect_grace_secs",
+        old.disconnect_grace_secs,
+        new.disconnect_grace_secs,
+    );
+    num(
         "pacing.clones_per_host",
         old.pacing.clones_per_host.into(),
         new.pacing.clones_per_host.into(),

@@ -101,11 +101,12 @@ pub fn summary(fleet: &Fleet) -> String {
         };
         let _ = writeln!(
             out,
-            "    cap {}; ready in {}s; scale down after {}s; on logout: {logout}; on shutoff: {}; pacing: {} clones, {} boots per host",
+            "    cap {}; ready in {}s; scale down after {}s; on logout: {logout}; on shutoff: {}; disconnect grace {}s; pacing: {} clones, {} boots per host",
             p.cap,
             p.ready_secs,
             p.scale_down_delay_secs,
             shutoff_name(p.on_shutoff),
+            p.disconnect_grace_secs,
             p.pacing.clones_per_host,
             p.pacing.boots_per_host,
         );

@@ -7,11 +7,11 @@ use deskpool_core::policy::{BufferRule, Capacity, LogoutAction, Pacing, TimeOfDa
 
 const FILE: &str = "deskpool.toml";
 
-fn parse(text: &str) -> Result<Fleet, ConfigErrors> {
+pub(super) fn parse(text: &str) -> Result<Fleet, ConfigErrors> {
     parse_str(text, Path::new(FILE))
 }
 
-fn errors(text: &str) -> Vec<ConfigError> {
+pub(super) fn errors(text: &str) -> Vec<ConfigError> {
     match parse(text) {
         Ok(_) => panic!("the configuration was accepted:\n{text}"),
         Err(errors) => errors.0,
@@ -20,7 +20,7 @@ fn errors(text: &str) -> Vec<ConfigError> {
 
 /// The single error of `text`, checked to be at `line`:`col` and to contain `needle`.
 #[track_caller]
-fn assert_one_error(text: &str, line: usize, col: usize, needle: &str) -> ConfigError {
+pub(super) fn assert_one_error(text: &str, line: usize, col: usize, needle: &str) -> ConfigError {
     let errors = errors(text);
     assert_eq!(
         errors.len(),
@@ -39,7 +39,7 @@ fn assert_one_error(text: &str, line: usize, col: usize, needle: &str) -> Config
 }
 
 /// A valid configuration, one host and one class, used as a base by the error tests.
-const MINIMAL: &str = r#"[[hosts]]
+pub(super) const MINIMAL: &str = r#"[[hosts]]
 name = "h1"
 uri = "qemu:///system"
 capacity = { desktops = 40 }

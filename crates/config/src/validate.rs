@@ -1,12 +1,14 @@
 //! Builds the policy model ([`Fleet`]) from a parsed document, checking every rule of the file
 //! format and recording every mistake found. One file per part of the format:
 //!
-//! - [`settings`] — `[engine]`, `[console]` and `[broker]`
+//! - [`settings`] — `[engine]` and `[console]`
+//! - [`broker`] — `[broker]`: the socket, the network endpoint, its TLS files and tokens
 //! - [`hosts`] — `[[hosts]]`: URIs (and their uniqueness), capacity, pool paths, commands
 //! - [`classes`] — `[[classes]]`: names, seeds, domain templates
 //! - [`policy`] — `[classes.policy]`: buffer rules, pacing, periods, predictive buffers
 //! - [`calendar`] — `[[classes.policy.events]]` and `[engine] holidays`
 
+mod broker;
 mod calendar;
 mod classes;
 mod hosts;
@@ -51,11 +53,7 @@ pub(super) fn build(root: &Table, diag: &mut Diag, base_dir: &Path) -> Option<Fl
 
     let broker = root.opt(diag, "broker", BrokerSettings::default(), |f, d| {
         let section = f.table(d)?;
-        section.check_keys(d, settings::BROKER_KEYS);
-        let socket = section.opt(d, "socket", None, |f, d| {
-            settings::socket_path(f, d, base_dir).map(Some)
-        });
-        Some(BrokerSettings { socket: socket? })
+        broker::broker(d, &section, base_dir)
     });
 
     let host_sections = entries(diag, &root, "hosts", "host");

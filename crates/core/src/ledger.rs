@@ -3,13 +3,20 @@
 //! refused counts. The engine and the simulator both keep their logins here, so they hand out
 //! desktops by one rule.
 //!
+//! It also holds the rules of a disconnect, which both follow: a disconnected user's desktop
+//! stays theirs for the class's `disconnect_grace_secs` ([`holds`]); a login of that user and
+//! class within it gets the same desktop back and counts as an instant login
+//! ([`Ledger::reconnected`]); once the grace is over ([`grace_over`]) it is recycled as at a
+//! logout ([`Ledger::logged_out`]). A class with no grace treats a disconnect as a logout.
+//!
 //! Pure bookkeeping: no libvirt, no async runtime. A waiting login is any value `L` (the engine
 //! keeps its reply channels in it, the simulator a user and a time).
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
-use crate::model::{ObservedDesktop, PoolState};
+use crate::model::{DesktopMeta, ObservedDesktop, PoolState};
+use crate::policy::{LogoutAction, Policy};
 
 /// Whether `desktop` may be handed out to a login of `class`: a running buffered desktop of
 /// that class with its disk. The caller adds what it alone knows (no job on it, its host up).
@@ -37,6 +44,29 @@ pub fn pick<'a>(
         };
         key(a).cmp(&key(b))
     })
+}
+
+/// Whether a user's disconnect keeps their desktop for them (the class has a grace), rather
+/// than logging them out.
+pub fn keeps_on_disconnect(policy: &Policy) -> bool {
+    policy.disconnect_grace_secs > 0
+}
+
+/// Whether a disconnected desktop's grace is over at `now` (Unix seconds): counted from its
+/// `changed_at`, the moment it was labelled disconnected.
+pub fn grace_over(meta: &DesktopMeta, policy: &Policy, now: i64) -> bool {
+    let grace = i64::try_from(policy.disconnect_grace_secs).unwrap_or(i64::MAX);
+    meta.pool == PoolState::Disconnected && now >= meta.changed_at.saturating_add(grace)
+}
+
+/// Whether the desktop is still its user's at `now`: assigned, or disconnected within its
+/// grace. A login of that user and class gets it back.
+pub fn holds(meta: &DesktopMeta, policy: &Policy, now: i64) -> bool {
+    match meta.pool {
+        PoolState::Production => true,
+        PoolState::Disconnected => !grace_over(meta, policy, now),
+        _ => false,
+    }
 }
 
 /// Logins waiting, replacements owed and login counts, per class.
@@ -150,6 +180,20 @@ impl<L> Ledger<L> {
     /// A login of `class` handed a desktop: at once (`None`) or after waiting.
     pub fn served(&mut self, class: &str, waited: Option<Duration>) {
         self.stats_mut(class).record_served(waited);
+    }
+
+    /// A user of `class` logged out, or their disconnect's grace ran out: a class that recycles
+    /// on logout is owed a fresh desktop in place of theirs.
+    pub fn logged_out(&mut self, class: &str, policy: &Policy) {
+        if policy.on_logout == LogoutAction::Recycle {
+            self.owe(class);
+        }
+    }
+
+    /// A disconnected user of `class` logged in again and got their desktop back: an instant
+    /// login (nothing had to be made for it).
+    pub fn reconnected(&mut self, class: &str) {
+        self.served(class, None);
     }
 
     /// A login of `class` that got no desktop.
@@ -281,5 +325,69 @@ mod tests {
         let stats = ledger.stats("office");
         assert_eq!((stats.served, stats.instant, stats.refused), (1, 0, 1));
         assert_eq!(stats.waiting, 1);
+    }
+}
+
+#[cfg(test)]
+mod disconnect_tests {
+    use super::*;
+    use crate::model::DesktopMeta;
+    use crate::policy::rules;
+
+    fn meta(pool: PoolState, changed_at: i64) -> DesktopMeta {
+        DesktopMeta {
+            class: "office".into(),
+            pool,
+            seed_version: "v1".into(),
+            user: Some("ann".into()),
+            created_at: 0,
+            changed_at,
+            attempts: 0,
+        }
+    }
+
+    fn policy(grace: u64, on_logout: LogoutAction) -> Policy {
+        Policy {
+            cap: 10,
+            buffer: rules::default_buffer(10),
+            production: 0,
+            periods: Vec::new(),
+            events: Vec::new(),
+            pacing: rules::DEFAULT_PACING,
+            on_logout,
+            on_shutoff: rules::DEFAULT_ON_SHUTOFF,
+            ready_secs: rules::DEFAULT_READY_SECS,
+            scale_down_delay_secs: rules::DEFAULT_SCALE_DOWN_DELAY_SECS,
+            disconnect_grace_secs: grace,
+            predictive: None,
+        }
+    }
+
+    #[test]
+    fn a_disconnected_desktop_is_its_users_until_the_grace_is_over() {
+        let p = policy(300, LogoutAction::Recycle);
+        let d = meta(PoolState::Disconnected, 1_000);
+        assert!(keeps_on_disconnect(&p));
+        assert!(holds(&d, &p, 1_000) && holds(&d, &p, 1_299));
+        assert!(!grace_over(&d, &p, 1_299));
+        assert!(grace_over(&d, &p, 1_300) && !holds(&d, &p, 1_300));
+        // Production is held whatever the clock; the buffer and retired ones never are.
+        assert!(holds(&meta(PoolState::Production, 0), &p, i64::MAX));
+        assert!(!grace_over(&meta(PoolState::Production, 0), &p, i64::MAX));
+        assert!(!holds(&meta(PoolState::Buffer, 1_000), &p, 1_000));
+        assert!(!holds(&meta(PoolState::Retired, 1_000), &p, 1_000));
+        // No grace: a disconnect is a logout.
+        assert!(!keeps_on_disconnect(&policy(0, LogoutAction::Recycle)));
+    }
+
+    #[test]
+    fn a_grace_that_runs_out_is_a_logout_and_a_reconnect_an_instant_login() {
+        let mut ledger: Ledger<()> = Ledger::default();
+        ledger.logged_out("office", &policy(300, LogoutAction::Recycle));
+        ledger.logged_out("office", &policy(300, LogoutAction::Delete));
+        assert_eq!(ledger.owed_for_plan()["office"], 1, "only recycle owes one");
+        ledger.reconnected("office");
+        let stats = ledger.stats("office");
+        assert_eq!((stats.served, stats.instant), (1, 1));
     }
 }

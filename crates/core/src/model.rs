@@ -22,6 +22,9 @@ pub enum PoolState {
     Buffer,
     /// Assigned to a user.
     Production,
+    /// Assigned to a user who disconnected (not logged out): kept for them for the class's
+    /// `disconnect_grace_secs` from its `changed_at`, then recycled as at a logout.
+    Disconnected,
     /// Released or surplus; being destroyed. Never handed out again.
     Retired,
 }
@@ -32,14 +35,20 @@ impl PoolState {
             PoolState::Creation => "creation",
             PoolState::Buffer => "buffer",
             PoolState::Production => "production",
+            PoolState::Disconnected => "disconnected",
             PoolState::Retired => "retired",
         }
+    }
+    /// Whether a user holds the desktop (production, or disconnected within its grace).
+    pub fn is_assigned(self) -> bool {
+        matches!(self, PoolState::Production | PoolState::Disconnected)
     }
     pub fn parse(s: &str) -> Option<PoolState> {
         Some(match s {
             "creation" => PoolState::Creation,
             "buffer" => PoolState::Buffer,
             "production" => PoolState::Production,
+            "disconnected" => PoolState::Disconnected,
             "retired" => PoolState::Retired,
             _ => return None,
         })

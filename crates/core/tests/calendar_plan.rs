@@ -31,6 +31,7 @@ fn fleet(periods: Vec<Period>, events: Vec<Event>, holidays: Vec<jiff::civil::Da
         on_shutoff: ShutoffAction::Restart,
         ready_secs: 90,
         scale_down_delay_secs: 300,
+        disconnect_grace_secs: 0,
         predictive: None,
     };
     Fleet {

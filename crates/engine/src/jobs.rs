@@ -459,7 +459,8 @@ pub async fn assign(
 /// Gives a user back the desktop they hold: started again first when it is shut off and its
 /// class restarts such desktops (`restart`). One that cannot be used (shut off and not to be
 /// restarted, failing to start, or without its disk) is labelled retired in the same step, so
-/// that it is never its user's again once the user is given a fresh one.
+/// that it is never its user's again once the user is given a fresh one. A desktop its user
+/// disconnected from is labelled production again before the answer (their reconnect).
 pub async fn reclaim(
     conn: HostConnection,
     mut desktop: ObservedDesktop,
@@ -472,6 +473,13 @@ pub async fn reclaim(
     retired.pool = PoolState::Retired;
     retired.changed_at = now;
     let meta = retired.clone();
+    let reconnected = (desktop.meta.pool == PoolState::Disconnected).then(|| {
+        let mut meta = desktop.meta.clone();
+        meta.pool = PoolState::Production;
+        meta.changed_at = now;
+        meta
+    });
+    let in_use = reconnected.clone();
     let result = blocking("give back", move || {
         let mut usable = conn.check_usable(&name)?;
         if restart && matches!(usable, Err(UnusableDesktop::NotRunning)) {
@@ -481,7 +489,12 @@ pub async fn reclaim(
             };
         }
         match usable {
-            Ok(()) => Ok(Ok(reach_for_user(&conn, &name, read_address))),
+            Ok(()) => {
+                if let Some(meta) = &in_use {
+                    conn.set_meta(&name, meta)?;
+                }
+                Ok(Ok(reach_for_user(&conn, &name, read_address)))
+            }
             Err(why) => {
                 conn.set_meta(&name, &meta)?;
                 Ok(Err(why))
@@ -492,6 +505,9 @@ pub async fn reclaim(
     match result {
         Ok(Ok((display, address))) => {
             desktop.running = true;
+            if let Some(meta) = reconnected {
+                desktop.meta = meta;
+            }
             Outcome::Assigned {
                 desktop,
                 display,

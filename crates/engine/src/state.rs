@@ -28,11 +28,13 @@ use deskpool_core::demand::DemandModel;
 use deskpool_core::ledger::{self, Ledger};
 use deskpool_core::model::{HostObservation, ObservedDesktop, PoolState, SeedCopy};
 use deskpool_core::plan::{self, Action, Busy, HostStatus, HostView, PlanInput, PlanMemory};
-use deskpool_core::policy::{ClassSpec, Fleet, LogoutAction};
+use deskpool_core::policy::{ClassSpec, Fleet};
 use deskpool_hypervisor::UnusableDesktop;
 use deskpool_hypervisor::conn::DaemonIdentity;
 
 mod commands;
+#[cfg(test)]
+mod disconnect_tests;
 mod execute;
 mod hosts;
 mod job;
@@ -224,6 +226,8 @@ struct Login {
     instant: bool,
     /// The user is being given back the desktop they hold (not a new login).
     given_back: bool,
+    /// That desktop is one they disconnected from: their reconnect counts as an instant login.
+    reconnect: bool,
 }
 
 /// What became of a login that was tried.
@@ -236,11 +240,23 @@ enum Tried {
     OwnBusy(Login),
 }
 
-/// A logout or recycle whose label is being written; answered once it is on the host.
+/// What ends a user's use of a desktop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// The user logged out (or their disconnect's grace ran out): counted in the demand
+    /// history, and a class that recycles is owed a replacement.
+    Logout,
+    /// The user disconnected: the desktop is kept for them through the class's grace.
+    Disconnect,
+    /// An admin recycled the desktop.
+    Recycle,
+}
+
+/// A logout, disconnect or recycle whose label is being written; answered once it is on the
+/// host.
 struct PendingRelease {
     replies: Vec<RequestId>,
-    /// A user's logout (counted in the demand history; may owe a replacement).
-    logout: bool,
+    ending: Ending,
     class: String,
     /// The desktop's user (the demand model learns who is logged in).
     user: String,

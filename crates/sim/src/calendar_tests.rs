@@ -1,41 +1,19 @@
 //! Dated events and holidays from the configuration reach the planner the simulator replays
 //! through: an event raises the buffer before it starts, a holiday drops the weekday periods.
 
-use std::path::Path;
-
+use super::tests::{class_toml, sim_fleet};
 use super::*;
 use deskpool_core::policy::Fleet;
 
 /// One class `office` without a spare desktop outside its periods and events; `extra` is
 /// appended to its policy, `engine` to the `[engine]` table.
 fn fleet(engine: &str, extra: &str) -> Fleet {
-    let text = format!(
-        r#"[engine]
-{engine}
-
-[[hosts]]
-name = "h1"
-uri = "test:///default"
-capacity = {{ desktops = 100 }}
-
-[[classes]]
-name = "office"
-memory_mib = 2048
-vcpus = 2
-disk_gib = 20
-seed = {{ pool = "seeds", volume = "office.qcow2", version = "1" }}
-
-[classes.policy]
-cap = 50
-buffer = {{ floor = 0, ceiling = 0 }}
-on_logout = "delete"
-scale_down_delay_secs = 0
-ready_secs = 300
-pacing = {{ clones_per_host = 20, boots_per_host = 20 }}
-{extra}
-"#
+    let policy = format!(
+        "cap = 50\nbuffer = {{ floor = 0, ceiling = 0 }}\non_logout = \"delete\"\n\
+         scale_down_delay_secs = 0\nready_secs = 300\n\
+         pacing = {{ clones_per_host = 20, boots_per_host = 20 }}\n{extra}"
     );
-    deskpool_config::parse_str(&text, Path::new("sim.toml")).unwrap_or_else(|e| panic!("{e}"))
+    sim_fleet(engine, 100, &[class_toml("office", &policy)])
 }
 
 fn run(fleet: &Fleet, logins: &[String]) -> ClassReport {

@@ -13,12 +13,22 @@ pub mod model;
 pub mod report;
 pub mod run;
 pub mod trace;
+pub mod windows;
 
 #[cfg(test)]
 mod tests;
 
 #[cfg(test)]
 mod calendar_tests;
+
+#[cfg(test)]
+mod standby_tests;
+
+#[cfg(test)]
+mod disconnect_tests;
+
+#[cfg(test)]
+mod windows_tests;
 
 pub use report::{ClassReport, Report};
 pub use run::{HandOut, LoginOutcome, SimOptions, simulate, simulate_with_hand_outs};

@@ -2,7 +2,9 @@
 //! pass reads it as it is, nothing is rebuilt per pass).
 //!
 //! A desktop goes Cloning (`clone_secs`) → Booting (`boot_secs`) → Ready (the buffer) →
-//! Assigned (production), and is destroyed on logout. While it is cloning or booting it is in
+//! Assigned (production), and is destroyed on logout; a disconnect under a grace moves it to
+//! Disconnected (still its user's, counted as production) until they reconnect or the grace
+//! ends. While it is cloning or booting it is in
 //! the planner's creation pool and marked busy (a job is running on it), so the planner does
 //! not try to recover it.
 
@@ -19,12 +21,15 @@ pub enum Phase {
     Booting,
     Ready,
     Assigned,
+    /// Its user disconnected; kept for them through the class's grace.
+    Disconnected,
 }
 
 /// Per class counts, kept as desktops change.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Counts {
     pub ready: u64,
+    /// Assigned, connected or not.
     pub production: u64,
     pub total: u64,
 }
@@ -149,6 +154,11 @@ impl Model {
         self.index.get(name).map(|&i| self.phase[i])
     }
 
+    /// deskpool's record of a desktop, as its label would hold it.
+    pub fn meta_of(&self, name: &str) -> Option<&DesktopMeta> {
+        self.index.get(name).map(|&i| &self.observed[i].meta)
+    }
+
     /// Moves a desktop to `phase` (and the planner's matching pool).
     pub fn set_phase(&mut self, name: &str, phase: Phase, user: Option<&str>, now: i64) {
         let Some(&i) = self.index.get(name) else {
@@ -158,12 +168,12 @@ impl Model {
         let c = &mut self.counts[class];
         match old {
             Phase::Ready => c.ready -= 1,
-            Phase::Assigned => c.production -= 1,
+            Phase::Assigned | Phase::Disconnected => c.production -= 1,
             _ => {}
         }
         match phase {
             Phase::Ready => c.ready += 1,
-            Phase::Assigned => c.production += 1,
+            Phase::Assigned | Phase::Disconnected => c.production += 1,
             _ => {}
         }
         self.phase[i].1 = phase;
@@ -183,6 +193,7 @@ impl Model {
                 d.meta.user = user.map(str::to_string);
                 d.running = true;
             }
+            Phase::Disconnected => d.meta.pool = PoolState::Disconnected,
         }
         if matches!(phase, Phase::Ready | Phase::Assigned) {
             self.busy.desktops.remove(name);
@@ -202,7 +213,7 @@ impl Model {
         c.total -= 1;
         match phase {
             Phase::Ready => c.ready -= 1,
-            Phase::Assigned => c.production -= 1,
+            Phase::Assigned | Phase::Disconnected => c.production -= 1,
             _ => {}
         }
         Some((class, phase))

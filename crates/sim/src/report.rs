@@ -4,6 +4,8 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
+use crate::windows::{HourReport, WindowKind, WindowReport};
+
 /// The figures of one class (or of all classes together).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ClassReport {
@@ -43,6 +45,11 @@ pub struct Report {
     pub host_hours: f64,
     /// Planner passes run.
     pub passes: u64,
+    /// The declared events, bursts and reconnects after a mass logout, in time order
+    /// ([`crate::windows`]).
+    pub windows: Vec<WindowReport>,
+    /// The clock hours in which a login waited or was refused.
+    pub hours: Vec<HourReport>,
 }
 
 /// Nearest-rank percentile of sorted values (0 for none).
@@ -125,6 +132,77 @@ impl Report {
             "host-hours {:.1}; {} planner passes; waits are of the logins that waited",
             self.host_hours, self.passes
         );
+        self.windows_table(&mut out);
+        self.hours_table(&mut out);
         out
+    }
+
+    fn windows_table(&self, out: &mut String) {
+        if self.windows.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "\nwindows (events declared; bursts and reconnects after a mass logout found in the trace)"
+        );
+        let _ = writeln!(
+            out,
+            "{:<9} {:<8} {:<20} {:<11} {:>6} {:>7} {:>6} {:>7} {:>6}  what",
+            "kind", "class", "from", "to", "logins", "instant", "waited", "refused", "max s"
+        );
+        for w in &self.windows {
+            let kind = match w.kind {
+                WindowKind::Event => "event",
+                WindowKind::Burst => "burst",
+                WindowKind::Reconnect => "reconnect",
+            };
+            let c = &w.counts;
+            let _ = writeln!(
+                out,
+                "{:<9} {:<8} {:<20} {:<11} {:>6} {:>7} {:>6} {:>7} {:>6.0}  {}",
+                kind,
+                w.class,
+                w.from,
+                // The same day as `from` in every window found: its time is enough.
+                w.to.get(11..).unwrap_or(&w.to),
+                c.logins,
+                c.instant,
+                c.waited,
+                c.refused,
+                c.wait_max_secs,
+                w.name
+            );
+        }
+    }
+
+    fn hours_table(&self, out: &mut String) {
+        let _ = writeln!(out, "\nhours in which logins waited or were refused (UTC)");
+        if self.hours.is_empty() {
+            let _ = writeln!(out, "none");
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "{:<17} {:>6} {:>6} {:>7} {:>6}  classes",
+            "hour", "logins", "waited", "refused", "max s"
+        );
+        for h in &self.hours {
+            let classes: Vec<String> = h
+                .classes
+                .iter()
+                .map(|(name, n)| format!("{name} {n}"))
+                .collect();
+            let c = &h.counts;
+            let _ = writeln!(
+                out,
+                "{:<17} {:>6} {:>6} {:>7} {:>6.0}  {}",
+                h.hour.get(..16).unwrap_or(&h.hour),
+                c.logins,
+                c.waited,
+                c.refused,
+                c.wait_max_secs,
+                classes.join(", ")
+            );
+        }
     }
 }

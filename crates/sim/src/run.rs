@@ -24,6 +24,13 @@
 //! or when its user logs out while still waiting. A logout destroys the user's desktop; under
 //! `on_logout = "recycle"` a replacement is owed to the class, as the engine does.
 //!
+//! A disconnect under the class's `disconnect_grace_secs` keeps the desktop for its user
+//! (labelled disconnected, counted as production): their next login of the class within the
+//! grace gets it back at once, an instant login; when the grace ends first it is recycled as
+//! at a logout. Without a grace a disconnect is a logout. The rules are the ledger's
+//! ([`deskpool_core::ledger::holds`], [`Ledger::logged_out`], [`Ledger::reconnected`]), the
+//! engine's.
+//!
 //! Predictive classes get the demand model's planning mean of their logins
 //! ([`DemandModel::planning_mean`]: the forecast with its learnt clustering) over the horizon
 //! creation can deliver ([`DemandModel::lead_horizon`]: `ready_secs`, plus the time the refill
@@ -40,10 +47,12 @@ use jiff::Timestamp;
 use super::model::{Model, Phase};
 use super::report::{ClassReport, Report, fill_waits};
 use super::trace::{EventKind, TraceEvent};
+use super::windows::{self, LoginRecord};
 use deskpool_core::demand::DemandModel;
-use deskpool_core::ledger::Ledger;
+use deskpool_core::ledger::{self, Ledger};
+use deskpool_core::model::PoolState;
 use deskpool_core::plan::{self, Action, HostStatus, PlanInput, PlanMemory};
-use deskpool_core::policy::{Fleet, LogoutAction};
+use deskpool_core::policy::Fleet;
 use deskpool_core::readiness::BootOutcome;
 use deskpool_core::retry::RetryBounds;
 
@@ -110,6 +119,8 @@ enum Ev {
     HostActive(String),
     /// A waiting login's limit: (class, user, login time).
     Deadline(usize, String, i64),
+    /// A disconnected desktop's grace ends: (desktop, when it was disconnected).
+    GraceOver(String, i64),
 }
 
 /// What the ledger does not count: logins asked, each wait (for percentiles), idle time, peak.
@@ -130,8 +141,8 @@ struct Sim<'a> {
     queue: BinaryHeap<Reverse<(i64, u64, Ev)>>,
     /// Users waiting (user, since) per class, owed replacements, served/refused counts.
     ledger: Ledger<(String, i64)>,
-    /// User → their desktop.
-    desktops_of: HashMap<String, String>,
+    /// (class, user) → their desktop, assigned or disconnected.
+    desktops_of: HashMap<(usize, String), String>,
     stats: Vec<ClassStats>,
     peak_total: u64,
     host_secs: i64,
@@ -142,6 +153,8 @@ struct Sim<'a> {
     hand_outs: Vec<HandOut>,
     /// Desktops given up in a row per class (by index), for its backoff.
     give_ups: HashMap<usize, u32>,
+    /// Every login's outcome with its time, for the windows and hours of the report.
+    logins: Vec<LoginRecord>,
 }
 
 /// Replays `trace` (parsed against `fleet`) and measures what users saw.
@@ -185,6 +198,7 @@ pub fn simulate_with_hand_outs(
         passes: 0,
         hand_outs: Vec::new(),
         give_ups: HashMap::new(),
+        logins: Vec::new(),
     };
     let tick = opts.tick_secs.max(1);
     let mut next_tick = start;
@@ -223,19 +237,17 @@ pub fn simulate_with_hand_outs(
         sim.pass();
         next_tick += tick;
     }
-    let mut hand_outs = std::mem::take(&mut sim.hand_outs);
     // Logins still waiting at the end were never served.
     for (class, queue) in sim.ledger.take_all_waiting() {
-        for (user, _) in queue {
-            sim.ledger.refused(&class);
-            hand_outs.push(HandOut {
-                user,
-                class: class.clone(),
-                outcome: LoginOutcome::Refused,
-            });
+        let Some(ci) = sim.model.class_of(&class) else {
+            continue;
+        };
+        for (user, since) in queue {
+            sim.note(ci, &user, since, LoginOutcome::Refused);
         }
     }
-    (sim.report(start, end), hand_outs)
+    let hand_outs = std::mem::take(&mut sim.hand_outs);
+    (sim.report(trace, start, end), hand_outs)
 }
 
 fn fmt_time(t: i64) -> String {
@@ -243,14 +255,22 @@ fn fmt_time(t: i64) -> String {
 }
 
 impl Sim<'_> {
-    fn note(&mut self, class: usize, user: &str, outcome: LoginOutcome) {
-        let class = self.fleet.classes[class].name.clone();
+    /// What the login of `user` at `at` got (served now, or refused now).
+    fn note(&mut self, class: usize, user: &str, at: i64, outcome: LoginOutcome) {
+        let name = self.fleet.classes[class].name.clone();
         if outcome == LoginOutcome::Refused {
-            self.ledger.refused(&class);
+            self.ledger.refused(&name);
         }
+        self.logins.push(LoginRecord {
+            class,
+            user: user.to_string(),
+            at,
+            outcome,
+            wait_secs: self.now - at,
+        });
         self.hand_outs.push(HandOut {
             user: user.to_string(),
-            class,
+            class: name,
             outcome,
         });
     }
@@ -326,6 +346,17 @@ impl Sim<'_> {
                     h.status = HostStatus::Active;
                 }
             }
+            Ev::GraceOver(desktop, since) => {
+                // Still disconnected since then (a reconnect relabels it, a logout removes it).
+                let user = self
+                    .model
+                    .meta_of(&desktop)
+                    .filter(|m| m.pool == PoolState::Disconnected && m.changed_at == since)
+                    .and_then(|m| m.user.clone());
+                if let (Some(user), Some((class, _))) = (user, self.model.phase_of(&desktop)) {
+                    self.logout(class, &user);
+                }
+            }
             Ev::Deadline(class, user, since) => {
                 let name = &self.fleet.classes[class].name;
                 if self
@@ -333,7 +364,7 @@ impl Sim<'_> {
                     .take_waiting(name, |(u, s)| *u == user && *s == since)
                     .is_some()
                 {
-                    self.note(class, &user, LoginOutcome::Refused);
+                    self.note(class, &user, since, LoginOutcome::Refused);
                 }
             }
         }
@@ -378,8 +409,8 @@ impl Sim<'_> {
             self.ledger
                 .served(&spec.name, Some(Duration::from_secs(waited.max(0) as u64)));
             self.stats[class].waits.push(waited);
-            self.note(class, &user, LoginOutcome::Waited);
-            self.desktops_of.insert(user, desktop);
+            self.note(class, &user, since, LoginOutcome::Waited);
+            self.desktops_of.insert((class, user), desktop);
         }
     }
 
@@ -388,18 +419,33 @@ impl Sim<'_> {
         match e.kind {
             EventKind::Login => {
                 let spec = &self.fleet.classes[class];
+                self.stats[class].logins += 1;
+                let own = self.desktops_of.get(&(class, e.user.clone())).cloned();
+                let held = own
+                    .as_ref()
+                    .and_then(|d| self.model.meta_of(d))
+                    .is_some_and(|m| {
+                        m.pool == PoolState::Disconnected
+                            && ledger::holds(m, &spec.policy, self.now)
+                    });
+                if let Some(own) = own.filter(|_| held) {
+                    self.model
+                        .set_phase(&own, Phase::Assigned, Some(&e.user), self.now);
+                    self.ledger.reconnected(&spec.name);
+                    self.note(class, &e.user, e.at, LoginOutcome::Instant);
+                    return;
+                }
                 if let Ok(at) = Timestamp::from_second(e.at) {
                     self.demand.record_user_login(&spec.name, &e.user, at);
                 }
-                self.stats[class].logins += 1;
                 if let Some(name) = self.model.ready_of(&spec.name, &spec.seed.version) {
                     self.model
                         .set_phase(&name, Phase::Assigned, Some(&e.user), self.now);
                     self.ledger.served(&spec.name, None);
-                    self.desktops_of.insert(e.user.clone(), name);
-                    self.note(class, &e.user, LoginOutcome::Instant);
+                    self.desktops_of.insert((class, e.user.clone()), name);
+                    self.note(class, &e.user, e.at, LoginOutcome::Instant);
                 } else if self.model.counts[class].production >= u64::from(spec.policy.cap) {
-                    self.note(class, &e.user, LoginOutcome::Refused);
+                    self.note(class, &e.user, e.at, LoginOutcome::Refused);
                 } else {
                     // The ledger owes it a desktop: made even if the buffer is at its target.
                     self.ledger.wait(&spec.name, (e.user.clone(), e.at));
@@ -409,27 +455,38 @@ impl Sim<'_> {
                     );
                 }
             }
-            EventKind::Logout => {
-                self.demand
-                    .record_logout(&self.fleet.classes[class].name, &e.user);
-                if let Some(name) = self.desktops_of.remove(&e.user) {
-                    self.model.remove(&name);
-                    let spec = &self.fleet.classes[class];
-                    if spec.policy.on_logout == LogoutAction::Recycle {
-                        self.ledger.owe(&spec.name);
+            EventKind::Disconnect => {
+                let policy = &self.fleet.classes[class].policy;
+                let own = self.desktops_of.get(&(class, e.user.clone())).cloned();
+                match own {
+                    Some(desktop) if ledger::keeps_on_disconnect(policy) => {
+                        let grace = i64::try_from(policy.disconnect_grace_secs).unwrap_or(i64::MAX);
+                        self.model
+                            .set_phase(&desktop, Phase::Disconnected, None, self.now);
+                        self.schedule(
+                            self.now.saturating_add(grace),
+                            Ev::GraceOver(desktop, self.now),
+                        );
                     }
-                } else {
-                    let name = &self.fleet.classes[class].name;
-                    if self
-                        .ledger
-                        .take_waiting(name, |(u, _)| *u == e.user)
-                        .is_some()
-                    {
-                        // Gave up before a desktop was ready.
-                        self.note(class, &e.user, LoginOutcome::Refused);
-                    }
+                    _ => self.logout(class, &e.user),
                 }
             }
+            EventKind::Logout => self.logout(class, &e.user),
+        }
+    }
+
+    /// `user` logged out of `class` (or their disconnect's grace ended): their desktop is
+    /// destroyed and, when the class recycles, a replacement owed; a login still waiting gave
+    /// up.
+    fn logout(&mut self, class: usize, user: &str) {
+        let spec = &self.fleet.classes[class];
+        self.demand.record_logout(&spec.name, user);
+        if let Some(name) = self.desktops_of.remove(&(class, user.to_string())) {
+            self.model.remove(&name);
+            self.ledger.logged_out(&spec.name, &spec.policy);
+        } else if let Some((_, since)) = self.ledger.take_waiting(&spec.name, |(u, _)| *u == user) {
+            // Gave up before a desktop was ready.
+            self.note(class, user, since, LoginOutcome::Refused);
         }
     }
 
@@ -491,7 +548,9 @@ impl Sim<'_> {
                 self.schedule(now + self.opts.clone_secs, Ev::CloneDone(name));
             }
             Action::Destroy { desktop, .. } => {
-                if let Some((_, Phase::Assigned)) = self.model.phase_of(&desktop) {
+                if let Some((_, Phase::Assigned | Phase::Disconnected)) =
+                    self.model.phase_of(&desktop)
+                {
                     self.desktops_of.retain(|_, d| *d != desktop);
                 }
                 self.model.remove(&desktop);
@@ -562,7 +621,7 @@ impl Sim<'_> {
         }
     }
 
-    fn report(mut self, start: i64, end: i64) -> Report {
+    fn report(mut self, trace: &[TraceEvent], start: i64, end: i64) -> Report {
         let mut total = ClassReport {
             name: "total".into(),
             ..ClassReport::default()
@@ -601,6 +660,8 @@ impl Sim<'_> {
             total,
             host_hours: self.host_secs as f64 / 3600.0,
             passes: self.passes,
+            windows: windows::windows(self.fleet, trace, &self.logins),
+            hours: windows::hours(self.fleet, &self.logins),
         }
     }
 }

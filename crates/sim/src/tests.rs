@@ -5,29 +5,34 @@ use std::path::Path;
 use super::*;
 use deskpool_core::policy::Fleet;
 
+/// `[engine]` holding `engine`, one active host `h1` of `desktops` desktops, and `classes`
+/// (each a `[[classes]]` table from [`class_toml`]).
+pub(super) fn sim_fleet(engine: &str, desktops: u32, classes: &[String]) -> Fleet {
+    let text = format!(
+        "[engine]\n{engine}\n\n[[hosts]]\nname = \"h1\"\nuri = \"test:///default\"\n\
+         capacity = {{ desktops = {desktops} }}\n{}",
+        classes.concat()
+    );
+    deskpool_config::parse_str(&text, Path::new("sim.toml")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Class `name` (2 GiB, 2 vCPUs, seed version 1) whose `[classes.policy]` table holds `policy`
+/// (and whatever tables follow it, such as its events).
+pub(super) fn class_toml(name: &str, policy: &str) -> String {
+    format!(
+        "\n[[classes]]\nname = \"{name}\"\nmemory_mib = 2048\nvcpus = 2\ndisk_gib = 20\n\
+         seed = {{ pool = \"seeds\", volume = \"{name}.qcow2\", version = \"1\" }}\n\n\
+         [classes.policy]\n{policy}\n"
+    )
+}
+
 /// One class `office` (cap `cap`, fixed buffer `floor`), one active host of 100 desktops.
 fn fleet(floor: u32, cap: u32) -> Fleet {
-    let text = format!(
-        r#"[[hosts]]
-name = "h1"
-uri = "test:///default"
-capacity = {{ desktops = 100 }}
-
-[[classes]]
-name = "office"
-memory_mib = 2048
-vcpus = 2
-disk_gib = 20
-seed = {{ pool = "seeds", volume = "office.qcow2", version = "1" }}
-
-[classes.policy]
-cap = {cap}
-buffer = {{ floor = {floor}, ceiling = {floor} }}
-on_logout = "delete"
-scale_down_delay_secs = 0
-"#
+    let policy = format!(
+        "cap = {cap}\nbuffer = {{ floor = {floor}, ceiling = {floor} }}\non_logout = \"delete\"\n\
+         scale_down_delay_secs = 0"
     );
-    deskpool_config::parse_str(&text, Path::new("sim.toml")).unwrap()
+    sim_fleet("", 100, &[class_toml("office", &policy)])
 }
 
 fn trace(lines: &[&str]) -> String {
@@ -205,7 +210,7 @@ fn malformed_traces_name_the_line_and_what_is_wrong() {
     );
     assert_eq!(
         bad(&trace(&["2026-01-05T08:00:00Z,u1,office,sneeze"])),
-        "line 2: unknown event \"sneeze\"; expected login or logout"
+        "line 2: unknown event \"sneeze\"; expected login, logout or disconnect"
     );
     assert_eq!(
         bad(&trace(&["2026-01-05T08:00:00Z,u1,gpu,login"])),

@@ -1,5 +1,10 @@
 //! Login traces: CSV with the header `time,user,class,event`, one event a line, RFC 3339 UTC
-//! times in order, `login` or `logout`. Every mistake is reported as `line N: what is wrong`.
+//! times in order, `login`, `logout` or `disconnect`. Every mistake is reported as `line N: what
+//! is wrong`.
+//!
+//! A `disconnect` ends a session without logging out (a network drop, a closed viewer): under a
+//! class's `disconnect_grace_secs` the user's next `login` of that class within the grace gets
+//! the same desktop back. For the trace's own rules it ends the session as a logout does.
 
 use std::collections::HashMap;
 
@@ -14,6 +19,8 @@ pub const HEADER: &str = "time,user,class,event";
 pub enum EventKind {
     Login,
     Logout,
+    /// The session ended without a logout: the user may reconnect to the same desktop.
+    Disconnect,
 }
 
 /// One line of a trace.
@@ -106,10 +113,11 @@ pub fn parse(text: &str, fleet: &Fleet) -> Result<Vec<TraceEvent>, TraceError> {
         let kind = match event {
             "login" => EventKind::Login,
             "logout" => EventKind::Logout,
+            "disconnect" => EventKind::Disconnect,
             other => {
                 return Err(err(
                     n,
-                    format!("unknown event {other:?}; expected login or logout"),
+                    format!("unknown event {other:?}; expected login, logout or disconnect"),
                 ));
             }
         };
@@ -125,18 +133,23 @@ pub fn parse(text: &str, fleet: &Fleet) -> Result<Vec<TraceEvent>, TraceError> {
                 }
                 logged_in.insert(user.to_string(), (class_index, n));
             }
-            EventKind::Logout => match logged_in.remove(user) {
+            EventKind::Logout | EventKind::Disconnect => match logged_in.remove(user) {
                 None => {
                     return Err(err(
                         n,
-                        format!("logout of user {user:?}, who is not logged in"),
+                        format!("{event} of user {user:?}, who is not logged in"),
                     ));
                 }
                 Some((c, since)) if c != class_index => {
+                    let verb = if kind == EventKind::Logout {
+                        "logs out of"
+                    } else {
+                        "disconnects from"
+                    };
                     return Err(err(
                         n,
                         format!(
-                            "user {user:?} logs out of class {class:?} but logged in to {:?} (line {since})",
+                            "user {user:?} {verb} class {class:?} but logged in to {:?} (line {since})",
                             fleet.classes[c].name
                         ),
                     ));

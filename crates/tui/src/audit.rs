@@ -1,23 +1,11 @@
 //! The audit log: every admin action taken from a console, appended to `STATE_DIR/audit.log`
 //! as one JSON object per line (who, when, what, result).
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-
-use serde::Serialize;
 
 pub struct AuditLog {
     path: PathBuf,
     pub who: String,
-}
-
-#[derive(Serialize)]
-struct Entry<'a> {
-    at: jiff::Timestamp,
-    who: &'a str,
-    what: &'a str,
-    result: &'a str,
 }
 
 /// The person at the keyboard: the user (the one behind sudo, if any), and where an SSH
@@ -65,22 +53,7 @@ impl AuditLog {
 
     /// Appends one entry. A failure to write is returned so the console can say so.
     pub fn record(&self, what: &str, result: &str) -> std::io::Result<()> {
-        let entry = Entry {
-            at: jiff::Timestamp::now(),
-            who: &self.who,
-            what,
-            result,
-        };
-        let mut line = serde_json::to_string(&entry).map_err(std::io::Error::other)?;
-        line.push('\n');
-        // Private (0600): who did what and when is for the engine's user alone.
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(&self.path)?;
-        // One write per entry: appends of a line are not interleaved between consoles.
-        file.write_all(line.as_bytes())
+        deskpool_broker::audit::append(&self.path, &self.who, what, result)
     }
 }
 

@@ -102,7 +102,7 @@ fn period_label(n: usize, label: &str) -> String {
     label.replacen(&format!("period {}", n + 1), &format!("period {n}"), 1)
 }
 
-const GENERAL_FIELDS: usize = 11;
+const GENERAL_FIELDS: usize = 12;
 const PERIOD_FIELDS: usize = 7;
 
 /// Where a new period goes when office hours are taken: the first free one of these.
@@ -127,6 +127,11 @@ impl PolicyForm {
                 "scale_down_delay_secs",
                 "scale-down delay (s)",
                 p.scale_down_delay_secs,
+            ),
+            field(
+                "disconnect_grace_secs",
+                "disconnect grace (s)",
+                p.disconnect_grace_secs,
             ),
             field(
                 "on_logout",
@@ -460,6 +465,7 @@ impl PolicyForm {
         let ceiling = self.number("buffer.ceiling", &mut problems);
         let ready_secs = self.number("ready_secs", &mut problems);
         let delay = self.number("scale_down_delay_secs", &mut problems);
+        let grace = self.number("disconnect_grace_secs", &mut problems);
         let clones = self.number("pacing.clones_per_host", &mut problems);
         let boots = self.number("pacing.boots_per_host", &mut problems);
         let on_logout = match self.value("on_logout") {
@@ -492,8 +498,8 @@ impl PolicyForm {
             }
         }
         let parsed = match (
-            cap, production, floor, percent, ceiling, ready_secs, delay, clones, boots, on_logout,
-            on_shutoff,
+            cap, production, floor, percent, ceiling, ready_secs, delay, grace, clones, boots,
+            on_logout, on_shutoff,
         ) {
             (
                 Some(cap),
@@ -503,6 +509,7 @@ impl PolicyForm {
                 Some(ceiling),
                 Some(ready_secs),
                 Some(delay),
+                Some(grace),
                 Some(clones),
                 Some(boots),
                 Some(on_logout),
@@ -526,6 +533,7 @@ impl PolicyForm {
                 on_shutoff,
                 ready_secs,
                 scale_down_delay_secs: delay,
+                disconnect_grace_secs: grace,
                 // Not edited in the form: kept as loaded.
                 predictive: self.original.predictive,
             }),
@@ -560,6 +568,7 @@ impl PolicyForm {
             "buffer.ceiling",
             "ready_secs",
             "scale_down_delay_secs",
+            "disconnect_grace_secs",
             "pacing.clones_per_host",
             "pacing.boots_per_host",
         ] {

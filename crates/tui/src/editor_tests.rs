@@ -152,3 +152,24 @@ fn a_save_from_the_form_keeps_the_class_events() {
     let reloaded = deskpool_config::load_file(&path).unwrap();
     assert_eq!(reloaded.class("office").unwrap().policy, policy);
 }
+
+#[test]
+fn the_disconnect_grace_is_edited_and_held_to_the_files_range() {
+    let mut form = demo_form("office");
+    set(&mut form, "disconnect_grace_secs", "300");
+    assert_eq!(form.policy().map(|p| p.disconnect_grace_secs), Ok(300));
+    // One more than the file accepts: refused with the rule's own words.
+    set(&mut form, "disconnect_grace_secs", "86401");
+    let error = form.policy().unwrap_err();
+    let (_, why) = error
+        .problems
+        .iter()
+        .find(|(field, _)| field == "disconnect_grace_secs")
+        .expect("the grace is out of range");
+    assert_eq!(
+        form.problem_for("disconnect_grace_secs"),
+        Some(why.as_str())
+    );
+    set(&mut form, "disconnect_grace_secs", "-1");
+    assert!(form.policy().is_err());
+}

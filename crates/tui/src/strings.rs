@@ -345,6 +345,7 @@ pub fn event_kind(kind: deskpool_api::EventKind) -> &'static str {
         EventKind::SeedMissing => "seed-missing",
         EventKind::ConfigReloaded => "config-reloaded",
         EventKind::ConfigRefused => "config-refused",
+        EventKind::Disconnected => "disconnected",
     }
 }
 
@@ -372,6 +373,7 @@ mod tests {
             EventKind::SeedMissing,
             EventKind::ConfigReloaded,
             EventKind::ConfigRefused,
+            EventKind::Disconnected,
         ] {
             let wire = serde_json::to_value(kind).unwrap();
             assert_eq!(wire.as_str(), Some(super::event_kind(kind)), "{kind:?}");

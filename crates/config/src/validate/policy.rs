@@ -17,6 +17,7 @@ const POLICY_KEYS: &[&str] = &[
     "buffer",
     "ready_secs",
     "scale_down_delay_secs",
+    "disconnect_grace_secs",
     "on_logout",
     "on_shutoff",
     "pacing",
@@ -49,6 +50,12 @@ pub(super) fn policy(f: &Field, d: &mut Diag, class: Option<&str>) -> Option<Pol
         rules::DEFAULT_SCALE_DOWN_DELAY_SECS,
         |f, d| f.ranged(d, rules::SCALE_DOWN_DELAY_SECS),
     );
+    let disconnect_grace_secs = s.opt(
+        d,
+        "disconnect_grace_secs",
+        rules::DEFAULT_DISCONNECT_GRACE_SECS,
+        |f, d| f.ranged(d, rules::DISCONNECT_GRACE_SECS),
+    );
     let on_logout = s.opt(d, "on_logout", rules::DEFAULT_ON_LOGOUT, |f, d| {
         logout_action(f, d)
     });
@@ -74,6 +81,7 @@ pub(super) fn policy(f: &Field, d: &mut Diag, class: Option<&str>) -> Option<Pol
         on_shutoff: on_shutoff?,
         ready_secs: ready_secs?,
         scale_down_delay_secs: scale_down_delay_secs?,
+        disconnect_grace_secs: disconnect_grace_secs?,
         predictive: predictive?,
     };
     // The checks above placed each problem at its key; the policy they let through must also

@@ -1,5 +1,5 @@
 //! `[engine]`, `[console]` and `[broker]`: engine timings, the time zone, the holidays (read
-//! in [`super::calendar`]), the state directory, the console theme and the broker socket.
+//! in [`super::calendar`]), the state directory, the console theme.
 
 use std::path::{Path, PathBuf};
 
@@ -13,7 +13,6 @@ use deskpool_core::policy::EngineSettings;
 use deskpool_core::policy::rules::WEEK_SECS;
 
 pub(super) const CONSOLE_KEYS: &[&str] = &["theme"];
-pub(super) const BROKER_KEYS: &[&str] = &["socket"];
 const ENGINE_KEYS: &[&str] = &[
     "tick_secs",
     "resync_secs",
@@ -124,7 +123,7 @@ const MAX_SOCKET_PATH: usize = 107;
 
 /// The broker socket: a path relative to the config file, short enough for a Unix socket.
 pub(super) fn socket_path(f: &Field, d: &mut Diag, base_dir: &Path) -> Option<PathBuf> {
-    let path = state_dir(f, d, base_dir)?;
+    let path = file_path(f, d, base_dir)?;
     let len = path.as_os_str().len();
     if len > MAX_SOCKET_PATH {
         f.error(
@@ -140,6 +139,11 @@ pub(super) fn socket_path(f: &Field, d: &mut Diag, base_dir: &Path) -> Option<Pa
 }
 
 fn state_dir(f: &Field, d: &mut Diag, base_dir: &Path) -> Option<PathBuf> {
+    file_path(f, d, base_dir)
+}
+
+/// A path, relative to the config file's directory.
+pub(super) fn file_path(f: &Field, d: &mut Diag, base_dir: &Path) -> Option<PathBuf> {
     let text = f.str(d)?;
     if text.is_empty() {
         f.error(d, "path is empty");

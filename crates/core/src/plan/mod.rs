@@ -390,4 +390,6 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
 #[cfg(test)]
 mod placement_tests;
 #[cfg(test)]
+mod standby_tests;
+#[cfg(test)]
 mod tests;

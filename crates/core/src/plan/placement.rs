@@ -19,7 +19,8 @@ use crate::policy::ClassSpec;
 #[derive(Default)]
 pub(super) struct Placement<'a> {
     pub(super) placed: u32,
-    /// Creations that no host has room for, seed copy or not (drives standby activation).
+    /// Creations that no host in service has room for, whatever holds back the others (pacing,
+    /// a seed copy): only these wake a standby host.
     pub(super) short_room: u32,
     /// Hosts passed over, in the order they were first passed over.
     pub(super) paced_hosts: Vec<&'a str>,
@@ -144,16 +145,16 @@ pub(super) fn place<'a>(
     }
     let unplaced = to_create - out.placed;
     if unplaced > 0 {
-        // Hosts that have room but no seed copy get one; only room shortage calls standby hosts.
-        let room_elsewhere: u32 = hosts
+        // Only a lack of room calls standby hosts: a creation held back by pacing or by a seed
+        // copy under way will find room on a host in service once that clears.
+        let room_in_service: u32 = hosts
             .slots
             .iter()
-            .enumerate()
-            .filter(|(i, s)| s.placeable() && !hosts.seed_ready(*i, ci))
-            .map(|(_, s)| s.spec.capacity.room_for(&s.usage, class))
+            .filter(|s| s.placeable())
+            .map(|s| s.spec.capacity.room_for(&s.usage, class))
             // A host without limits has room u32::MAX: saturate, never wrap.
             .fold(0u32, u32::saturating_add);
-        out.short_room = unplaced.saturating_sub(room_elsewhere);
+        out.short_room = unplaced.saturating_sub(room_in_service);
     }
     out
 }

@@ -61,6 +61,7 @@ fn class(r: &mut Rng, c: usize) -> ClassSpec {
             on_shutoff: Default::default(),
             ready_secs: 90,
             scale_down_delay_secs: 300,
+            disconnect_grace_secs: 0,
             predictive: None,
         },
     }

@@ -176,16 +176,18 @@ pub(super) fn class_reasons(
             });
         }
     }
-    // `short_room` also counts creations held back by pacing on hosts with room: those are
-    // explained by the pacing limit above, and "no active host" only when none is in service.
-    let short_room = placement.short_room;
-    if short_room > 0 {
+    // A full host passed over is named whenever creations were left unplaced (even when the
+    // others are only paced); "no active host" only when none is in service.
+    let unplaced = to_create.saturating_sub(placement.placed);
+    if unplaced > 0 {
         if !placement.full_hosts.is_empty() {
             reasons.push(Reason::AtCapacity {
                 hosts: owned(&placement.full_hosts),
             });
-        } else if !hosts.slots.iter().any(HostSlot::placeable) {
-            reasons.push(Reason::NoActiveHost { count: short_room });
+        } else if placement.short_room > 0 && !hosts.slots.iter().any(HostSlot::placeable) {
+            reasons.push(Reason::NoActiveHost {
+                count: placement.short_room,
+            });
         }
     }
     if stale > 0 {

@@ -76,7 +76,7 @@ pub(super) fn recover_creation(
 
 /// A class's desktops by what they can do this pass.
 pub(super) struct Sorted<'a> {
-    /// Assigned to a user (on reachable hosts or not).
+    /// Assigned to a user, connected or not (on reachable hosts or not).
     pub(super) production: u32,
     /// Being made (on reachable hosts).
     pub(super) creation: u32,
@@ -107,13 +107,15 @@ pub(super) fn sort_desktops<'a>(
         let d = member.desktop;
         if tally.down(member.slot) {
             // Unreachable: its users keep their desktops; nothing else there can be used.
-            if member.pool == PoolState::Production {
+            if member.pool.is_assigned() {
                 sorted.production += 1;
             }
             continue;
         }
         match member.pool {
-            PoolState::Production => {
+            // A disconnected user's desktop is still theirs: it counts, and is restarted, as
+            // production until the engine recycles it at the end of its grace.
+            PoolState::Production | PoolState::Disconnected => {
                 sorted.production += 1;
                 // Only one shut off needs anything (checked first: most are running).
                 if !member.running() && !busy(d) {

@@ -6,7 +6,7 @@ use crate::policy::{
 };
 use jiff::SignedDuration;
 
-fn rule(floor: u32, percent: u32, ceiling: u32) -> BufferRule {
+pub(super) fn rule(floor: u32, percent: u32, ceiling: u32) -> BufferRule {
     BufferRule {
         floor,
         percent,
@@ -14,7 +14,7 @@ fn rule(floor: u32, percent: u32, ceiling: u32) -> BufferRule {
     }
 }
 
-fn class(name: &str, buffer: BufferRule, cap: u32) -> ClassSpec {
+pub(super) fn class(name: &str, buffer: BufferRule, cap: u32) -> ClassSpec {
     ClassSpec {
         name: name.into(),
         seed: SeedSpec {
@@ -42,12 +42,13 @@ fn class(name: &str, buffer: BufferRule, cap: u32) -> ClassSpec {
             on_shutoff: Default::default(),
             ready_secs: 90,
             scale_down_delay_secs: 300,
+            disconnect_grace_secs: 0,
             predictive: None,
         },
     }
 }
 
-fn host(name: &str, desktops: u32, standby: bool) -> HostSpec {
+pub(super) fn host(name: &str, desktops: u32, standby: bool) -> HostSpec {
     HostSpec {
         name: name.into(),
         uri: format!("test:///{name}.xml"),
@@ -63,7 +64,7 @@ fn host(name: &str, desktops: u32, standby: bool) -> HostSpec {
     }
 }
 
-fn fleet(classes: Vec<ClassSpec>, hosts: Vec<HostSpec>) -> Fleet {
+pub(super) fn fleet(classes: Vec<ClassSpec>, hosts: Vec<HostSpec>) -> Fleet {
     Fleet {
         engine: EngineSettings::default(),
         console: Default::default(),
@@ -73,7 +74,7 @@ fn fleet(classes: Vec<ClassSpec>, hosts: Vec<HostSpec>) -> Fleet {
     }
 }
 
-fn seed(class: &str, version: &str, complete: bool) -> SeedCopy {
+pub(super) fn seed(class: &str, version: &str, complete: bool) -> SeedCopy {
     SeedCopy {
         class: class.into(),
         version: version.into(),
@@ -85,7 +86,7 @@ fn seed(class: &str, version: &str, complete: bool) -> SeedCopy {
 }
 
 /// A host view with complete seed copies of every class of `fleet`.
-fn seeded(fleet: &Fleet, name: &str, status: HostStatus) -> HostView {
+pub(super) fn seeded(fleet: &Fleet, name: &str, status: HostStatus) -> HostView {
     HostView {
         name: name.into(),
         status,
@@ -100,7 +101,7 @@ fn seeded(fleet: &Fleet, name: &str, status: HostStatus) -> HostView {
     }
 }
 
-fn bare(name: &str, status: HostStatus) -> HostView {
+pub(super) fn bare(name: &str, status: HostStatus) -> HostView {
     HostView {
         name: name.into(),
         status,
@@ -111,7 +112,13 @@ fn bare(name: &str, status: HostStatus) -> HostView {
     }
 }
 
-fn desk(name: &str, host: &str, class: &str, pool: PoolState, version: &str) -> ObservedDesktop {
+pub(super) fn desk(
+    name: &str,
+    host: &str,
+    class: &str,
+    pool: PoolState,
+    version: &str,
+) -> ObservedDesktop {
     ObservedDesktop {
         name: name.into(),
         host: host.into(),
@@ -130,7 +137,13 @@ fn desk(name: &str, host: &str, class: &str, pool: PoolState, version: &str) -> 
     }
 }
 
-fn many(n: usize, host: &str, class: &str, pool: PoolState, version: &str) -> Vec<ObservedDesktop> {
+pub(super) fn many(
+    n: usize,
+    host: &str,
+    class: &str,
+    pool: PoolState,
+    version: &str,
+) -> Vec<ObservedDesktop> {
     (0..n)
         .map(|i| {
             desk(
@@ -145,11 +158,11 @@ fn many(n: usize, host: &str, class: &str, pool: PoolState, version: &str) -> Ve
 }
 
 /// Monday 5 January 2026 at `hh:mm` UTC.
-fn monday(hh_mm: &str) -> Timestamp {
+pub(super) fn monday(hh_mm: &str) -> Timestamp {
     format!("2026-01-05T{hh_mm}:00Z").parse().unwrap()
 }
 
-fn run(
+pub(super) fn run(
     fleet: &Fleet,
     hosts: &[HostView],
     desktops: &[ObservedDesktop],
@@ -168,7 +181,7 @@ fn run(
     })
 }
 
-fn creates(plan: &Plan) -> Vec<(&str, &str)> {
+pub(super) fn creates(plan: &Plan) -> Vec<(&str, &str)> {
     plan.actions
         .iter()
         .filter_map(|a| match a {
@@ -178,7 +191,7 @@ fn creates(plan: &Plan) -> Vec<(&str, &str)> {
         .collect()
 }
 
-fn destroys(plan: &Plan) -> Vec<(&str, DestroyReason)> {
+pub(super) fn destroys(plan: &Plan) -> Vec<(&str, DestroyReason)> {
     plan.actions
         .iter()
         .filter_map(|a| match a {
@@ -190,7 +203,15 @@ fn destroys(plan: &Plan) -> Vec<(&str, DestroyReason)> {
         .collect()
 }
 
-fn weekday_period(from: &str, to: &str, production: u32, buffer: BufferRule) -> Period {
+/// Work in flight: class `class`'s creations back off until `until`, because of `why`.
+pub(super) fn backing_off(class: &str, until: Timestamp, why: &str) -> Busy {
+    Busy {
+        class_backoff: [(class.to_string(), (until, why.to_string()))].into(),
+        ..Busy::default()
+    }
+}
+
+pub(super) fn weekday_period(from: &str, to: &str, production: u32, buffer: BufferRule) -> Period {
     Period {
         days: Weekdays(0b001_1111),
         from: TimeOfDay::parse(from).unwrap(),
@@ -1034,17 +1055,11 @@ fn a_failing_class_backs_off_and_says_why() {
     );
     let hosts = [seeded(&f, "h1", HostStatus::Active)];
     let now = monday("12:00");
-    let busy = Busy {
-        class_backoff: [(
-            "office".to_string(),
-            (
-                now + SignedDuration::from_secs(40),
-                "seed volume missing".to_string(),
-            ),
-        )]
-        .into(),
-        ..Busy::default()
-    };
+    let busy = backing_off(
+        "office",
+        now + SignedDuration::from_secs(40),
+        "seed volume missing",
+    );
     let p = run(&f, &hosts, &[], &busy, &PlanMemory::default(), now);
     assert!(creates(&p).is_empty());
     assert_eq!(

@@ -50,6 +50,7 @@ fn policy(periods: Vec<Period>, events: Vec<Event>) -> Policy {
         on_shutoff: ShutoffAction::Restart,
         ready_secs: 90,
         scale_down_delay_secs: 300,
+        disconnect_grace_secs: 0,
         predictive: None,
     }
 }

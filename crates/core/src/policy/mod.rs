@@ -1,6 +1,7 @@
 //! Desktop classes, hosts and policies: the pure description of what the fleet should be.
 //! Nothing here does I/O; the config loader builds these values and the planner reads them.
 
+pub mod access;
 pub mod calendar;
 pub mod names;
 pub mod rules;
@@ -37,11 +38,18 @@ pub struct ConsoleSettings {
     pub theme: Option<String>,
 }
 
-/// The broker socket (`[broker]` in the config file).
+/// The broker socket and network endpoint (`[broker]` in the config file).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct BrokerSettings {
     /// Unix socket the engine serves its JSON API on; `None` means `STATE_DIR/deskpool.sock`.
     pub socket: Option<std::path::PathBuf>,
+    /// The TCP endpoint serving the same API to clients with a token; `None`: no endpoint.
+    pub listen: Option<std::net::SocketAddr>,
+    /// TLS on the endpoint; without it the endpoint is on a loopback address.
+    pub tls: Option<access::TlsFiles>,
+    /// The token file the clients' tokens were read from (read again on a reload).
+    pub tokens_file: Option<std::path::PathBuf>,
+    pub tokens: Vec<access::ClientToken>,
 }
 
 impl BrokerSettings {
@@ -216,6 +224,9 @@ pub struct Policy {
     pub ready_secs: u64,
     /// A buffer surplus must last this long before desktops are removed (no flapping).
     pub scale_down_delay_secs: u64,
+    /// A disconnected user's desktop stays theirs this long (a reconnect within it gets it
+    /// back); after it, it is recycled as at a logout. 0: a disconnect is a logout.
+    pub disconnect_grace_secs: u64,
     /// A predictive buffer: the spare follows the forecast of logins instead of the buffer
     /// rule's percentage (the rule's floor and ceiling still bound it). `None`: the rule alone.
     pub predictive: Option<Predictive>,

@@ -59,6 +59,7 @@ pub const BUFFER_PERCENT: IntRange = IntRange::new(0, 1000);
 pub const BUFFER_CEILING: IntRange = IntRange::new(0, MAX_CAP);
 pub const READY_SECS: IntRange = IntRange::new(1, 86_400);
 pub const SCALE_DOWN_DELAY_SECS: IntRange = IntRange::new(0, WEEK_SECS);
+pub const DISCONNECT_GRACE_SECS: IntRange = IntRange::new(0, 86_400);
 pub const PACING: IntRange = IntRange::new(1, 1000);
 /// Bounds of `predictive.service_level`.
 pub const SERVICE_LEVEL_MIN: f64 = 0.5;
@@ -84,6 +85,7 @@ pub const DEFAULT_FLOOR: u32 = 0;
 pub const DEFAULT_PERCENT: u32 = 0;
 pub const DEFAULT_READY_SECS: u64 = 90;
 pub const DEFAULT_SCALE_DOWN_DELAY_SECS: u64 = 300;
+pub const DEFAULT_DISCONNECT_GRACE_SECS: u64 = 0;
 pub const DEFAULT_ON_LOGOUT: LogoutAction = LogoutAction::Recycle;
 pub const DEFAULT_ON_SHUTOFF: ShutoffAction = ShutoffAction::Restart;
 pub const DEFAULT_PACING: Pacing = Pacing {
@@ -272,7 +274,7 @@ pub fn check_policy(policy: &Policy) -> Vec<(String, String)> {
 impl Policy {
     /// Every rule of the file format this policy breaks, with the field it belongs to: `cap`,
     /// `production`, `buffer.floor`, `buffer.percent`, `buffer.ceiling`, `ready_secs`,
-    /// `scale_down_delay_secs`, `pacing.clones_per_host`, `pacing.boots_per_host`,
+    /// `scale_down_delay_secs`, `disconnect_grace_secs`, `pacing.clones_per_host`, `pacing.boots_per_host`,
     /// `periods[N].days`, `periods[N].from`, `periods[N].to`, `periods[N].production`,
     /// `periods[N].buffer.floor`, ..., `periods` (for periods that overlap), `events[N].name`,
     /// `events[N].date`, `events[N].from`, `events[N].to`, `events[N].production`,
@@ -330,6 +332,12 @@ fn problems(policy: &Policy) -> Vec<(String, String)> {
         "scale_down_delay_secs",
         SCALE_DOWN_DELAY_SECS,
         policy.scale_down_delay_secs,
+    );
+    in_range(
+        &mut out,
+        "disconnect_grace_secs",
+        DISCONNECT_GRACE_SECS,
+        policy.disconnect_grace_secs,
     );
     let pacing = policy.pacing;
     in_range(
@@ -457,6 +465,7 @@ mod tests {
             on_shutoff: DEFAULT_ON_SHUTOFF,
             ready_secs: DEFAULT_READY_SECS,
             scale_down_delay_secs: DEFAULT_SCALE_DOWN_DELAY_SECS,
+            disconnect_grace_secs: DEFAULT_DISCONNECT_GRACE_SECS,
             predictive: None,
         }
     }

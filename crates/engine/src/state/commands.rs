@@ -26,6 +26,7 @@ pub(super) fn describe(command: &Command) -> String {
         ),
         Command::Assign { class, user, .. } => format!("assign a {class} desktop to {user}"),
         Command::Release { desktop } => format!("release {desktop}"),
+        Command::Disconnect { desktop } => format!("disconnect {desktop}"),
         Command::Recycle { desktop } => format!("recycle {desktop}"),
     }
 }
@@ -49,7 +50,10 @@ impl EngineState {
     pub(super) fn command(&mut self, id: RequestId, command: Command, actor: &str) {
         self.publish_now = true;
         // Logins and logouts have their own events; everything else is an admin action.
-        let admin = !matches!(command, Command::Assign { .. } | Command::Release { .. });
+        let admin = !matches!(
+            command,
+            Command::Assign { .. } | Command::Release { .. } | Command::Disconnect { .. }
+        );
         let describe = describe(&command);
         let result = self.apply_command(command, actor, id);
         if let Some(result) = result {
@@ -77,7 +81,10 @@ impl EngineState {
         actor: &str,
         id: RequestId,
     ) -> Option<CommandResult> {
-        let writes = !matches!(command, Command::Assign { .. } | Command::Release { .. });
+        let writes = !matches!(
+            command,
+            Command::Assign { .. } | Command::Release { .. } | Command::Disconnect { .. }
+        );
         if self.read_only && writes {
             return Some(Err(CommandError::read_only("the engine is read-only")));
         }
@@ -190,8 +197,15 @@ impl EngineState {
                 user,
                 wait_secs,
             } => return self.assign(class, user, wait_secs, id),
-            Command::Release { desktop } => return self.release(&desktop, actor, true, id),
-            Command::Recycle { desktop } => return self.release(&desktop, actor, false, id),
+            Command::Release { desktop } => {
+                return self.release(&desktop, actor, Ending::Logout, id);
+            }
+            Command::Disconnect { desktop } => {
+                return self.release(&desktop, actor, Ending::Disconnect, id);
+            }
+            Command::Recycle { desktop } => {
+                return self.release(&desktop, actor, Ending::Recycle, id);
+            }
         };
         Some(result)
     }

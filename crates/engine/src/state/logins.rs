@@ -34,6 +34,7 @@ impl EngineState {
                 deadline: deadline.max(now + FIRST_READ_GRACE),
                 instant: true,
                 given_back: false,
+                reconnect: false,
             };
             self.ledger.wait(&class, login);
             return None;
@@ -46,6 +47,7 @@ impl EngineState {
             deadline,
             instant: true,
             given_back: false,
+            reconnect: false,
         };
         let holders = self.holders();
         match self.try_login(login, &holders) {
@@ -102,11 +104,17 @@ impl EngineState {
         }
     }
 
-    /// The desktop each user holds, by (class, user).
+    /// The desktop each user holds, by (class, user): assigned, or disconnected within its
+    /// class's grace (the ledger's rule).
     pub(super) fn holders(&self) -> HashMap<(String, String), String> {
+        let now = self.now().as_second();
         self.desktops
             .values()
-            .filter(|d| d.value.meta.pool == PoolState::Production)
+            .filter(|d| {
+                self.fleet
+                    .class(&d.value.meta.class)
+                    .is_some_and(|c| ledger::holds(&d.value.meta, &c.policy, now))
+            })
             .filter_map(|d| {
                 let user = d.value.meta.user.clone()?;
                 Some(((d.value.meta.class.clone(), user), d.value.name.clone()))
@@ -127,6 +135,7 @@ impl EngineState {
             .map(|d| d.value.clone());
         if let Some(desktop) = own {
             let name = desktop.name.clone();
+            let reconnect = desktop.meta.pool == PoolState::Disconnected;
             if self.in_flight.contains(&JobKey::Desktop(name.clone())) {
                 return Tried::OwnBusy(login);
             }
@@ -151,6 +160,7 @@ impl EngineState {
             };
             let login = Login {
                 given_back: true,
+                reconnect,
                 ..login
             };
             self.pending_assign.insert(name.clone(), login);
@@ -277,23 +287,19 @@ impl EngineState {
         }
     }
 
-    /// Release (a logout) or recycle (an admin action) a desktop: it is labelled retired, then
-    /// destroyed. The answer goes out once the label is on the host, so a release that was
-    /// answered survives a crash; a second request while the label is written gets the same
-    /// answer.
+    /// Release (a logout), disconnect (a session ended without one) or recycle (an admin
+    /// action) a desktop: labelled retired, then destroyed; or, for a disconnect under the
+    /// class's grace, labelled disconnected and kept for its user (a class without a grace
+    /// takes a disconnect as a logout). The answer goes out once the label is on the host, so
+    /// one that was answered survives a crash; a second request while the label is written gets
+    /// the same answer.
     pub(super) fn release(
         &mut self,
         desktop: &str,
         actor: &str,
-        logout: bool,
+        ending: Ending,
         reply: RequestId,
     ) -> Option<CommandResult> {
-        if let Some(pending) = self.pending_release.get_mut(desktop)
-            && pending.logout == logout
-        {
-            pending.replies.push(reply);
-            return None;
-        }
         let Some(d) = self.desktops.get(desktop).map(|d| d.value.clone()) else {
             let error = if self.fleet_known() {
                 CommandError::not_found(format!("unknown desktop {desktop:?}"))
@@ -305,12 +311,31 @@ impl EngineState {
             };
             return Some(Err(error));
         };
-        // A logout repeated (a broker retrying after a lost answer, two requests racing) finds
-        // the desktop already retired: it is released, so the answer is the same.
-        if logout && d.meta.pool == PoolState::Retired {
+        let grace = self
+            .fleet
+            .class(&d.meta.class)
+            .filter(|c| ledger::keeps_on_disconnect(&c.policy))
+            .map(|c| c.policy.disconnect_grace_secs);
+        let ending = match ending {
+            Ending::Disconnect if grace.is_none() => Ending::Logout,
+            other => other,
+        };
+        if let Some(pending) = self.pending_release.get_mut(desktop)
+            && pending.ending == ending
+        {
+            pending.replies.push(reply);
+            return None;
+        }
+        let by_user = ending != Ending::Recycle;
+        // Repeated (a broker retrying after a lost answer, two requests racing), a logout finds
+        // the desktop already retired and a disconnect finds it disconnected: the same answer.
+        if by_user && d.meta.pool == PoolState::Retired {
             return Some(Ok(Reply::Done));
         }
-        if logout && d.meta.pool != PoolState::Production {
+        if ending == Ending::Disconnect && d.meta.pool == PoolState::Disconnected {
+            return Some(Ok(Reply::Done));
+        }
+        if by_user && !d.meta.pool.is_assigned() {
             return Some(Err(CommandError::conflict(format!(
                 "desktop {desktop} is not assigned (it is in {})",
                 d.meta.pool.as_str()
@@ -331,57 +356,100 @@ impl EngineState {
             ))));
         }
         let user = d.meta.user.clone().unwrap_or_default();
+        let (kind, message) = match ending {
+            Ending::Logout => (EventKind::Released, format!("released by {user}")),
+            Ending::Disconnect => (
+                EventKind::Disconnected,
+                format!(
+                    "{user} disconnected: kept for them for {}s",
+                    grace.unwrap_or_default()
+                ),
+            ),
+            Ending::Recycle => (EventKind::AdminAction, format!("recycled by {actor}")),
+        };
+        self.end_use(d, ending, kind, message, vec![reply]);
+        None
+    }
+
+    /// Writes the label that ends a desktop's use (retired, or disconnected for its user); the
+    /// pending release is settled when it is on the host.
+    fn end_use(
+        &mut self,
+        d: ObservedDesktop,
+        ending: Ending,
+        kind: EventKind,
+        message: String,
+        replies: Vec<RequestId>,
+    ) {
+        let name = d.name.clone();
+        let user = d.meta.user.clone().unwrap_or_default();
         let class = d.meta.class.clone();
+        let (pool, keep_user) = match ending {
+            // Labelled retired first (so the desktop can never be handed out again), destroyed
+            // by the next pass unless the engine is paused.
+            Ending::Logout | Ending::Recycle => (PoolState::Retired, None),
+            Ending::Disconnect => (PoolState::Disconnected, d.meta.user.clone()),
+        };
         let now = self.now().as_second();
-        let message = if logout {
-            format!("released by {user}")
-        } else {
-            format!("recycled by {actor}")
-        };
-        let kind = if logout {
-            EventKind::Released
-        } else {
-            EventKind::AdminAction
-        };
-        // Labelled retired first (so the desktop can never be handed out again), destroyed by
-        // the next pass unless the engine is paused.
         self.spawn(
-            JobKey::Desktop(desktop.to_string()),
+            JobKey::Desktop(name.clone()),
             Job::Relabel {
                 desktop: d,
-                pool: PoolState::Retired,
-                user: None,
+                pool,
+                user: keep_user,
                 now,
                 event: Some((kind, message)),
             },
         );
         self.pending_release.insert(
-            desktop.to_string(),
+            name,
             PendingRelease {
-                replies: vec![reply],
-                logout,
+                replies,
+                ending,
                 class,
                 user,
             },
         );
-        None
+    }
+
+    /// Disconnected desktops whose grace is over are recycled as at a logout (the ledger's
+    /// rule), each once: labelled retired, then counted as its user's logout.
+    pub(super) fn end_disconnect_graces(&mut self) {
+        let now = self.now().as_second();
+        let over: Vec<(ObservedDesktop, u64)> = self
+            .desktops
+            .values()
+            .map(|d| &d.value)
+            .filter(|d| d.meta.pool == PoolState::Disconnected)
+            .filter(|d| !self.in_flight.contains(&JobKey::Desktop(d.name.clone())))
+            .filter(|d| self.connected(&d.host))
+            .filter_map(|d| {
+                let policy = &self.fleet.class(&d.meta.class)?.policy;
+                ledger::grace_over(&d.meta, policy, now)
+                    .then(|| (d.clone(), policy.disconnect_grace_secs))
+            })
+            .collect();
+        for (d, grace) in over {
+            let user = d.meta.user.clone().unwrap_or_default();
+            let message = format!("released: {user} did not reconnect within {grace}s");
+            self.end_use(d, Ending::Logout, EventKind::Released, message, Vec::new());
+        }
     }
 
     /// A release whose label is on the host: counted, and answered.
     pub(super) fn released(&mut self, release: PendingRelease) {
         let PendingRelease {
             replies,
-            logout,
+            ending,
             class,
             user,
         } = release;
-        if logout {
+        if ending == Ending::Logout {
             self.history.record_logout(&class, self.now());
             self.demand.record_logout(&class, &user);
             self.history_unsaved = true;
-            let on_logout = self.fleet.class(&class).map(|c| c.policy.on_logout);
-            if on_logout == Some(LogoutAction::Recycle) {
-                self.ledger.owe(&class);
+            if let Some(spec) = self.fleet.class(&class) {
+                self.ledger.logged_out(&class, &spec.policy);
             }
         }
         for id in replies {

@@ -120,7 +120,10 @@ impl EngineState {
                 },
             );
         }
-        let retired = desktop.meta.pool == PoolState::Retired;
+        let settles = matches!(
+            desktop.meta.pool,
+            PoolState::Retired | PoolState::Disconnected
+        );
         self.desktops.insert(
             name.clone(),
             Tracked {
@@ -131,7 +134,7 @@ impl EngineState {
         if let Some((kind, message)) = event {
             self.emit(kind, Some(&class), Some(&host), Some(&name), message);
         }
-        if retired && let Some(release) = self.pending_release.remove(&name) {
+        if settles && let Some(release) = self.pending_release.remove(&name) {
             self.released(release);
         }
     }
@@ -236,19 +239,27 @@ impl EngineState {
             display_password: display.and_then(|d| d.password),
             waited_ms: waited.as_millis() as u64,
         };
-        if login.given_back {
-            self.answer_login(login, Ok(reply));
-            return;
-        }
-        let mut message = format!("assigned to {user}");
-        self.history.record_login(&class, now);
-        self.demand.record_user_login(&class, &user, now);
-        self.history_unsaved = true;
-        self.ledger
-            .served(&class, (!login.instant).then_some(waited));
-        if !login.instant {
-            message = format!("{message} after waiting {}s", waited.as_secs());
-        }
+        let message = if login.given_back {
+            if !login.reconnect {
+                // A user asking again for the desktop they use: no new login.
+                self.answer_login(login, Ok(reply));
+                return;
+            }
+            // Nothing was made for it: an instant login, and the desktop is in use again.
+            self.ledger.reconnected(&class);
+            format!("given back to {user}, who reconnected")
+        } else {
+            self.history.record_login(&class, now);
+            self.demand.record_user_login(&class, &user, now);
+            self.history_unsaved = true;
+            self.ledger
+                .served(&class, (!login.instant).then_some(waited));
+            if login.instant {
+                format!("assigned to {user}")
+            } else {
+                format!("assigned to {user} after waiting {}s", waited.as_secs())
+            }
+        };
         self.answer_login(login, Ok(reply));
         self.emit(
             EventKind::Assigned,
@@ -288,6 +299,7 @@ impl EngineState {
         if let Some(login) = self.pending_assign.remove(&name) {
             let login = Login {
                 given_back: false,
+                reconnect: false,
                 ..login
             };
             self.ledger.wait_first(&class, login);

@@ -98,6 +98,9 @@ impl EngineState {
         self.booted_at.retain(|name, _| known.contains_key(name));
         self.probe_due.retain(|name, _| known.contains_key(name));
         self.reach.retain(|name, _| known.contains_key(name));
+        if !self.paused && !self.read_only {
+            self.end_disconnect_graces();
+        }
         let now = self.now();
         self.floor_raises.retain(|_, (_, until)| *until > now);
         let desktops: Vec<ObservedDesktop> =

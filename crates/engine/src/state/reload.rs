@@ -1,6 +1,6 @@
 //! Reloading the configuration (SIGHUP on `serve`). What can change while the engine runs is
 //! applied at once: policies, classes, host capacities and commands, hosts added, engine
-//! tunables. A file that needs a restart to take effect, or that would take desktops away from
+//! tunables, the network endpoint's tokens (the broker takes them from the reloaded file). A file that needs a restart to take effect, or that would take desktops away from
 //! their users, is refused whole and the running configuration kept, so a reload changes either
 //! everything the file says or nothing.
 
@@ -49,6 +49,13 @@ impl EngineState {
         if old.broker.socket != new.broker.socket {
             restart.push("[broker] socket".to_string());
         }
+        // The endpoint is bound and its TLS files read once; its tokens are taken anew.
+        if old.broker.listen != new.broker.listen {
+            restart.push("[broker] listen".to_string());
+        }
+        if old.broker.tls != new.broker.tls {
+            restart.push("[broker] tls_cert, tls_key or client_ca".to_string());
+        }
         for host in &new.hosts {
             let Some(was) = old.host(&host.name) else {
                 continue;
@@ -92,9 +99,8 @@ impl EngineState {
             let assigned = self
                 .desktops
                 .values()
-                .filter(|d| {
-                    d.value.meta.class == class.name && d.value.meta.pool == PoolState::Production
-                })
+                // A disconnected user's desktop is theirs as much as one in use.
+                .filter(|d| d.value.meta.class == class.name && d.value.meta.pool.is_assigned())
                 .count();
             if assigned > 0 {
                 return Some(format!(
@@ -169,6 +175,11 @@ impl EngineState {
         }
         if old.engine != self.fleet.engine {
             changes.push("[engine] settings changed".to_string());
+        }
+        if old.broker.tokens != self.fleet.broker.tokens
+            || old.broker.tokens_file != self.fleet.broker.tokens_file
+        {
+            changes.push("[broker] tokens changed".to_string());
         }
         if changes.is_empty() {
             "nothing changed".to_string()

@@ -6,10 +6,10 @@ use crate::jobs::JobErrorKind;
 use deskpool_core::model::DesktopMeta;
 use deskpool_hypervisor::HvErrorKind;
 
-const BASE_SECS: i64 = 1_800_000_000;
+pub(super) const BASE_SECS: i64 = 1_800_000_000;
 
 /// A fleet of `hosts` (none on standby) and one class `office` with a buffer of `buffer`.
-fn fleet(hosts: &[&str], buffer: u32, engine_extra: &str) -> Fleet {
+pub(super) fn fleet(hosts: &[&str], buffer: u32, engine_extra: &str) -> Fleet {
     let mut text = format!(
         "[engine]\ntick_secs = 1\nresync_secs = 1\nretry_base_secs = 5\nretry_max_secs = 60\n\
          creation_pool_path = \"/deskpool-test\"\n{engine_extra}\n"
@@ -30,7 +30,7 @@ fn fleet(hosts: &[&str], buffer: u32, engine_extra: &str) -> Fleet {
 }
 
 /// `secs` seconds after the start, on both clocks.
-fn at(secs: f64) -> Now {
+pub(super) fn at(secs: f64) -> Now {
     let mono = Duration::from_secs_f64(secs);
     Now {
         mono,
@@ -38,11 +38,11 @@ fn at(secs: f64) -> Now {
     }
 }
 
-fn engine(fleet: Fleet, settings: Settings) -> EngineState {
+pub(super) fn engine(fleet: Fleet, settings: Settings) -> EngineState {
     EngineState::new(fleet, settings, DemandHistory::default(), at(0.0))
 }
 
-fn started_jobs(effects: &[Effect]) -> Vec<(JobId, &Job)> {
+pub(super) fn started_jobs(effects: &[Effect]) -> Vec<(JobId, &Job)> {
     effects
         .iter()
         .filter_map(|e| match e {
@@ -53,14 +53,14 @@ fn started_jobs(effects: &[Effect]) -> Vec<(JobId, &Job)> {
 }
 
 /// The jobs that change something on a host (not the reads).
-fn acting_jobs(effects: &[Effect]) -> Vec<(JobId, &Job)> {
+pub(super) fn acting_jobs(effects: &[Effect]) -> Vec<(JobId, &Job)> {
     started_jobs(effects)
         .into_iter()
         .filter(|(_, j)| !matches!(j, Job::Observe { .. } | Job::Connect { .. }))
         .collect()
 }
 
-fn creates(effects: &[Effect]) -> Vec<JobId> {
+pub(super) fn creates(effects: &[Effect]) -> Vec<JobId> {
     started_jobs(effects)
         .into_iter()
         .filter(|(_, j)| matches!(j, Job::Create { .. }))
@@ -68,7 +68,7 @@ fn creates(effects: &[Effect]) -> Vec<JobId> {
         .collect()
 }
 
-fn connect_job(effects: &[Effect], host: &str) -> Option<JobId> {
+pub(super) fn connect_job(effects: &[Effect], host: &str) -> Option<JobId> {
     started_jobs(effects)
         .into_iter()
         .find_map(|(id, j)| match j {
@@ -77,7 +77,7 @@ fn connect_job(effects: &[Effect], host: &str) -> Option<JobId> {
         })
 }
 
-fn answers(effects: &[Effect]) -> Vec<(RequestId, &CommandResult)> {
+pub(super) fn answers(effects: &[Effect]) -> Vec<(RequestId, &CommandResult)> {
     effects
         .iter()
         .filter_map(|e| match e {
@@ -87,7 +87,7 @@ fn answers(effects: &[Effect]) -> Vec<(RequestId, &CommandResult)> {
         .collect()
 }
 
-fn seed_copy() -> SeedCopy {
+pub(super) fn seed_copy() -> SeedCopy {
     SeedCopy {
         class: "office".into(),
         version: "v1".into(),
@@ -98,7 +98,7 @@ fn seed_copy() -> SeedCopy {
     }
 }
 
-fn buffered(name: &str, host: &str) -> ObservedDesktop {
+pub(super) fn buffered(name: &str, host: &str) -> ObservedDesktop {
     ObservedDesktop {
         name: name.into(),
         host: host.into(),
@@ -118,7 +118,7 @@ fn buffered(name: &str, host: &str) -> ObservedDesktop {
 }
 
 /// What a host holding `desktops` and the class's seed copy shows.
-fn observation(desktops: Vec<ObservedDesktop>) -> HostObservation {
+pub(super) fn observation(desktops: Vec<ObservedDesktop>) -> HostObservation {
     HostObservation {
         desktop_volumes: desktops
             .iter()
@@ -131,7 +131,7 @@ fn observation(desktops: Vec<ObservedDesktop>) -> HostObservation {
     }
 }
 
-fn connected(host: &str, desktops: Vec<ObservedDesktop>) -> Outcome {
+pub(super) fn connected(host: &str, desktops: Vec<ObservedDesktop>) -> Outcome {
     Outcome::Connected {
         host: host.into(),
         identity: None,
@@ -149,7 +149,7 @@ fn hv_error(kind: HvErrorKind, message: &str) -> JobError {
 
 /// An engine on `fleet` whose one host `h1` has answered its connection with `desktops`;
 /// returns the effects of that answer.
-fn connected_engine(
+pub(super) fn connected_engine(
     fleet: Fleet,
     settings: Settings,
     desktops: Vec<ObservedDesktop>,
@@ -167,7 +167,7 @@ fn connected_engine(
     (state, effects)
 }
 
-fn assign(id: u64, user: &str, wait_secs: u64) -> Input {
+pub(super) fn assign(id: u64, user: &str, wait_secs: u64) -> Input {
     Input::Command {
         id: RequestId(id),
         command: Command::Assign {
@@ -647,7 +647,7 @@ fn a_host_whose_connection_the_driver_lost_is_down_and_connected_again_later() {
     assert!(connect_job(&effects, "h1").is_some(), "{effects:?}");
 }
 
-fn assigned_to(name: &str, user: &str) -> ObservedDesktop {
+pub(super) fn assigned_to(name: &str, user: &str) -> ObservedDesktop {
     let mut desktop = buffered(name, "h1");
     desktop.meta.pool = PoolState::Production;
     desktop.meta.user = Some(user.into());
@@ -823,7 +823,7 @@ fn the_state_machine_holds_no_runtime_channel_clock_or_connection() {
     }
 }
 
-fn events(effects: &[Effect]) -> Vec<&Event> {
+pub(super) fn events(effects: &[Effect]) -> Vec<&Event> {
     effects
         .iter()
         .filter_map(|e| match e {

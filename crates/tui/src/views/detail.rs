@@ -100,6 +100,15 @@ fn state_cell(d: &DesktopView, waits_for_guest: bool) -> (&'static str, Slot) {
     }
 }
 
+/// A disconnected desktop stands out: its user is away, it waits for their reconnect.
+fn pool_slot(d: &DesktopView) -> Slot {
+    if d.meta.pool == PoolStateView::Disconnected {
+        Slot::Warning
+    } else {
+        Slot::Text
+    }
+}
+
 pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, class: &str, theme: &Theme) {
     let s = app.snapshot.clone();
     let status = s.classes.iter().find(|c| c.plan.name == class);
@@ -168,11 +177,22 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, class: &str, theme: &T
                 Slot::Warning,
             ));
         }
+        // Disconnected desktops count as production: they are kept for their users.
+        let disconnected = s
+            .desktops
+            .iter()
+            .filter(|d| d.meta.class == c.plan.name && d.meta.pool == PoolStateView::Disconnected)
+            .count();
+        let production = if disconnected > 0 {
+            format!("{} ({disconnected} disconnected)", p.production)
+        } else {
+            p.production.to_string()
+        };
         fields.push((
             "levels",
             format!(
-                "production {} · buffer {} · creation {} · seed {}, {} older",
-                p.production, p.buffer, p.creation, c.seed_version, c.on_old_seed
+                "production {production} · buffer {} · creation {} · seed {}, {} older",
+                p.buffer, p.creation, c.seed_version, c.on_old_seed
             ),
             Slot::Text,
         ));
@@ -182,11 +202,13 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, class: &str, theme: &T
         fields.push((
             "pacing",
             format!(
-                "{} clones, {} boots per host · ready in {}s · scale down after {}s",
+                "{} clones, {} boots per host · ready in {}s · scale down after {}s · \
+                 disconnected kept {}s",
                 policy.pacing.clones_per_host,
                 policy.pacing.boots_per_host,
                 policy.ready_secs,
-                policy.scale_down_delay_secs
+                policy.scale_down_delay_secs,
+                policy.disconnect_grace_secs
             ),
             Slot::Text,
         ));
@@ -246,7 +268,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, class: &str, theme: &T
             drop_rank: 0,
         },
         Column {
-            want: 10,
+            // "production", or "disconnected" when one is listed.
+            want: widest(&|d| d.meta.pool.as_str().len(), "pool"),
             min: 10,
             drop_rank: 2,
         },
@@ -302,7 +325,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, class: &str, theme: &T
             Row::new(keep(vec![
                 Cell::from(fit(&d.name, w(0))),
                 Cell::from(fit(&d.host, w(1))),
-                Cell::from(d.meta.pool.as_str()),
+                Cell::from(d.meta.pool.as_str()).style(theme.style(Area::Detail, pool_slot(d))),
                 Cell::from(fit(d.meta.user.as_deref().unwrap_or("-"), w(3))),
                 Cell::from(fit(&d.meta.seed_version, w(4))),
                 Cell::from(age(now - d.meta.created_at)),

@@ -18,7 +18,10 @@ fn slot(kind: EventKind) -> Slot {
         | EventKind::LoginRefused
         | EventKind::SeedMissing
         | EventKind::ConfigRefused => Slot::Error,
-        EventKind::HostDraining | EventKind::Destroyed | EventKind::Released => Slot::Warning,
+        EventKind::HostDraining
+        | EventKind::Destroyed
+        | EventKind::Released
+        | EventKind::Disconnected => Slot::Warning,
         EventKind::AdminAction | EventKind::PolicyChanged | EventKind::ConfigReloaded => {
             Slot::Accent
         }

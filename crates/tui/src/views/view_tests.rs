@@ -691,3 +691,28 @@ fn the_dashboards_help_explains_its_columns_and_sort_keys() {
         assert!(contains(&seen, line), "{line:?} in:\n{}", seen.join("\n"));
     }
 }
+
+#[test]
+fn the_class_detail_shows_disconnected_desktops_as_such() {
+    use deskpool_api::PoolStateView;
+    let mut app = app(3, 2, 30);
+    let mut snapshot = (*app.snapshot).clone();
+    let mut desktops = (*snapshot.desktops).clone();
+    let d = desktops
+        .iter_mut()
+        .find(|d| d.meta.class == "office" && d.meta.pool == PoolStateView::Production)
+        .expect("an office desktop in production");
+    d.meta.pool = PoolStateView::Disconnected;
+    let (name, user) = (d.name.clone(), d.meta.user.clone().unwrap());
+    snapshot.desktops = Arc::new(desktops);
+    app.on_snapshot(Arc::new(snapshot));
+    key(&mut app, KeyCode::Enter);
+    let lines = screen(&mut app, 120, 40);
+    let all = lines.join("\n");
+    assert!(contains(&lines, "(1 disconnected)"), "{all}");
+    let row = lines
+        .iter()
+        .find(|l| l.contains(&name))
+        .unwrap_or_else(|| panic!("{name} listed:\n{all}"));
+    assert!(row.contains("disconnected") && row.contains(&user), "{row}");
+}

@@ -111,23 +111,27 @@ fn a_host_added_is_connected_and_one_removed_with_desktops_is_refused() {
 
 #[test]
 fn a_class_with_desktops_in_production_cannot_be_removed() {
-    let mut assigned = buffered("dp-office-0000000001", "h1");
-    assigned.meta.pool = PoolState::Production;
-    assigned.meta.user = Some("alice".into());
-    let (mut state, _) =
-        connected_engine(fleet(&["h1"], 1, ""), Settings::default(), vec![assigned]);
-    let mut new = fleet(&["h1"], 1, "");
-    new.classes.clear();
-    let (effects, outcome) = reload(&mut state, 1.0, new);
-    let why = outcome.expect_err("alice is on an office desktop");
-    assert!(
-        why.contains("class office is removed but 1 of its desktops are in production"),
-        "{why}"
-    );
-    assert!(
-        acting_jobs(&effects).is_empty(),
-        "nothing destroyed: {effects:?}"
-    );
+    // A disconnected user's desktop (kept for their reconnect) counts as production.
+    for pool in [PoolState::Production, PoolState::Disconnected] {
+        let mut assigned = buffered("dp-office-0000000001", "h1");
+        assigned.meta.pool = pool;
+        assigned.meta.user = Some("alice".into());
+        let mut with_grace = fleet(&["h1"], 1, "");
+        with_grace.classes[0].policy.disconnect_grace_secs = 3600;
+        let (mut state, _) = connected_engine(with_grace, Settings::default(), vec![assigned]);
+        let mut new = fleet(&["h1"], 1, "");
+        new.classes.clear();
+        let (effects, outcome) = reload(&mut state, 1.0, new);
+        let why = outcome.expect_err("alice is on an office desktop");
+        assert!(
+            why.contains("class office is removed but 1 of its desktops are in production"),
+            "{pool:?}: {why}"
+        );
+        assert!(
+            acting_jobs(&effects).is_empty(),
+            "nothing destroyed: {effects:?}"
+        );
+    }
 }
 
 #[test]
@@ -135,4 +139,42 @@ fn the_same_file_again_changes_nothing() {
     let (mut state, _) = connected_engine(fleet(&["h1"], 1, ""), Settings::default(), vec![]);
     let (_, outcome) = reload(&mut state, 1.0, fleet(&["h1"], 1, ""));
     assert_eq!(outcome.as_deref(), Ok("nothing changed"));
+}
+
+#[test]
+fn the_endpoint_address_and_tls_files_take_a_restart_and_its_tokens_do_not() {
+    use deskpool_core::policy::access::{ClientToken, Scope, TlsFiles};
+    let (mut state, _) = connected_engine(fleet(&["h1"], 1, ""), Settings::default(), vec![]);
+    let mut new = fleet(&["h1"], 1, "");
+    new.broker.listen = Some("127.0.0.1:8443".parse().unwrap());
+    let (effects, outcome) = reload(&mut state, 1.0, new);
+    let why = outcome.expect_err("refused");
+    assert!(
+        why.contains("[broker] listen changed, which takes a restart"),
+        "{why}"
+    );
+    assert!(event(&effects, EventKind::ConfigRefused).is_some());
+
+    let mut new = fleet(&["h1"], 1, "");
+    new.broker.tls = Some(TlsFiles {
+        cert: "/etc/deskpool/cert.pem".into(),
+        key: "/etc/deskpool/key.pem".into(),
+        client_ca: None,
+    });
+    let (_, outcome) = reload(&mut state, 2.0, new);
+    assert!(
+        outcome
+            .expect_err("refused")
+            .contains("tls_cert, tls_key or client_ca")
+    );
+
+    let mut new = fleet(&["h1"], 1, "");
+    new.broker.tokens = vec![ClientToken {
+        name: "gateway".into(),
+        scope: Scope::Assign,
+        sha256: "ab".repeat(32),
+    }];
+    let (_, outcome) = reload(&mut state, 3.0, new.clone());
+    assert_eq!(outcome.as_deref(), Ok("[broker] tokens changed"));
+    assert_eq!(state.fleet.broker.tokens, new.broker.tokens);
 }
