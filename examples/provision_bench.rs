@@ -97,7 +97,9 @@ fn bed(a: Args) -> (tempfile::TempDir, Fleet) {
     for c in 0..a.classes {
         let floor = a.desktops / a.classes + u32::from(c < a.desktops % a.classes);
         toml.push_str(&format!(
+            // ready = "running": the loop it is compared with makes the same libvirt calls.
             "[[classes]]\nname = \"{name}\"\nmemory_mib = 1024\nvcpus = 1\ndisk_gib = 10\n\
+             ready = \"running\"\n\
              seed = {{ pool = \"seeds\", volume = \"{name}.qcow2\", version = \"v1\" }}\n\n\
              [classes.policy]\ncap = {floor}\nbuffer = {{ floor = {floor}, percent = 0, ceiling = {floor} }}\n\
              scale_down_delay_secs = 0\npacing = {{ clones_per_host = {p}, boots_per_host = {p} }}\n\n",

@@ -547,10 +547,11 @@ fn ctl(
                 let v: serde_json::Value = answer.json().map_err(anyhow::Error::msg)?;
                 let field = |k: &str| v[k].as_str().unwrap_or("-").to_string();
                 println!(
-                    "{} on {} display {} password {} (waited {} ms)",
+                    "{} on {} display {} address {} password {} (waited {} ms)",
                     field("desktop"),
                     field("host"),
                     field("display"),
+                    field("address"),
                     field("display_password"),
                     v["waited_ms"].as_u64().unwrap_or(0)
                 );

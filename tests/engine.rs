@@ -111,6 +111,7 @@ async fn assign_and_release_follow_a_policy_change() {
             desktop: desktop.clone(),
             host: host.clone(),
             display: None,
+            address: None,
             display_password: None,
             waited_ms: 0,
         }),

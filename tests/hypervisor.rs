@@ -50,6 +50,7 @@ fn class(name: &str, seed_volume: &str) -> ClassSpec {
         disk_gib: 20,
         template: None,
         boot: None,
+        ready: Default::default(),
         policy: Policy {
             cap: 10,
             buffer: BufferRule {
@@ -412,6 +413,43 @@ fn a_desktop_undefined_while_running_is_observed_transient_and_can_be_relabelled
     h.conn.set_meta("dp-office-1", &retired).unwrap();
     let obs = h.conn.observe("h1", POOL, &[office]).unwrap();
     assert_eq!(obs.desktops[0].meta, retired);
+}
+
+/// The built-in template gives the guest agent its channel only to a class that waits for it
+/// (a class ready when running does not need the socket libvirt makes for it).
+#[test]
+fn the_built_in_template_has_the_agent_channel_for_classes_that_wait_for_their_agent() {
+    let h = host();
+    let agent = class("office", SEED_VOL);
+    let mut running = class("office", SEED_VOL);
+    running.ready.when = deskpool_core::readiness::ReadyWhen::Running;
+    for (name, class, channel) in [
+        ("dp-office-8", &agent, true),
+        ("dp-office-9", &running, false),
+    ] {
+        h.conn
+            .define_desktop(&DesktopDefinition {
+                name,
+                class,
+                disk_path: "/var/lib/libvirt/deskpool/a.qcow2",
+                disk_format: "qcow2",
+                meta: &meta(PoolState::Creation),
+                display_password: "test0pw1",
+            })
+            .unwrap();
+        let xml = h
+            .conn
+            .raw()
+            .lookup_domain_by_name(name)
+            .unwrap()
+            .xml_desc(0)
+            .unwrap();
+        assert_eq!(
+            deskpool_core::xml::has_agent_channel(&xml),
+            channel,
+            "{name}:\n{xml}"
+        );
+    }
 }
 
 #[test]

@@ -13,36 +13,17 @@ mod qemu_world;
 use std::process::Command;
 use std::time::Instant;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::{class, host, wait};
 use deskpool_api::EngineHandle;
-use deskpool_api::{Command as EngineCommand, HostStatusView, ReasonView, Reply, Snapshot};
+use deskpool_api::{Command as EngineCommand, HostStatusView, ReasonView, Reply};
 use deskpool_core::model::PoolState;
+use qemu_world::wait::until;
 use qemu_world::{
     QEMU_DEADLINE, SmallDisk, World, backing_chain, count_in, enabled, failures_during, run,
     script, validate, virsh,
 };
-
-/// Waits for `ready` (after the first pass), or fails showing the fleet as `deskpool reconcile` would.
-async fn until(
-    engine: &mut EngineHandle,
-    what: &str,
-    mut ready: impl FnMut(&Snapshot) -> bool,
-) -> Arc<Snapshot> {
-    // The snapshot before the first pass knows no class yet.
-    match engine
-        .wait_for(QEMU_DEADLINE, |s| s.passes > 0 && ready(s))
-        .await
-    {
-        Ok(s) => s,
-        Err(s) => panic!(
-            "timed out waiting for {what}:\n{}",
-            deskpool::report::table(&s)
-        ),
-    }
-}
 
 async fn assign(engine: &EngineHandle, class: &str, user: &str) -> String {
     let reply = engine

@@ -11,26 +11,10 @@ mod qemu_world;
 use std::sync::Arc;
 
 use deskpool_api::EngineHandle;
-use deskpool_api::{Command as EngineCommand, CommandResult, Reply, Snapshot};
+use deskpool_api::{Command as EngineCommand, CommandResult, Reply};
 use deskpool_core::model::PoolState;
-use qemu_world::{QEMU_DEADLINE, World, enabled, run, virsh};
-
-async fn until(
-    engine: &mut EngineHandle,
-    what: &str,
-    mut ready: impl FnMut(&Snapshot) -> bool,
-) -> Arc<Snapshot> {
-    match engine
-        .wait_for(QEMU_DEADLINE, |s| s.passes > 0 && ready(s))
-        .await
-    {
-        Ok(s) => s,
-        Err(s) => panic!(
-            "timed out waiting for {what}:\n{}",
-            deskpool::report::table(&s)
-        ),
-    }
-}
+use qemu_world::wait::until;
+use qemu_world::{World, enabled, run, virsh};
 
 async fn ask(engine: &EngineHandle, class: &str, user: &str, wait_secs: u64) -> CommandResult {
     engine

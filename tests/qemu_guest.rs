@@ -25,8 +25,11 @@ async fn every_desktop_of_the_test_seed_answers_with_its_own_name_and_machine_id
         return;
     }
     let seed = TestSeed::built();
-    let world = World::new(&["ga", "gb"]);
+    let mut world = World::new(&["ga", "gb"]);
     world.use_test_seed(&seed);
+    // Ready when the guest agent answers (the default; the other real-host tests' seeds hold no
+    // OS and say "running"), with room for ten TCG boots at once on a loaded machine.
+    world.ready = "ready = \"agent\"\nready_timeout_secs = 900".into();
     // TCG: KVM here is nested through PVM, where a stock kernel hangs (DESIGN.md).
     world.write_config_sized(
         &[PER_CLASS, PER_CLASS],
@@ -37,6 +40,35 @@ async fn every_desktop_of_the_test_seed_answers_with_its_own_name_and_machine_id
     );
     let started = Instant::now();
     let mut engine = world.start_engine();
+    // Each desktop, the moment its libvirt label says buffer, already has an agent that answers:
+    // none joins the buffer before its guest can take a user.
+    let mut checked: HashSet<String> = HashSet::new();
+    while checked.len() < 2 * PER_CLASS as usize {
+        assert!(
+            started.elapsed() < GUESTS_DEADLINE,
+            "only {} of {} desktops buffered:\n{}",
+            checked.len(),
+            2 * PER_CLASS,
+            deskpool::report::table(&engine.snapshot.borrow())
+        );
+        for d in world.domains(false) {
+            if checked.contains(&d) || world.meta(&d).pool != PoolState::Buffer {
+                continue;
+            }
+            let ping = std::process::Command::new("virsh")
+                .args(["-c", qemu_world::URI, "qemu-agent-command", &d])
+                .arg(r#"{"execute":"guest-ping"}"#)
+                .output()
+                .unwrap();
+            assert!(
+                ping.status.success(),
+                "{d} is buffered but its agent does not answer: {}",
+                String::from_utf8_lossy(&ping.stderr)
+            );
+            checked.insert(d);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     if let Err(s) = engine.wait_for(QEMU_DEADLINE, |s| s.steady).await {
         panic!("not steady:\n{}", deskpool::report::table(&s));
     }

@@ -102,6 +102,7 @@ fn replies_and_refusals_keep_their_wire_form() {
             desktop: "dp-office-m3k0c1x2ab".into(),
             host: "h1".into(),
             display: Some("vnc://10.0.0.5:5901".into()),
+            address: Some("192.168.122.41".into()),
             display_password: Some("q7Tz0bKc".into()),
             waited_ms: 1200,
         },
@@ -403,7 +404,15 @@ fn every_variant_of_a_snapshot_keeps_its_wire_form() {
         desktops: std::sync::Arc::new(
             every_variant::desktops()
                 .into_iter()
-                .map(Into::into)
+                .map(|d| {
+                    // Where users reach a desktop, once the engine has read it.
+                    let reached = d.meta.pool == deskpool_core::model::PoolState::Production;
+                    deskpool_api::DesktopView {
+                        display: reached.then(|| "vnc://127.0.0.1:5901".to_string()),
+                        address: reached.then(|| "192.168.122.41".to_string()),
+                        ..d.into()
+                    }
+                })
                 .collect(),
         ),
         seed_copies: vec![SeedProgress {
@@ -569,6 +578,18 @@ fn older_forms_still_read() {
     )
     .unwrap();
     assert!(desktop.persistent && desktop.disk_problem.is_none());
+    assert!(desktop.display.is_none() && desktop.address.is_none());
+
+    // An assign reply from before guest addresses: no `address` reads as none.
+    let reply: Reply = serde_json::from_str(
+        r#"{"type": "assigned", "desktop": "dp-a", "host": "h1", "display": null,
+        "waited_ms": 0}"#,
+    )
+    .unwrap();
+    assert!(
+        matches!(reply, Reply::Assigned { address: None, .. }),
+        "{reply:?}"
+    );
 
     let logins: LoginStatsView = serde_json::from_str(
         r#"{"served": 2, "instant": 1, "waiting": 0, "wait_secs_total": 1.0,

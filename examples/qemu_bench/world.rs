@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use deskpool_config as config;
 use deskpool_core::policy::Fleet;
-use deskpool_core::xml::{DomainValues, fill_template};
-use deskpool_hypervisor::{DEFAULT_DOMAIN_TEMPLATE, HostConnection};
+use deskpool_core::xml::{DomainValues, builtin_template, fill_template};
+use deskpool_hypervisor::HostConnection;
 
 use crate::tools::{
     catch_signals, check_interrupted, free_bytes, gib, names, run, suffix, uuid, virsh, virsh_quiet,
@@ -168,8 +168,9 @@ impl World {
         ]);
         let uuid = uuid();
         let seed = self.seed_path();
+        // The template deskpool's class (ready = "running") gets.
         let xml = fill_template(
-            DEFAULT_DOMAIN_TEMPLATE,
+            &builtin_template(false),
             &DomainValues {
                 name: &self.src_domain,
                 uuid: &uuid,
@@ -205,6 +206,7 @@ impl World {
              creation_pool_path = \"{}\"\nstate_dir = \"{}\"\n\n\
              [[hosts]]\nname = \"local\"\nuri = \"{URI}\"\ncapacity = {{ desktops = {n} }}\n\n\
              [[classes]]\nname = \"{class}\"\nmemory_mib = {}\nvcpus = {}\ndisk_gib = {}\n\
+             ready = \"running\"\n\
              seed = {{ pool = \"{}\", volume = \"{}\", version = \"v1\" }}\n\n\
              [classes.policy]\ncap = {n}\nbuffer = {{ floor = {n}, percent = 0, ceiling = {n} }}\n\
              scale_down_delay_secs = 0\npacing = {{ clones_per_host = {p}, boots_per_host = {p} }}\n",

@@ -81,6 +81,9 @@ pub struct World {
     pub creation_pool: String,
     pub seed_pool: String,
     pub children: Vec<Child>,
+    /// Readiness keys of every class (`ready = "running"` unless a test changes it: these
+    /// seeds hold no operating system, so no guest agent ever answers).
+    pub ready: String,
     _lock: std::fs::File,
 }
 
@@ -183,6 +186,7 @@ impl World {
             seed_pool: format!("dps-{s}"),
             classes,
             children: Vec::new(),
+            ready: "ready = \"running\"".into(),
             dir,
             _lock: lock,
         };
@@ -254,11 +258,11 @@ impl World {
         );
         for (c, n) in self.classes.iter().zip(buffers) {
             toml.push_str(&format!(
-                "[[classes]]\nname = \"{c}\"\n{class_lines}\
+                "[[classes]]\nname = \"{c}\"\n{class_lines}{}\n\
                  seed = {{ pool = \"{}\", volume = \"{c}.qcow2\", version = \"v1\" }}\n\n\
                  [classes.policy]\ncap = 50\nbuffer = {{ floor = {n}, percent = 0, ceiling = {n} }}\n\
                  scale_down_delay_secs = 0\n{pacing}\n\n",
-                self.seed_pool
+                self.ready, self.seed_pool
             ));
         }
         let path = self.config_path();
@@ -794,3 +798,5 @@ impl World {
 pub mod crash;
 /// The test seed and its guest agent (`tests/qemu_guest.rs`).
 pub mod guest;
+/// One wait for a snapshot condition, shared by the real-host tests.
+pub mod wait;

@@ -208,6 +208,10 @@ pub enum Reply {
         host: String,
         /// Where the desktop's display listens (`spice://…`, `vnc://…`), when it has one.
         display: Option<String>,
+        /// The guest's network address as its guest agent reports it (`null` for a class
+        /// with `ready = "running"`, or a guest without one).
+        #[serde(default)]
+        address: Option<String>,
         /// The desktop's own display password (VNC) or ticket (SPICE), for this user only.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         display_password: Option<String>,

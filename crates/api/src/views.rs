@@ -281,6 +281,13 @@ pub struct DesktopView {
     /// Why the desktop cannot run from its disk, when its volume (or a backing image) is gone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disk_problem: Option<String>,
+    /// Where its display listens (`vnc://host:port`), once the engine has read it (when the
+    /// desktop became ready or was handed out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display: Option<String>,
+    /// Its guest's network address, as its guest agent reported it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
 }
 
 fn defined() -> bool {
@@ -304,6 +311,8 @@ impl From<ObservedDesktop> for DesktopView {
             running,
             persistent,
             disk_problem,
+            display: None,
+            address: None,
         }
     }
 }

@@ -210,12 +210,13 @@ async fn assign(
             desktop,
             host,
             display,
+            address,
             display_password,
             waited_ms,
         }) => json(
             200,
             &serde_json::json!({
-                "desktop": desktop, "host": host, "display": display,
+                "desktop": desktop, "host": host, "display": display, "address": address,
                 "display_password": display_password, "waited_ms": waited_ms,
             }),
         ),

@@ -132,9 +132,16 @@ fn a_template_that_boots_its_own_kernel_is_refused_for_a_class_with_boot() {
                 .contains("the template's <os> has its own <kernel>"),
         "{e}"
     );
-    // The same template without a class boot is the admin's own way to boot, and accepted.
-    std::fs::write(&path, config("", "template = \"own-kernel.xml\"")).unwrap();
-    assert!(super::load_file(&path).is_ok());
+    // The same template without a class boot is the admin's own way to boot, and accepted (for
+    // a class that does not wait for an agent: the template has no agent channel).
+    std::fs::write(
+        &path,
+        config("", "template = \"own-kernel.xml\"\nready = \"running\""),
+    )
+    .unwrap();
+    if let Err(e) = super::load_file(&path) {
+        panic!("{e}");
+    }
 }
 
 #[test]

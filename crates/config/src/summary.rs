@@ -114,6 +114,7 @@ pub fn summary(fleet: &Fleet) -> String {
                 shown(&boot.kernel)
             );
         }
+        let _ = writeln!(out, "    ready: {}", c.ready.describe());
         let logout = match p.on_logout {
             LogoutAction::Recycle => "recycle",
             LogoutAction::Delete => "delete",

@@ -951,7 +951,9 @@ fn a_missing_file_names_the_file_and_the_os_error() {
 
 const TEMPLATE_OK: &str = r#"<domain type='kvm'>
   <name>{name}</name>
-  <devices><disk type='file'><source file='{disk_path}'/></disk></devices>
+  <devices><disk type='file'><source file='{disk_path}'/></disk>
+    <channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>
+  </devices>
 </domain>
 "#;
 
@@ -1441,3 +1443,5 @@ fn on_shutoff_defaults_to_restart_reads_recycle_and_refuses_anything_else() {
         "classes[1].policy.on_shutoff: unknown action \"reboot\"; expected \"restart\" or \"recycle\"",
     );
 }
+
+mod ready;

@@ -9,4 +9,6 @@ pub mod ledger;
 pub mod model;
 pub mod plan;
 pub mod policy;
+pub mod readiness;
+pub mod retry;
 pub mod xml;

@@ -13,11 +13,33 @@ pub const METADATA_ELEMENT: &str = "desktop";
 
 mod guest;
 
+/// The guest agent's channel in the built-in template.
+pub const AGENT_CHANNEL_XML: &str = "    <channel type='unix'>
+      <target type='virtio' name='org.qemu.guest_agent.0'/>
+    </channel>
+";
+
+/// The built-in template for a class: [`DEFAULT_DOMAIN_TEMPLATE`], without the agent's channel
+/// when the class does not wait for its agent (`ready = "running"`). libvirt makes that channel
+/// a socket under the daemon's own directories, and one whose path is too long to bind
+/// (a session daemon in a long home directory: "UNIX socket path ... too long") fails the
+/// start; a class that never asks its agent need not risk it.
+pub fn builtin_template(with_agent: bool) -> std::borrow::Cow<'static, str> {
+    if with_agent {
+        DEFAULT_DOMAIN_TEMPLATE.into()
+    } else {
+        DEFAULT_DOMAIN_TEMPLATE
+            .replace(AGENT_CHANNEL_XML, "")
+            .into()
+    }
+}
+
 /// The built-in domain template: a minimal machine that starts on qemu/kvm without an operating
 /// system (it boots from its one virtio disk, shows a VNC console on 127.0.0.1) and that the
 /// test driver accepts with `type='test'`. The desktop's name is its SMBIOS serial number, so
 /// the guest can take its identity from it at first boot (`/sys/class/dmi/id/product_serial`),
-/// and the guest agent has its virtio-serial port.
+/// and the guest agent has its virtio-serial port `org.qemu.guest_agent.0`, which readiness
+/// probes ([`builtin_template`] leaves it out for a class that does not wait for its agent).
 pub const DEFAULT_DOMAIN_TEMPLATE: &str = "<domain type='{domain_type}'>
   <name>{name}</name>
   <uuid>{uuid}</uuid>
@@ -492,6 +514,27 @@ pub fn display_address_from_xml(xml: &str) -> Option<String> {
     Some(format!("{kind}://{host}:{port}"))
 }
 
+/// The virtio-serial port name qemu-guest-agent answers on.
+pub const AGENT_CHANNEL: &str = "org.qemu.guest_agent.0";
+
+/// Whether a domain XML has the guest agent's channel (`<channel><target type='virtio'
+/// name='org.qemu.guest_agent.0'/></channel>` under `<devices>`).
+pub fn has_agent_channel(xml: &str) -> bool {
+    let Ok(doc) = Document::parse(xml) else {
+        return false;
+    };
+    let Some(devices) = child(doc.root_element(), "devices") else {
+        return false;
+    };
+    devices
+        .children()
+        .filter(|n| n.has_tag_name("channel"))
+        .filter_map(|c| child(c, "target"))
+        .any(|t| {
+            t.attribute("type") == Some("virtio") && t.attribute("name") == Some(AGENT_CHANNEL)
+        })
+}
+
 /// The `passwd` of the first `<graphics>` of a domain XML read with the secure flag (libvirt
 /// leaves it out otherwise).
 pub fn display_password_from_xml(xml: &str) -> Option<String> {
@@ -663,7 +706,21 @@ mod tests {
             .find(|n| n.has_tag_name("on_crash"))
             .unwrap();
         assert_eq!(on_crash.text(), Some("destroy"));
-        assert_eq!(parse_meta(&xml), Some(m));
+        assert_eq!(parse_meta(&xml).as_ref(), Some(&m));
+        // The guest agent's port, which readiness probes ask through.
+        assert!(has_agent_channel(&xml), "{xml}");
+        assert!(!has_agent_channel(
+            &xml.replace(AGENT_CHANNEL, "org.example.other")
+        ));
+        assert!(!has_agent_channel("<domain><devices/></domain>"));
+        let without = render_domain_xml(
+            Some(&builtin_template(false)),
+            &values("dp-office-1", "/p/dp-office-1.qcow2"),
+            &m,
+        )
+        .unwrap();
+        assert!(!has_agent_channel(&without), "{without}");
+        assert_eq!(builtin_template(true), DEFAULT_DOMAIN_TEMPLATE);
     }
 
     #[test]

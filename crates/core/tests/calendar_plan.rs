@@ -68,6 +68,7 @@ fn fleet(periods: Vec<Period>, events: Vec<Event>, holidays: Vec<jiff::civil::Da
             disk_gib: 10,
             template: None,
             boot: None,
+            ready: Default::default(),
             policy,
         }],
     }

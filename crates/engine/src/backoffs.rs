@@ -7,23 +7,7 @@ use std::hash::Hash;
 
 use jiff::{SignedDuration, Timestamp};
 
-/// The configured retry delays: the first, and the ceiling.
-#[derive(Debug, Clone, Copy)]
-pub struct RetryBounds {
-    pub base_secs: u64,
-    pub max_secs: u64,
-}
-
-impl RetryBounds {
-    /// The delay after `failures` failures in a row: base, doubled for each more, up to max.
-    pub fn delay_secs(self, failures: u32) -> u64 {
-        let exp = failures.saturating_sub(1).min(20);
-        self.base_secs
-            .max(1)
-            .saturating_mul(1 << exp)
-            .min(self.max_secs.max(1))
-    }
-}
+pub use deskpool_core::retry::RetryBounds;
 
 /// One key's retry.
 #[derive(Debug, Clone, PartialEq)]

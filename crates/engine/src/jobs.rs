@@ -13,7 +13,9 @@ use deskpool_hypervisor::conn::DaemonIdentity;
 use deskpool_hypervisor::{DesktopDefinition, HostConnection, HvError, UnusableDesktop};
 
 mod error;
+mod ready;
 pub use error::{HostCommandError, JobError, JobErrorKind};
+pub use ready::probe;
 
 /// Runs `f` on a blocking thread and flattens a panic or cancellation into an error.
 pub async fn blocking<T, F>(what: &str, f: F) -> Result<T, JobError>
@@ -58,6 +60,8 @@ pub enum Outcome {
     Assigned {
         desktop: ObservedDesktop,
         display: Option<deskpool_hypervisor::Display>,
+        /// The guest's network address, from its agent (classes that wait for it only).
+        address: Option<String>,
     },
     /// A desktop about to be handed out (or given back to its user) cannot be used: it is not
     /// running, or its disk is gone. `desktop` is as the host showed it; when it was its user's,
@@ -65,6 +69,24 @@ pub enum Outcome {
     Unusable {
         desktop: ObservedDesktop,
         why: UnusableDesktop,
+    },
+    /// A desktop of a class that waits for its guest runs, still in creation: its readiness
+    /// is probed from now on.
+    Booted {
+        desktop: ObservedDesktop,
+    },
+    /// A probe found a desktop in creation not ready yet: `why` is what it saw (no agent
+    /// connected, the ready command failing, ...).
+    NotReady {
+        host: String,
+        desktop: String,
+        why: String,
+    },
+    /// A probe found the guest ready: the desktop is labelled "buffer", with where a user
+    /// connects to it.
+    Ready {
+        desktop: ObservedDesktop,
+        reach: Reach,
     },
     /// A desktop reached a new state (created, booted, promoted, assigned, ...).
     Desktop {
@@ -126,6 +148,14 @@ pub enum Outcome {
         /// How its deactivation command went, when it has one.
         command: Option<Result<(), HostCommandError>>,
     },
+}
+
+/// Where a user's viewer, or a gateway, reaches a desktop: its display (`vnc://host:port`, from
+/// the live domain XML) and its guest's network address (from the guest agent).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reach {
+    pub display: Option<String>,
+    pub address: Option<String>,
 }
 
 /// Opens a host, makes sure its creation pool exists, identifies its daemon (so the engine can
@@ -242,6 +272,7 @@ pub async fn create(job: NewDesktop) -> Outcome {
         attempts: 0,
     };
     let class_name = class.name.clone();
+    let wait_for_guest = class.ready.needs_probe();
     let made = {
         let _slot = pacer.clones.acquire().await;
         let (conn, name, meta) = (conn.clone(), name.clone(), meta.clone());
@@ -290,23 +321,27 @@ pub async fn create(job: NewDesktop) -> Outcome {
         persistent: true,
         disk_problem: None,
     };
-    boot(conn, desktop, pacer, now).await
+    boot(conn, desktop, pacer, now, wait_for_guest).await
 }
 
-/// Boots a desktop in the creation pool and, once it runs, moves it to the buffer.
+/// Boots a desktop in the creation pool and, once it runs, moves it to the buffer; or, when
+/// its class waits for the guest (`wait_for_guest`), leaves it in creation for the probes.
 pub async fn boot(
     conn: HostConnection,
     desktop: ObservedDesktop,
     pacer: Pacer,
     now: i64,
+    wait_for_guest: bool,
 ) -> Outcome {
     let _slot = pacer.boots.acquire().await;
     if !pacer.simulated.boot.is_zero() {
         tokio::time::sleep(pacer.simulated.boot).await;
     }
     let mut ready = desktop.clone();
-    ready.meta.pool = PoolState::Buffer;
-    ready.meta.changed_at = now;
+    if !wait_for_guest {
+        ready.meta.pool = PoolState::Buffer;
+        ready.meta.changed_at = now;
+    }
     ready.running = true;
     let meta = ready.meta.clone();
     let name = desktop.name.clone();
@@ -324,10 +359,15 @@ pub async fn boot(
                 "the domain stopped right after it started",
             ));
         }
+        if wait_for_guest {
+            // Still "creation" on the host: nothing to write until the guest answers.
+            return Ok(());
+        }
         c.set_meta(&name, &meta)
     })
     .await;
     match result {
+        Ok(()) if wait_for_guest => Outcome::Booted { desktop: ready },
         Ok(()) => Outcome::Desktop {
             desktop: ready,
             event: Some((
@@ -377,12 +417,14 @@ pub async fn relabel(
 }
 
 /// Hands a buffered desktop to a user: checks that it runs with its disk, labels it
-/// "production" for them and reads its display. Nothing is written for an unusable desktop.
+/// "production" for them and reads its display (and, with `read_address`, its guest's address
+/// from the agent). Nothing is written for an unusable desktop.
 pub async fn assign(
     conn: HostConnection,
     mut desktop: ObservedDesktop,
     user: String,
     now: i64,
+    read_address: bool,
 ) -> Outcome {
     let (name, mut meta) = (desktop.name.clone(), desktop.meta.clone());
     meta.pool = PoolState::Production;
@@ -394,14 +436,17 @@ pub async fn assign(
             return Ok(Err(why));
         }
         conn.set_meta(&name, &meta)?;
-        // The address is a convenience for the broker: a desktop without one is still assigned.
-        Ok(Ok(conn.display(&name).unwrap_or(None)))
+        Ok(Ok(reach_for_user(&conn, &name, read_address)))
     })
     .await;
     match result {
-        Ok(Ok(display)) => {
+        Ok(Ok((display, address))) => {
             desktop.meta = labelled;
-            Outcome::Assigned { desktop, display }
+            Outcome::Assigned {
+                desktop,
+                display,
+                address,
+            }
         }
         Ok(Err(reason)) => unusable(desktop, reason),
         Err(error) => Outcome::DesktopFailed {
@@ -422,6 +467,7 @@ pub async fn reclaim(
     mut desktop: ObservedDesktop,
     restart: bool,
     now: i64,
+    read_address: bool,
 ) -> Outcome {
     let name = desktop.name.clone();
     let mut retired = desktop.meta.clone();
@@ -448,7 +494,7 @@ pub async fn reclaim(
                 if let Some(meta) = &in_use {
                     conn.set_meta(&name, meta)?;
                 }
-                Ok(Ok(conn.display(&name).unwrap_or(None)))
+                Ok(Ok(reach_for_user(&conn, &name, read_address)))
             }
             Err(why) => {
                 conn.set_meta(&name, &meta)?;
@@ -458,12 +504,16 @@ pub async fn reclaim(
     })
     .await;
     match result {
-        Ok(Ok(display)) => {
+        Ok(Ok((display, address))) => {
             desktop.running = true;
             if let Some(meta) = reconnected {
                 desktop.meta = meta;
             }
-            Outcome::Assigned { desktop, display }
+            Outcome::Assigned {
+                desktop,
+                display,
+                address,
+            }
         }
         Ok(Err(reason)) => {
             desktop.meta = retired;
@@ -475,6 +525,23 @@ pub async fn reclaim(
             error,
         },
     }
+}
+
+/// Where a user handed desktop `name` reaches it: its display (with its password) and, with
+/// `read_address`, its guest's address from the agent. Conveniences for the broker: a read that
+/// fails leaves them out, and the desktop is handed out all the same.
+fn reach_for_user(
+    conn: &HostConnection,
+    name: &str,
+    read_address: bool,
+) -> (Option<deskpool_hypervisor::Display>, Option<String>) {
+    let display = conn.display(name).unwrap_or(None);
+    let address = if read_address {
+        conn.guest_address(name).unwrap_or(None)
+    } else {
+        None
+    };
+    (display, address)
 }
 
 /// An unusable desktop as the checks found it: not running, or without its disk.

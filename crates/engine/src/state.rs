@@ -326,6 +326,13 @@ pub struct EngineState {
     login_windows: LoginWindows,
     /// Classes whose seed volume was missing at the last pass (its event is raised once).
     seeds_missing: HashSet<String>,
+    /// Desktops in creation whose guest is awaited, with when they were booted (or first
+    /// seen running, for one booted before this engine started).
+    booted_at: HashMap<String, Duration>,
+    /// Desktops whose guest did not answer yet, with when to probe them again.
+    probe_due: HashMap<String, Duration>,
+    /// Where users reach each desktop, as read when it became ready or was handed out.
+    reach: HashMap<String, crate::jobs::Reach>,
     /// What the last reload of the configuration did, until the driver takes it.
     last_reload: Option<Result<String, String>>,
 }
@@ -383,6 +390,9 @@ impl EngineState {
             name_counter: 0,
             login_windows: LoginWindows::default(),
             seeds_missing: HashSet::new(),
+            booted_at: HashMap::new(),
+            probe_due: HashMap::new(),
+            reach: HashMap::new(),
             last_reload: None,
         }
     }
@@ -463,13 +473,22 @@ impl EngineState {
         self.effects.push(Effect::Stopped);
     }
 
-    /// The earliest time something is due: a held-back pass, or a waiting login's deadline.
+    /// The earliest time something is due: a held-back pass, a waiting login's deadline, or
+    /// the next probe of a guest that did not answer yet.
     fn next_wake(&self) -> Option<Duration> {
-        let deadline = self.ledger.waiting().map(|(_, l)| l.deadline).min();
-        match (self.pass_due, deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let deadline = self.ledger.waiting().map(|(_, l)| l.deadline);
+        // A probe past due waits for a pass that may order it (none while paused): waking
+        // for it again at once would spin.
+        let probes = self
+            .probe_due
+            .values()
+            .copied()
+            .filter(|t| *t > self.now.mono);
+        self.pass_due
+            .into_iter()
+            .chain(deadline)
+            .chain(probes)
+            .min()
     }
 
     /// Seconds between two periodic ticks.

@@ -10,8 +10,8 @@ use super::conn::HostConnection;
 use super::error::{HvError, HvErrorKind};
 use super::model::{self, DesktopMeta, METADATA_PREFIX, METADATA_URI};
 use super::xml::{
-    DomainValues, display_address_from_xml, display_password_from_xml, domain_disk_sources,
-    meta_element, render_domain_xml,
+    DomainValues, builtin_template, display_address_from_xml, display_password_from_xml,
+    domain_disk_sources, meta_element, render_domain_xml,
 };
 use deskpool_core::policy::ClassSpec;
 
@@ -101,15 +101,22 @@ impl HostConnection {
             display_password: def.display_password,
             boot: def.class.boot.as_ref(),
         };
-        let xml =
-            render_domain_xml(def.class.template.as_deref(), &values, def.meta).map_err(|why| {
-                self.fail(
-                    HvErrorKind::InvalidInput,
-                    OP,
-                    def.name,
-                    format!("template of class {}: {why}", def.class.name),
-                )
-            })?;
+        let builtin;
+        let template = match &def.class.template {
+            Some(own) => own.as_str(),
+            None => {
+                builtin = builtin_template(def.class.ready.needs_probe());
+                &builtin
+            }
+        };
+        let xml = render_domain_xml(Some(template), &values, def.meta).map_err(|why| {
+            self.fail(
+                HvErrorKind::InvalidInput,
+                OP,
+                def.name,
+                format!("template of class {}: {why}", def.class.name),
+            )
+        })?;
         self.raw()
             .define_domain_xml(&xml)
             .map(|_| ())

@@ -2,6 +2,7 @@
 //! the engine runs them on blocking threads, one whole operation per closure (libvirt keeps its
 //! last error per thread).
 //!
+//! - [`agent`] — the guest agent: ping, a command run through it, the guest's address
 //! - [`conn`] — [`HostConnection`] (open, liveness, capacity, the per-connection volume lock)
 //! - [`error`] — [`HvError`], naming operation, object and host
 //! - [`xml`] — escaping, domain templates with embedded metadata, volume XML, parsing back
@@ -10,6 +11,7 @@
 //! - [`observe`] — one read of a host into a [`model::HostObservation`]
 //! - [`testbed`] — test-driver node files for demos and tests
 
+pub mod agent;
 pub mod conn;
 pub mod domain;
 pub mod error;

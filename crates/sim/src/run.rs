@@ -6,7 +6,11 @@
 //! in the [`Model`]:
 //!
 //! - `Create`: the desktop clones for `clone_secs`, boots for `boot_secs`, then joins the
-//!   buffer (or goes straight to the first user waiting for its class);
+//!   buffer (or goes straight to the first user waiting for its class); by the engine's
+//!   readiness rule ([`deskpool_core::readiness::Readiness::boot_outcome`]), a boot longer than
+//!   a class's `ready_timeout_secs` (when it waits for its guest agent) is given up at the
+//!   timeout instead: the desktop is destroyed, counted as a failure, and the class's next
+//!   creation waits out the engine's backoff;
 //! - `Destroy`: gone at once; `CopySeed`: complete after `seed_secs` (0: at once);
 //! - `ActivateHost`: in service after `activate_secs`; `DrainHost`, `UndrainHost`,
 //!   `ReturnToStandby`: at once.
@@ -49,6 +53,8 @@ use deskpool_core::ledger::{self, Ledger};
 use deskpool_core::model::PoolState;
 use deskpool_core::plan::{self, Action, HostStatus, PlanInput, PlanMemory};
 use deskpool_core::policy::Fleet;
+use deskpool_core::readiness::BootOutcome;
+use deskpool_core::retry::RetryBounds;
 
 /// Timings of the host model and of the loop.
 #[derive(Debug, Clone)]
@@ -103,6 +109,8 @@ pub struct HandOut {
 enum Ev {
     CloneDone(String),
     BootDone(String),
+    /// Not ready within its class's `ready_timeout_secs`: destroyed, its class backs off.
+    GivenUp(String),
     SeedDone {
         host: String,
         class: String,
@@ -143,6 +151,8 @@ struct Sim<'a> {
     forecasts: HashMap<String, f64>,
     passes: u64,
     hand_outs: Vec<HandOut>,
+    /// Desktops given up in a row per class (by index), for its backoff.
+    give_ups: HashMap<usize, u32>,
     /// Every login's outcome with its time, for the windows and hours of the report.
     logins: Vec<LoginRecord>,
 }
@@ -187,6 +197,7 @@ pub fn simulate_with_hand_outs(
             .collect(),
         passes: 0,
         hand_outs: Vec::new(),
+        give_ups: HashMap::new(),
         logins: Vec::new(),
     };
     let tick = opts.tick_secs.max(1);
@@ -293,14 +304,31 @@ impl Sim<'_> {
     fn internal(&mut self, ev: Ev) {
         match ev {
             Ev::CloneDone(name) => {
-                if self.model.phase_of(&name).is_some() {
+                if let Some((class, _)) = self.model.phase_of(&name) {
                     self.model.set_phase(&name, Phase::Booting, None, self.now);
-                    self.schedule(self.now + self.opts.boot_secs, Ev::BootDone(name));
+                    // The engine's readiness rule: a guest slower than its class's timeout is
+                    // given up at the timeout.
+                    let boot = Duration::from_secs(self.opts.boot_secs.max(0) as u64);
+                    let ev = match self.fleet.classes[class].ready.boot_outcome(boot) {
+                        BootOutcome::ReadyAfter(after) => (after, Ev::BootDone(name)),
+                        BootOutcome::GivenUpAfter(after) => (after, Ev::GivenUp(name)),
+                    };
+                    self.schedule(self.now + ev.0.as_secs() as i64, ev.1);
                 }
             }
             Ev::BootDone(name) => {
                 if let Some((class, _)) = self.model.phase_of(&name) {
+                    self.give_ups.remove(&class);
+                    self.model
+                        .busy
+                        .class_backoff
+                        .remove(&self.fleet.classes[class].name);
                     self.ready(class, &name);
+                }
+            }
+            Ev::GivenUp(name) => {
+                if let Some((class, _)) = self.model.phase_of(&name) {
+                    self.given_up(class, &name);
                 }
             }
             Ev::SeedDone {
@@ -344,6 +372,27 @@ impl Sim<'_> {
 
     /// A desktop became ready: it joins the buffer, and the users waiting are served from it
     /// first come first served, each with the desktop the engine would hand out.
+    /// A desktop not ready within its class's timeout is destroyed, and the class's next
+    /// creation waits out the engine's backoff (`retry_base_secs` doubling per desktop given up
+    /// in a row, up to `retry_max_secs`).
+    fn given_up(&mut self, class: usize, name: &str) {
+        let spec = &self.fleet.classes[class];
+        self.model.remove(name);
+        self.ledger.failed(&spec.name);
+        let failures = self.give_ups.entry(class).or_default();
+        *failures += 1;
+        let delay = RetryBounds::of(&self.fleet.engine).delay_secs(*failures);
+        if let Ok(until) = Timestamp::from_second(self.now + delay as i64) {
+            let why = spec
+                .ready
+                .given_up_message("the modelled boot takes longer");
+            self.model
+                .busy
+                .class_backoff
+                .insert(spec.name.clone(), (until, why));
+        }
+    }
+
     fn ready(&mut self, class: usize, name: &str) {
         self.model.set_phase(name, Phase::Ready, None, self.now);
         let spec = &self.fleet.classes[class];

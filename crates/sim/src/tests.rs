@@ -269,3 +269,28 @@ fn a_predictive_class_follows_its_forecast() {
     assert_eq!(o.logins, 20);
     assert!(o.instant >= 17, "{o:?}");
 }
+
+/// The engine's readiness rule, in virtual time: a class whose guests take longer to answer
+/// than its `ready_timeout_secs` never gets a desktop ready (each is given up at the timeout
+/// and replaced after a backoff), while one whose timeout is long enough serves its login.
+#[test]
+fn guests_slower_than_their_ready_timeout_are_given_up_and_never_serve() {
+    let lines = [
+        "2026-01-05T08:00:00Z,u1,office,login",
+        "2026-01-05T09:00:00Z,u1,office,logout",
+    ];
+    let with_timeout = |secs: u64| {
+        let mut f = fleet(0, 10);
+        f.classes[0].ready.timeout_secs = secs;
+        let events = trace::parse(&trace(&lines), &f).unwrap();
+        simulate(&f, &events, &SimOptions::default())
+    };
+    // Boots take 60 s (SimOptions::default).
+    let slow = with_timeout(30);
+    let o = &slow.classes[0];
+    assert_eq!((o.logins, o.instant, o.waited, o.refused), (1, 0, 0, 1));
+    let enough = with_timeout(61);
+    let o = &enough.classes[0];
+    assert_eq!((o.logins, o.instant, o.waited, o.refused), (1, 0, 1, 0));
+    assert_eq!(o.wait_max_secs, 80.0);
+}

@@ -73,6 +73,10 @@ pub fn snapshot(fleet: &Fleet, desktops: usize, at: Timestamp) -> Snapshot {
                 running: pool != PoolStateView::Creation,
                 persistent: true,
                 disk_problem: None,
+                display: (pool != PoolStateView::Creation)
+                    .then(|| format!("vnc://127.0.0.1:{}", 5900 + i % 1000)),
+                address: (pool != PoolStateView::Creation)
+                    .then(|| format!("10.0.{}.{}", i / 250 % 250, i % 250 + 2)),
             }
         })
         .collect();

@@ -7,6 +7,7 @@ use super::{policy, quoted, shown};
 use crate::error::Diag;
 use crate::reader::{Field, Section};
 use deskpool_core::policy::{ClassSpec, DirectBoot, SeedSpec};
+use deskpool_core::readiness::{self, Readiness, ReadyWhen};
 
 const CLASS_KEYS: &[&str] = &[
     "name",
@@ -15,6 +16,9 @@ const CLASS_KEYS: &[&str] = &[
     "disk_gib",
     "template",
     "boot",
+    "ready",
+    "ready_command",
+    "ready_timeout_secs",
     "seed",
     "policy",
 ];
@@ -60,9 +64,11 @@ pub(super) fn class(
     let vcpus = s.req(d, "vcpus", |f, d| f.int(d, 1, 512));
     let disk_gib = s.req(d, "disk_gib", |f, d| f.int(d, 1, 65_536));
     let boot = s.opt(d, "boot", None, |f, d| boot(f, d).map(Some));
+    let ready = readiness(d, s);
+    let needs_agent = ready.as_ref().is_some_and(Readiness::needs_probe);
     let template = s.opt(d, "template", None, |f, d| {
         let boot = boot.as_ref().and_then(Option::as_ref);
-        template(f, d, base_dir, name.as_deref(), boot).map(Some)
+        template(f, d, base_dir, name.as_deref(), boot, needs_agent).map(Some)
     });
     let seed = s.req(d, "seed", |f, d| seed(f, d, hosts));
     let label = s.field("name").and_then(|f| f.peek_str());
@@ -75,19 +81,107 @@ pub(super) fn class(
         disk_gib: disk_gib?,
         template: template?,
         boot: boot?,
+        ready: ready?,
         policy: policy?,
     })
 }
 
+/// `ready`, `ready_command` and `ready_timeout_secs`: when a booted desktop joins the buffer.
+fn readiness(d: &mut Diag, s: &Section) -> Option<Readiness> {
+    let defaults = Readiness::default();
+    let when = s.opt(d, "ready", defaults.when, |f, d| {
+        let text = f.str(d)?;
+        let when = ReadyWhen::parse(text);
+        if when.is_none() {
+            f.error(
+                d,
+                format!(
+                    "unknown readiness {}; expected \"agent\" (the guest agent answers) or \
+                     \"running\" (the domain runs)",
+                    quoted(text)
+                ),
+            );
+        }
+        when
+    });
+    let command = s.opt(d, "ready_command", None, |f, d| {
+        ready_command(f, d).map(Some)
+    });
+    let (lo, hi) = readiness::READY_TIMEOUT_RANGE;
+    let timeout_secs = s.opt(d, "ready_timeout_secs", defaults.timeout_secs, |f, d| {
+        f.int(d, lo as i64, hi as i64)
+    });
+    if let (Some(ReadyWhen::Running), Some(Some(_)), Some(f)) =
+        (when, &command, s.field("ready_command"))
+    {
+        f.error(
+            d,
+            "ready_command runs through the guest agent; it needs ready = \"agent\"",
+        );
+        return None;
+    }
+    Some(Readiness {
+        when: when?,
+        command: command?,
+        timeout_secs: timeout_secs?,
+    })
+}
+
+/// A command for the guest agent's `guest-exec`: the program, then its arguments; each a
+/// non-empty string without control characters.
+fn ready_command(f: &Field, d: &mut Diag) -> Option<Vec<String>> {
+    let words = f.array(d)?;
+    if words.is_empty() {
+        f.error(
+            d,
+            "ready_command is empty; give the program and its arguments, \
+             e.g. [\"systemctl\", \"is-system-running\", \"--wait\"]",
+        );
+        return None;
+    }
+    if words.len() > readiness::MAX_READY_COMMAND_WORDS {
+        f.error(
+            d,
+            format!(
+                "ready_command has {} words; at most {} are allowed",
+                words.len(),
+                readiness::MAX_READY_COMMAND_WORDS
+            ),
+        );
+        return None;
+    }
+    let mut out = Vec::with_capacity(words.len());
+    let mut ok = true;
+    for word in &words {
+        let Some(text) = word.str(d) else {
+            ok = false;
+            continue;
+        };
+        if text.is_empty() {
+            word.error(d, "an empty word in ready_command");
+            ok = false;
+        } else if text.chars().any(char::is_control) {
+            word.error(d, format!("{} contains a control character", quoted(text)));
+            ok = false;
+        } else {
+            out.push(text.to_string());
+        }
+    }
+    ok.then_some(out)
+}
+
 /// Reads a domain template file: it must be well-formed XML with a `<domain>` root, hold every
 /// placeholder the engine fills in, and make a domain as the engine would (see
-/// [`template_problem`]). `class` is the class's name when it is valid. Returns its text.
+/// [`template_problem`]); with `needs_agent` (the class waits for its guest agent) it must
+/// also give the guest agent its channel. `class` is the class's name when it is valid.
+/// Returns its text.
 fn template(
     f: &Field,
     d: &mut Diag,
     base_dir: &Path,
     class: Option<&str>,
     boot: Option<&DirectBoot>,
+    needs_agent: bool,
 ) -> Option<String> {
     let rel = f.str(d)?;
     if rel.is_empty() {
@@ -139,6 +233,18 @@ fn template(
         f.error(
             d,
             format!("template {shown_path} cannot make a desktop: {why}"),
+        );
+        return None;
+    }
+    if needs_agent && !deskpool_core::xml::has_agent_channel(&text) {
+        f.error(
+            d,
+            format!(
+                "template {shown_path} has no guest agent channel, which ready = \"agent\" \
+                 (the default) asks through: add <channel type='unix'><target type='virtio' \
+                 name='{}'/></channel> to its <devices>, or set ready = \"running\"",
+                deskpool_core::xml::AGENT_CHANNEL
+            ),
         );
         return None;
     }

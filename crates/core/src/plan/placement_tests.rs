@@ -43,6 +43,7 @@ fn class(r: &mut Rng, c: usize) -> ClassSpec {
         disk_gib: 10,
         template: None,
         boot: None,
+        ready: Default::default(),
         policy: Policy {
             cap: 1000,
             buffer: BufferRule {

@@ -28,6 +28,7 @@ pub(super) fn class(name: &str, buffer: BufferRule, cap: u32) -> ClassSpec {
         disk_gib: 10,
         template: None,
         boot: None,
+        ready: Default::default(),
         policy: Policy {
             cap,
             buffer,

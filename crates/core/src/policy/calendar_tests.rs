@@ -209,6 +209,7 @@ fn holidays_and_event_days_are_one_off_days_of_a_class() {
         disk_gib: 10,
         template: None,
         boot: None,
+        ready: Default::default(),
         policy: policy(
             vec![],
             vec![event(

@@ -236,6 +236,8 @@ pub struct ClassSpec {
     pub template: Option<String>,
     /// Boot a kernel from the host's files instead of the disk's boot loader.
     pub boot: Option<DirectBoot>,
+    /// When a booted desktop joins the buffer, and how long it may take.
+    pub ready: crate::readiness::Readiness,
     pub policy: Policy,
 }
 

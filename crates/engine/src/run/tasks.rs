@@ -201,7 +201,22 @@ async fn run(
         })
         .await
         .into(),
-        Job::Boot { desktop, now, .. } => jobs::boot(conn(), desktop, pacer(), now).await.into(),
+        Job::Boot {
+            desktop,
+            now,
+            wait_for_guest,
+            ..
+        } => jobs::boot(conn(), desktop, pacer(), now, wait_for_guest)
+            .await
+            .into(),
+        Job::Probe {
+            desktop,
+            ready,
+            command_limit,
+            now,
+        } => jobs::probe(conn(), desktop, ready, command_limit, now)
+            .await
+            .into(),
         Job::Relabel {
             desktop,
             pool,
@@ -211,12 +226,22 @@ async fn run(
         } => jobs::relabel(conn(), desktop, pool, user, now, event)
             .await
             .into(),
-        Job::Assign { desktop, user, now } => jobs::assign(conn(), desktop, user, now).await.into(),
+        Job::Assign {
+            desktop,
+            user,
+            now,
+            read_address,
+        } => jobs::assign(conn(), desktop, user, now, read_address)
+            .await
+            .into(),
         Job::Reclaim {
             desktop,
             restart,
             now,
-        } => jobs::reclaim(conn(), desktop, restart, now).await.into(),
+            read_address,
+        } => jobs::reclaim(conn(), desktop, restart, now, read_address)
+            .await
+            .into(),
         Job::Restart { desktop } => jobs::restart(conn(), desktop).await.into(),
         Job::Destroy {
             host,

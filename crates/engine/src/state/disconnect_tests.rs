@@ -115,6 +115,7 @@ fn a_disconnect_keeps_the_desktop_for_its_user_who_gets_it_back_at_once() {
             outcome: Outcome::Assigned {
                 desktop: in_use,
                 display: None,
+                address: None,
             },
         },
     );

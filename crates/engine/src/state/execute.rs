@@ -138,6 +138,7 @@ impl EngineState {
             desktop: d,
             pacing,
             now: stamp,
+            wait_for_guest: spec.ready.needs_probe(),
         };
         self.spawn(JobKey::Desktop(desktop), job);
     }
@@ -160,6 +161,11 @@ impl EngineState {
         ) else {
             return;
         };
+        let ready = self.fleet.class(&d.meta.class).map(|c| c.ready.clone());
+        if let Some(ready) = ready.filter(|r| r.needs_probe()) {
+            self.probe(d, ready, stamp);
+            return;
+        }
         let event = Some((
             EventKind::Provisioned,
             "ready in the buffer (finished after a restart)".to_string(),
@@ -176,6 +182,52 @@ impl EngineState {
         );
     }
 
+    /// Asks a running desktop in creation whether its guest is ready. Its boot time is the one
+    /// its boot reported, or now for one this engine finds running (booted before it started).
+    fn probe(&mut self, d: ObservedDesktop, ready: deskpool_core::readiness::Readiness, now: i64) {
+        let mono = self.now.mono;
+        let booted = *self.booted_at.entry(d.name.clone()).or_insert(mono);
+        self.probe_due.remove(&d.name);
+        // The ready command may use what is left of the timeout, and not much more than one
+        // probe gap past it.
+        let left = (booted + ready.timeout()).saturating_sub(mono);
+        let command_limit = left.max(deskpool_core::readiness::PROBE_GAP);
+        let name = d.name.clone();
+        let job = Job::Probe {
+            desktop: d,
+            ready,
+            command_limit,
+            now,
+        };
+        self.spawn(JobKey::Desktop(name), job);
+    }
+
+    /// Destroys a desktop for `why` (shown in its event).
+    pub(super) fn destroy_for(
+        &mut self,
+        host: String,
+        desktop: String,
+        why: String,
+        now: Timestamp,
+    ) {
+        let pool = self.fleet.engine.creation_pool.clone();
+        if !self.connected(&host) {
+            return;
+        }
+        let known = self.desktops.get(&desktop).map(|d| d.value.clone());
+        self.spawn(
+            JobKey::Desktop(desktop.clone()),
+            Job::Destroy {
+                host,
+                desktop,
+                known,
+                creation_pool: pool,
+                now: now.as_second(),
+                why,
+            },
+        );
+    }
+
     fn destroy(
         &mut self,
         host: String,
@@ -183,8 +235,6 @@ impl EngineState {
         reason: plan::DestroyReason,
         now: Timestamp,
     ) {
-        let pool = self.fleet.engine.creation_pool.clone();
-        let stamp = now.as_second();
         if !self.connected(&host) {
             return;
         }
@@ -232,17 +282,7 @@ impl EngineState {
                 "assigned and found shut off: recycled, its user gets a fresh desktop".to_string()
             }
         };
-        self.spawn(
-            JobKey::Desktop(desktop.clone()),
-            Job::Destroy {
-                host,
-                desktop,
-                known,
-                creation_pool: pool,
-                now: stamp,
-                why,
-            },
-        );
+        self.destroy_for(host, desktop, why, now);
     }
 
     fn delete_volume(&mut self, host: String, volume: String) {

@@ -3,10 +3,12 @@
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
+use std::time::Duration;
 
 use deskpool_api::EventKind;
 use deskpool_core::model::{ObservedDesktop, PoolState, SeedCopy};
 use deskpool_core::policy::{ClassSpec, DomainTypeSetting};
+use deskpool_core::readiness::Readiness;
 
 /// Bytes done and bytes in all of a seed copy, written by the copying thread and read by the
 /// state for its snapshots.
@@ -61,6 +63,18 @@ pub enum Job {
         desktop: ObservedDesktop,
         pacing: Pacing,
         now: i64,
+        /// The class waits for its guest to answer: the desktop stays in creation once it
+        /// runs (a [`Job::Probe`] moves it on), instead of joining the buffer.
+        wait_for_guest: bool,
+    },
+    /// Ask a running desktop in creation whether its guest is ready (its agent answers, and
+    /// the class's ready command exits 0); if so, move it to the buffer.
+    Probe {
+        desktop: ObservedDesktop,
+        ready: Readiness,
+        /// How long the ready command may run in this probe.
+        command_limit: Duration,
+        now: i64,
     },
     Relabel {
         desktop: ObservedDesktop,
@@ -73,11 +87,14 @@ pub enum Job {
         desktop: ObservedDesktop,
         user: String,
         now: i64,
+        /// Ask the guest agent for the guest's address (its class waits for the agent).
+        read_address: bool,
     },
     Reclaim {
         desktop: ObservedDesktop,
         restart: bool,
         now: i64,
+        read_address: bool,
     },
     Restart {
         desktop: ObservedDesktop,
@@ -134,6 +151,7 @@ impl Job {
             | Job::DeleteVolume { host, .. }
             | Job::DeleteSeedCopy { host, .. } => vec![host],
             Job::Boot { desktop, .. }
+            | Job::Probe { desktop, .. }
             | Job::Relabel { desktop, .. }
             | Job::Assign { desktop, .. }
             | Job::Reclaim { desktop, .. }

@@ -149,14 +149,14 @@ impl EngineState {
                 );
                 return Tried::Underway;
             }
-            let restart = self
-                .fleet
-                .class(&desktop.meta.class)
-                .is_some_and(plan::restarts_on_shutoff);
+            let spec = self.fleet.class(&desktop.meta.class);
+            let restart = spec.is_some_and(plan::restarts_on_shutoff);
+            let read_address = spec.is_some_and(|c| c.ready.needs_probe());
             let job = Job::Reclaim {
                 desktop,
                 restart,
                 now: self.now().as_second(),
+                read_address,
             };
             let login = Login {
                 given_back: true,
@@ -225,10 +225,15 @@ impl EngineState {
         }
         let now = self.now().as_second();
         let name = desktop.name.clone();
+        let read_address = self
+            .fleet
+            .class(&desktop.meta.class)
+            .is_some_and(|c| c.ready.needs_probe());
         let job = Job::Assign {
             desktop,
             user: login.user.clone(),
             now,
+            read_address,
         };
         self.pending_assign.insert(name.clone(), login);
         self.spawn(JobKey::Desktop(name), job);

@@ -1,6 +1,7 @@
 //! Job results: what each finished job changes in the engine's view, and whom it answers.
 
 use super::*;
+use deskpool_core::readiness::NotReadyYet;
 
 impl EngineState {
     /// A job ended without an outcome: it no longer holds its key.
@@ -43,7 +44,18 @@ impl EngineState {
             } => self.observed(host, observation, started_seq),
             Outcome::ObserveFailed { host, error } => self.observe_failed(host, error),
             Outcome::Desktop { desktop, event } => self.desktop_changed(desktop, event, seq),
-            Outcome::Assigned { desktop, display } => self.assigned(desktop, display, seq),
+            Outcome::Booted { desktop } => {
+                // The clock of its readiness timeout starts now.
+                self.booted_at.insert(desktop.name.clone(), self.now.mono);
+                self.desktop_changed(desktop, None, seq)
+            }
+            Outcome::NotReady { host, desktop, why } => self.not_ready(host, desktop, why),
+            Outcome::Ready { desktop, reach } => self.guest_ready(desktop, reach, seq),
+            Outcome::Assigned {
+                desktop,
+                display,
+                address,
+            } => self.assigned(desktop, display, address, seq),
             Outcome::Unusable { desktop, why } => self.found_unusable(desktop, why, seq),
             Outcome::CreateFailed {
                 host,
@@ -127,15 +139,79 @@ impl EngineState {
         }
     }
 
+    /// A probe found the guest of a desktop in creation not ready: probe it again a little
+    /// later, or give up on it once its class's readiness timeout has passed (destroyed, and
+    /// the class's next creation waits out a backoff that names the reason).
+    fn not_ready(&mut self, host: String, desktop: String, why: String) {
+        let mono = self.now.mono;
+        let Some(d) = self.desktops.get(&desktop).map(|d| d.value.clone()) else {
+            return;
+        };
+        let class = d.meta.class.clone();
+        let Some(ready) = self.fleet.class(&class).map(|c| c.ready.clone()) else {
+            return;
+        };
+        let booted = *self.booted_at.entry(desktop.clone()).or_insert(mono);
+        match ready.after_no_answer(mono.saturating_sub(booted)) {
+            NotReadyYet::ProbeAgainIn(gap) => {
+                tracing::debug!(desktop, "not ready yet: {why}");
+                self.probe_due.insert(desktop, mono + gap);
+            }
+            NotReadyYet::GiveUp => {
+                let now = self.now();
+                let message = ready.given_up_message(&why);
+                self.booted_at.remove(&desktop);
+                self.probe_due.remove(&desktop);
+                let bounds = self.retry_bounds();
+                self.class_backoff
+                    .failed_again(class.clone(), now, message.clone(), bounds);
+                let event = format!("{message}; destroyed, a new one is made after a backoff");
+                self.creation_failed(&class, &host, &desktop, event);
+                self.destroy_for(host, desktop, message, now);
+            }
+        }
+    }
+
+    /// A probe found the guest ready and labelled the desktop "buffer".
+    fn guest_ready(&mut self, desktop: ObservedDesktop, reach: crate::jobs::Reach, seq: u64) {
+        let name = desktop.name.clone();
+        self.probe_due.remove(&name);
+        let waited = self
+            .booted_at
+            .remove(&name)
+            .map(|booted| self.now.mono.saturating_sub(booted));
+        let mut message = match waited {
+            Some(w) => format!(
+                "ready in the buffer: its guest answered {} s after boot",
+                w.as_secs()
+            ),
+            None => "ready in the buffer: its guest answered".to_string(),
+        };
+        if let Some(address) = &reach.address {
+            message.push_str(&format!(" (address {address})"));
+        }
+        self.reach.insert(name, reach);
+        self.desktop_changed(desktop, Some((EventKind::Provisioned, message)), seq);
+    }
+
     fn assigned(
         &mut self,
         desktop: ObservedDesktop,
         display: Option<deskpool_hypervisor::Display>,
+        address: Option<String>,
         seq: u64,
     ) {
         let now = self.now();
         self.publish_now = true;
         let name = desktop.name.clone();
+        // What the host says now; an address the agent gave at readiness stands in when it
+        // does not answer this time.
+        let known = self.reach.get(&name).cloned().unwrap_or_default();
+        let reach = crate::jobs::Reach {
+            display: display.as_ref().map(|d| d.address.clone()),
+            address: address.or(known.address),
+        };
+        self.reach.insert(name.clone(), reach.clone());
         let (host, class) = (desktop.host.clone(), desktop.meta.class.clone());
         let user = desktop.meta.user.clone().unwrap_or_default();
         self.desktop_retry.clear(&name);
@@ -158,7 +234,8 @@ impl EngineState {
         let reply = Reply::Assigned {
             desktop: name.clone(),
             host: host.clone(),
-            display: display.as_ref().map(|d| d.address.clone()),
+            display: reach.display,
+            address: reach.address,
             display_password: display.and_then(|d| d.password),
             waited_ms: waited.as_millis() as u64,
         };
@@ -264,13 +341,18 @@ impl EngineState {
                     .failed_again(class.clone(), now, reason.clone(), bounds);
             }
         }
-        self.ledger.failed(&class);
+        self.creation_failed(&class, &host, &desktop, reason);
+    }
+
+    /// A desktop of `class` failed to become ready: counted, and said in a failed event.
+    fn creation_failed(&mut self, class: &str, host: &str, desktop: &str, message: String) {
+        self.ledger.failed(class);
         self.emit(
             EventKind::Failed,
-            Some(&class),
-            Some(&host),
-            Some(&desktop),
-            reason,
+            Some(class),
+            Some(host),
+            Some(desktop),
+            message,
         );
     }
 
@@ -327,6 +409,7 @@ impl EngineState {
         self.desktops.remove(&desktop);
         self.removed.insert(desktop.clone(), seq);
         self.desktop_retry.clear(&desktop);
+        self.forget_guest(&desktop);
         if let Some(rt) = self.hosts.get_mut(&host) {
             rt.desktop_volumes
                 .remove(&deskpool_core::model::desktop_volume_name(&desktop));
@@ -339,6 +422,13 @@ impl EngineState {
             Some(&desktop),
             why,
         );
+    }
+
+    /// Drops what was known of a desktop's guest (it is gone).
+    pub(super) fn forget_guest(&mut self, desktop: &str) {
+        self.booted_at.remove(desktop);
+        self.probe_due.remove(desktop);
+        self.reach.remove(desktop);
     }
 
     fn volume_deleted(&mut self, host: String, volume: String) {

@@ -17,10 +17,7 @@ fn in_creation(plan: &mut deskpool_api::ClassPlanView, count: u32) {
 impl EngineState {
     /// The configured retry delays (the fleet's, which a policy change may replace).
     pub(super) fn retry_bounds(&self) -> RetryBounds {
-        RetryBounds {
-            base_secs: self.fleet.engine.retry_base_secs,
-            max_secs: self.fleet.engine.retry_max_secs,
-        }
+        RetryBounds::of(&self.fleet.engine)
     }
 
     pub(super) fn busy(&self, now: Timestamp) -> Busy {
@@ -41,6 +38,14 @@ impl EngineState {
         }
         busy.desktops
             .extend(self.desktop_retry.waiting_at(now).cloned());
+        // A guest that did not answer yet is left alone until its next probe.
+        let mono = self.now.mono;
+        busy.desktops.extend(
+            self.probe_due
+                .iter()
+                .filter(|(_, due)| **due > mono)
+                .map(|(name, _)| name.clone()),
+        );
         busy.seed_copies
             .extend(self.seed_retry.waiting_at(now).cloned());
         for (c, b) in self.class_backoff.iter() {
@@ -87,6 +92,12 @@ impl EngineState {
         self.save_history(false);
         self.resync();
         self.serve_waiting();
+        // Desktops gone from the hosts (read again, or removed) take what was known of their
+        // guests with them.
+        let known = &self.desktops;
+        self.booted_at.retain(|name, _| known.contains_key(name));
+        self.probe_due.retain(|name, _| known.contains_key(name));
+        self.reach.retain(|name, _| known.contains_key(name));
         if !self.paused && !self.read_only {
             self.end_disconnect_graces();
         }
@@ -280,7 +291,19 @@ impl EngineState {
             passes: self.passes,
             classes,
             hosts,
-            desktops: Arc::new(desktops.into_iter().map(Into::into).collect()),
+            desktops: Arc::new(
+                desktops
+                    .into_iter()
+                    .map(|d| {
+                        let reach = self.reach.get(&d.name).cloned().unwrap_or_default();
+                        deskpool_api::DesktopView {
+                            display: reach.display,
+                            address: reach.address,
+                            ..d.into()
+                        }
+                    })
+                    .collect(),
+            ),
             seed_copies,
             jobs_in_flight: self.in_flight.len(),
             steady,

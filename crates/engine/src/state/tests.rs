@@ -250,6 +250,7 @@ fn a_login_with_a_ready_desktop_is_labelled_then_answered_after_the_snapshot() {
             outcome: Outcome::Assigned {
                 desktop: labelled,
                 display: None,
+                address: None,
             },
         },
     );
@@ -730,6 +731,7 @@ fn the_demand_history_is_saved_at_most_once_a_minute_and_at_the_stop() {
         let outcome = Outcome::Assigned {
             desktop: assigned_to(&desktop, user),
             display: None,
+            address: None,
         };
         state.apply(at(secs + 0.1), Input::JobDone { job_id, outcome })
     };
@@ -1003,4 +1005,5 @@ fn a_raised_floor_above_the_class_cap_is_refused_and_one_in_force_is_published()
     );
 }
 
+mod ready;
 mod reload;

@@ -88,6 +88,18 @@ fn next_events(policy: &Policy, at: Option<jiff::Timestamp>, tz: &jiff::tz::Time
     }
 }
 
+/// A desktop's state cell: a running desktop in creation of a class that waits for its guest
+/// is still booting.
+fn state_cell(d: &DesktopView, waits_for_guest: bool) -> (&'static str, Slot) {
+    if !d.running {
+        ("shut off", Slot::Warning)
+    } else if waits_for_guest && d.meta.pool == PoolStateView::Creation {
+        ("booting", Slot::Muted)
+    } else {
+        ("running", Slot::Ok)
+    }
+}
+
 /// A disconnected desktop stands out: its user is away, it waits for their reconnect.
 fn pool_slot(d: &DesktopView) -> Slot {
     if d.meta.pool == PoolStateView::Disconnected {
@@ -186,6 +198,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, class: &str, theme: &T
         ));
         fields.push(("why", p.explanation(), buffer_slot(c)));
         fields.push(("logins", login_window(c), Slot::Text));
+        fields.push(("ready", spec.ready.describe(), Slot::Text));
         fields.push((
             "pacing",
             format!(
@@ -280,25 +293,35 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, class: &str, theme: &T
             min: 8,
             drop_rank: 0,
         },
+        // Where users connect: left out first on a narrow terminal.
+        Column {
+            want: widest(&|d| d.display.as_deref().map_or(1, str::len), "display"),
+            min: 7,
+            drop_rank: 5,
+        },
+        Column {
+            want: widest(&|d| d.address.as_deref().map_or(1, str::len), "address"),
+            min: 7,
+            drop_rank: 4,
+        },
     ];
     let widths = column_widths(table_area.width, &columns);
     let keep = |cells: Vec<Cell<'static>>| shown_cells(cells, &widths);
     let w = |i: usize| widths[i].unwrap_or(0) as usize;
     let sort = app.sort_of(List::Desktops);
     let header = Row::new(keep(
-        ["name", "host", "pool", "user", "seed", "age", "state"]
-            .map(|name| Cell::from(strings::sorted_header(List::Desktops, sort, name)))
-            .to_vec(),
+        [
+            "name", "host", "pool", "user", "seed", "age", "state", "display", "address",
+        ]
+        .map(|name| Cell::from(strings::sorted_header(List::Desktops, sort, name)))
+        .to_vec(),
     ))
     .style(theme.style(Area::Detail, Slot::Muted));
+    let waits_for_guest = spec.is_some_and(|c| c.ready.needs_probe());
     let rows: Vec<Row> = desktops
         .iter()
         .map(|d| {
-            let running = if d.running {
-                ("running", Slot::Ok)
-            } else {
-                ("shut off", Slot::Warning)
-            };
+            let running = state_cell(d, waits_for_guest);
             Row::new(keep(vec![
                 Cell::from(fit(&d.name, w(0))),
                 Cell::from(fit(&d.host, w(1))),
@@ -307,6 +330,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, class: &str, theme: &T
                 Cell::from(fit(&d.meta.seed_version, w(4))),
                 Cell::from(age(now - d.meta.created_at)),
                 Cell::from(running.0).style(theme.style(Area::Detail, running.1)),
+                Cell::from(fit(d.display.as_deref().unwrap_or("-"), w(7))),
+                Cell::from(fit(d.address.as_deref().unwrap_or("-"), w(8))),
             ]))
         })
         .collect();

@@ -624,6 +624,55 @@ fn desktop_columns_widen_with_the_terminal_and_narrow_ones_leave_columns_out() {
 }
 
 #[test]
+fn the_class_detail_shows_readiness_where_users_connect_and_desktops_still_booting() {
+    let mut app = app(3, 2, 10);
+    let mut snapshot = (*app.snapshot).clone();
+    for d in Arc::make_mut(&mut snapshot.desktops)
+        .iter_mut()
+        .filter(|d| {
+            d.meta.class == "office" && d.meta.pool == deskpool_api::PoolStateView::Creation
+        })
+    {
+        // Running, and its guest not answering yet.
+        d.running = true;
+    }
+    app.on_snapshot(Arc::new(snapshot));
+    key(&mut app, KeyCode::Enter);
+    let lines = screen(&mut app, 160, 40);
+    let all = lines.join("\n");
+    assert!(
+        contains(
+            &lines,
+            "ready     when the guest agent answers · given up 300 s after boot"
+        ),
+        "{all}"
+    );
+    let header = lines.iter().find(|l| l.contains(" name ")).unwrap();
+    assert!(
+        header.contains("display") && header.contains("address"),
+        "{header}"
+    );
+    // sample::snapshot gives desktop 0 (production) these.
+    let first = lines
+        .iter()
+        .find(|l| l.contains("dp-office-0000000000"))
+        .unwrap();
+    assert!(
+        first.contains("vnc://127.0.0.1:5900") && first.contains("10.0.0.2"),
+        "{first}"
+    );
+    assert!(contains(&lines, "booting"), "{all}");
+    assert!(!contains(&lines, "shut off"), "{all}");
+    // A narrow terminal leaves them out first.
+    let lines = screen(&mut app, 80, 24);
+    let header = lines.iter().find(|l| l.contains(" name ")).unwrap();
+    assert!(
+        !header.contains("display") && header.contains("state"),
+        "{header}"
+    );
+}
+
+#[test]
 fn the_dashboards_help_explains_its_columns_and_sort_keys() {
     let mut app = app(3, 2, 10);
     key(&mut app, KeyCode::Char('?'));
