@@ -225,9 +225,7 @@ fn dashboard_help_policy_edit_and_quit_on_the_embedded_default() {
 fn sigterm_and_sighup_restore_the_terminal() {
     for signal in ["TERM", "HUP"] {
         let console = Console::start("--theme light");
-        console.wait("the dashboard", |s| {
-            s.contains("· dashboard") && s.contains("office")
-        });
+        console.wait("the dashboard", tmux::dashboard_with_classes);
         let pid = console.pid();
         assert!(!pid.is_empty(), "deskpool's pid");
         let killed = Command::new("kill")
@@ -284,7 +282,9 @@ fn a_console_attaches_to_a_serving_engine_and_quitting_it_leaves_the_engine_runn
 
     let console = Console::start_in(home, "");
     console.wait("the attached console", |s| {
-        s.contains("deskpool.sock · dashboard") && s.contains("attached ·") && s.contains("office")
+        s.contains("deskpool.sock · dashboard")
+            && s.contains("attached ·")
+            && tmux::dashboard_with_classes(s)
     });
     console.keys(&["p"]);
     console.wait("the engine paused", |s| s.contains("paused"));
@@ -322,9 +322,7 @@ fn replace_in_file(path: &std::path::Path, from: &str, to: &str) {
 fn the_editor_refuses_to_overwrite_a_policy_changed_on_disk() {
     for size in SIZES {
         let console = Console::start_sized("", size);
-        console.wait("the dashboard", |s| {
-            s.contains("· dashboard") && s.contains("office")
-        });
+        console.wait("the dashboard", tmux::dashboard_with_classes);
         let config = console.config();
 
         // Changed before editing starts: the editor does not open.
@@ -400,9 +398,7 @@ fn an_inherited_period_buffer_stays_inherited_after_the_class_rule_is_edited() {
 fn quit_asks_before_stopping_the_engine_of_this_console() {
     for size in SIZES {
         let console = Console::start_sized("", size);
-        console.wait("the dashboard", |s| {
-            s.contains("· dashboard") && s.contains("office")
-        });
+        console.wait("the dashboard", tmux::dashboard_with_classes);
         console.keys(&["q"]);
         console.wait_words("Quit and stop the engine?");
         console.keys(&["n"]);
@@ -423,9 +419,7 @@ fn quit_asks_before_stopping_the_engine_of_this_console() {
 fn keys_behind_the_too_small_note_do_nothing() {
     for (width, height) in SIZES {
         let console = Console::start_sized("", (width, height));
-        console.wait("the dashboard", |s| {
-            s.contains("· dashboard") && s.contains("office")
-        });
+        console.wait("the dashboard", tmux::dashboard_with_classes);
         console.tmux(&["resize-window", "-x", "50", "-y", "12"]);
         console.wait("the note", |s| s.contains("terminal too small"));
         console.keys(&["p", "r", "H"]);
@@ -469,9 +463,7 @@ fn keys_behind_the_too_small_note_do_nothing() {
 fn the_high_contrast_selection_reads_black_on_yellow() {
     for size in SIZES {
         let console = Console::start_sized("--theme high-contrast", size);
-        console.wait("the dashboard", |s| {
-            s.contains("· dashboard") && s.contains("office")
-        });
+        console.wait("the dashboard", tmux::dashboard_with_classes);
         let screen = console.screen_with_colours();
         let row = screen
             .lines()

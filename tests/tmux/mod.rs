@@ -159,3 +159,9 @@ impl Drop for Pane {
         self.tmux(&["kill-server"]);
     }
 }
+
+/// The dashboard with its classes listed: while the engine starts, its table is still
+/// "classes (0)" though "office" may already show elsewhere on the screen.
+pub fn dashboard_with_classes(screen: &str) -> bool {
+    screen.contains("· dashboard") && !screen.contains(" classes (0) ") && screen.contains("office")
+}
