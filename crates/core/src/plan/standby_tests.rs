@@ -2,7 +2,7 @@
 //! pacing, by a class's backoff or by a seed copy under way never wake one.
 
 use super::tests::{
-    backing_off, bare, class, creates, fleet, host, monday, rule, run, seed, seeded,
+    assert_paced, backing_off, bare, class, creates, fleet, host, monday, rule, run, seed, seeded,
 };
 use super::*;
 use crate::policy::Fleet;
@@ -48,14 +48,7 @@ fn creations_held_back_by_pacing_wake_no_standby_host() {
     let p = at_seven(&f, &hosts, &Busy::default());
     assert_eq!(creates(&p).len(), 8, "4 clones per host at a time");
     assert_eq!(activations(&p), Vec::<&str>::new(), "{:?}", p.actions);
-    assert!(
-        p.classes[0]
-            .reasons
-            .iter()
-            .any(|r| matches!(r, Reason::PacingLimit { .. })),
-        "{:?}",
-        p.classes[0].reasons
-    );
+    assert_paced(&p);
 }
 
 #[test]

@@ -281,6 +281,11 @@ fn pacing_limits_creations_in_flight_per_host() {
         monday("12:00"),
     );
     assert_eq!(creates(&p), vec![("h1", "office")]);
+    assert_paced(&p);
+}
+
+/// The first class's reasons name the pacing limit.
+pub(super) fn assert_paced(p: &Plan) {
     assert!(
         p.classes[0]
             .reasons
