@@ -2,7 +2,7 @@
 //! grace, given back on their reconnect, and recycled as at a logout once the grace is over.
 
 use super::tests::{
-    BASE_SECS, acting_jobs, answers, assign, assigned_to, at, connected_engine, fleet,
+    BASE_SECS, acting_jobs, answers, assign, assigned_to, at, connected_engine, desktop_done, fleet,
 };
 use super::*;
 
@@ -47,24 +47,6 @@ fn relabel(effects: &[Effect]) -> (JobId, ObservedDesktop) {
     }
 }
 
-fn done(
-    state: &mut EngineState,
-    secs: f64,
-    job_id: JobId,
-    desktop: ObservedDesktop,
-) -> Vec<Effect> {
-    state.apply(
-        at(secs),
-        Input::JobDone {
-            job_id,
-            outcome: Outcome::Desktop {
-                desktop,
-                event: None,
-            },
-        },
-    )
-}
-
 fn disconnected_since(changed_at: i64) -> ObservedDesktop {
     let mut d = assigned_to(DESKTOP, "dave");
     d.meta.pool = PoolState::Disconnected;
@@ -84,7 +66,7 @@ fn a_disconnect_keeps_the_desktop_for_its_user_who_gets_it_back_at_once() {
         answers(&effects).is_empty(),
         "answered once the label is on the host"
     );
-    let effects = done(&mut state, 1.2, job_id, labelled);
+    let effects = desktop_done(&mut state, 1.2, job_id, labelled);
     assert!(
         matches!(answers(&effects)[..], [(RequestId(5), Ok(Reply::Done))]),
         "{effects:?}"
@@ -157,7 +139,7 @@ fn a_disconnected_desktop_read_from_its_host_is_released_as_a_logout_when_its_gr
         matches!(&event, Some((EventKind::Released, m)) if m.contains("did not reconnect within 60s")),
         "{event:?}"
     );
-    let effects = done(&mut state, 50.2, job_id, labelled);
+    let effects = desktop_done(&mut state, 50.2, job_id, labelled);
     // A logout of a class that recycles: a fresh desktop is owed and made.
     assert!(
         acting_jobs(&effects)
@@ -182,7 +164,7 @@ fn without_a_grace_a_disconnect_is_a_logout() {
     let effects = state.apply(at(1.0), disconnect(5));
     let (job_id, labelled) = relabel(&effects);
     assert_eq!(labelled.meta.pool, PoolState::Retired);
-    let effects = done(&mut state, 1.2, job_id, labelled);
+    let effects = desktop_done(&mut state, 1.2, job_id, labelled);
     assert!(
         matches!(answers(&effects)[..], [(RequestId(5), Ok(Reply::Done))]),
         "{effects:?}"

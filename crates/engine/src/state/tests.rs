@@ -140,6 +140,25 @@ pub(super) fn connected(host: &str, desktops: Vec<ObservedDesktop>) -> Outcome {
     }
 }
 
+/// A desktop job `job_id` ended with `desktop` as it now is.
+pub(super) fn desktop_done(
+    state: &mut EngineState,
+    secs: f64,
+    job_id: JobId,
+    desktop: ObservedDesktop,
+) -> Vec<Effect> {
+    state.apply(
+        at(secs),
+        Input::JobDone {
+            job_id,
+            outcome: Outcome::Desktop {
+                desktop,
+                event: None,
+            },
+        },
+    )
+}
+
 fn hv_error(kind: HvErrorKind, message: &str) -> JobError {
     JobError {
         kind: JobErrorKind::Hypervisor(kind),
@@ -462,17 +481,7 @@ fn finished_jobs_close_together_are_planned_once_per_gap() {
         .collect();
     assert_eq!(made.len(), 2);
     let done = |state: &mut EngineState, secs: f64, (job_id, name): (JobId, String)| {
-        let desktop = buffered(&name, "h1");
-        state.apply(
-            at(secs),
-            Input::JobDone {
-                job_id,
-                outcome: Outcome::Desktop {
-                    desktop,
-                    event: None,
-                },
-            },
-        )
+        desktop_done(state, secs, job_id, buffered(&name, "h1"))
     };
     let mut made = made.into_iter();
     let first = done(&mut state, 1.0, made.next().unwrap());
