@@ -1,8 +1,10 @@
 //! Real guests (issue 12): desktops of the test seed (`scripts/build-test-seed.sh`) booted by
 //! deskpool on `qemu:///system` under TCG (`domain_type = "qemu"`), each with its own identity:
 //! the agent of every desktop reports the desktop's name as its hostname, and every desktop
-//! has a machine-id of its own. Checked from outside with `virsh qemu-agent-command` and
-//! `virsh dumpxml`. Runs as root with `DESKPOOL_QEMU=1` (`make test` as root).
+//! has a machine-id of its own, and each guest (given a user-mode network interface by its
+//! class's template) is ready only once its agent reports an address, which the engine's
+//! snapshot then shows. Checked from outside with `virsh qemu-agent-command`,
+//! `virsh domifaddr --source agent` and `virsh dumpxml`. Runs as root with `DESKPOOL_QEMU=1` (`make test` as root).
 
 mod common;
 mod qemu_world;
@@ -30,13 +32,29 @@ async fn every_desktop_of_the_test_seed_answers_with_its_own_name_and_machine_id
     // Ready when the guest agent answers (the default; the other real-host tests' seeds hold no
     // OS and say "running"), with room for ten TCG boots at once on a loaded machine.
     world.ready = "ready = \"agent\"\nready_timeout_secs = 900".into();
+    // The built-in template with a network interface (user-mode: no bridge or daemon network
+    // needed), as a site's template would give its bridge: the guest asks DHCP for an address.
+    let template = world.dir.path().join("with-network.xml");
+    std::fs::write(
+        &template,
+        deskpool_core::xml::DEFAULT_DOMAIN_TEMPLATE.replace(
+            "  </devices>",
+            "    <interface type='user'>\n      <model type='virtio'/>\n    </interface>\n  </devices>",
+        ),
+    )
+    .unwrap();
+    let class_lines = format!(
+        "{}template = \"{}\"\n",
+        seed.class_lines(256),
+        template.display()
+    );
     // TCG: KVM here is nested through PVM, where a stock kernel hangs (DESIGN.md).
     world.write_config_sized(
         &[PER_CLASS, PER_CLASS],
         "pacing = { clones_per_host = 10, boots_per_host = 10 }",
         "capacity = { desktops = 20 }\ndomain_type = \"qemu\"",
         "",
-        &seed.class_lines(256),
+        &class_lines,
     );
     let started = Instant::now();
     let mut engine = world.start_engine();
@@ -65,6 +83,11 @@ async fn every_desktop_of_the_test_seed_answers_with_its_own_name_and_machine_id
                 "{d} is buffered but its agent does not answer: {}",
                 String::from_utf8_lossy(&ping.stderr)
             );
+            assert!(
+                agent_ipv4(&d).is_some(),
+                "{d} is buffered but its agent reports no address:\n{}",
+                virsh(&["domifaddr", "--source", "agent", &d])
+            );
             checked.insert(d);
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -78,6 +101,13 @@ async fn every_desktop_of_the_test_seed_answers_with_its_own_name_and_machine_id
         assert_eq!(world.meta(d).pool, PoolState::Buffer, "{d}");
     }
     let buffered_after = started.elapsed();
+    // The address the engine hands out (snapshot, assign reply) is the one the agent reports.
+    let snapshot = engine.snapshot.borrow().clone();
+    for d in &desktops {
+        let shown = snapshot.desktops.iter().find(|v| &v.name == d);
+        let shown = shown.and_then(|v| v.address.clone());
+        assert_eq!(shown, agent_ipv4(d), "{d}: the snapshot's address");
+    }
 
     for d in &desktops {
         let xml = virsh(&["dumpxml", d]);
@@ -133,4 +163,27 @@ async fn every_desktop_of_the_test_seed_answers_with_its_own_name_and_machine_id
         times[times.len() / 2].as_secs_f64(),
         times[times.len() - 1].as_secs_f64()
     );
+}
+
+/// The first IPv4 address `virsh domifaddr --source agent` lists for `domain` on an interface
+/// other than loopback.
+fn agent_ipv4(domain: &str) -> Option<String> {
+    let out = std::process::Command::new("virsh")
+        .args([
+            "-c",
+            qemu_world::URI,
+            "domifaddr",
+            "--source",
+            "agent",
+            domain,
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    // Columns: Name, MAC address, Protocol, Address (a continuation line leaves Name as "-").
+    text.lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|w| w.len() >= 4 && w[0] != "lo" && w[2] == "ipv4")
+        .map(|w| w[3].split('/').next().unwrap().to_string())
+        .next()
 }

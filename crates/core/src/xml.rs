@@ -12,6 +12,9 @@ use super::policy::DirectBoot;
 pub const METADATA_ELEMENT: &str = "desktop";
 
 mod guest;
+mod reach;
+
+pub use reach::{display_address_from_xml, network_interface_count};
 
 /// The guest agent's channel in the built-in template.
 pub const AGENT_CHANNEL_XML: &str = "    <channel type='unix'>
@@ -478,42 +481,6 @@ fn unit_bytes(unit: &str) -> Option<u64> {
     })
 }
 
-/// The first `<graphics>` of a (live) domain XML as an address like `spice://127.0.0.1:5901` or
-/// `vnc://[::1]:5900`. `None` when there is no graphics device or no port is assigned yet
-/// (autoport on a domain that is not running).
-pub fn display_address_from_xml(xml: &str) -> Option<String> {
-    let doc = Document::parse(xml).ok()?;
-    let devices = doc
-        .root_element()
-        .children()
-        .find(|n| n.has_tag_name("devices"))?;
-    let g = devices.children().find(|n| n.has_tag_name("graphics"))?;
-    let kind = g.attribute("type")?;
-    let port = g
-        .attribute("port")
-        .and_then(|p| p.parse::<i64>().ok())
-        .filter(|p| *p > 0)
-        .or_else(|| {
-            g.attribute("tlsPort")
-                .and_then(|p| p.parse::<i64>().ok())
-                .filter(|p| *p > 0)
-        })?;
-    let listen = g
-        .attribute("listen")
-        .or_else(|| {
-            g.children()
-                .find(|n| n.has_tag_name("listen"))
-                .and_then(|l| l.attribute("address"))
-        })
-        .unwrap_or("127.0.0.1");
-    let host = if listen.contains(':') {
-        format!("[{listen}]")
-    } else {
-        listen.to_string()
-    };
-    Some(format!("{kind}://{host}:{port}"))
-}
-
 /// The virtio-serial port name qemu-guest-agent answers on.
 pub const AGENT_CHANNEL: &str = "org.qemu.guest_agent.0";
 
@@ -821,27 +788,6 @@ mod tests {
         assert_eq!(info.capacity, Some(21_474_836_480));
         assert_eq!(info.backing_path.as_deref(), Some("/p/seed-o@1.img"));
         assert_eq!(info.backing_format.as_deref(), Some("raw"));
-    }
-
-    #[test]
-    fn display_address_reads_graphics() {
-        let xml = "<domain><devices><graphics type='spice' port='5901' autoport='yes' \
-                   listen='127.0.0.1'><listen type='address' address='127.0.0.1'/></graphics>\
-                   </devices></domain>";
-        assert_eq!(
-            display_address_from_xml(xml).as_deref(),
-            Some("spice://127.0.0.1:5901")
-        );
-        let v6 = "<domain><devices><graphics type='vnc' port='5900'><listen type='address' \
-                  address='::1'/></graphics></devices></domain>";
-        assert_eq!(
-            display_address_from_xml(v6).as_deref(),
-            Some("vnc://[::1]:5900")
-        );
-        let unassigned = "<domain><devices><graphics type='vnc' port='-1' autoport='yes'/>\
-                          </devices></domain>";
-        assert_eq!(display_address_from_xml(unassigned), None);
-        assert_eq!(display_address_from_xml("<domain/>"), None);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use super::error::{HvError, HvErrorKind};
 use super::model::{self, DesktopMeta, METADATA_PREFIX, METADATA_URI};
 use super::xml::{
     DomainValues, builtin_template, display_address_from_xml, display_password_from_xml,
-    domain_disk_sources, meta_element, render_domain_xml,
+    domain_disk_sources, meta_element, network_interface_count, render_domain_xml,
 };
 use deskpool_core::policy::ClassSpec;
 
@@ -304,6 +304,15 @@ impl HostConnection {
             Some(err) => Err(err),
             None => Ok(()),
         }
+    }
+
+    /// How many network interfaces the desktop's domain gives its guest (its live XML when it
+    /// runs, else its definition).
+    pub fn network_interfaces(&self, name: &str) -> Result<usize, HvError> {
+        const OP: &str = "read network interfaces of domain";
+        let dom = self.lookup_domain(OP, name)?;
+        let xml = dom.xml_desc(0).map_err(|e| self.err(OP, name, e))?;
+        Ok(network_interface_count(&xml))
     }
 
     /// The desktop's display as `spice://host:port` or `vnc://host:port`, read from its live

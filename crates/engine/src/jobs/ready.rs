@@ -8,13 +8,18 @@ use deskpool_core::model::{ObservedDesktop, PoolState};
 use deskpool_core::readiness::Readiness;
 use deskpool_hypervisor::HostConnection;
 
+/// Why a guest whose agent answers is not ready yet, when it has an interface but no address.
+const NO_ADDRESS_YET: &str =
+    "the guest has a network interface but its agent reports no address on it yet";
+
 /// How often a running ready command's status is asked.
 const COMMAND_POLL: Duration = Duration::from_millis(500);
 
 /// Asks the guest agent of a running desktop in creation whether it answers (`guest-ping`),
 /// then runs the class's ready command through it (ready when it exits 0 within
-/// `command_limit`). A ready desktop is labelled "buffer", and comes back with its display
-/// and the address its agent reports.
+/// `command_limit`), and, when its domain has a network interface, waits for the address its
+/// agent reports there. A ready desktop is labelled "buffer", and comes back with its display
+/// and that address.
 pub async fn probe(
     conn: HostConnection,
     desktop: ObservedDesktop,
@@ -45,20 +50,28 @@ pub async fn probe(
     ready_desktop.meta.changed_at = now;
     let (name, meta) = (desktop.name.clone(), ready_desktop.meta.clone());
     let labelled = blocking("label ready desktop", move || {
-        // Addresses are for the console and the broker: a desktop without them is still ready.
         let reach = Reach {
             display: conn.display_address(&name).unwrap_or(None),
             address: conn.guest_address(&name).unwrap_or(None),
         };
+        // A guest given a network interface is reached over it: until its agent reports an
+        // address (DHCP still under way, say) no user could connect, so it is not ready yet.
+        // A guest with no interface (reached through its display alone) needs none, nor does
+        // one on the test driver, whose guests have no agent to report it.
+        if reach.address.is_none() && !conn.is_test_driver() && conn.network_interfaces(&name)? > 0
+        {
+            return Ok(Err(NO_ADDRESS_YET.to_string()));
+        }
         conn.set_meta(&name, &meta)?;
-        Ok(reach)
+        Ok(Ok(reach))
     })
     .await;
     match labelled {
-        Ok(reach) => Outcome::Ready {
+        Ok(Ok(reach)) => Outcome::Ready {
             desktop: ready_desktop,
             reach,
         },
+        Ok(Err(why)) => not_ready(why),
         Err(error) => Outcome::DesktopFailed {
             host: desktop.host.clone(),
             desktop: desktop.name.clone(),
