@@ -3,12 +3,14 @@
 
 SHELL := /bin/bash
 CARGO ?= cargo
-# Build: libvirt headers and pkg-config for the `virt` crate, a C compiler for mimalloc.
-BUILD_PACKAGES := pkg-config libvirt-dev gcc
+# Build: libvirt headers and pkg-config for the `virt` crate, a C compiler for mimalloc, protoc
+# and its well-known .proto files for the etcd client's generated gRPC code (crates/ha).
+BUILD_PACKAGES := pkg-config libvirt-dev gcc protobuf-compiler libprotobuf-dev
 # Tests: virsh and virt-xml-validate to check what deskpool writes from outside, tmux for the
 # console tests, promtool (prometheus) to check the /metrics exposition.
 # binutils (readelf, strip) and adduser for the Debian package and its install test.
-TEST_PACKAGES := $(BUILD_PACKAGES) libvirt-clients libxml2-utils tmux prometheus binutils adduser
+# etcd-server: the leader-election tests start their own etcd on loopback ports.
+TEST_PACKAGES := $(BUILD_PACKAGES) libvirt-clients libxml2-utils tmux prometheus binutils adduser etcd-server
 DEB_PACKAGES := $(BUILD_PACKAGES) binutils
 # The real-host benchmark: virsh, and virt-clone (virtinst) for its baseline.
 BENCH_QEMU_PACKAGES := $(BUILD_PACKAGES) libvirt-clients virtinst
@@ -43,7 +45,7 @@ deps-build: check-tools
 	$(call apt_install,$(BUILD_PACKAGES))
 
 deps-test: check-tools
-	$(call apt_install,$(TEST_PACKAGES),prometheus)
+	$(call apt_install,$(TEST_PACKAGES),prometheus etcd)
 
 build: deps-build
 	$(CARGO) build --release --locked

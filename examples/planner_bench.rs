@@ -185,6 +185,7 @@ fn build(a: Point) -> Data {
                     created_at: t0 + n as i64,
                     changed_at: t0 + n as i64,
                     attempts: 0,
+                    term: 0,
                 },
                 running: pool != PoolState::Creation,
                 persistent: true,

@@ -159,6 +159,7 @@ async fn engine_run(a: Args) -> EngineRun {
             connections: connections.clone(),
             state_dir: None,
             simulated_steps: Default::default(),
+            leadership: None,
         },
     );
     // A console would read the events; so does the bench (they are not left to overflow).
@@ -247,6 +248,7 @@ fn raw_loop(a: Args) -> (f64, f64) {
                 created_at: now,
                 changed_at: now,
                 attempts: 0,
+                term: 0,
             };
             let disk_path = conn
                 .create_overlay(CREATION_POOL, &name, &seeds[hi][ci], class.disk_gib << 30)

@@ -51,6 +51,7 @@ pub fn run(
                         connections: Connections::new(),
                         state_dir: Some(options.state_dir.clone()),
                         simulated_steps: demo.as_ref().map(|d| d.steps()).unwrap_or_default(),
+                        leadership: None,
                     },
                 );
                 let classes = fleet.classes.iter().map(|c| c.name.clone()).collect();

@@ -394,6 +394,8 @@ fn serve(explicit: Option<PathBuf>) -> anyhow::Result<ExitCode> {
             .collect();
         let config_path = loaded.source.path().to_path_buf();
         let endpoint_settings = loaded.fleet.broker.clone();
+        // With [ha], this controller acts only while the election says it leads.
+        let election = loaded.fleet.ha.clone().map(deskpool_ha::Election::start);
         let (mut engine, reloads) = run::start_reloadable(
             loaded.fleet,
             EngineOptions {
@@ -403,6 +405,7 @@ fn serve(explicit: Option<PathBuf>) -> anyhow::Result<ExitCode> {
                 connections: Connections::new(),
                 state_dir: Some(loaded.state_dir.clone()),
                 simulated_steps: Default::default(),
+                leadership: election.as_ref().map(|e| e.leadership.clone()),
             },
         );
         let mut broker = match broker::Broker::start(&mut engine, &socket, classes) {
@@ -445,6 +448,10 @@ fn serve(explicit: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         // No new requests, then the engine stops at a clean point.
         broker.shutdown().await;
         let _ = tokio::time::timeout(Duration::from_secs(60), engine.shutdown()).await;
+        // Last: the lease revoked, so a follower takes over without waiting for it to expire.
+        if let Some(election) = election {
+            election.step_down().await;
+        }
         Ok(ExitCode::SUCCESS)
     })
 }
@@ -631,6 +638,7 @@ fn reconcile(
                 connections: Connections::new(),
                 state_dir: Some(loaded.state_dir.clone()),
                 simulated_steps: Default::default(),
+                leadership: None,
             },
         );
         let settled = |s: &deskpool_api::Snapshot| {

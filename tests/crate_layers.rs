@@ -22,6 +22,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     ("deskpool-broker", &["deskpool-core", "deskpool-api"]),
     ("deskpool-sim", &["deskpool-core", "deskpool-config"]),
+    ("deskpool-ha", &["deskpool-core"]),
     (
         "deskpool-tui",
         &[

@@ -34,6 +34,7 @@ async fn the_demo_day_logs_users_in_through_the_engine_and_buffers_follow() {
             connections: Connections::new(),
             state_dir: Some(state.path().to_path_buf()),
             simulated_steps: Default::default(),
+            leadership: None,
         },
     );
     tokio::spawn(deskpool::demo::drive(engine.commander(), clock));

@@ -401,6 +401,7 @@ mod leftovers {
             created_at: NEWEST,
             changed_at: 1,
             attempts: 0,
+            term: 0,
         };
         conn.define_desktop(&DesktopDefinition {
             name,
@@ -440,6 +441,7 @@ mod leftovers {
             created_at: NEWEST,
             changed_at: 1,
             attempts,
+            term: 0,
         };
         meta.changed_at = 2;
         conn.set_meta(name, &meta).unwrap();
@@ -483,6 +485,7 @@ async fn a_paused_engine_acts_on_nothing_until_resumed() {
             connections: bed.connections.clone(),
             state_dir: None,
             simulated_steps: Default::default(),
+            leadership: None,
         },
     );
     let s = wait(&mut engine, "a few passes while paused", |s| {
@@ -878,6 +881,7 @@ async fn demand_history_is_recorded_and_survives_a_restart() {
         connections: bed.connections.clone(),
         state_dir: Some(state.to_path_buf()),
         simulated_steps: Default::default(),
+        leadership: None,
     };
     let mut engine = run::start(bed.fleet.clone(), options(&state));
     wait(&mut engine, "steady", |s| s.steady).await;
@@ -963,6 +967,7 @@ async fn a_predictive_class_learns_its_morning_from_the_saved_history() {
             connections: bed.connections.clone(),
             state_dir: Some(state),
             simulated_steps: Default::default(),
+            leadership: None,
         },
     );
     let s = wait(&mut engine, "steady", |s| s.steady).await;
@@ -1039,6 +1044,7 @@ async fn one_daemon_listed_twice_is_refused_once_and_every_disk_stays() {
             connections: run::Connections::new(),
             state_dir: None,
             simulated_steps: Default::default(),
+            leadership: None,
         },
     );
     let refused = |s: &deskpool_api::Snapshot| {
@@ -1122,6 +1128,7 @@ async fn after_a_creation_pool_change_a_recycled_desktop_loses_its_disk_in_the_o
             connections: bed.connections.clone(),
             state_dir: None,
             simulated_steps: Default::default(),
+            leadership: None,
         },
     );
     wait(&mut engine, "the host read again", |s| {

@@ -84,6 +84,7 @@ fn meta(pool: PoolState) -> DesktopMeta {
         created_at: 1_700_000_000,
         changed_at: 1_700_000_000,
         attempts: 0,
+        term: 0,
     }
 }
 
@@ -311,6 +312,7 @@ fn define_start_relabel_and_observe_round_trip() {
         pool: PoolState::Production,
         user: Some("ann <o'neil> & \"co\"".into()),
         changed_at: 1_700_000_500,
+        term: 0,
         attempts: 1,
         ..meta(PoolState::Creation)
     };

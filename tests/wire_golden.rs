@@ -114,6 +114,7 @@ fn replies_and_refusals_keep_their_wire_form() {
         ErrorKind::Conflict,
         ErrorKind::Unavailable,
         ErrorKind::ReadOnly,
+        ErrorKind::NotLeader,
     ]
     .into_iter()
     .map(|kind| CommandError::new(kind, "why, for people"))
@@ -142,6 +143,7 @@ fn events_keep_their_wire_form() {
         EventKind::ConfigReloaded,
         EventKind::ConfigRefused,
         EventKind::Disconnected,
+        EventKind::Leadership,
     ];
     let events: Vec<Event> = kinds
         .into_iter()
@@ -178,7 +180,8 @@ fn every_event_kind_is_pinned(kind: EventKind) {
         | EventKind::SeedMissing
         | EventKind::ConfigReloaded
         | EventKind::ConfigRefused
-        | EventKind::Disconnected => {}
+        | EventKind::Disconnected
+        | EventKind::Leadership => {}
     }
 }
 
@@ -338,6 +341,7 @@ mod every_variant {
                     created_at: 1_796_198_400 - i as i64,
                     changed_at: 1_796_198_400,
                     attempts: i as u32,
+                    term: 0,
                 },
                 running: pool != PoolState::Creation,
                 persistent: pool != PoolState::Retired,
@@ -425,6 +429,27 @@ fn every_variant_of_a_snapshot_keeps_its_wire_form() {
         jobs_in_flight: 5,
         steady: false,
         events_dropped: 3,
+        leadership: deskpool_core::leadership::Leadership {
+            role: deskpool_core::leadership::Role::Follower,
+            controller: "ctl-b".into(),
+            term: 41,
+            leader: Some(deskpool_core::leadership::ControllerInfo {
+                name: "ctl-a".into(),
+                advertise: Some("https://ctl-a.example:8443".into()),
+            }),
+            controllers: vec![
+                deskpool_core::leadership::ControllerInfo {
+                    name: "ctl-a".into(),
+                    advertise: Some("https://ctl-a.example:8443".into()),
+                },
+                deskpool_core::leadership::ControllerInfo {
+                    name: "ctl-b".into(),
+                    advertise: None,
+                },
+            ],
+            why: None,
+            held_until: None,
+        },
     };
     let json = pretty(&snapshot);
     check("snapshot_variants", json.clone());

@@ -254,6 +254,7 @@ pub(crate) fn calls_run(w: &mut World, run_no: usize) -> Calls {
             created_at: now,
             changed_at: now,
             attempts: 0,
+            term: 0,
         };
         // jobs::create
         let disk_path = timed(&mut c.overlay, || {

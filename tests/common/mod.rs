@@ -70,6 +70,7 @@ impl Bed {
                 connections: self.connections.clone(),
                 state_dir: None,
                 simulated_steps: Default::default(),
+                leadership: None,
             },
         )
     }

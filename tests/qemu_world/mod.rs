@@ -285,6 +285,7 @@ impl World {
                 connections: Connections::new(),
                 state_dir: None,
                 simulated_steps: Default::default(),
+                leadership: None,
             },
         )
     }

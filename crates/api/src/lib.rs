@@ -48,6 +48,9 @@ pub struct Snapshot {
     pub steady: bool,
     /// Events that could not be delivered because nobody read them in time.
     pub events_dropped: u64,
+    /// This controller's place in the election (`role: alone` without `[ha]`).
+    #[serde(default)]
+    pub leadership: deskpool_core::leadership::Leadership,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -142,6 +145,8 @@ pub enum EventKind {
     ConfigRefused,
     /// A user disconnected: their desktop is kept for them through the class's grace.
     Disconnected,
+    /// This controller took the lead, lost it, or found that another one leads (`[ha]`).
+    Leadership,
 }
 
 /// An order to the engine. Each comes with who asked, for the events and the audit log.
@@ -242,6 +247,9 @@ pub enum ErrorKind {
     Unavailable,
     /// The engine (or the console) is read-only.
     ReadOnly,
+    /// This controller does not lead (`[ha]`): the message names the leader; retry there or
+    /// shortly.
+    NotLeader,
 }
 
 impl CommandError {

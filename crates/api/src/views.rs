@@ -336,6 +336,13 @@ pub struct DesktopMetaView {
     pub changed_at: i64,
     /// Failed attempts to make this desktop ready.
     pub attempts: u32,
+    /// The leader's term that last wrote the metadata (`[ha]` only; absent otherwise).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub term: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl From<DesktopMeta> for DesktopMetaView {
@@ -348,6 +355,7 @@ impl From<DesktopMeta> for DesktopMetaView {
             created_at,
             changed_at,
             attempts,
+            term,
         } = meta;
         DesktopMetaView {
             class,
@@ -357,6 +365,7 @@ impl From<DesktopMeta> for DesktopMetaView {
             created_at,
             changed_at,
             attempts,
+            term,
         }
     }
 }

@@ -189,7 +189,46 @@ pub fn render(s: &Snapshot) -> String {
         header(&mut out, name, kind, help);
         sample(&mut out, name, &[], v);
     }
+    leadership(&mut out, &s.leadership);
     out
+}
+
+/// The election (`[ha]`): this controller's role, the leader's term, the controllers known.
+fn leadership(out: &mut String, l: &deskpool_core::leadership::Leadership) {
+    use deskpool_core::leadership::Role;
+    header(
+        out,
+        "deskpool_ha_role",
+        "gauge",
+        "1 for this controller's role in the election (alone without [ha]).",
+    );
+    for role in [Role::Alone, Role::Leader, Role::Follower, Role::Lost] {
+        sample(
+            out,
+            "deskpool_ha_role",
+            &[("controller", &l.controller), ("role", role.label())],
+            bool_value(l.role == role),
+        );
+    }
+    header(
+        out,
+        "deskpool_ha_term",
+        "gauge",
+        "The current leader's term (0 when unknown or alone).",
+    );
+    sample(out, "deskpool_ha_term", &[], l.term as f64);
+    header(
+        out,
+        "deskpool_ha_controllers",
+        "gauge",
+        "Controllers registered in the election.",
+    );
+    sample(
+        out,
+        "deskpool_ha_controllers",
+        &[],
+        l.controllers.len() as f64,
+    );
 }
 
 /// `deskpool_login_wait_seconds`: how long each served login waited, per class. The counts live

@@ -124,14 +124,23 @@ pub fn status_of(kind: ErrorKind) -> u16 {
         ErrorKind::Conflict => 409,
         ErrorKind::Unavailable => 503,
         ErrorKind::ReadOnly => 403,
+        ErrorKind::NotLeader => 503,
     }
 }
 
 fn refused(e: &CommandError) -> Response {
-    json(
+    let mut response = json(
         status_of(e.kind),
         &serde_json::json!({ "error": e.message, "kind": e.kind }),
-    )
+    );
+    if e.kind == ErrorKind::NotLeader {
+        // A follower's refusal is worth retrying soon: an election takes a lease's TTL.
+        response.headers_mut().insert(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from_static("1"),
+        );
+    }
+    response
 }
 
 /// Parses a JSON body: 415 for another media type, 400 for broken JSON, 422 for JSON of the

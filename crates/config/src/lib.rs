@@ -26,6 +26,8 @@ mod tests;
 
 #[cfg(test)]
 mod broker_tests;
+#[cfg(test)]
+mod ha_tests;
 
 #[cfg(test)]
 mod calendar_tests;

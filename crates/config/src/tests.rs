@@ -455,7 +455,7 @@ fn unknown_keys_inside_inline_tables_and_at_the_top_are_reported() {
         &text,
         1,
         1,
-        "unknown key \"colour\" at the top level; expected one of engine, console, broker, hosts, classes",
+        "unknown key \"colour\" at the top level; expected one of engine, console, broker, ha, hosts, classes",
     );
     let text = MINIMAL.replace("cap = 200", "cap = 200\nbufer = { floor = 1 }");
     assert_one_error(

@@ -3,6 +3,7 @@
 //!
 //! - [`settings`] — `[engine]` and `[console]`
 //! - [`broker`] — `[broker]`: the socket, the network endpoint, its TLS files and tokens
+//! - [`ha`] — `[ha]`: the etcd endpoints, this controller's name, the lease
 //! - [`hosts`] — `[[hosts]]`: URIs (and their uniqueness), capacity, pool paths, commands
 //! - [`classes`] — `[[classes]]`: names, seeds, domain templates
 //! - [`policy`] — `[classes.policy]`: buffer rules, pacing, periods, predictive buffers
@@ -11,6 +12,7 @@
 mod broker;
 mod calendar;
 mod classes;
+mod ha;
 mod hosts;
 mod policy;
 mod settings;
@@ -29,7 +31,7 @@ use deskpool_core::policy::{
 #[cfg(test)]
 pub(super) use {classes::template_problem, hosts::canonical_uri};
 
-const TOP_KEYS: &[&str] = &["engine", "console", "broker", "hosts", "classes"];
+const TOP_KEYS: &[&str] = &["engine", "console", "broker", "ha", "hosts", "classes"];
 
 /// The fleet described by `root`, or `None` when any error was recorded in `diag`.
 /// Relative paths in the file (templates, `state_dir`) are resolved against `base_dir`.
@@ -54,6 +56,11 @@ pub(super) fn build(root: &Table, diag: &mut Diag, base_dir: &Path) -> Option<Fl
     let broker = root.opt(diag, "broker", BrokerSettings::default(), |f, d| {
         let section = f.table(d)?;
         broker::broker(d, &section, base_dir)
+    });
+
+    let ha = root.opt(diag, "ha", None, |f, d| {
+        let section = f.table(d)?;
+        ha::ha(d, &section).map(Some)
     });
 
     let host_sections = entries(diag, &root, "hosts", "host");
@@ -84,6 +91,7 @@ pub(super) fn build(root: &Table, diag: &mut Diag, base_dir: &Path) -> Option<Fl
         return None;
     }
     Some(Fleet {
+        ha: ha?,
         engine: engine?,
         console: console?,
         broker: broker?,

@@ -290,6 +290,7 @@ mod tests {
                 created_at,
                 changed_at: created_at,
                 attempts: 0,
+                term: 0,
             },
             running: true,
             persistent: true,
@@ -342,6 +343,7 @@ mod disconnect_tests {
             user: Some("ann".into()),
             created_at: 0,
             changed_at,
+            term: 0,
             attempts: 0,
         }
     }

@@ -5,6 +5,7 @@
 
 pub mod clock;
 pub mod demand;
+pub mod leadership;
 pub mod ledger;
 pub mod model;
 pub mod plan;

@@ -68,6 +68,9 @@ pub struct DesktopMeta {
     pub changed_at: i64,
     /// Failed attempts to make this desktop ready.
     pub attempts: u32,
+    /// The leader's term when it last wrote this metadata (`[ha]`); 0 without an election.
+    /// A controller that finds a term above its own learns that another one leads.
+    pub term: u64,
 }
 
 /// A deskpool desktop seen on a host.

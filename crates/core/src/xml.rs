@@ -319,6 +319,9 @@ pub fn meta_element(meta: &DesktopMeta, namespaced: bool) -> String {
     attr("created_at", &meta.created_at.to_string());
     attr("changed_at", &meta.changed_at.to_string());
     attr("attempts", &meta.attempts.to_string());
+    if meta.term > 0 {
+        attr("term", &meta.term.to_string());
+    }
     s.push_str("/>");
     s
 }
@@ -363,6 +366,10 @@ fn meta_from_node(n: Node<'_, '_>) -> Option<DesktopMeta> {
         changed_at: n.attribute("changed_at")?.trim().parse().ok()?,
         attempts: match n.attribute("attempts") {
             Some(a) => a.trim().parse().ok()?,
+            None => 0,
+        },
+        term: match n.attribute("term") {
+            Some(t) => t.trim().parse().ok()?,
             None => 0,
         },
     })
@@ -580,6 +587,7 @@ mod tests {
             created_at: 1_700_000_000,
             changed_at: 1_700_000_100,
             attempts: 2,
+            term: 0,
         }
     }
 
@@ -617,6 +625,7 @@ mod tests {
             user: Some(format!("u{hostile}")),
             created_at: -5,
             changed_at: 7,
+            term: 9,
             attempts: 3,
         };
         for namespaced in [true, false] {

@@ -35,6 +35,7 @@ fn fleet(periods: Vec<Period>, events: Vec<Event>, holidays: Vec<jiff::civil::Da
         predictive: None,
     };
     Fleet {
+        ha: None,
         engine: EngineSettings {
             holidays,
             ..EngineSettings::default()

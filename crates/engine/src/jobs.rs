@@ -247,6 +247,7 @@ pub struct NewDesktop {
     pub seed: SeedCopy,
     pub creation_pool: String,
     pub now: i64,
+    pub term: u64,
     pub pacer: Pacer,
 }
 
@@ -260,6 +261,7 @@ pub async fn create(job: NewDesktop) -> Outcome {
         seed,
         creation_pool,
         now,
+        term,
         pacer,
     } = job;
     let meta = DesktopMeta {
@@ -270,6 +272,7 @@ pub async fn create(job: NewDesktop) -> Outcome {
         created_at: now,
         changed_at: now,
         attempts: 0,
+        term,
     };
     let class_name = class.name.clone();
     let wait_for_guest = class.ready.needs_probe();

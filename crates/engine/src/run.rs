@@ -16,6 +16,7 @@ use crate::jobs::StepDelays;
 use crate::state::{Effect, EngineState, Input, JobId, Now, RequestId, Settings};
 use deskpool_api::{CommandResult, EngineHandle, Event, Request, Snapshot};
 use deskpool_core::clock::Clock;
+use deskpool_core::leadership::Leadership;
 use deskpool_core::policy::Fleet;
 use deskpool_hypervisor::HostConnection;
 
@@ -58,6 +59,8 @@ pub struct EngineOptions {
     /// Clone and boot times to simulate on libvirt test-driver hosts (the demo); real hosts
     /// are never slowed down.
     pub simulated_steps: StepDelays,
+    /// The election's verdicts (`[ha]`); `None`: this controller is alone and always acts.
+    pub leadership: Option<watch::Receiver<Leadership>>,
 }
 
 pub fn start(fleet: Fleet, options: EngineOptions) -> EngineHandle {
@@ -118,6 +121,7 @@ struct Driver {
     /// When the state wants a tick (since `started`).
     wake: Option<Duration>,
     stopped: bool,
+    leadership: Option<watch::Receiver<Leadership>>,
 }
 
 impl Driver {
@@ -163,6 +167,7 @@ impl Driver {
             events_dropped: 0,
             wake: None,
             stopped: false,
+            leadership: options.leadership,
         }
     }
 
@@ -177,7 +182,13 @@ impl Driver {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // The first tick is now: the pass that follows the start.
         tick.tick().await;
-        self.apply(vec![Input::Started]);
+        // The election's verdict first, so that the first pass already knows whether to act.
+        let mut start = Vec::new();
+        if let Some(rx) = &mut self.leadership {
+            start.push(Input::Leadership(rx.borrow_and_update().clone()));
+        }
+        start.push(Input::Started);
+        self.apply(start);
         let mut stopping = false;
         while !self.stopped {
             // A reload may have changed the tick.
@@ -200,6 +211,18 @@ impl Driver {
                     None => {
                         stopping = true;
                         vec![Input::Stop]
+                    }
+                },
+                verdict = next_verdict(&mut self.leadership) => match verdict {
+                    Some(l) => vec![Input::Leadership(l)],
+                    None => {
+                        // The election ended (the process is stopping): act on nothing more.
+                        self.leadership = None;
+                        vec![Input::Leadership(Leadership {
+                            role: deskpool_core::leadership::Role::Lost,
+                            why: Some("the election ended".into()),
+                            ..Leadership::alone()
+                        })]
                     }
                 },
                 reload = next_reload(&mut reloads), if reloads.is_some() && !stopping => {
@@ -268,6 +291,27 @@ impl Driver {
     fn run_effect(&mut self, effect: Effect) -> Vec<Input> {
         match effect {
             Effect::StartJob { id, job } => {
+                // The lease is checked again at the last moment: the state's view of the
+                // election may be older than the lease (a process paused past it).
+                if job.changes_hosts()
+                    && let Some(rx) = &self.leadership
+                {
+                    let verdict = rx.borrow().clone();
+                    if !verdict.may_act(std::time::Instant::now()) {
+                        tracing::warn!(
+                            "a job was not started: this controller no longer holds the lease"
+                        );
+                        let lost =
+                            Leadership {
+                                role: deskpool_core::leadership::Role::Lost,
+                                why: Some(verdict.why.clone().unwrap_or_else(|| {
+                                    "the lease is no longer certainly held".into()
+                                })),
+                                ..verdict
+                            };
+                        return vec![Input::JobLost { job_id: id }, Input::Leadership(lost)];
+                    }
+                }
                 match tasks::start(job, &self.connections, &mut self.pacers) {
                     Ok(future) => {
                         let handle = self.jobs.spawn(future);
@@ -366,6 +410,17 @@ impl Driver {
 async fn sleep_until_or_never(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The election's next verdict (`None` once it ended; never, without an election).
+async fn next_verdict(rx: &mut Option<watch::Receiver<Leadership>>) -> Option<Leadership> {
+    match rx {
+        Some(rx) => match rx.changed().await {
+            Ok(()) => Some(rx.borrow_and_update().clone()),
+            Err(_) => None,
+        },
         None => std::future::pending().await,
     }
 }

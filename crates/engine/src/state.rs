@@ -40,6 +40,7 @@ mod disconnect_tests;
 mod execute;
 mod hosts;
 mod job;
+mod leadership;
 mod logins;
 mod outcomes;
 mod pass;
@@ -98,6 +99,8 @@ pub enum Input {
     /// The configuration file was read again (SIGHUP): the fleet it describes, or why it was
     /// refused. The outcome is told in an event and returned by [`EngineState::last_reload`].
     Reload(Result<Box<Fleet>, String>),
+    /// The election's latest verdict (`[ha]`): only a leader acts.
+    Leadership(deskpool_core::leadership::Leadership),
     /// Stop: no new work; the state finishes once the jobs under way are done.
     Stop,
 }
@@ -335,6 +338,10 @@ pub struct EngineState {
     reach: HashMap<String, crate::jobs::Reach>,
     /// What the last reload of the configuration did, until the driver takes it.
     last_reload: Option<Result<String, String>>,
+    /// This controller's place in the election (alone without `[ha]`).
+    leadership: deskpool_core::leadership::Leadership,
+    /// A newer leader's term seen on a desktop while this controller thought it led.
+    stale_term: Option<u64>,
 }
 
 impl EngineState {
@@ -394,6 +401,8 @@ impl EngineState {
             probe_due: HashMap::new(),
             reach: HashMap::new(),
             last_reload: None,
+            leadership: Default::default(),
+            stale_term: None,
         }
     }
 
@@ -431,6 +440,7 @@ impl EngineState {
                 let outcome = self.reload(config);
                 self.last_reload = Some(outcome);
             }
+            Input::Leadership(l) => self.leadership_changed(l),
             Input::Stop => self.stopping = true,
         }
     }

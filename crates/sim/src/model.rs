@@ -139,6 +139,7 @@ impl Model {
                 created_at: now,
                 changed_at: now,
                 attempts: 0,
+                term: 0,
             },
             running: false,
             persistent: true,

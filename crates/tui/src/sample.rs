@@ -69,6 +69,7 @@ pub fn snapshot(fleet: &Fleet, desktops: usize, at: Timestamp) -> Snapshot {
                     created_at: at.as_second() - (i as i64 % 7200),
                     changed_at: at.as_second(),
                     attempts: 0,
+                    term: 0,
                 },
                 running: pool != PoolStateView::Creation,
                 persistent: true,
@@ -153,5 +154,6 @@ pub fn snapshot(fleet: &Fleet, desktops: usize, at: Timestamp) -> Snapshot {
         jobs_in_flight: 3,
         steady: false,
         events_dropped: 0,
+        leadership: Default::default(),
     }
 }

@@ -346,6 +346,7 @@ pub fn event_kind(kind: deskpool_api::EventKind) -> &'static str {
         EventKind::ConfigReloaded => "config-reloaded",
         EventKind::ConfigRefused => "config-refused",
         EventKind::Disconnected => "disconnected",
+        EventKind::Leadership => "leadership",
     }
 }
 
@@ -374,6 +375,7 @@ mod tests {
             EventKind::ConfigReloaded,
             EventKind::ConfigRefused,
             EventKind::Disconnected,
+            EventKind::Leadership,
         ] {
             let wire = serde_json::to_value(kind).unwrap();
             assert_eq!(wire.as_str(), Some(super::event_kind(kind)), "{kind:?}");

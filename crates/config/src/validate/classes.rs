@@ -284,6 +284,7 @@ pub(crate) fn template_problem(
         created_at: 0,
         changed_at: 0,
         attempts: 0,
+        term: 0,
     };
     let xml = match render_domain_xml(Some(template), &values, &meta) {
         Ok(xml) => xml,

@@ -135,6 +135,7 @@ fn desktop(r: &mut Rng, k: usize, host: &str, class: &str) -> ObservedDesktop {
             created_at: 0,
             changed_at: 0,
             attempts: 0,
+            term: 0,
         },
         running: true,
         persistent: true,
@@ -228,6 +229,7 @@ fn placement_chooses_the_hosts_the_stable_resort_per_creation_chose() {
             .collect();
         let to_create: Vec<u32> = classes.iter().map(|_| r.below(30) as u32).collect();
         let fleet = Fleet {
+            ha: None,
             engine: EngineSettings::default(),
             console: Default::default(),
             broker: Default::default(),
@@ -331,6 +333,7 @@ fn a_host_that_just_received_a_desktop_goes_before_the_hosts_its_load_now_equals
     held.meta.pool = PoolState::Buffer;
     let desktops = vec![held];
     let fleet = Fleet {
+        ha: None,
         engine: EngineSettings::default(),
         console: Default::default(),
         broker: Default::default(),

@@ -68,6 +68,7 @@ pub(super) fn host(name: &str, desktops: u32, standby: bool) -> HostSpec {
 
 pub(super) fn fleet(classes: Vec<ClassSpec>, hosts: Vec<HostSpec>) -> Fleet {
     Fleet {
+        ha: None,
         engine: EngineSettings::default(),
         console: Default::default(),
         broker: Default::default(),
@@ -132,6 +133,7 @@ pub(super) fn desk(
             created_at: 0,
             changed_at: 0,
             attempts: 0,
+            term: 0,
         },
         running: pool != PoolState::Creation,
         persistent: true,

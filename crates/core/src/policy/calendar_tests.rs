@@ -222,6 +222,7 @@ fn holidays_and_event_days_are_one_off_days_of_a_class() {
         ),
     };
     let fleet = Fleet {
+        ha: None,
         engine: engine("UTC", vec![date(2026, 1, 16)]),
         console: Default::default(),
         broker: Default::default(),

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod calendar;
+pub mod ha;
 pub mod names;
 pub mod rules;
 pub mod schedule;
@@ -18,6 +19,8 @@ pub struct Fleet {
     pub engine: EngineSettings,
     pub console: ConsoleSettings,
     pub broker: BrokerSettings,
+    /// The election among controllers; `None`: this controller is alone.
+    pub ha: Option<ha::HaSettings>,
     pub hosts: Vec<HostSpec>,
     pub classes: Vec<ClassSpec>,
 }

@@ -67,6 +67,7 @@ mod tests {
             created_at: 1,
             changed_at: 1,
             attempts: 0,
+            term: 0,
         }
     }
 

@@ -188,6 +188,7 @@ async fn run(
             seed,
             creation_pool,
             now,
+            term,
             pacing: _,
         } => jobs::create(NewDesktop {
             host,
@@ -197,6 +198,7 @@ async fn run(
             seed,
             creation_pool,
             now,
+            term,
             pacer: pacer(),
         })
         .await

@@ -88,6 +88,9 @@ impl EngineState {
         if self.read_only && writes {
             return Some(Err(CommandError::read_only("the engine is read-only")));
         }
+        if !self.acting() {
+            return Some(Err(self.not_leading()));
+        }
         let result = match command {
             Command::Pause => {
                 self.paused = true;

@@ -97,6 +97,7 @@ impl EngineState {
                 created_at: stamp,
                 changed_at: stamp,
                 attempts: 0,
+                term: self.leadership.term,
             },
             running: false,
             persistent: true,
@@ -117,6 +118,7 @@ impl EngineState {
             seed,
             creation_pool: pool,
             now: stamp,
+            term: self.leadership.term,
             pacing,
         };
         self.spawn(JobKey::Desktop(name), job);

@@ -57,6 +57,8 @@ pub enum Job {
         seed: SeedCopy,
         creation_pool: String,
         now: i64,
+        /// The leader's term, written in the desktop's metadata (0 without `[ha]`).
+        term: u64,
         pacing: Pacing,
     },
     Boot {
@@ -141,6 +143,15 @@ pub enum Job {
 }
 
 impl Job {
+    /// Whether the job changes what a host holds (only a controller that leads runs those);
+    /// reading a host and asking a guest agent do not.
+    pub fn changes_hosts(&self) -> bool {
+        !matches!(
+            self,
+            Job::Connect { .. } | Job::Observe { .. } | Job::Probe { .. }
+        )
+    }
+
     /// The hosts whose connections the job needs.
     pub fn hosts(&self) -> Vec<&str> {
         match self {

@@ -98,7 +98,8 @@ impl EngineState {
         self.booted_at.retain(|name, _| known.contains_key(name));
         self.probe_due.retain(|name, _| known.contains_key(name));
         self.reach.retain(|name, _| known.contains_key(name));
-        if !self.paused && !self.read_only {
+        self.check_terms();
+        if !self.paused && !self.read_only && self.acting() {
             self.end_disconnect_graces();
         }
         let now = self.now();
@@ -148,7 +149,7 @@ impl EngineState {
         self.memory = plan.memory.clone();
         self.passes += 1;
         let mut desktops = desktops;
-        if !self.paused {
+        if !self.paused && self.acting() {
             let creates = plan
                 .actions
                 .iter()
@@ -309,6 +310,7 @@ impl EngineState {
             steady,
             // Counted by the driver, which sends the events.
             events_dropped: 0,
+            leadership: self.leadership.clone(),
         };
         self.effects.push(Effect::Publish(Box::new(snapshot)));
     }

@@ -110,6 +110,7 @@ pub(super) fn buffered(name: &str, host: &str) -> ObservedDesktop {
             created_at: BASE_SECS - 60,
             changed_at: BASE_SECS - 60,
             attempts: 0,
+            term: 0,
         },
         running: true,
         persistent: true,
@@ -1014,5 +1015,6 @@ fn a_raised_floor_above_the_class_cap_is_refused_and_one_in_force_is_published()
     );
 }
 
+mod leadership;
 mod ready;
 mod reload;

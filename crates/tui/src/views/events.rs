@@ -22,9 +22,10 @@ fn slot(kind: EventKind) -> Slot {
         | EventKind::Destroyed
         | EventKind::Released
         | EventKind::Disconnected => Slot::Warning,
-        EventKind::AdminAction | EventKind::PolicyChanged | EventKind::ConfigReloaded => {
-            Slot::Accent
-        }
+        EventKind::AdminAction
+        | EventKind::PolicyChanged
+        | EventKind::ConfigReloaded
+        | EventKind::Leadership => Slot::Accent,
         _ => Slot::Ok,
     }
 }

@@ -12,6 +12,28 @@ use crate::strings;
 use crate::theme::{Area, Slot, Theme};
 use deskpool_api::HostStatusView;
 
+/// The election in a few words (`[ha]` only): "leader t41", "follower of ctl-a", "no lease".
+fn leadership_badge(l: &deskpool_core::leadership::Leadership, narrow: bool) -> Option<String> {
+    use deskpool_core::leadership::Role;
+    let others = l.controllers.len().saturating_sub(1);
+    let of = |n: usize| {
+        if narrow || n == 0 {
+            String::new()
+        } else {
+            format!(" ({n} other{})", if n == 1 { "" } else { "s" })
+        }
+    };
+    match l.role {
+        Role::Alone => None,
+        Role::Leader => Some(format!("leader t{}{}", l.term, of(others))),
+        Role::Follower => Some(match &l.leader {
+            Some(leader) => format!("follower of {}", leader.name),
+            None => "follower, electing".to_string(),
+        }),
+        Role::Lost => Some("no lease".to_string()),
+    }
+}
+
 /// `…/state/deskpool.sock`: the end of a label (where a path says most) in `width` columns.
 fn fit_start(text: &str, width: usize) -> String {
     let count = text.chars().count();
@@ -65,6 +87,18 @@ pub fn title(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     }
     if app.read_only || s.read_only {
         right.push(Span::styled("read-only · ", badge));
+    }
+    if let Some(role) = leadership_badge(&s.leadership, narrow) {
+        let slot = match s.leadership.role {
+            deskpool_core::leadership::Role::Leader => Slot::Accent,
+            _ => Slot::Warning,
+        };
+        right.push(Span::styled(
+            format!("{role} · "),
+            theme
+                .style(Area::StatusBar, slot)
+                .add_modifier(Modifier::BOLD),
+        ));
     }
     if let Some(speed) = app.demo_speed {
         right.push(Span::styled(
