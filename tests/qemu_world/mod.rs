@@ -321,10 +321,16 @@ impl World {
     }
 
     pub fn deskpool(&self, args: &[&str]) -> Command {
+        self.deskpool_at(&self.config_path(), args)
+    }
+
+    /// `deskpool ARGS --config CONFIG` (a test that runs several controllers gives each its own
+    /// config).
+    pub fn deskpool_at(&self, config: &Path, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_deskpool"));
         cmd.args(args)
             .arg("--config")
-            .arg(self.config_path())
+            .arg(config)
             .env("HOME", self.dir.path())
             .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
             .env("XDG_STATE_HOME", self.dir.path().join("state"));
@@ -333,8 +339,13 @@ impl World {
 
     /// `deskpool serve` in the background, once it says it serves; returns its index.
     pub fn serve(&mut self) -> usize {
+        self.serve_at(&self.config_path())
+    }
+
+    /// As [`World::serve`], with the config at `config`.
+    pub fn serve_at(&mut self, config: &Path) -> usize {
         let mut child = self
-            .deskpool(&["serve"])
+            .deskpool_at(config, &["serve"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

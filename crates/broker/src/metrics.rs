@@ -390,6 +390,39 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_followers_role_term_and_peers_are_exposed() {
+        use deskpool_core::leadership::{ControllerInfo, Leadership, Role};
+        let peer = |name: &str| ControllerInfo {
+            name: name.into(),
+            advertise: None,
+        };
+        let s = Snapshot {
+            leadership: Leadership {
+                role: Role::Follower,
+                controller: "ctl-b".into(),
+                term: 41,
+                leader: Some(peer("ctl-a")),
+                controllers: vec![peer("ctl-a"), peer("ctl-b")],
+                ..Leadership::alone()
+            },
+            ..Snapshot::default()
+        };
+        let text = render(&s);
+        let role = |r: &str| {
+            value(
+                &text,
+                &format!("deskpool_ha_role{{controller=\"ctl-b\",role=\"{r}\"}}"),
+            )
+        };
+        assert_eq!(
+            (role("follower"), role("leader"), role("lost")),
+            (1.0, 0.0, 0.0)
+        );
+        assert_eq!(value(&text, "deskpool_ha_term"), 41.0);
+        assert_eq!(value(&text, "deskpool_ha_controllers"), 2.0);
+    }
+
     /// The value of the one sample `series` (name and labels as written).
     fn value(text: &str, series: &str) -> f64 {
         let found: Vec<f64> = text

@@ -38,6 +38,9 @@ pub struct Status {
     pub read_only: bool,
     pub steady: bool,
     pub jobs_in_flight: usize,
+    /// This controller's place in the election (`role: alone` without `[ha]`).
+    #[serde(default)]
+    pub leadership: deskpool_core::leadership::Leadership,
     pub classes: Vec<ClassLine>,
     pub hosts: Vec<HostLine>,
 }
@@ -68,6 +71,7 @@ pub fn status(s: &Snapshot) -> Status {
         read_only: s.read_only,
         steady: s.steady,
         jobs_in_flight: s.jobs_in_flight,
+        leadership: s.leadership.clone(),
         classes: class_lines(s),
         hosts: s
             .hosts

@@ -56,6 +56,10 @@ impl EngineState {
         if old.broker.tls != new.broker.tls {
             restart.push("[broker] tls_cert, tls_key or client_ca".to_string());
         }
+        // The election joined at the start is the one this controller keeps.
+        if old.ha != new.ha {
+            restart.push("[ha]".to_string());
+        }
         for host in &new.hosts {
             let Some(was) = old.host(&host.name) else {
                 continue;

@@ -573,6 +573,58 @@ fn the_title_keeps_the_view_and_says_attached_and_read_only_with_a_zoned_clock()
 }
 
 #[test]
+fn the_title_says_which_controller_leads() {
+    use deskpool_core::leadership::{ControllerInfo, Leadership, Role};
+    let peer = |name: &str| ControllerInfo {
+        name: name.into(),
+        advertise: None,
+    };
+    let mut app = app(3, 2, 10);
+    let with = |app: &mut App, leadership: Leadership| {
+        let mut snapshot = (*app.snapshot).clone();
+        snapshot.leadership = leadership;
+        app.on_snapshot(Arc::new(snapshot));
+    };
+    let title = &screen(&mut app, 120, 23)[0];
+    assert!(!title.contains("leader"), "alone: nothing to say: {title}");
+    let leader = Leadership {
+        role: Role::Leader,
+        controller: "ctl-a".into(),
+        term: 41,
+        leader: Some(peer("ctl-a")),
+        controllers: vec![peer("ctl-a"), peer("ctl-b")],
+        ..Leadership::alone()
+    };
+    with(&mut app, leader.clone());
+    let title = &screen(&mut app, 120, 23)[0];
+    assert!(title.contains("leader t41 (1 other)"), "{title}");
+    let title = &screen(&mut app, 80, 23)[0];
+    assert!(title.contains("leader t41"), "{title}");
+    with(
+        &mut app,
+        Leadership {
+            role: Role::Follower,
+            controller: "ctl-b".into(),
+            ..leader.clone()
+        },
+    );
+    for width in [80, 120] {
+        let title = &screen(&mut app, width, 23)[0];
+        assert!(title.contains("follower of ctl-a"), "{title}");
+    }
+    with(
+        &mut app,
+        Leadership {
+            role: Role::Lost,
+            why: Some("etcd cannot be reached".into()),
+            ..leader
+        },
+    );
+    let title = &screen(&mut app, 80, 23)[0];
+    assert!(title.contains("no lease"), "{title}");
+}
+
+#[test]
 fn the_selected_row_is_drawn_in_each_themes_selection_text_on_its_selection() {
     use crate::theme::{Area, Slot};
     for name in Theme::names() {

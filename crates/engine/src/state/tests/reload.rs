@@ -178,3 +178,22 @@ fn the_endpoint_address_and_tls_files_take_a_restart_and_its_tokens_do_not() {
     assert_eq!(outcome.as_deref(), Ok("[broker] tokens changed"));
     assert_eq!(state.fleet.broker.tokens, new.broker.tokens);
 }
+
+#[test]
+fn joining_or_leaving_an_election_takes_a_restart() {
+    use deskpool_core::policy::ha::HaSettings;
+    let (mut state, _) = connected_engine(fleet(&["h1"], 1, ""), Settings::default(), vec![]);
+    let mut new = fleet(&["h1"], 1, "");
+    new.ha = Some(HaSettings {
+        etcd: vec!["http://127.0.0.1:2379".into()],
+        name: "a".into(),
+        advertise: None,
+        election: "deskpool".into(),
+        lease_ttl_secs: 15,
+    });
+    let (effects, outcome) = reload(&mut state, 1.0, new);
+    let why = outcome.expect_err("refused");
+    assert!(why.contains("[ha] changed, which takes a restart"), "{why}");
+    assert!(event(&effects, EventKind::ConfigRefused).is_some());
+    assert!(state.fleet.ha.is_none(), "the running config is kept");
+}
