@@ -399,3 +399,53 @@ async fn a_login_right_after_a_restart_gets_the_desktop_its_user_holds() {
     next.shutdown().await;
     assert_eq!(held_by(&bed, "alice"), vec![mine]);
 }
+
+/// A boot that outlasts `create_timeout_secs` is given up as stuck, said so, and retried; the
+/// desktop never joins the buffer. (Test-driver boots are made slow on purpose here.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_boot_past_the_creation_timeout_is_given_up_as_stuck() {
+    let toml = format!(
+        "{}create_timeout_secs = 1\n{}{}",
+        ENGINE_TOML,
+        host_toml("h1", 20, false, ""),
+        class_toml("office", 1, "")
+    );
+    let bed = Bed::new(&["h1"], &["office"], &toml);
+    let mut engine = deskpool_engine::run::start(
+        bed.fleet.clone(),
+        deskpool_engine::run::EngineOptions {
+            clock: std::sync::Arc::new(deskpool_core::clock::SystemClock),
+            read_only: false,
+            paused: false,
+            connections: bed.connections.clone(),
+            state_dir: None,
+            simulated_steps: deskpool_engine::jobs::StepDelays {
+                clone: std::time::Duration::ZERO,
+                boot: std::time::Duration::from_secs(30),
+            },
+            leadership: None,
+        },
+    );
+    let events = events_until(&mut engine, |e| e.kind == EventKind::Failed).await;
+    let failed = events.last().unwrap();
+    assert!(
+        failed
+            .message
+            .contains("booting did not finish within 1 s; given up as stuck"),
+        "{failed:?}"
+    );
+    let s = engine.snapshot.borrow().clone();
+    assert_eq!(
+        class(&s, "office").plan.buffer,
+        0,
+        "nothing joined the buffer"
+    );
+    assert!(
+        bed.observe("h1")
+            .desktops
+            .iter()
+            .all(|d| d.meta.pool != PoolState::Buffer),
+        "the host shows no desktop in the buffer"
+    );
+    engine.shutdown().await;
+}

@@ -15,13 +15,15 @@ pub fn summary(fleet: &Fleet) -> String {
     let _ = writeln!(
         out,
         "engine: tick {}s, resync {}s, standby hosts idle {}s before draining, {} attempts \
-         (retry {}s..{}s), periods in {tz}",
+         (retry {}s..{}s), stuck after {}s creating or {}s removing, periods in {tz}",
         e.tick_secs,
         e.resync_secs,
         e.standby_idle_secs,
         e.max_attempts,
         e.retry_base_secs,
         e.retry_max_secs,
+        e.create_timeout_secs,
+        e.remove_timeout_secs,
     );
     let _ = writeln!(
         out,

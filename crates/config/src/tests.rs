@@ -904,6 +904,19 @@ fn pool_paths_must_be_absolute_and_plain() {
 }
 
 #[test]
+fn the_stuck_timeouts_are_read_with_defaults_and_their_range_is_checked() {
+    let e = parse(MINIMAL).unwrap().engine;
+    assert_eq!((e.create_timeout_secs, e.remove_timeout_secs), (600, 300));
+    let text = format!("[engine]\ncreate_timeout_secs = 90\nremove_timeout_secs = 30\n{MINIMAL}");
+    let e = parse(&text).unwrap().engine;
+    assert_eq!((e.create_timeout_secs, e.remove_timeout_secs), (90, 30));
+    let text = format!("[engine]\ncreate_timeout_secs = 0\n{MINIMAL}");
+    assert_one_error(&text, 2, 23, "engine.create_timeout_secs");
+    let text = format!("[engine]\nremove_timeout_secs = \"5m\"\n{MINIMAL}");
+    assert_one_error(&text, 2, 23, "engine.remove_timeout_secs");
+}
+
+#[test]
 fn uris_and_days_and_times_are_checked() {
     let text = MINIMAL.replace("qemu:///system", "localhost");
     assert_one_error(&text, 3, 7, "\"localhost\" is not a libvirt URI");

@@ -2,8 +2,10 @@
 //! (libvirt keeps its last error per thread); each is idempotent, so a step interrupted by a
 //! crash is simply run again, or cleaned, by the next engine.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
@@ -27,6 +29,20 @@ where
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(e.into()),
         Err(e) => Err(JobError::worker_lost(what, e)),
+    }
+}
+
+/// Runs a step with a time limit: past it, the step is given up as stuck. A libvirt call on
+/// its blocking thread cannot be cancelled; it goes on, and what it leaves is read at the next
+/// observation like any leftover.
+pub async fn within<T>(
+    what: &str,
+    limit: Duration,
+    step: impl Future<Output = Result<T, JobError>>,
+) -> Result<T, JobError> {
+    match tokio::time::timeout(limit, step).await {
+        Ok(result) => result,
+        Err(_) => Err(JobError::stuck(what, limit)),
     }
 }
 
@@ -249,6 +265,8 @@ pub struct NewDesktop {
     pub now: i64,
     pub term: u64,
     pub pacer: Pacer,
+    /// `[engine] create_timeout_secs`, for the disk and definition step and for the boot.
+    pub limit: Duration,
 }
 
 /// Overlay volume, domain (labelled "creation"), boot, then "buffer".
@@ -263,6 +281,7 @@ pub async fn create(job: NewDesktop) -> Outcome {
         now,
         term,
         pacer,
+        limit,
     } = job;
     let meta = DesktopMeta {
         class: class.name.clone(),
@@ -279,33 +298,37 @@ pub async fn create(job: NewDesktop) -> Outcome {
     let made = {
         let _slot = pacer.clones.acquire().await;
         let (conn, name, meta) = (conn.clone(), name.clone(), meta.clone());
-        let made = blocking("create", move || {
-            let display_password = deskpool_hypervisor::domain::new_display_password();
-            let capacity = class.disk_gib.saturating_mul(1 << 30);
-            let disk_path = conn.create_overlay(&creation_pool, &name, &seed, capacity)?;
-            let defined = conn.define_desktop(&DesktopDefinition {
-                name: &name,
-                class: &class,
-                disk_path: &disk_path,
-                disk_format: "qcow2",
-                meta: &meta,
-                display_password: &display_password,
-            });
-            if let Err(e) = defined {
-                // Leave nothing behind: the volume without its domain is useless.
-                let _ = conn.delete_volume(
-                    &creation_pool,
-                    &deskpool_core::model::desktop_volume_name(&name),
-                );
-                return Err(e);
+        let simulated = pacer.simulated.clone;
+        within("creating the disk and domain", limit, async move {
+            let made = blocking("create", move || {
+                let display_password = deskpool_hypervisor::domain::new_display_password();
+                let capacity = class.disk_gib.saturating_mul(1 << 30);
+                let disk_path = conn.create_overlay(&creation_pool, &name, &seed, capacity)?;
+                let defined = conn.define_desktop(&DesktopDefinition {
+                    name: &name,
+                    class: &class,
+                    disk_path: &disk_path,
+                    disk_format: "qcow2",
+                    meta: &meta,
+                    display_password: &display_password,
+                });
+                if let Err(e) = defined {
+                    // Leave nothing behind: the volume without its domain is useless.
+                    let _ = conn.delete_volume(
+                        &creation_pool,
+                        &deskpool_core::model::desktop_volume_name(&name),
+                    );
+                    return Err(e);
+                }
+                Ok(())
+            })
+            .await;
+            if made.is_ok() && !simulated.is_zero() {
+                tokio::time::sleep(simulated).await;
             }
-            Ok(())
+            made
         })
-        .await;
-        if made.is_ok() && !pacer.simulated.clone.is_zero() {
-            tokio::time::sleep(pacer.simulated.clone).await;
-        }
-        made
+        .await
     };
     if let Err(error) = made {
         return Outcome::CreateFailed {
@@ -324,7 +347,7 @@ pub async fn create(job: NewDesktop) -> Outcome {
         persistent: true,
         disk_problem: None,
     };
-    boot(conn, desktop, pacer, now, wait_for_guest).await
+    boot(conn, desktop, pacer, now, wait_for_guest, limit).await
 }
 
 /// Boots a desktop in the creation pool and, once it runs, moves it to the buffer; or, when
@@ -335,11 +358,9 @@ pub async fn boot(
     pacer: Pacer,
     now: i64,
     wait_for_guest: bool,
+    limit: Duration,
 ) -> Outcome {
     let _slot = pacer.boots.acquire().await;
-    if !pacer.simulated.boot.is_zero() {
-        tokio::time::sleep(pacer.simulated.boot).await;
-    }
     let mut ready = desktop.clone();
     if !wait_for_guest {
         ready.meta.pool = PoolState::Buffer;
@@ -349,24 +370,31 @@ pub async fn boot(
     let meta = ready.meta.clone();
     let name = desktop.name.clone();
     let c = conn.clone();
-    let result = blocking("boot", move || {
-        if !c.is_running(&name)? {
-            c.start(&name)?;
+    let simulated = pacer.simulated.boot;
+    let result = within("booting", limit, async move {
+        if !simulated.is_zero() {
+            tokio::time::sleep(simulated).await;
         }
-        if !c.is_running(&name)? {
-            return Err(HvError::new(
-                deskpool_hypervisor::HvErrorKind::Libvirt,
-                "boot",
-                &name,
-                c.uri(),
-                "the domain stopped right after it started",
-            ));
-        }
-        if wait_for_guest {
-            // Still "creation" on the host: nothing to write until the guest answers.
-            return Ok(());
-        }
-        c.set_meta(&name, &meta)
+        blocking("boot", move || {
+            if !c.is_running(&name)? {
+                c.start(&name)?;
+            }
+            if !c.is_running(&name)? {
+                return Err(HvError::new(
+                    deskpool_hypervisor::HvErrorKind::Libvirt,
+                    "boot",
+                    &name,
+                    c.uri(),
+                    "the domain stopped right after it started",
+                ));
+            }
+            if wait_for_guest {
+                // Still "creation" on the host: nothing to write until the guest answers.
+                return Ok(());
+            }
+            c.set_meta(&name, &meta)
+        })
+        .await
     })
     .await;
     match result {
@@ -384,7 +412,8 @@ pub async fn boot(
             left.meta.attempts += 1;
             let meta = left.meta.clone();
             let name = desktop.name.clone();
-            let _ = blocking("record attempt", move || conn.set_meta(&name, &meta)).await;
+            let record = blocking("record attempt", move || conn.set_meta(&name, &meta));
+            let _ = within("recording the attempt", limit, record).await;
             Outcome::CreateFailed {
                 host: desktop.host.clone(),
                 class: desktop.meta.class.clone(),
@@ -597,30 +626,48 @@ pub async fn restart(conn: HostConnection, desktop: ObservedDesktop) -> Outcome 
 
 /// Destroys a desktop: marks it retired first (so an interruption cannot bring it back into
 /// a pool), then stops it, undefines it and deletes its disk.
-pub async fn destroy(
-    conn: HostConnection,
-    host: String,
-    desktop: String,
-    known: Option<ObservedDesktop>,
-    creation_pool: String,
-    now: i64,
-    why: String,
-) -> Outcome {
+/// A desktop to destroy, undefine and whose disk to delete.
+pub struct Removal {
+    pub host: String,
+    pub desktop: String,
+    /// Its last known state: relabelled retired first, so a crash mid-way leaves it marked.
+    pub known: Option<ObservedDesktop>,
+    pub creation_pool: String,
+    pub now: i64,
+    pub why: String,
+    /// `[engine] remove_timeout_secs`.
+    pub limit: Duration,
+}
+
+pub async fn destroy(conn: HostConnection, removal: Removal) -> Outcome {
+    let Removal {
+        host,
+        desktop,
+        known,
+        creation_pool,
+        now,
+        why,
+        limit,
+    } = removal;
     let name = desktop.clone();
     let class = known.as_ref().map(|d| d.meta.class.clone());
-    let result = blocking("destroy", move || {
-        if let Some(mut d) = known
-            && d.meta.pool != PoolState::Retired
-        {
-            d.meta.pool = PoolState::Retired;
-            d.meta.changed_at = now;
-            match conn.set_meta(&name, &d.meta) {
-                Err(e) if !e.is_not_found() => return Err(e),
-                _ => {}
+    let result = within(
+        "destroying the desktop",
+        limit,
+        blocking("destroy", move || {
+            if let Some(mut d) = known
+                && d.meta.pool != PoolState::Retired
+            {
+                d.meta.pool = PoolState::Retired;
+                d.meta.changed_at = now;
+                match conn.set_meta(&name, &d.meta) {
+                    Err(e) if !e.is_not_found() => return Err(e),
+                    _ => {}
+                }
             }
-        }
-        conn.remove_desktop(&name, &creation_pool)
-    })
+            conn.remove_desktop(&name, &creation_pool)
+        }),
+    )
     .await;
     match result {
         Ok(()) => Outcome::Destroyed {
@@ -642,9 +689,11 @@ pub async fn delete_volume(
     host: String,
     pool: String,
     volume: String,
+    limit: Duration,
 ) -> Outcome {
     let v = volume.clone();
-    match blocking("delete volume", move || conn.delete_volume(&pool, &v)).await {
+    let delete = blocking("delete volume", move || conn.delete_volume(&pool, &v));
+    match within("deleting the volume", limit, delete).await {
         Ok(()) => Outcome::VolumeDeleted { host, volume },
         Err(error) => Outcome::VolumeDeleteFailed {
             host,
@@ -729,13 +778,13 @@ pub async fn delete_seed_copy(
     pool: String,
     class: String,
     version: String,
+    limit: Duration,
 ) -> Outcome {
     let (c, v) = (class.clone(), version.clone());
-    match blocking("delete seed copy", move || {
+    let delete = blocking("delete seed copy", move || {
         conn.delete_seed_copy(&pool, &c, &v)
-    })
-    .await
-    {
+    });
+    match within("deleting the seed copy", limit, delete).await {
         Ok(()) => Outcome::SeedCopyDeleted {
             host,
             class,
@@ -785,5 +834,32 @@ pub async fn run_host_command(
                 stderr: text.trim().to_string(),
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_step_past_its_limit_is_given_up_as_stuck_and_one_within_it_is_not() {
+        let never = std::future::pending::<Result<(), JobError>>();
+        let e = within("deleting the volume", Duration::from_secs(300), never)
+            .await
+            .expect_err("a step that never ends is stuck");
+        assert_eq!(e.kind, JobErrorKind::Stuck);
+        assert!(
+            e.message
+                .starts_with("deleting the volume did not finish within 300 s"),
+            "{e}"
+        );
+        let quick = async {
+            tokio::time::sleep(Duration::from_secs(299)).await;
+            Ok::<_, JobError>(7)
+        };
+        assert_eq!(
+            within("booting", Duration::from_secs(300), quick).await,
+            Ok(7)
+        );
     }
 }

@@ -22,6 +22,8 @@ const ENGINE_KEYS: &[&str] = &[
     "max_attempts",
     "retry_base_secs",
     "retry_max_secs",
+    "create_timeout_secs",
+    "remove_timeout_secs",
     "timezone",
     "holidays",
     "state_dir",
@@ -61,6 +63,12 @@ pub(super) fn engine(d: &mut Diag, s: &Section, base_dir: &Path) -> Option<Engin
             );
         }
     }
+    let create_timeout_secs = s.opt(d, "create_timeout_secs", def.create_timeout_secs, |f, d| {
+        f.int(d, 1, 86_400)
+    });
+    let remove_timeout_secs = s.opt(d, "remove_timeout_secs", def.remove_timeout_secs, |f, d| {
+        f.int(d, 1, 86_400)
+    });
     let timezone = s.opt(d, "timezone", def.timezone, |f, d| timezone(f, d));
     let holidays = s.opt(d, "holidays", def.holidays, |f, d| {
         super::calendar::holidays(f, d)
@@ -77,6 +85,8 @@ pub(super) fn engine(d: &mut Diag, s: &Section, base_dir: &Path) -> Option<Engin
         max_attempts: max_attempts?,
         retry_base_secs: retry_base_secs?,
         retry_max_secs: retry_max_secs?,
+        create_timeout_secs: create_timeout_secs?,
+        remove_timeout_secs: remove_timeout_secs?,
         timezone: timezone?,
         holidays: holidays?,
         state_dir: state_dir?,

@@ -64,6 +64,13 @@ impl BrokerSettings {
     }
 }
 
+/// A clone of a desktop's disk is an overlay (seconds) and its boot a few seconds more: ten
+/// minutes is far past a slow host and still short of a stuck call left forever.
+pub const DEFAULT_CREATE_TIMEOUT_SECS: u64 = 600;
+/// Destroying a domain and deleting its overlay take seconds; a NFS-backed pool that hangs
+/// should not hold the desktop's slot for longer than this.
+pub const DEFAULT_REMOVE_TIMEOUT_SECS: u64 = 300;
+
 /// Engine-wide settings (`[engine]` in the config file).
 #[derive(Debug, Clone, PartialEq)]
 pub struct EngineSettings {
@@ -82,6 +89,12 @@ pub struct EngineSettings {
     /// First retry delay; doubled per failure up to `retry_max_secs`.
     pub retry_base_secs: u64,
     pub retry_max_secs: u64,
+    /// A desktop's creation step (its disk made and its domain defined) or its boot that has not
+    /// finished in this long is given up as stuck and retried with backoff.
+    pub create_timeout_secs: u64,
+    /// A removal (a desktop destroyed and undefined, a volume or a seed copy deleted) that has
+    /// not finished in this long is given up as stuck and tried again at a later pass.
+    pub remove_timeout_secs: u64,
     /// Time zone in which policy periods, events and holidays are read.
     pub timezone: TimeZone,
     /// The site's holidays (`[engine] holidays`, sorted by the loader): on these days the
@@ -102,6 +115,8 @@ impl Default for EngineSettings {
             max_attempts: 3,
             retry_base_secs: 5,
             retry_max_secs: 300,
+            create_timeout_secs: DEFAULT_CREATE_TIMEOUT_SECS,
+            remove_timeout_secs: DEFAULT_REMOVE_TIMEOUT_SECS,
             timezone: TimeZone::UTC,
             holidays: Vec::new(),
             state_dir: None,

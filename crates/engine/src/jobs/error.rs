@@ -15,6 +15,9 @@ pub enum JobErrorKind {
     WorkerLost,
     /// The desktop's checks found it unusable (not running, its disk gone).
     Unusable,
+    /// The step did not finish within its time limit (`create_timeout_secs`,
+    /// `remove_timeout_secs`); libvirt may still be working on it.
+    Stuck,
 }
 
 /// A failed job step: its kind, and the text the event log shows.
@@ -30,6 +33,16 @@ impl JobError {
         JobError {
             kind: JobErrorKind::WorkerLost,
             message: format!("{what}: worker thread failed: {detail}"),
+        }
+    }
+
+    pub fn stuck(what: &str, limit: Duration) -> Self {
+        JobError {
+            kind: JobErrorKind::Stuck,
+            message: format!(
+                "{what} did not finish within {} s; given up as stuck (libvirt may still finish it)",
+                limit.as_secs()
+            ),
         }
     }
 

@@ -190,6 +190,7 @@ async fn run(
             now,
             term,
             pacing: _,
+            limit,
         } => jobs::create(NewDesktop {
             host,
             conn: conn(),
@@ -200,6 +201,7 @@ async fn run(
             now,
             term,
             pacer: pacer(),
+            limit,
         })
         .await
         .into(),
@@ -207,8 +209,9 @@ async fn run(
             desktop,
             now,
             wait_for_guest,
+            limit,
             ..
-        } => jobs::boot(conn(), desktop, pacer(), now, wait_for_guest)
+        } => jobs::boot(conn(), desktop, pacer(), now, wait_for_guest, limit)
             .await
             .into(),
         Job::Probe {
@@ -252,12 +255,29 @@ async fn run(
             creation_pool,
             now,
             why,
-        } => jobs::destroy(conn(), host, desktop, known, creation_pool, now, why)
+            limit,
+        } => jobs::destroy(
+            conn(),
+            jobs::Removal {
+                host,
+                desktop,
+                known,
+                creation_pool,
+                now,
+                why,
+                limit,
+            },
+        )
+        .await
+        .into(),
+        Job::DeleteVolume {
+            host,
+            pool,
+            volume,
+            limit,
+        } => jobs::delete_volume(conn(), host, pool, volume, limit)
             .await
             .into(),
-        Job::DeleteVolume { host, pool, volume } => {
-            jobs::delete_volume(conn(), host, pool, volume).await.into()
-        }
         Job::CopySeed {
             host,
             source_host,
@@ -290,7 +310,8 @@ async fn run(
             pool,
             class,
             version,
-        } => jobs::delete_seed_copy(conn(), host, pool, class, version)
+            limit,
+        } => jobs::delete_seed_copy(conn(), host, pool, class, version, limit)
             .await
             .into(),
         Job::Activate { host, command } => {

@@ -3,6 +3,14 @@
 use super::*;
 
 impl EngineState {
+    fn create_limit(&self) -> Duration {
+        Duration::from_secs(self.fleet.engine.create_timeout_secs)
+    }
+
+    fn remove_limit(&self) -> Duration {
+        Duration::from_secs(self.fleet.engine.remove_timeout_secs)
+    }
+
     /// The pacing of `class`'s clones and boots on each host.
     pub(super) fn pacing(&self, class: &ClassSpec) -> Pacing {
         Pacing {
@@ -120,6 +128,7 @@ impl EngineState {
             now: stamp,
             term: self.leadership.term,
             pacing,
+            limit: self.create_limit(),
         };
         self.spawn(JobKey::Desktop(name), job);
     }
@@ -141,6 +150,7 @@ impl EngineState {
             pacing,
             now: stamp,
             wait_for_guest: spec.ready.needs_probe(),
+            limit: self.create_limit(),
         };
         self.spawn(JobKey::Desktop(desktop), job);
     }
@@ -226,6 +236,7 @@ impl EngineState {
                 creation_pool: pool,
                 now: now.as_second(),
                 why,
+                limit: self.remove_limit(),
             },
         );
     }
@@ -294,7 +305,12 @@ impl EngineState {
         }
         self.spawn(
             JobKey::Volume(host.clone(), volume.clone()),
-            Job::DeleteVolume { host, pool, volume },
+            Job::DeleteVolume {
+                host,
+                pool,
+                volume,
+                limit: self.remove_limit(),
+            },
         );
     }
 
@@ -352,6 +368,7 @@ impl EngineState {
                 pool,
                 class,
                 version,
+                limit: self.remove_limit(),
             },
         );
     }

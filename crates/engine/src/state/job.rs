@@ -60,6 +60,9 @@ pub enum Job {
         /// The leader's term, written in the desktop's metadata (0 without `[ha]`).
         term: u64,
         pacing: Pacing,
+        /// Past this, the disk and definition step, or the boot, is given up as stuck
+        /// (`[engine] create_timeout_secs`).
+        limit: Duration,
     },
     Boot {
         desktop: ObservedDesktop,
@@ -68,6 +71,7 @@ pub enum Job {
         /// The class waits for its guest to answer: the desktop stays in creation once it
         /// runs (a [`Job::Probe`] moves it on), instead of joining the buffer.
         wait_for_guest: bool,
+        limit: Duration,
     },
     /// Ask a running desktop in creation whether its guest is ready (its agent answers, and
     /// the class's ready command exits 0); if so, move it to the buffer.
@@ -108,11 +112,14 @@ pub enum Job {
         creation_pool: String,
         now: i64,
         why: String,
+        /// Past this, the removal is given up as stuck (`[engine] remove_timeout_secs`).
+        limit: Duration,
     },
     DeleteVolume {
         host: String,
         pool: String,
         volume: String,
+        limit: Duration,
     },
     CopySeed {
         host: String,
@@ -129,6 +136,7 @@ pub enum Job {
         pool: String,
         class: String,
         version: String,
+        limit: Duration,
     },
     /// Run the host's activation command (if any), then report it activated.
     Activate {
