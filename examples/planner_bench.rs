@@ -146,6 +146,7 @@ struct Data {
     now: Timestamp,
     /// Expected logins per predictive class (none in this fleet: every class uses its rule).
     forecasts: HashMap<String, f64>,
+    measured_ready: HashMap<String, u64>,
 }
 
 fn build(a: Point) -> Data {
@@ -247,6 +248,7 @@ fn build(a: Point) -> Data {
         memory: PlanMemory::default(),
         now,
         forecasts: HashMap::new(),
+        measured_ready: HashMap::new(),
     }
 }
 
@@ -259,6 +261,7 @@ fn input(d: &Data) -> PlanInput<'_> {
         memory: &d.memory,
         now: d.now,
         forecasts: &d.forecasts,
+        measured_ready: &d.measured_ready,
     }
 }
 

@@ -450,6 +450,19 @@ fn every_variant_of_a_snapshot_keeps_its_wire_form() {
             why: None,
             held_until: None,
         },
+        timings: {
+            use deskpool_core::timings::{Step, StepTimings};
+            let mut t = StepTimings::default();
+            for (step, secs) in [
+                (Step::Clone, 0.5),
+                (Step::Boot, 1.25),
+                (Step::Ready, 24.0),
+                (Step::Whole, 25.75),
+            ] {
+                t.record("h1", "office", step, secs);
+            }
+            t.views()
+        },
     };
     let json = pretty(&snapshot);
     check("snapshot_variants", json.clone());

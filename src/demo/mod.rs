@@ -11,7 +11,7 @@ pub use driver::drive;
 use std::sync::Arc;
 use std::time::Duration;
 
-use deskpool_core::clock::ScaledClock;
+use deskpool_core::clock::{Clock as _, ScaledClock};
 use deskpool_engine::jobs::StepDelays;
 
 /// The demo as started: its accelerated clock and how long (in demo time) its simulated hosts

@@ -51,6 +51,9 @@ pub struct Snapshot {
     /// This controller's place in the election (`role: alone` without `[ha]`).
     #[serde(default)]
     pub leadership: deskpool_core::leadership::Leadership,
+    /// How long making desktops took, per host and class (recent samples).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub timings: Vec<deskpool_core::timings::TimingView>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -7,6 +7,11 @@ use jiff::{SignedDuration, Timestamp};
 
 pub trait Clock: Send + Sync {
     fn now(&self) -> Timestamp;
+    /// Clock seconds per real second: 1, except the demo's faster working day. Real durations
+    /// (how long a boot took) are multiplied by it to be compared with the clock's.
+    fn speed(&self) -> u32 {
+        1
+    }
 }
 
 pub struct SystemClock;
@@ -55,9 +60,6 @@ impl ScaledClock {
             speed: speed.max(1),
         }
     }
-    pub fn speed(&self) -> u32 {
-        self.speed
-    }
     /// The real instant at which this clock shows `at` (now, when `at` is past).
     pub fn real_instant(&self, at: Timestamp) -> std::time::Instant {
         let ahead = at.duration_since(self.start).as_secs_f64().max(0.0) / f64::from(self.speed);
@@ -69,6 +71,10 @@ impl Clock for ScaledClock {
     fn now(&self) -> Timestamp {
         let real = self.real_start.elapsed().as_secs_f64() * f64::from(self.speed);
         self.start + SignedDuration::from_secs_f64(real)
+    }
+
+    fn speed(&self) -> u32 {
+        self.speed
     }
 }
 

@@ -12,4 +12,5 @@ pub mod plan;
 pub mod policy;
 pub mod readiness;
 pub mod retry;
+pub mod timings;
 pub mod xml;

@@ -101,6 +101,7 @@ fn targets(fleet: &Fleet, now: &str) -> (u32, u32, Option<usize>) {
         memory: &PlanMemory::default(),
         now,
         forecasts: &HashMap::new(),
+        measured_ready: &HashMap::new(),
     });
     let c = &p.classes[0];
     (c.production_target, c.buffer_target, c.period)

@@ -91,6 +91,13 @@ pub enum Outcome {
     Booted {
         desktop: ObservedDesktop,
     },
+    /// What a creation or a boot ended with, and how long its steps took once their pacing
+    /// slots were held (for the measured times; `None`: the step did not run or failed).
+    Made {
+        outcome: Box<Outcome>,
+        clone: Option<Duration>,
+        boot: Option<Duration>,
+    },
     /// A probe found a desktop in creation not ready yet: `why` is what it saw (no agent
     /// connected, the ready command failing, ...).
     NotReady {
@@ -297,6 +304,7 @@ pub async fn create(job: NewDesktop) -> Outcome {
     let wait_for_guest = class.ready.needs_probe();
     let made = {
         let _slot = pacer.clones.acquire().await;
+        let began = tokio::time::Instant::now();
         let (conn, name, meta) = (conn.clone(), name.clone(), meta.clone());
         let simulated = pacer.simulated.clone;
         within("creating the disk and domain", limit, async move {
@@ -329,16 +337,20 @@ pub async fn create(job: NewDesktop) -> Outcome {
             made
         })
         .await
+        .map(|()| began.elapsed())
     };
-    if let Err(error) = made {
-        return Outcome::CreateFailed {
-            host,
-            class: class_name,
-            desktop: name,
-            left: None,
-            error,
-        };
-    }
+    let cloned = match made {
+        Ok(took) => took,
+        Err(error) => {
+            return Outcome::CreateFailed {
+                host,
+                class: class_name,
+                desktop: name,
+                left: None,
+                error,
+            };
+        }
+    };
     let desktop = ObservedDesktop {
         name: name.clone(),
         host: host.clone(),
@@ -347,7 +359,14 @@ pub async fn create(job: NewDesktop) -> Outcome {
         persistent: true,
         disk_problem: None,
     };
-    boot(conn, desktop, pacer, now, wait_for_guest, limit).await
+    match boot(conn, desktop, pacer, now, wait_for_guest, limit).await {
+        Outcome::Made { outcome, boot, .. } => Outcome::Made {
+            outcome,
+            clone: Some(cloned),
+            boot,
+        },
+        other => other,
+    }
 }
 
 /// Boots a desktop in the creation pool and, once it runs, moves it to the buffer; or, when
@@ -361,6 +380,7 @@ pub async fn boot(
     limit: Duration,
 ) -> Outcome {
     let _slot = pacer.boots.acquire().await;
+    let began = tokio::time::Instant::now();
     let mut ready = desktop.clone();
     if !wait_for_guest {
         ready.meta.pool = PoolState::Buffer;
@@ -397,7 +417,8 @@ pub async fn boot(
         .await
     })
     .await;
-    match result {
+    let took = result.is_ok().then(|| began.elapsed());
+    let outcome = match result {
         Ok(()) if wait_for_guest => Outcome::Booted { desktop: ready },
         Ok(()) => Outcome::Desktop {
             desktop: ready,
@@ -422,6 +443,11 @@ pub async fn boot(
                 error,
             }
         }
+    };
+    Outcome::Made {
+        outcome: Box::new(outcome),
+        clone: None,
+        boot: took,
     }
 }
 

@@ -145,6 +145,7 @@ impl Driver {
             read_only: options.read_only,
             paused: options.paused,
             keep_history: history_path.is_some(),
+            clock_speed: options.clock.speed(),
         };
         let now = Now {
             mono: Duration::ZERO,

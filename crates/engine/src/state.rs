@@ -144,6 +144,9 @@ pub struct Settings {
     pub paused: bool,
     /// The demand history is kept (saved with [`Effect::SaveHistory`]).
     pub keep_history: bool,
+    /// The clock's seconds per real second (the demo runs faster; 0 reads as 1): measured
+    /// step times are kept in the clock's seconds, as the policy's `ready_secs` is.
+    pub clock_speed: u32,
 }
 
 /// The shortest time between two passes.
@@ -332,6 +335,12 @@ pub struct EngineState {
     /// Desktops in creation whose guest is awaited, with when they were booted (or first
     /// seen running, for one booted before this engine started).
     booted_at: HashMap<String, Duration>,
+    /// How long making desktops took, per host and class (shown, and the planner's look-ahead).
+    timings: deskpool_core::timings::StepTimings,
+    /// Clone + boot seconds of desktops whose guest is not ready yet, for their whole time.
+    made_secs: HashMap<String, f64>,
+    /// [`Settings::clock_speed`], at least 1.
+    clock_speed: f64,
     /// Desktops whose guest did not answer yet, with when to probe them again.
     probe_due: HashMap<String, Duration>,
     /// Where users reach each desktop, as read when it became ready or was handed out.
@@ -398,6 +407,9 @@ impl EngineState {
             login_windows: LoginWindows::default(),
             seeds_missing: HashSet::new(),
             booted_at: HashMap::new(),
+            timings: Default::default(),
+            made_secs: HashMap::new(),
+            clock_speed: f64::from(settings.clock_speed.max(1)),
             probe_due: HashMap::new(),
             reach: HashMap::new(),
             last_reload: None,

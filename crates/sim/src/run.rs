@@ -55,6 +55,7 @@ use deskpool_core::plan::{self, Action, HostStatus, PlanInput, PlanMemory};
 use deskpool_core::policy::Fleet;
 use deskpool_core::readiness::BootOutcome;
 use deskpool_core::retry::RetryBounds;
+use deskpool_core::timings::{Step, StepTimings};
 
 /// Timings of the host model and of the loop.
 #[derive(Debug, Clone)]
@@ -155,6 +156,10 @@ struct Sim<'a> {
     give_ups: HashMap<usize, u32>,
     /// Every login's outcome with its time, for the windows and hours of the report.
     logins: Vec<LoginRecord>,
+    /// Desktops being made: (host, when their clone began), for the measured time to ready.
+    making: HashMap<String, (String, i64)>,
+    /// The engine's measurements of making desktops, recorded the same way.
+    timings: StepTimings,
 }
 
 /// Replays `trace` (parsed against `fleet`) and measures what users saw.
@@ -198,6 +203,8 @@ pub fn simulate_with_hand_outs(
         passes: 0,
         hand_outs: Vec::new(),
         give_ups: HashMap::new(),
+        making: HashMap::new(),
+        timings: StepTimings::default(),
         logins: Vec::new(),
     };
     let tick = opts.tick_secs.max(1);
@@ -319,10 +326,12 @@ impl Sim<'_> {
             Ev::BootDone(name) => {
                 if let Some((class, _)) = self.model.phase_of(&name) {
                     self.give_ups.remove(&class);
-                    self.model
-                        .busy
-                        .class_backoff
-                        .remove(&self.fleet.classes[class].name);
+                    let class_name = &self.fleet.classes[class].name;
+                    self.model.busy.class_backoff.remove(class_name);
+                    if let Some((host, began)) = self.making.remove(&name) {
+                        let whole = (self.now - began) as f64;
+                        self.timings.record(&host, class_name, Step::Whole, whole);
+                    }
                     self.ready(class, &name);
                 }
             }
@@ -377,6 +386,7 @@ impl Sim<'_> {
     /// in a row, up to `retry_max_secs`).
     fn given_up(&mut self, class: usize, name: &str) {
         let spec = &self.fleet.classes[class];
+        self.making.remove(name);
         self.model.remove(name);
         self.ledger.failed(&spec.name);
         let failures = self.give_ups.entry(class).or_default();
@@ -517,9 +527,11 @@ impl Sim<'_> {
                     now,
                     active_hosts,
                     stock,
+                    self.timings.time_to_ready_secs(&class.name),
                 );
             }
         }
+        let measured_ready = self.timings.measured_ready(self.fleet);
         self.model.busy.owed_replacements = self.ledger.owed_for_plan();
         let plan = plan::plan(&PlanInput {
             fleet: self.fleet,
@@ -529,6 +541,7 @@ impl Sim<'_> {
             memory: &self.memory,
             now,
             forecasts: &self.forecasts,
+            measured_ready: &measured_ready,
         });
         self.passes += 1;
         self.memory = plan.memory;
@@ -550,6 +563,7 @@ impl Sim<'_> {
                     return;
                 };
                 let name = self.model.create(ci, &class, &host, &version, now);
+                self.making.insert(name.clone(), (host.clone(), now));
                 self.ledger.created(&class);
                 self.schedule(now + self.opts.clone_secs, Ev::CloneDone(name));
             }

@@ -142,6 +142,19 @@ pub fn snapshot(fleet: &Fleet, desktops: usize, at: Timestamp) -> Snapshot {
             retry_in_secs: None,
         })
         .collect();
+    // The first class measured on the first host: a few seconds to clone and boot, its guest
+    // ready half a minute later.
+    let mut timings = deskpool_core::timings::StepTimings::default();
+    if let (Some(class), Some(host)) = (fleet.classes.first(), fleet.hosts.first()) {
+        use deskpool_core::timings::Step;
+        for i in 0..8 {
+            let i = f64::from(i);
+            timings.record(&host.name, &class.name, Step::Clone, 0.4 + 0.05 * i);
+            timings.record(&host.name, &class.name, Step::Boot, 1.2 + 0.1 * i);
+            timings.record(&host.name, &class.name, Step::Ready, 24.0 + i);
+            timings.record(&host.name, &class.name, Step::Whole, 26.0 + i);
+        }
+    }
     Snapshot {
         at: Some(at),
         paused: false,
@@ -155,5 +168,6 @@ pub fn snapshot(fleet: &Fleet, desktops: usize, at: Timestamp) -> Snapshot {
         steady: false,
         events_dropped: 0,
         leadership: Default::default(),
+        timings: timings.views(),
     }
 }

@@ -619,7 +619,8 @@ impl DemandModel {
     /// The mean a predictive class's spare is planned from, the one rule of the engine and the
     /// simulator: [`Self::planning_mean`] over [`Self::lead_horizon`], with the refill rate that
     /// of the class's pacing on `active_hosts` (the slower of clones and boots per host, one
-    /// build per `ready_secs`) and `stock` its desktops ready or in creation.
+    /// build per lead time) and `stock` its desktops ready or in creation. The lead time is the
+    /// policy's `ready_secs`, or `measured_ready` (the measured time to ready) when longer.
     pub fn plan_mean_for(
         &self,
         class: &ClassSpec,
@@ -627,8 +628,9 @@ impl DemandModel {
         now: Timestamp,
         active_hosts: usize,
         stock: u64,
+        measured_ready: Option<u64>,
     ) -> f64 {
-        let lead = class.policy.ready_secs;
+        let lead = crate::timings::lead_secs(class.policy.ready_secs, measured_ready);
         let pacing = &class.policy.pacing;
         let per_host = pacing.clones_per_host.min(pacing.boots_per_host);
         let refill = f64::from(per_host) * active_hosts as f64 / lead.max(1) as f64;

@@ -126,6 +126,10 @@ pub struct PlanInput<'a> {
     /// (from [`super::demand::DemandModel::forecast`], computed by the caller). A predictive
     /// class missing here counts as expecting none (its spare is then the floor, at least 1).
     pub forecasts: &'a HashMap<String, f64>,
+    /// Per class, the measured time a desktop takes from its clone to the buffer
+    /// ([`crate::timings::StepTimings::time_to_ready_secs`]); the look-ahead is the longer of
+    /// it and the policy's `ready_secs`. A class missing here looks ahead by `ready_secs`.
+    pub measured_ready: &'a HashMap<String, u64>,
 }
 
 /// Why a desktop is destroyed.

@@ -247,6 +247,7 @@ fn placement_chooses_the_hosts_the_stable_resort_per_creation_chose() {
             memory: &memory,
             now: "2026-01-05T10:00:00Z".parse().unwrap(),
             forecasts: &forecasts,
+            measured_ready: &HashMap::new(),
         };
         let index = ClassIndex::new(&fleet);
         let jobs = BusyIndex::new(&input);
@@ -349,6 +350,7 @@ fn a_host_that_just_received_a_desktop_goes_before_the_hosts_its_load_now_equals
         memory: &memory,
         now: "2026-01-05T10:00:00Z".parse().unwrap(),
         forecasts: &forecasts,
+        measured_ready: &HashMap::new(),
     };
     let index = ClassIndex::new(&fleet);
     let mut hosts = Hosts::new(&input, &index);

@@ -18,7 +18,11 @@ pub(super) struct Targets {
 pub(super) fn class_targets(input: &PlanInput<'_>, class: &ClassSpec, production: u32) -> Targets {
     let policy = &class.policy;
     let now = input.now;
-    let ahead = now + SignedDuration::from_secs(policy.ready_secs as i64);
+    let lead = crate::timings::lead_secs(
+        policy.ready_secs,
+        input.measured_ready.get(&class.name).copied(),
+    );
+    let ahead = now + SignedDuration::from_secs(lead as i64);
     let now_period = policy.in_force_at(now, &input.fleet.engine);
     let ahead_period = policy.in_force_at(ahead, &input.fleet.engine);
     let expected_of = |p: InForce| p.production;

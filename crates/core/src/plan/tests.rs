@@ -182,6 +182,7 @@ pub(super) fn run(
         memory,
         now,
         forecasts: &HashMap::new(),
+        measured_ready: &HashMap::new(),
     })
 }
 
@@ -372,6 +373,37 @@ fn production_target_looks_ahead_by_the_ready_time() {
     );
     assert_eq!(p.classes[0].production_target, 0);
     assert_eq!(p.classes[0].buffer_target, 2);
+}
+
+#[test]
+fn desktops_measured_slower_than_the_ready_time_are_looked_ahead_for_by_their_time() {
+    let mut c = class("office", rule(2, 0, 10), 100);
+    c.policy.periods = vec![weekday_period("07:00", "18:00", 10, rule(4, 0, 10))];
+    let f = fleet(vec![c], vec![host("h1", 50, false)]);
+    let hosts = [seeded(&f, "h1", HostStatus::Active)];
+    let at = |now: &str, measured: &HashMap<String, u64>| {
+        plan(&PlanInput {
+            fleet: &f,
+            hosts: &hosts,
+            desktops: &[],
+            busy: &Busy::default(),
+            memory: &PlanMemory::default(),
+            now: monday(now),
+            forecasts: &HashMap::new(),
+            measured_ready: measured,
+        })
+        .classes[0]
+            .production_target
+    };
+    // 06:55 + ready_secs 90 is before the period: nothing asked for yet...
+    assert_eq!(at("06:55", &HashMap::new()), 0);
+    // ...but desktops measured to take 6 minutes to make are asked for now.
+    let slow = HashMap::from([("office".to_string(), 360)]);
+    assert_eq!(at("06:55", &slow), 10);
+    // Measured faster than ready_secs: the policy's look-ahead stands.
+    let fast = HashMap::from([("office".to_string(), 30)]);
+    assert_eq!(at("06:59", &fast), 10);
+    assert_eq!(at("06:55", &fast), 0);
 }
 
 #[test]
@@ -1321,6 +1353,7 @@ fn run_forecast(f: &Fleet, desktops: &[ObservedDesktop], forecast: Option<f64>) 
         memory: &PlanMemory::default(),
         now: monday("12:00"),
         forecasts: &forecasts,
+        measured_ready: &HashMap::new(),
     })
 }
 

@@ -26,8 +26,20 @@ impl EngineState {
 
     pub(super) fn job_done(&mut self, id: JobId, outcome: Outcome) {
         self.job_ended(id);
+        self.apply_outcome(outcome);
+    }
+
+    fn apply_outcome(&mut self, outcome: Outcome) {
         let seq = self.next_seq();
         match outcome {
+            Outcome::Made {
+                outcome,
+                clone,
+                boot,
+            } => {
+                self.record_made(&outcome, clone, boot);
+                self.apply_outcome(*outcome);
+            }
             Outcome::Connected {
                 host,
                 identity,
@@ -172,14 +184,53 @@ impl EngineState {
         }
     }
 
+    /// The measured steps of a creation or a boot (`outcome` is what it ended with).
+    fn record_made(&mut self, outcome: &Outcome, clone: Option<Duration>, boot: Option<Duration>) {
+        use deskpool_core::timings::Step;
+        let (desktop, ready) = match outcome {
+            Outcome::Desktop { desktop, .. } => (desktop, true),
+            Outcome::Booted { desktop } => (desktop, false),
+            _ => return,
+        };
+        let (host, class) = (desktop.host.as_str(), desktop.meta.class.as_str());
+        if let Some(c) = clone {
+            self.timings
+                .record(host, class, Step::Clone, c.as_secs_f64());
+        }
+        if let Some(b) = boot {
+            self.timings
+                .record(host, class, Step::Boot, b.as_secs_f64());
+        }
+        // Only a desktop made from its clone on has a whole time (not a boot tried again).
+        let (Some(c), Some(b)) = (clone, boot) else {
+            return;
+        };
+        let made = (c + b).as_secs_f64() * self.clock_speed;
+        if ready {
+            self.timings.record(host, class, Step::Ready, 0.0);
+            self.timings.record(host, class, Step::Whole, made);
+        } else {
+            self.made_secs.insert(desktop.name.clone(), made);
+        }
+    }
+
     /// A probe found the guest ready and labelled the desktop "buffer".
     fn guest_ready(&mut self, desktop: ObservedDesktop, reach: crate::jobs::Reach, seq: u64) {
+        use deskpool_core::timings::Step;
         let name = desktop.name.clone();
         self.probe_due.remove(&name);
         let waited = self
             .booted_at
             .remove(&name)
             .map(|booted| self.now.mono.saturating_sub(booted));
+        if let Some(w) = waited {
+            let (host, class) = (desktop.host.as_str(), desktop.meta.class.as_str());
+            let w = w.as_secs_f64() * self.clock_speed;
+            self.timings.record(host, class, Step::Ready, w);
+            if let Some(made) = self.made_secs.remove(&name) {
+                self.timings.record(host, class, Step::Whole, made + w);
+            }
+        }
         let mut message = match waited {
             Some(w) => format!(
                 "ready in the buffer: its guest answered {} s after boot",

@@ -96,6 +96,7 @@ impl EngineState {
         // guests with them.
         let known = &self.desktops;
         self.booted_at.retain(|name, _| known.contains_key(name));
+        self.made_secs.retain(|name, _| known.contains_key(name));
         self.probe_due.retain(|name, _| known.contains_key(name));
         self.reach.retain(|name, _| known.contains_key(name));
         self.check_terms();
@@ -120,6 +121,7 @@ impl EngineState {
                 *stock.entry(d.meta.class.as_str()).or_default() += 1;
             }
         }
+        let measured_ready = self.timings.measured_ready(&self.fleet);
         let forecasts: HashMap<String, f64> = self
             .fleet
             .classes
@@ -133,6 +135,7 @@ impl EngineState {
                     now,
                     active_hosts,
                     stock,
+                    measured_ready.get(&c.name).copied(),
                 );
                 Some((c.name.clone(), mean))
             })
@@ -145,6 +148,7 @@ impl EngineState {
             memory: &self.memory,
             now,
             forecasts: &forecasts,
+            measured_ready: &measured_ready,
         });
         self.memory = plan.memory.clone();
         self.passes += 1;
@@ -311,6 +315,7 @@ impl EngineState {
             // Counted by the driver, which sends the events.
             events_dropped: 0,
             leadership: self.leadership.clone(),
+            timings: self.timings.views(),
         };
         self.effects.push(Effect::Publish(Box::new(snapshot)));
     }

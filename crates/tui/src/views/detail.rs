@@ -90,6 +90,42 @@ fn next_events(policy: &Policy, at: Option<jiff::Timestamp>, tz: &jiff::tz::Time
 
 /// A desktop's state cell: a running desktop in creation of a class that waits for its guest
 /// is still booting.
+/// How long making this class's desktops took on each host: the median of each step over
+/// the recent desktops (clone, boot, guest ready after boot, and the whole), with the whole's
+/// 90th percentile.
+fn measured(timings: &[deskpool_core::timings::TimingView], class: &str) -> String {
+    use deskpool_core::timings::Step;
+    let secs = |v: f64| {
+        if v < 10.0 {
+            format!("{v:.1}s")
+        } else {
+            format!("{v:.0}s")
+        }
+    };
+    let per_host: Vec<String> = timings
+        .iter()
+        .filter(|t| t.class == class)
+        .map(|t| {
+            let mut parts: Vec<String> = [Step::Clone, Step::Boot, Step::Ready, Step::Whole]
+                .into_iter()
+                .filter_map(|step| {
+                    let st = t.step(step)?;
+                    Some(format!("{} {}", step.label(), secs(st.median_secs)))
+                })
+                .collect();
+            if let Some(whole) = t.step(Step::Whole) {
+                parts.push(format!("p90 {} of {}", secs(whole.p90_secs), whole.samples));
+            }
+            format!("{}: {}", t.host, parts.join(", "))
+        })
+        .collect();
+    if per_host.is_empty() {
+        "nothing made yet since the engine started".to_string()
+    } else {
+        per_host.join(" · ")
+    }
+}
+
 fn state_cell(d: &DesktopView, waits_for_guest: bool) -> (&'static str, Slot) {
     if !d.running {
         ("shut off", Slot::Warning)
@@ -212,6 +248,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, class: &str, theme: &T
             ),
             Slot::Text,
         ));
+        fields.push(("measured", measured(&s.timings, class), Slot::Text));
     }
     let mut lines = Vec::new();
     for (label, text, slot) in fields {

@@ -309,3 +309,57 @@ fn a_class_ready_when_running_joins_the_buffer_at_boot_without_a_probe() {
         "the default waits for the agent: {effects:?}"
     );
 }
+
+#[test]
+fn the_steps_of_making_a_desktop_are_measured_up_to_its_guest_ready() {
+    use deskpool_core::timings::Step;
+    let (mut state, effects) = connected_engine(
+        ready_fleet("ready_timeout_secs = 60"),
+        Settings::default(),
+        vec![],
+    );
+    let (job_id, name) = match started_jobs(&effects)[..] {
+        [(id, Job::Create { name, .. })] => (id, name.clone()),
+        ref other => panic!("one create expected: {other:?}"),
+    };
+    let mut desktop = creating(&name);
+    desktop.running = true;
+    // Cloned in 2 s and booted in 3 s once their slots were held, reported at 5 s.
+    let effects = state.apply(
+        at(5.0),
+        Input::JobDone {
+            job_id,
+            outcome: Outcome::Made {
+                outcome: Box::new(Outcome::Booted { desktop }),
+                clone: Some(Duration::from_secs(2)),
+                boot: Some(Duration::from_secs(3)),
+            },
+        },
+    );
+    let s = last_snapshot(&effects);
+    assert_eq!(s.classes[0].plan.creation, 1, "booted, its guest awaited");
+    let office = &s.timings[0];
+    assert_eq!(
+        (office.host.as_str(), office.class.as_str()),
+        ("h1", "office")
+    );
+    assert_eq!(office.step(Step::Clone).unwrap().median_secs, 2.0);
+    assert_eq!(office.step(Step::Boot).unwrap().median_secs, 3.0);
+    assert!(office.step(Step::Whole).is_none(), "not ready yet");
+
+    // The guest answers 20 s after its boot: ready 20 s, whole 25 s.
+    let probe = probes(&effects)[0].0;
+    let effects = state.apply(
+        at(25.0),
+        Input::JobDone {
+            job_id: probe,
+            outcome: Outcome::Ready {
+                desktop: buffered(&name, "h1"),
+                reach: Default::default(),
+            },
+        },
+    );
+    let office = &last_snapshot(&effects).timings[0];
+    assert_eq!(office.step(Step::Ready).unwrap().median_secs, 20.0);
+    assert_eq!(office.step(Step::Whole).unwrap().median_secs, 25.0);
+}
