@@ -193,19 +193,20 @@ impl EngineState {
             _ => return,
         };
         let (host, class) = (desktop.host.as_str(), desktop.meta.class.as_str());
+        let speed = self.clock_speed;
         if let Some(c) = clone {
             self.timings
-                .record(host, class, Step::Clone, c.as_secs_f64());
+                .record(host, class, Step::Clone, c.as_secs_f64() * speed);
         }
         if let Some(b) = boot {
             self.timings
-                .record(host, class, Step::Boot, b.as_secs_f64());
+                .record(host, class, Step::Boot, b.as_secs_f64() * speed);
         }
         // Only a desktop made from its clone on has a whole time (not a boot tried again).
         let (Some(c), Some(b)) = (clone, boot) else {
             return;
         };
-        let made = (c + b).as_secs_f64() * self.clock_speed;
+        let made = (c + b).as_secs_f64() * speed;
         if ready {
             self.timings.record(host, class, Step::Ready, 0.0);
             self.timings.record(host, class, Step::Whole, made);

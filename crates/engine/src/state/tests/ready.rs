@@ -363,3 +363,39 @@ fn the_steps_of_making_a_desktop_are_measured_up_to_its_guest_ready() {
     assert_eq!(office.step(Step::Ready).unwrap().median_secs, 20.0);
     assert_eq!(office.step(Step::Whole).unwrap().median_secs, 25.0);
 }
+
+#[test]
+fn step_times_are_kept_in_the_clocks_seconds_when_it_runs_faster() {
+    use deskpool_core::timings::Step;
+    let settings = Settings {
+        clock_speed: 60,
+        ..Settings::default()
+    };
+    let (mut state, effects) =
+        connected_engine(ready_fleet("ready = \"running\""), settings, vec![]);
+    let (job_id, name) = match started_jobs(&effects)[..] {
+        [(id, Job::Create { name, .. })] => (id, name.clone()),
+        ref other => panic!("one create expected: {other:?}"),
+    };
+    let effects = state.apply(
+        at(2.0),
+        Input::JobDone {
+            job_id,
+            outcome: Outcome::Made {
+                outcome: Box::new(Outcome::Desktop {
+                    desktop: buffered(&name, "h1"),
+                    event: None,
+                }),
+                clone: Some(Duration::from_millis(500)),
+                boot: Some(Duration::from_secs(1)),
+            },
+        },
+    );
+    let office = &last_snapshot(&effects).timings[0];
+    let median = |step| office.step(step).unwrap().median_secs;
+    assert_eq!(
+        (median(Step::Clone), median(Step::Boot), median(Step::Whole)),
+        (30.0, 60.0, 90.0),
+        "the demo's clock runs 60 times faster than the real one"
+    );
+}
