@@ -27,8 +27,9 @@ define apt_install
 	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
 	  $$sudo apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing || exit 1; \
-	  for service in $(2); do \
-	    case " $$missing " in *" $$service "*) \
+	  for pair in $(2); do \
+	    package=$${pair%%:*}; service=$${pair##*:}; \
+	    case " $$missing " in *" $$package "*) \
 	      if [ -d /run/systemd/system ]; then \
 	        echo "stopping the $$service service the package started (only its tool is needed)"; \
 	        $$sudo systemctl disable --now "$$service" >/dev/null 2>&1 || true; \
@@ -45,7 +46,7 @@ deps-build: check-tools
 	$(call apt_install,$(BUILD_PACKAGES))
 
 deps-test: check-tools
-	$(call apt_install,$(TEST_PACKAGES),prometheus etcd)
+	$(call apt_install,$(TEST_PACKAGES),prometheus:prometheus etcd-server:etcd)
 
 build: deps-build
 	$(CARGO) build --release --locked
