@@ -574,6 +574,20 @@ fn ctl(
     })
 }
 
+/// The controller's place in an `[ha]` election, for `ctl status` (nothing when alone).
+fn leadership_line(l: &deskpool_core::leadership::Leadership) -> Option<String> {
+    use deskpool_core::leadership::Role;
+    let others = l.controllers.len().saturating_sub(1);
+    match l.role {
+        Role::Alone => None,
+        Role::Leader => Some(format!(
+            "controller {} leads (term {}), {others} other controller(s) registered",
+            l.controller, l.term
+        )),
+        Role::Follower | Role::Lost => Some(l.not_leading()),
+    }
+}
+
 fn ctl_status_table(s: &broker::server::Status) -> String {
     use std::fmt::Write;
     let mut out = String::new();
@@ -583,6 +597,9 @@ fn ctl_status_table(s: &broker::server::Status) -> String {
         "engine {state}, pass {}, {} jobs in flight",
         s.passes, s.jobs_in_flight
     );
+    if let Some(line) = leadership_line(&s.leadership) {
+        let _ = writeln!(out, "{line}");
+    }
     let _ = writeln!(
         out,
         "{:<16} {:>6} {:>6} {:>6} {:>8} {:>8} {:>7} {:>7}",

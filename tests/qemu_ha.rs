@@ -109,6 +109,23 @@ impl Bed {
         bed.wait(&bed.b, "b follows a", |s| {
             role(s) == "follower" && s["leadership"]["leader"]["name"] == "a"
         });
+        // What an admin reads on either machine.
+        for (c, says) in [
+            (&bed.a, "controller a leads (term "),
+            (&bed.b, "controller b is a follower: the leader is a (term "),
+        ] {
+            let out = bed
+                .world
+                .deskpool_at(&c.config, &["ctl", "status"])
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success() && text.contains(says),
+                "ctl status of {}: {text}",
+                c.name
+            );
+        }
         bed
     }
 
