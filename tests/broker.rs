@@ -1121,6 +1121,13 @@ async fn the_metrics_pass_promtool_and_login_waits_are_a_histogram() {
     .await;
     let metrics = served.text("/metrics").await;
     served.stop().await;
+    // The desktops made for the buffers were timed: their steps are in what promtool checks.
+    assert!(
+        metrics.lines().any(|l| l.starts_with(
+            "deskpool_desktop_step_seconds{host=\"h1\",class=\"office\",step=\"whole\",stat=\"median\"}"
+        )),
+        "{metrics}"
+    );
 
     let mut promtool = match tokio::process::Command::new("promtool")
         .args(["check", "metrics"])

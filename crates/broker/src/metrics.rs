@@ -190,7 +190,52 @@ pub fn render(s: &Snapshot) -> String {
         sample(&mut out, name, &[], v);
     }
     leadership(&mut out, &s.leadership);
+    step_times(&mut out, &s.timings);
     out
+}
+
+/// How long making desktops took, per host, class and step (the snapshot's recent samples).
+fn step_times(out: &mut String, timings: &[deskpool_core::timings::TimingView]) {
+    header(
+        out,
+        "deskpool_desktop_step_seconds",
+        "gauge",
+        "Recent time of a step of making a desktop (clone, boot, ready, whole), by statistic (median, p90).",
+    );
+    for t in timings {
+        for st in &t.steps {
+            for (stat, v) in [("median", st.median_secs), ("p90", st.p90_secs)] {
+                let labels = [
+                    ("host", t.host.as_str()),
+                    ("class", t.class.as_str()),
+                    ("step", st.step.label()),
+                    ("stat", stat),
+                ];
+                sample(out, "deskpool_desktop_step_seconds", &labels, v);
+            }
+        }
+    }
+    header(
+        out,
+        "deskpool_desktop_step_samples",
+        "gauge",
+        "Desktops the step times are taken over (at most the last 32 per host and class).",
+    );
+    for t in timings {
+        for st in &t.steps {
+            let labels = [
+                ("host", t.host.as_str()),
+                ("class", t.class.as_str()),
+                ("step", st.step.label()),
+            ];
+            sample(
+                out,
+                "deskpool_desktop_step_samples",
+                &labels,
+                st.samples as f64,
+            );
+        }
+    }
 }
 
 /// The election (`[ha]`): this controller's role, the leader's term, the controllers known.
@@ -421,6 +466,34 @@ mod tests {
         );
         assert_eq!(value(&text, "deskpool_ha_term"), 41.0);
         assert_eq!(value(&text, "deskpool_ha_controllers"), 2.0);
+    }
+
+    #[test]
+    fn the_measured_step_times_are_exposed_per_host_class_and_step() {
+        use deskpool_core::timings::{Step, StepTimings};
+        let mut t = StepTimings::default();
+        for secs in [1.0, 2.0, 3.0] {
+            t.record("h1", "office", Step::Boot, secs);
+        }
+        let s = Snapshot {
+            timings: t.views(),
+            ..Snapshot::default()
+        };
+        let text = render(&s);
+        let series = |stat: &str| {
+            format!(
+                "deskpool_desktop_step_seconds{{host=\"h1\",class=\"office\",step=\"boot\",stat=\"{stat}\"}}"
+            )
+        };
+        assert_eq!(value(&text, &series("median")), 2.0);
+        assert_eq!(value(&text, &series("p90")), 3.0);
+        assert_eq!(
+            value(
+                &text,
+                "deskpool_desktop_step_samples{host=\"h1\",class=\"office\",step=\"boot\"}"
+            ),
+            3.0
+        );
     }
 
     /// The value of the one sample `series` (name and labels as written).
