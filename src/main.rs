@@ -85,8 +85,8 @@ enum Sub {
     /// Replay a login trace through the planner in virtual time and report what users saw.
     ///
     /// The trace is CSV with the header time,user,class,event (RFC 3339 UTC times in order,
-    /// event login or logout). Nothing touches libvirt: the hosts are a model in which cloning
-    /// and booting take the times given.
+    /// event login, logout or disconnect). Nothing touches libvirt: the hosts are a model in
+    /// which cloning and booting take the times given.
     Simulate {
         /// The login trace (CSV).
         #[arg(long, value_name = "CSV")]

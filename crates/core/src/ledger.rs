@@ -9,6 +9,12 @@
 //! ([`Ledger::reconnected`]); once the grace is over ([`grace_over`]) it is recycled as at a
 //! logout ([`Ledger::logged_out`]). A class with no grace treats a disconnect as a logout.
 //!
+//! And the rule of a mass logout (an outage ends many sessions at once; see
+//! `crate::demand`): in a class with a grace, a logged-out desktop keeps its user's name and is
+//! destroyed only [`LOGOUT_SETTLE_SECS`] after the logout ([`settling`]); when its logout turns
+//! out to be part of a mass logout it is kept for that user as at a disconnect
+//! ([`kept_after_mass_logout`]), so the reconnect that follows finds every desktop in place.
+//!
 //! Pure bookkeeping: no libvirt, no async runtime. A waiting login is any value `L` (the engine
 //! keeps its reply channels in it, the simulator a user and a time).
 
@@ -67,6 +73,27 @@ pub fn holds(meta: &DesktopMeta, policy: &Policy, now: i64) -> bool {
         PoolState::Disconnected => !grace_over(meta, policy, now),
         _ => false,
     }
+}
+
+/// How long a logged-out desktop of a class with a disconnect grace waits before it is
+/// destroyed: the window in which a mass logout is recognised, so that a wave's first logouts,
+/// made before it was recognised, can still be kept for their users.
+pub const LOGOUT_SETTLE_SECS: i64 = crate::demand::MASS_LOGOUT_WINDOW_SECS;
+
+/// Whether a retired desktop is a logout's, still settling at `now`: the planner leaves it
+/// for [`LOGOUT_SETTLE_SECS`] in a class with a grace (it is never handed out meanwhile; only
+/// [`kept_after_mass_logout`] gives it back, to its own user).
+pub fn settling(meta: &DesktopMeta, policy: &Policy, now: i64) -> bool {
+    meta.pool == PoolState::Retired
+        && meta.user.is_some()
+        && keeps_on_disconnect(policy)
+        && now < meta.changed_at.saturating_add(LOGOUT_SETTLE_SECS)
+}
+
+/// Whether a retired desktop is to be kept for `user` at `now`, their logout being part of a
+/// mass logout: it is theirs, and still settling. It is then labelled disconnected for them.
+pub fn kept_after_mass_logout(meta: &DesktopMeta, policy: &Policy, user: &str, now: i64) -> bool {
+    settling(meta, policy, now) && meta.user.as_deref() == Some(user)
 }
 
 /// Logins waiting, replacements owed and login counts, per class.
@@ -187,6 +214,16 @@ impl<L> Ledger<L> {
     pub fn logged_out(&mut self, class: &str, policy: &Policy) {
         if policy.on_logout == LogoutAction::Recycle {
             self.owe(class);
+        }
+    }
+
+    /// A logged-out desktop of `class` was kept for its user after all (a mass logout): the
+    /// replacement its logout owed, if any, is no longer owed (the grace's end owes it again).
+    pub fn kept_after_logout(&mut self, class: &str, policy: &Policy) {
+        if policy.on_logout == LogoutAction::Recycle
+            && let Some(owed) = self.owed.get_mut(class)
+        {
+            *owed = owed.saturating_sub(1);
         }
     }
 
@@ -391,5 +428,39 @@ mod disconnect_tests {
         ledger.reconnected("office");
         let stats = ledger.stats("office");
         assert_eq!((stats.served, stats.instant), (1, 1));
+    }
+
+    #[test]
+    fn a_logouts_desktop_settles_a_minute_and_only_its_user_can_keep_it() {
+        let p = policy(300, LogoutAction::Recycle);
+        let mut d = meta(PoolState::Retired, 1_000);
+        d.user = Some("ann".into());
+        assert!(settling(&d, &p, 1_000) && settling(&d, &p, 1_000 + LOGOUT_SETTLE_SECS - 1));
+        assert!(!settling(&d, &p, 1_000 + LOGOUT_SETTLE_SECS));
+        assert!(kept_after_mass_logout(&d, &p, "ann", 1_030));
+        assert!(
+            !kept_after_mass_logout(&d, &p, "bob", 1_030),
+            "never another user's"
+        );
+        assert!(!kept_after_mass_logout(
+            &d,
+            &p,
+            "ann",
+            1_000 + LOGOUT_SETTLE_SECS
+        ));
+        // No grace: destroyed at once. Retired without a user (an admin's recycle, a grace
+        // that ran out, a surplus): destroyed at once.
+        assert!(!settling(&d, &policy(0, LogoutAction::Recycle), 1_000));
+        let mut nobodys = meta(PoolState::Retired, 1_000);
+        nobodys.user = None;
+        assert!(!settling(&nobodys, &p, 1_000));
+        // A kept logout owes no replacement; its grace's end will.
+        let mut ledger: Ledger<()> = Ledger::default();
+        ledger.logged_out("office", &p);
+        ledger.kept_after_logout("office", &p);
+        assert_eq!(
+            ledger.owed_for_plan().get("office").copied().unwrap_or(0),
+            0
+        );
     }
 }

@@ -42,6 +42,8 @@ mod hosts;
 mod job;
 mod leadership;
 mod logins;
+#[cfg(test)]
+mod mass_logout_tests;
 mod outcomes;
 mod pass;
 mod reload;
@@ -251,9 +253,18 @@ enum Tried {
 /// What ends a user's use of a desktop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ending {
-    /// The user logged out (or their disconnect's grace ran out): counted in the demand
-    /// history, and a class that recycles is owed a replacement.
+    /// The user logged out: counted in the demand history, and a class that recycles is owed a
+    /// replacement. In a class with a grace the retired desktop keeps its user's name and
+    /// settles (`ledger::settling`): a mass logout recognised meanwhile keeps it for them.
     Logout,
+    /// The user logged out while a mass logout of their class was under way: counted as a
+    /// logout, and the desktop kept for them as at a disconnect.
+    MassLogout,
+    /// A settling desktop of a logout that turned out to be part of a mass logout: kept for
+    /// its user as at a disconnect (its logout was already counted).
+    KeptAfterMassLogout,
+    /// A disconnected user's grace ran out: as a logout, but never kept again.
+    GraceOver,
     /// The user disconnected: the desktop is kept for them through the class's grace.
     Disconnect,
     /// An admin recycled the desktop.

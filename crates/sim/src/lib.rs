@@ -29,6 +29,8 @@ mod standby_tests;
 
 #[cfg(test)]
 mod disconnect_tests;
+#[cfg(test)]
+mod mass_logout_tests;
 
 #[cfg(test)]
 mod windows_tests;

@@ -2,9 +2,10 @@
 //! pass reads it as it is, nothing is rebuilt per pass).
 //!
 //! A desktop goes Cloning (`clone_secs`) → Booting (`boot_secs`) → Ready (the buffer) →
-//! Assigned (production), and is destroyed on logout; a disconnect under a grace moves it to
-//! Disconnected (still its user's, counted as production) until they reconnect or the grace
-//! ends. While it is cloning or booting it is in
+//! Assigned (production), and is destroyed on logout (in a class with a disconnect grace it is
+//! Retired first, until the planner destroys it when it no longer settles); a disconnect under
+//! a grace moves it to Disconnected (still its user's, counted as production) until they
+//! reconnect or the grace ends. While it is cloning or booting it is in
 //! the planner's creation pool and marked busy (a job is running on it), so the planner does
 //! not try to recover it.
 
@@ -23,6 +24,9 @@ pub enum Phase {
     Assigned,
     /// Its user disconnected; kept for them through the class's grace.
     Disconnected,
+    /// Its user logged out; destroyed by the planner once it no longer settles
+    /// (`deskpool_core::ledger::settling`), or kept for them after a mass logout.
+    Retired,
 }
 
 /// Per class counts, kept as desktops change.
@@ -31,7 +35,16 @@ pub struct Counts {
     pub ready: u64,
     /// Assigned, connected or not.
     pub production: u64,
+    /// Logged out, waiting to be destroyed.
+    pub retired: u64,
     pub total: u64,
+}
+
+impl Counts {
+    /// Desktops ready or in creation.
+    pub fn stock(&self) -> u64 {
+        self.total - self.production - self.retired
+    }
 }
 
 pub struct Model {
@@ -170,11 +183,13 @@ impl Model {
         match old {
             Phase::Ready => c.ready -= 1,
             Phase::Assigned | Phase::Disconnected => c.production -= 1,
+            Phase::Retired => c.retired -= 1,
             _ => {}
         }
         match phase {
             Phase::Ready => c.ready += 1,
             Phase::Assigned | Phase::Disconnected => c.production += 1,
+            Phase::Retired => c.retired += 1,
             _ => {}
         }
         self.phase[i].1 = phase;
@@ -195,6 +210,8 @@ impl Model {
                 d.running = true;
             }
             Phase::Disconnected => d.meta.pool = PoolState::Disconnected,
+            // Keeps its user's name: a mass logout can still give it back to them.
+            Phase::Retired => d.meta.pool = PoolState::Retired,
         }
         if matches!(phase, Phase::Ready | Phase::Assigned) {
             self.busy.desktops.remove(name);
@@ -215,6 +232,7 @@ impl Model {
         match phase {
             Phase::Ready => c.ready -= 1,
             Phase::Assigned | Phase::Disconnected => c.production -= 1,
+            Phase::Retired => c.retired -= 1,
             _ => {}
         }
         Some((class, phase))

@@ -27,9 +27,11 @@
 //! A disconnect under the class's `disconnect_grace_secs` keeps the desktop for its user
 //! (labelled disconnected, counted as production): their next login of the class within the
 //! grace gets it back at once, an instant login; when the grace ends first it is recycled as
-//! at a logout. Without a grace a disconnect is a logout. The rules are the ledger's
-//! ([`deskpool_core::ledger::holds`], [`Ledger::logged_out`], [`Ledger::reconnected`]), the
-//! engine's.
+//! at a logout. Without a grace a disconnect is a logout. In a class with a grace a logout
+//! that is part of a mass logout is taken as a disconnect, the wave's first logouts too (their
+//! desktops are still settling when it is recognised). The rules are the ledger's
+//! ([`deskpool_core::ledger::holds`], [`deskpool_core::ledger::settling`],
+//! [`Ledger::logged_out`], [`Ledger::reconnected`]), the engine's.
 //!
 //! Predictive classes get the demand model's planning mean of their logins
 //! ([`DemandModel::planning_mean`]: the forecast with its learnt clustering) over the horizon
@@ -363,7 +365,7 @@ impl Sim<'_> {
                     .filter(|m| m.pool == PoolState::Disconnected && m.changed_at == since)
                     .and_then(|m| m.user.clone());
                 if let (Some(user), Some((class, _))) = (user, self.model.phase_of(&desktop)) {
-                    self.logout(class, &user);
+                    self.grace_over(class, &user, &desktop);
                 }
             }
             Ev::Deadline(class, user, since) => {
@@ -474,13 +476,7 @@ impl Sim<'_> {
                 let own = self.desktops_of.get(&(class, e.user.clone())).cloned();
                 match own {
                     Some(desktop) if ledger::keeps_on_disconnect(policy) => {
-                        let grace = i64::try_from(policy.disconnect_grace_secs).unwrap_or(i64::MAX);
-                        self.model
-                            .set_phase(&desktop, Phase::Disconnected, None, self.now);
-                        self.schedule(
-                            self.now.saturating_add(grace),
-                            Ev::GraceOver(desktop, self.now),
-                        );
+                        self.keep_for_user(&desktop);
                     }
                     _ => self.logout(class, &e.user),
                 }
@@ -489,20 +485,90 @@ impl Sim<'_> {
         }
     }
 
-    /// `user` logged out of `class` (or their disconnect's grace ended): their desktop is
-    /// destroyed and, when the class recycles, a replacement owed; a login still waiting gave
-    /// up.
-    fn logout(&mut self, class: usize, user: &str) {
+    /// `user` disconnected from `class` under its grace (or logged out during a mass logout):
+    /// their desktop is kept for them until the grace ends.
+    fn keep_for_user(&mut self, desktop: &str) {
+        let grace =
+            i64::try_from(self.fleet_policy_of(desktop).disconnect_grace_secs).unwrap_or(i64::MAX);
+        self.model
+            .set_phase(desktop, Phase::Disconnected, None, self.now);
+        self.schedule(
+            self.now.saturating_add(grace),
+            Ev::GraceOver(desktop.to_string(), self.now),
+        );
+    }
+
+    fn fleet_policy_of(&self, desktop: &str) -> &deskpool_core::policy::Policy {
+        let class = self.model.phase_of(desktop).map_or(0, |(c, _)| c);
+        &self.fleet.classes[class].policy
+    }
+
+    /// The grace of `user`'s disconnected `desktop` ended: recycled as at a logout, at once
+    /// (never kept again by a mass logout).
+    fn grace_over(&mut self, class: usize, user: &str, desktop: &str) {
         let spec = &self.fleet.classes[class];
         if let Ok(at) = Timestamp::from_second(self.now) {
             self.demand.record_logout(&spec.name, user, at);
         }
-        if let Some(name) = self.desktops_of.remove(&(class, user.to_string())) {
-            self.model.remove(&name);
-            self.ledger.logged_out(&spec.name, &spec.policy);
-        } else if let Some((_, since)) = self.ledger.take_waiting(&spec.name, |(u, _)| *u == user) {
-            // Gave up before a desktop was ready.
-            self.note(class, user, since, LoginOutcome::Refused);
+        self.desktops_of.remove(&(class, user.to_string()));
+        self.model.remove(desktop);
+        self.ledger.logged_out(&spec.name, &spec.policy);
+    }
+
+    /// `user` logged out of `class`: their desktop is
+    /// destroyed and, when the class recycles, a replacement owed; a login still waiting gave
+    /// up. In a class with a grace the desktop is retired first and settles (the planner
+    /// destroys it later), and a logout that is part of a mass logout keeps it, and the
+    /// wave's settling desktops, for their users as at a disconnect.
+    fn logout(&mut self, class: usize, user: &str) {
+        let spec = &self.fleet.classes[class];
+        let grace = ledger::keeps_on_disconnect(&spec.policy);
+        let mut wave = Vec::new();
+        if let Ok(at) = Timestamp::from_second(self.now) {
+            let in_wave = self.demand.in_mass_logout(&spec.name, at);
+            wave = self.demand.record_logout(&spec.name, user, at);
+            let own = self.desktops_of.get(&(class, user.to_string())).cloned();
+            let assigned = own
+                .as_ref()
+                .is_some_and(|d| matches!(self.model.phase_of(d), Some((_, Phase::Assigned))));
+            if grace && in_wave && assigned {
+                self.keep_for_user(&own.unwrap_or_default());
+                return;
+            }
+        }
+        let key = (class, user.to_string());
+        match self.desktops_of.get(&key).cloned() {
+            Some(name) if grace => {
+                // Still the user's mapping: a mass logout recognised now can give it back.
+                self.model.set_phase(&name, Phase::Retired, None, self.now);
+                self.ledger.logged_out(&spec.name, &spec.policy);
+            }
+            Some(name) => {
+                self.desktops_of.remove(&key);
+                self.model.remove(&name);
+                self.ledger.logged_out(&spec.name, &spec.policy);
+            }
+            None => {
+                if let Some((_, since)) = self.ledger.take_waiting(&spec.name, |(u, _)| *u == user)
+                {
+                    // Gave up before a desktop was ready.
+                    self.note(class, user, since, LoginOutcome::Refused);
+                }
+            }
+        }
+        for other in wave {
+            let Some(desktop) = self.desktops_of.get(&(class, other.clone())).cloned() else {
+                continue;
+            };
+            let spec = &self.fleet.classes[class];
+            let kept = self
+                .model
+                .meta_of(&desktop)
+                .is_some_and(|m| ledger::kept_after_mass_logout(m, &spec.policy, &other, self.now));
+            if kept {
+                self.ledger.kept_after_logout(&spec.name, &spec.policy);
+                self.keep_for_user(&desktop);
+            }
         }
     }
 
@@ -520,7 +586,7 @@ impl Sim<'_> {
             if let Some(predictive) = class.policy.predictive
                 && let Some(f) = self.forecasts.get_mut(&class.name)
             {
-                let stock = counts.total - counts.production;
+                let stock = counts.stock();
                 *f = self.demand.plan_mean_for(
                     class,
                     predictive.service_level,
@@ -568,7 +634,7 @@ impl Sim<'_> {
                 self.schedule(now + self.opts.clone_secs, Ev::CloneDone(name));
             }
             Action::Destroy { desktop, .. } => {
-                if let Some((_, Phase::Assigned | Phase::Disconnected)) =
+                if let Some((_, Phase::Assigned | Phase::Disconnected | Phase::Retired)) =
                     self.model.phase_of(&desktop)
                 {
                     self.desktops_of.retain(|_, d| *d != desktop);

@@ -52,6 +52,9 @@ use calendar::Calendar;
 use profile::{BIN_MINUTES, DayRecord, KEPT_DAYS, Profiles};
 use reconnect::Logouts;
 
+/// The window in which a mass logout is counted (see [`reconnect`]).
+pub const MASS_LOGOUT_WINDOW_SECS: i64 = reconnect::MASS_WINDOW_SECS;
+
 /// Length of a time-of-day bin.
 pub const BIN_SECS: i64 = 900;
 /// Bins in a day.
@@ -241,10 +244,10 @@ impl ClassDemand {
         }
     }
 
-    fn record_logout(&mut self, user: &str, at: i64) {
+    fn record_logout(&mut self, user: &str, at: i64) -> Vec<String> {
         self.logouts_recorded = true;
         self.present.remove(user);
-        self.logouts.logout(user, at, self.present.len());
+        self.logouts.logout(user, at, self.present.len())
     }
 
     fn record_outcome(&mut self, tz: &TimeZone, at: i64, instant: bool) {
@@ -540,9 +543,19 @@ impl DemandModel {
 
     /// Records that `user` of `class` logged out at `at`: they can log in again, so they count
     /// among the users a burst can still bring; a mass logout (a large share of the class's
-    /// users within a minute) expects its users back at once.
-    pub fn record_logout(&mut self, class: &str, user: &str, at: Timestamp) {
-        self.class_mut(class).record_logout(user, at.as_second());
+    /// users within a minute) expects its users back at once. Returns the users this logout
+    /// shows to be part of a mass logout (see [`reconnect`]): a class with a disconnect grace
+    /// keeps their desktops for them, as at a disconnect.
+    pub fn record_logout(&mut self, class: &str, user: &str, at: Timestamp) -> Vec<String> {
+        self.class_mut(class).record_logout(user, at.as_second())
+    }
+
+    /// Whether a logout of `class` at `at` joins a mass logout under way: a class with a
+    /// disconnect grace takes it as a disconnect.
+    pub fn in_mass_logout(&self, class: &str, at: Timestamp) -> bool {
+        self.classes
+            .get(class)
+            .is_some_and(|c| c.logouts.in_wave(at.as_second()))
     }
 
     /// Records whether a login of `class` at `at` found a desktop ready (`instant`): an hour of

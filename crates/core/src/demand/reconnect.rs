@@ -7,6 +7,11 @@
 //! them has come back for `RECONNECT_QUIET_SECS` (so a mass logout nobody returns from, such as
 //! the end of a shift, costs its desktops for that long only). When at least half of them came
 //! back, the day is a *recognised outage*: a one-off day, not learnt as the usual week.
+//!
+//! The users of a mass logout are handed back to the caller ([`Logouts::logout`]) so that their
+//! desktops are kept for them as at a disconnect: a class with a disconnect grace destroys a
+//! logged-out desktop only [`MASS_WINDOW_SECS`] after the logout (`crate::ledger::settling`), so
+//! the first logouts of a wave, made before it was recognised, are kept as well.
 
 use std::collections::{HashSet, VecDeque};
 
@@ -45,7 +50,9 @@ pub(super) struct Logouts {
 
 impl Logouts {
     /// Records that `user` logged out at `at`, with `present` users still logged in after it.
-    pub(super) fn logout(&mut self, user: &str, at: i64, present: usize) {
+    /// Returns the users whose logout this shows to be part of a mass logout: all of the last
+    /// minute's when this logout makes one, `user` alone when it joins one under way, else none.
+    pub(super) fn logout(&mut self, user: &str, at: i64, present: usize) -> Vec<String> {
         self.recent.push_back((at, user.to_string()));
         while self
             .recent
@@ -59,12 +66,14 @@ impl Logouts {
             if mass.away.insert(user.to_string()) {
                 mass.users += 1;
             }
-            return;
+            return vec![user.to_string()];
         }
         let count = self.recent.len();
         let before = present + count;
         if count >= MASS_MIN_LOGOUTS && count as f64 >= MASS_SHARE * before as f64 {
             let away: HashSet<String> = self.recent.iter().map(|(_, u)| u.clone()).collect();
+            let mut users: Vec<String> = away.iter().cloned().collect();
+            users.sort();
             self.mass = Some(MassLogout {
                 at,
                 users: away.len(),
@@ -72,7 +81,17 @@ impl Logouts {
                 back: 0,
                 last_back: at,
             });
+            return users;
         }
+        Vec::new()
+    }
+
+    /// Whether a logout at `at` joins a mass logout under way (within a minute of its
+    /// recognition): its desktop is kept for its user.
+    pub(super) fn in_wave(&self, at: i64) -> bool {
+        self.mass
+            .as_ref()
+            .is_some_and(|m| at >= m.at && at - m.at <= MASS_WINDOW_SECS)
     }
 
     /// Records that `user` logged in at `at`; true when this makes the mass logout under way a

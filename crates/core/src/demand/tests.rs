@@ -340,6 +340,27 @@ fn a_mass_logout_expects_its_users_back_at_once() {
 }
 
 #[test]
+fn a_mass_logout_names_its_users_once_recognised_then_each_one_joining_it() {
+    let mut m = DemandModel::default();
+    user_logins(&mut m, 0, 8 * 3600, 0..20, 60);
+    let outage = 15 * 3600;
+    let mut named = Vec::new();
+    for u in 0..20 {
+        let t = at(0, outage + u / 4);
+        assert_eq!(m.in_mass_logout("office", t), u >= 5, "logout {u}");
+        named.push(m.record_logout("office", &format!("u{u}"), t));
+    }
+    // The fifth logout in the minute (a quarter of the 20) makes the mass logout: it names
+    // the five; each later one names itself; the first four named nobody.
+    assert!(named[..4].iter().all(Vec::is_empty), "{named:?}");
+    assert_eq!(named[4], ["u0", "u1", "u2", "u3", "u4"]);
+    assert_eq!(named[5], ["u5"]);
+    assert_eq!(named[19], ["u19"]);
+    // A minute after it was recognised, a logout no longer joins it.
+    assert!(!m.in_mass_logout("office", at(0, outage + 1 + 61)));
+}
+
+#[test]
 fn logouts_spread_over_the_evening_are_not_a_mass_logout() {
     let mut m = DemandModel::default();
     user_logins(&mut m, 0, 8 * 3600, 0..100, 60);

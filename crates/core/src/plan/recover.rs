@@ -149,7 +149,11 @@ pub(super) fn sort_desktops<'a>(
                 }
             }
             PoolState::Retired => {
-                if !busy(d) {
+                // A logout's desktop waits out the window in which a mass logout could still
+                // keep it for its user (the ledger's rule).
+                if !busy(d)
+                    && !crate::ledger::settling(&d.meta, &class.policy, input.now.as_second())
+                {
                     actions.push(destroy(d, DestroyReason::Retired));
                 }
             }

@@ -318,6 +318,13 @@ impl EngineState {
             .map(|c| c.policy.disconnect_grace_secs);
         let ending = match ending {
             Ending::Disconnect if grace.is_none() => Ending::Logout,
+            // An outage ends many sessions at once: its users are expected back (the ledger's
+            // rule of a mass logout).
+            Ending::Logout
+                if grace.is_some() && self.demand.in_mass_logout(&d.meta.class, self.now()) =>
+            {
+                Ending::MassLogout
+            }
             other => other,
         };
         if let Some(pending) = self.pending_release.get_mut(desktop)
@@ -332,7 +339,9 @@ impl EngineState {
         if by_user && d.meta.pool == PoolState::Retired {
             return Some(Ok(Reply::Done));
         }
-        if ending == Ending::Disconnect && d.meta.pool == PoolState::Disconnected {
+        if matches!(ending, Ending::Disconnect | Ending::MassLogout)
+            && d.meta.pool == PoolState::Disconnected
+        {
             return Some(Ok(Reply::Done));
         }
         if by_user && !d.meta.pool.is_assigned() {
@@ -357,7 +366,16 @@ impl EngineState {
         }
         let user = d.meta.user.clone().unwrap_or_default();
         let (kind, message) = match ending {
-            Ending::Logout => (EventKind::Released, format!("released by {user}")),
+            Ending::Logout | Ending::GraceOver | Ending::KeptAfterMassLogout => {
+                (EventKind::Released, format!("released by {user}"))
+            }
+            Ending::MassLogout => (
+                EventKind::Disconnected,
+                format!(
+                    "{user} logged out during a mass logout: kept for them for {}s",
+                    grace.unwrap_or_default()
+                ),
+            ),
             Ending::Disconnect => (
                 EventKind::Disconnected,
                 format!(
@@ -386,9 +404,13 @@ impl EngineState {
         let class = d.meta.class.clone();
         let (pool, keep_user) = match ending {
             // Labelled retired first (so the desktop can never be handed out again), destroyed
-            // by the next pass unless the engine is paused.
-            Ending::Logout | Ending::Recycle => (PoolState::Retired, None),
-            Ending::Disconnect => (PoolState::Disconnected, d.meta.user.clone()),
+            // by the next pass unless the engine is paused; a logout's keeps its user's name,
+            // so that a mass logout can still give it back to them while it settles.
+            Ending::Logout => (PoolState::Retired, d.meta.user.clone()),
+            Ending::GraceOver | Ending::Recycle => (PoolState::Retired, None),
+            Ending::Disconnect | Ending::MassLogout | Ending::KeptAfterMassLogout => {
+                (PoolState::Disconnected, d.meta.user.clone())
+            }
         };
         let now = self.now().as_second();
         self.spawn(
@@ -432,7 +454,13 @@ impl EngineState {
         for (d, grace) in over {
             let user = d.meta.user.clone().unwrap_or_default();
             let message = format!("released: {user} did not reconnect within {grace}s");
-            self.end_use(d, Ending::Logout, EventKind::Released, message, Vec::new());
+            self.end_use(
+                d,
+                Ending::GraceOver,
+                EventKind::Released,
+                message,
+                Vec::new(),
+            );
         }
     }
 
@@ -444,16 +472,76 @@ impl EngineState {
             class,
             user,
         } = release;
-        if ending == Ending::Logout {
+        let mut wave = Vec::new();
+        if matches!(
+            ending,
+            Ending::Logout | Ending::MassLogout | Ending::GraceOver
+        ) {
             self.history.record_logout(&class, self.now());
-            self.demand.record_logout(&class, &user, self.now());
+            let users = self.demand.record_logout(&class, &user, self.now());
+            if ending == Ending::Logout {
+                wave = users;
+            }
             self.history_unsaved = true;
-            if let Some(spec) = self.fleet.class(&class) {
+            if ending != Ending::MassLogout
+                && let Some(spec) = self.fleet.class(&class)
+            {
                 self.ledger.logged_out(&class, &spec.policy);
             }
         }
         for id in replies {
             self.answer(id, Ok(Reply::Done));
+        }
+        self.keep_mass_logout(&class, &wave);
+    }
+
+    /// The settling desktops of `users`, whose logouts turned out to be a mass logout of
+    /// `class`: each kept for its user as at a disconnect (the ledger's rule).
+    fn keep_mass_logout(&mut self, class: &str, users: &[String]) {
+        let Some(policy) = self.fleet.class(class).map(|c| c.policy.clone()) else {
+            return;
+        };
+        let now = self.now().as_second();
+        // A user who already has a desktop of the class again keeps that one.
+        let users: std::collections::HashSet<&str> = users
+            .iter()
+            .map(String::as_str)
+            .filter(|u| {
+                !self.desktops.values().any(|d| {
+                    d.value.meta.class == class
+                        && d.value.meta.pool.is_assigned()
+                        && d.value.meta.user.as_deref() == Some(*u)
+                })
+            })
+            .collect();
+        let kept: Vec<ObservedDesktop> = self
+            .desktops
+            .values()
+            .map(|d| &d.value)
+            .filter(|d| d.meta.class == class)
+            .filter(|d| {
+                d.meta.user.as_deref().is_some_and(|u| {
+                    users.contains(u) && ledger::kept_after_mass_logout(&d.meta, &policy, u, now)
+                })
+            })
+            .filter(|d| !self.in_flight.contains(&JobKey::Desktop(d.name.clone())))
+            .filter(|d| self.connected(&d.host))
+            .cloned()
+            .collect();
+        for d in kept {
+            let user = d.meta.user.clone().unwrap_or_default();
+            self.ledger.kept_after_logout(class, &policy);
+            let message = format!(
+                "kept for {user} for {}s: their logout was part of a mass logout",
+                policy.disconnect_grace_secs
+            );
+            self.end_use(
+                d,
+                Ending::KeptAfterMassLogout,
+                EventKind::Disconnected,
+                message,
+                Vec::new(),
+            );
         }
     }
 }
