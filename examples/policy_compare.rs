@@ -1,11 +1,12 @@
 //! Compares three buffer policies on one login trace, in one run, with the simulator:
 //!
 //! 1. a **fixed spare count** per class (VMware Horizon style), tuned per class to the smallest
-//!    count in `0..=cap` that reaches 99% instant logins;
+//!    count in `0..=cap` that reaches 99% instant logins; a class's declared periods keep their
+//!    expected production, with that count as their spare;
 //! 2. a **percentage of production** with a **peak/off-peak schedule** (Citrix style): peak =
 //!    weekdays 07:00-19:00, floor 1 at all times; tuned per class the same way (the smallest
 //!    peak percentage reaching 99% with the off-peak one equal to it, then the smallest
-//!    off-peak percentage that keeps 99%);
+//!    off-peak percentage that keeps 99%); this schedule replaces a class's declared periods;
 //! 3. the **predictive** buffer at a 99% service level (floor 1), as configured.
 //!
 //! With `--match-predictive` the rule-based policies are tuned to the instant share the
@@ -53,17 +54,22 @@ fn args() -> (PathBuf, PathBuf, bool) {
     (config, trace, match_predictive)
 }
 
-/// Every class with a fixed spare count `counts[i]`.
+/// Every class with a fixed spare count `counts[i]`; its declared periods keep their expected
+/// production (what the administrator knows is given to every policy) with that count as
+/// their spare.
 fn fixed(base: &Fleet, counts: &[u32]) -> Fleet {
     let mut f = base.clone();
     for (c, &k) in f.classes.iter_mut().zip(counts) {
-        c.policy.predictive = None;
-        c.policy.periods.clear();
-        c.policy.buffer = BufferRule {
+        let count = BufferRule {
             floor: k,
             percent: 0,
             ceiling: k,
         };
+        c.policy.predictive = None;
+        c.policy.buffer = count;
+        for period in &mut c.policy.periods {
+            period.buffer = count;
+        }
     }
     f
 }
