@@ -132,11 +132,12 @@ pub fn summary(fleet: &Fleet) -> String {
             p.pacing.clones_per_host,
             p.pacing.boots_per_host,
         );
+        let predictive = p.predictive.is_some();
         let _ = writeln!(
             out,
             "    outside periods: production {}, buffer {}",
             p.production,
-            describe_buffer(&p.buffer)
+            describe_buffer(&p.buffer, predictive)
         );
         if let Some(predictive) = p.predictive {
             let _ = writeln!(
@@ -152,7 +153,7 @@ pub fn summary(fleet: &Fleet) -> String {
                 "    period {i}: {}: production {}, buffer {}",
                 describe_period(period),
                 period.production,
-                describe_buffer(&period.buffer)
+                describe_buffer(&period.buffer, predictive)
             );
         }
         for (i, event) in p.events.iter().enumerate() {
@@ -162,7 +163,7 @@ pub fn summary(fleet: &Fleet) -> String {
                 quoted(&event.name),
                 event.describe(),
                 event.production,
-                describe_buffer(&event.buffer)
+                describe_buffer(&event.buffer, predictive)
             );
         }
         if p.periods.is_empty() && p.events.is_empty() {
@@ -191,9 +192,15 @@ fn describe_capacity(c: &Capacity) -> String {
     parts.join(", ")
 }
 
-/// `10% of production, at least 4, at most 12`, or `4 (fixed)` without a percentage.
-fn describe_buffer(b: &BufferRule) -> String {
-    if b.percent == 0 {
+/// `10% of production, at least 4, at most 12`, or `4 (fixed)` without a percentage; for a
+/// predictive class, the range the forecast's spare is kept in (its percentage is unused).
+fn describe_buffer(b: &BufferRule, predictive: bool) -> String {
+    if predictive {
+        format!(
+            "from the forecast, at least {}, at most {}",
+            b.floor, b.ceiling
+        )
+    } else if b.percent == 0 {
         format!("{} (fixed)", b.floor.min(b.ceiling))
     } else {
         format!(

@@ -1081,6 +1081,20 @@ fn summary_describes_hosts_classes_and_periods() {
 }
 
 #[test]
+fn summary_gives_a_predictive_class_the_range_of_its_spare() {
+    let fleet = parse(&FULL.replacen(
+        "[classes.policy]\n",
+        "[classes.policy]\npredictive = { service_level = 0.99 }\n",
+        1,
+    ))
+    .unwrap();
+    assert!(fleet.classes[0].policy.predictive.is_some());
+    let text = summary(&fleet);
+    let needle = "outside periods: production 3, buffer from the forecast, at least 2, at most 20";
+    assert!(text.contains(needle), "summary lacks {needle:?}:\n{text}");
+}
+
+#[test]
 fn default_config_path_follows_xdg() {
     let xdg = config_path_from(Some("/xdg".into()), Some("/home/u".into()));
     assert_eq!(xdg, Some(PathBuf::from("/xdg/deskpool/config.toml")));
