@@ -173,3 +173,109 @@ async fn the_simulator_and_the_engine_hand_out_alike() {
     assert_eq!(seen, expected, "the engine");
     engine.shutdown().await;
 }
+
+/// Six office users with no buffer at all, all logged out within a second, back a minute later.
+const MASS_LOGOUT_TRACE: &str = "time,user,class,event
+2026-01-05T08:00:00Z,u0,office,login
+2026-01-05T08:00:00Z,u1,office,login
+2026-01-05T08:00:00Z,u2,office,login
+2026-01-05T08:00:00Z,u3,office,login
+2026-01-05T08:00:00Z,u4,office,login
+2026-01-05T08:00:00Z,u5,office,login
+2026-01-05T09:00:00Z,u0,office,logout
+2026-01-05T09:00:00Z,u1,office,logout
+2026-01-05T09:00:00Z,u2,office,logout
+2026-01-05T09:00:00Z,u3,office,logout
+2026-01-05T09:00:00Z,u4,office,logout
+2026-01-05T09:00:00Z,u5,office,logout
+2026-01-05T09:01:00Z,u0,office,login
+2026-01-05T09:01:00Z,u1,office,login
+2026-01-05T09:01:00Z,u2,office,login
+2026-01-05T09:01:00Z,u3,office,login
+2026-01-05T09:01:00Z,u4,office,login
+2026-01-05T09:01:00Z,u5,office,login
+2026-01-05T17:00:00Z,u0,office,logout
+";
+
+/// A mass logout in a class with a disconnect grace: the simulator and the engine both keep
+/// every desktop of the wave for its user (the first logouts, made before the wave was
+/// recognised, included), so each reconnect is instant (with no buffer, only a kept desktop can
+/// serve it at once), and in the engine it is the user's own desktop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mass_logout_is_kept_for_its_users_alike_in_the_simulator_and_the_engine() {
+    let toml = format!(
+        "{ENGINE_TOML}{}{}",
+        host_toml("h1", 20, false, ""),
+        class_toml("office", 0, "disconnect_grace_secs = 300")
+    );
+    let bed = Bed::new(&["h1"], &["office"], &toml);
+    let events = trace::parse(MASS_LOGOUT_TRACE, &bed.fleet).unwrap();
+    let (_, simulated) = simulate_with_hand_outs(&bed.fleet, &events, &SimOptions::default());
+    let users: Vec<String> = (0..6).map(|u| format!("u{u}")).collect();
+
+    let mut engine = bed.start();
+    wait(&mut engine, "the hosts read", |s| s.steady).await;
+    // The morning's logins, only to hand each user a desktop (with no buffer they wait, but a
+    // desktop owed to one may serve another first: their outcomes are not compared).
+    for user in &users {
+        login(&mut engine, user, "office", 120).await;
+    }
+    let mut seen = Vec::new();
+    let desktop_of = |engine: &EngineHandle, user: &str| {
+        engine
+            .snapshot
+            .borrow()
+            .desktops
+            .iter()
+            .find(|d| d.meta.user.as_deref() == Some(user))
+            .map(|d| d.name.clone())
+            .unwrap_or_else(|| panic!("{user}'s desktop"))
+    };
+    let before: Vec<String> = users.iter().map(|u| desktop_of(&engine, u)).collect();
+    let commander = engine.commander();
+    for desktop in &before {
+        let released = commander
+            .send(
+                Command::Release {
+                    desktop: desktop.clone(),
+                },
+                "broker",
+            )
+            .await;
+        assert_eq!(released, Ok(Reply::Done), "release of {desktop}");
+    }
+    wait(&mut engine, "all six kept for their users", |s| {
+        before.iter().all(|name| {
+            s.desktops.iter().any(|d| {
+                &d.name == name && d.meta.pool == deskpool_api::PoolStateView::Disconnected
+            })
+        })
+    })
+    .await;
+    for (user, own) in users.iter().zip(&before) {
+        let counts = class_of(&engine, "office");
+        let reply = commander
+            .send(
+                Command::Assign {
+                    class: "office".into(),
+                    user: user.clone(),
+                    wait_secs: 120,
+                },
+                "broker",
+            )
+            .await;
+        match &reply {
+            Ok(Reply::Assigned { desktop, .. }) => assert_eq!(desktop, own, "{user}'s own"),
+            other => panic!("{user}: {other:?}"),
+        }
+        seen.push(outcome_of(&mut engine, user, "office", counts, true).await);
+    }
+
+    let expected: Vec<HandOut> = users
+        .iter()
+        .map(|u| hand_out(u, "office", LoginOutcome::Instant))
+        .collect();
+    assert_eq!(simulated[6..], expected, "the simulator's reconnects");
+    assert_eq!(seen, expected, "the engine's reconnects");
+    engine.shutdown().await;
+}
