@@ -444,6 +444,9 @@ impl Sim<'_> {
                     self.model
                         .set_phase(&own, Phase::Assigned, Some(&e.user), self.now);
                     self.ledger.reconnected(&spec.name);
+                    if let Ok(at) = Timestamp::from_second(e.at) {
+                        self.demand.record_reconnect(&spec.name, &e.user, at);
+                    }
                     self.note(class, &e.user, e.at, LoginOutcome::Instant);
                     return;
                 }
@@ -533,6 +536,7 @@ impl Sim<'_> {
                 .is_some_and(|d| matches!(self.model.phase_of(d), Some((_, Phase::Assigned))));
             if grace && in_wave && assigned {
                 self.keep_for_user(&own.unwrap_or_default());
+                self.demand.kept_for_reconnect(&spec.name, user);
                 return;
             }
         }
@@ -567,6 +571,7 @@ impl Sim<'_> {
                 .is_some_and(|m| ledger::kept_after_mass_logout(m, &spec.policy, &other, self.now));
             if kept {
                 self.ledger.kept_after_logout(&spec.name, &spec.policy);
+                self.demand.kept_for_reconnect(&spec.name, &other);
                 self.keep_for_user(&desktop);
             }
         }

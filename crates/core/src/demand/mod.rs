@@ -250,6 +250,13 @@ impl ClassDemand {
         self.logouts.logout(user, at, self.present.len())
     }
 
+    fn record_reconnect(&mut self, user: &str, at: i64) {
+        self.present.insert(user.to_string());
+        if self.logouts.login(user, at) {
+            self.today_outage = true;
+        }
+    }
+
     fn record_outcome(&mut self, tz: &TimeZone, at: i64, instant: bool) {
         let (day, _, secs) = local(tz, at);
         if self.today != Some(day) {
@@ -548,6 +555,20 @@ impl DemandModel {
     /// keeps their desktops for them, as at a disconnect.
     pub fn record_logout(&mut self, class: &str, user: &str, at: Timestamp) -> Vec<String> {
         self.class_mut(class).record_logout(user, at.as_second())
+    }
+
+    /// Records that the desktop of `user`, of the mass logout of `class` under way, is kept
+    /// for them: the forecast no longer counts them among the users whose desktops are to be
+    /// made at once.
+    pub fn kept_for_reconnect(&mut self, class: &str, user: &str) {
+        self.class_mut(class).logouts.keep(user);
+    }
+
+    /// Records that `user` of `class` got their kept (disconnected) desktop back at `at`: logged
+    /// in again, back from a mass logout if they were in one, and no login learnt (nothing was
+    /// asked of the buffer).
+    pub fn record_reconnect(&mut self, class: &str, user: &str, at: Timestamp) {
+        self.class_mut(class).record_reconnect(user, at.as_second());
     }
 
     /// Whether a logout of `class` at `at` joins a mass logout under way: a class with a

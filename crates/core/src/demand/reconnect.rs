@@ -38,6 +38,9 @@ pub(super) struct MassLogout {
     back: usize,
     /// The last time one of them came back (or `at`).
     last_back: i64,
+    /// Users of `away` whose own desktops are kept for them (nothing need be made for them).
+    #[serde(default)]
+    kept: HashSet<String>,
 }
 
 /// The logouts of the last minute and the mass logout under way, if any.
@@ -80,6 +83,7 @@ impl Logouts {
                 away,
                 back: 0,
                 last_back: at,
+                kept: HashSet::new(),
             });
             return users;
         }
@@ -94,13 +98,24 @@ impl Logouts {
             .is_some_and(|m| at >= m.at && at - m.at <= MASS_WINDOW_SECS)
     }
 
-    /// Records that `user` logged in at `at`; true when this makes the mass logout under way a
-    /// recognised outage (half of its users back).
+    /// Records that `user` of the mass logout under way has their own desktop kept for them:
+    /// they are no longer counted among the users whose desktops are to be made.
+    pub(super) fn keep(&mut self, user: &str) {
+        if let Some(mass) = self.mass.as_mut()
+            && mass.away.contains(user)
+        {
+            mass.kept.insert(user.to_string());
+        }
+    }
+
+    /// Records that `user` logged in at `at` (or got their kept desktop back); true when this
+    /// makes the mass logout under way a recognised outage (half of its users back).
     pub(super) fn login(&mut self, user: &str, at: i64) -> bool {
         self.expire(at);
         let Some(mass) = self.mass.as_mut() else {
             return false;
         };
+        mass.kept.remove(user);
         if !mass.away.remove(user) {
             return false;
         }
@@ -121,10 +136,11 @@ impl Logouts {
     }
 
     /// Users of the mass logout under way expected back at `now`.
+    /// Those whose desktops are kept are not counted: nothing need be made for them.
     pub(super) fn expected_back(&self, now: i64) -> f64 {
         match &self.mass {
             Some(m) if now - m.last_back < RECONNECT_QUIET_SECS && now >= m.at => {
-                m.away.len() as f64
+                m.away.len().saturating_sub(m.kept.len()) as f64
             }
             _ => 0.0,
         }

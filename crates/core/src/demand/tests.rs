@@ -361,6 +361,36 @@ fn a_mass_logout_names_its_users_once_recognised_then_each_one_joining_it() {
 }
 
 #[test]
+fn users_whose_desktops_are_kept_are_not_ordered_desktops_and_their_reconnect_counts() {
+    let mut m = DemandModel::default();
+    user_logins(&mut m, 0, 8 * 3600, 0..20, 60);
+    let outage = 15 * 3600;
+    for u in 0..20 {
+        m.record_logout("office", &format!("u{u}"), at(0, outage));
+    }
+    let after = at(0, outage + 1);
+    let all_away = m.forecast("office", after, 80);
+    assert!(all_away >= 20.0, "{all_away}");
+    // 15 of them have their own desktops kept: only 5 are still to be made.
+    for u in 0..15 {
+        m.kept_for_reconnect("office", &format!("u{u}"));
+    }
+    let five = m.forecast("office", after, 80);
+    assert!((5.0..10.0).contains(&five), "{five}");
+    // Ten of the kept come back to their desktops: half the wave is back, a recognised outage,
+    // and the forecast does not count them again.
+    for u in 0..10 {
+        m.record_reconnect("office", &format!("u{u}"), at(0, outage + 60 + u));
+    }
+    let later = m.forecast("office", at(0, outage + 80), 80);
+    assert!(later <= five, "{later} after the reconnects, {five} before");
+    assert!(
+        m.classes["office"].today_outage,
+        "half of the wave back: an outage"
+    );
+}
+
+#[test]
 fn logouts_spread_over_the_evening_are_not_a_mass_logout() {
     let mut m = DemandModel::default();
     user_logins(&mut m, 0, 8 * 3600, 0..100, 60);

@@ -479,8 +479,10 @@ impl EngineState {
         ) {
             self.history.record_logout(&class, self.now());
             let users = self.demand.record_logout(&class, &user, self.now());
-            if ending == Ending::Logout {
-                wave = users;
+            match ending {
+                Ending::Logout => wave = users,
+                Ending::MassLogout => self.demand.kept_for_reconnect(&class, &user),
+                _ => {}
             }
             self.history_unsaved = true;
             if ending != Ending::MassLogout
@@ -531,6 +533,7 @@ impl EngineState {
         for d in kept {
             let user = d.meta.user.clone().unwrap_or_default();
             self.ledger.kept_after_logout(class, &policy);
+            self.demand.kept_for_reconnect(class, &user);
             let message = format!(
                 "kept for {user} for {}s: their logout was part of a mass logout",
                 policy.disconnect_grace_secs

@@ -299,6 +299,7 @@ impl EngineState {
             }
             // Nothing was made for it: an instant login, and the desktop is in use again.
             self.ledger.reconnected(&class);
+            self.demand.record_reconnect(&class, &user, now);
             format!("given back to {user}, who reconnected")
         } else {
             self.history.record_login(&class, now);
