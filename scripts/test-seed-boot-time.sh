@@ -18,13 +18,8 @@ DEADLINE_SECS=${DESKPOOL_BOOT_DEADLINE_SECS:-600}
 HERE=$(cd "$(dirname "$0")" && pwd)
 die() { echo "test-seed-boot-time: $*" >&2; exit 1; }
 [[ $N =~ ^[1-9][0-9]*$ ]] || die "N must be a positive number, not $N"
-case $TYPE in qemu|kvm) ;; *) die "domain type must be qemu or kvm, not $TYPE" ;; esac
-
-SEED=$("$HERE/build-test-seed.sh")
-exec 9>/tmp/deskpool-qemu-tests.lock
-flock -x 9
-WORK=$(mktemp -d /var/lib/libvirt/deskpool-boot-time-XXXXXX)
-chmod 0755 "$WORK"
+. "$HERE/test-seed-guest.sh"
+test_seed_setup boot-time
 names=()
 cleanup() {
   for n in "${names[@]}"; do virsh -q -c "$URI" destroy "$n" >/dev/null 2>&1 || true; done
@@ -35,32 +30,7 @@ trap cleanup EXIT
 for i in $(seq "$N"); do
   name=dp-boottime-$i
   names+=("$name")
-  qemu-img create -q -f qcow2 -b "$SEED/seed.qcow2" -F qcow2 "$WORK/$name.qcow2"
-  cat >"$WORK/$name.xml" <<EOF
-<domain type='$TYPE'>
-  <name>$name</name>
-  <memory unit='MiB'>256</memory>
-  <vcpu>1</vcpu>
-  <sysinfo type='smbios'><system><entry name='serial'>$name</entry></system></sysinfo>
-  <os>
-    <type>hvm</type>
-    <kernel>$SEED/vmlinuz</kernel>
-    <initrd>$SEED/initrd.img</initrd>
-    <cmdline>$(cat "$SEED/cmdline")</cmdline>
-    <smbios mode='sysinfo'/>
-  </os>
-  <features><acpi/><apic/></features>
-  <on_poweroff>destroy</on_poweroff>
-  <devices>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='qcow2'/>
-      <source file='$WORK/$name.qcow2'/>
-      <target dev='vda' bus='virtio'/>
-    </disk>
-    <channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>
-  </devices>
-</domain>
-EOF
+  test_seed_guest "$name"
 done
 
 now() { date +%s.%N; }
@@ -75,8 +45,7 @@ while [ "$count" -lt "$N" ]; do
   [ "$(date +%s)" -lt "$give_up" ] || die "not every agent answered within $DEADLINE_SECS s"
   for n in "${names[@]}"; do
     [ -z "${answered[$n]:-}" ] || continue
-    reply=$(virsh -c "$URI" qemu-agent-command "$n" '{"execute":"guest-get-host-name"}' 2>/dev/null) || continue
-    [[ $reply == *"\"host-name\":\"$n\""* ]] || die "$n answered with another hostname: $reply"
+    test_seed_agent_answers "$n" || continue
     answered[$n]=$(awk -v s="${started[$n]}" -v e="$(now)" 'BEGIN {printf "%.1f", e - s}')
     count=$((count + 1))
     echo "$n: agent answered after ${answered[$n]} s"

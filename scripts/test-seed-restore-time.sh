@@ -18,13 +18,8 @@ DEADLINE_SECS=${DESKPOOL_BOOT_DEADLINE_SECS:-600}
 HERE=$(cd "$(dirname "$0")" && pwd)
 die() { echo "test-seed-restore-time: $*" >&2; exit 1; }
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "R must be a positive number, not $ROUNDS"
-case $TYPE in qemu|kvm) ;; *) die "domain type must be qemu or kvm, not $TYPE" ;; esac
-
-SEED=$("$HERE/build-test-seed.sh")
-exec 9>/tmp/deskpool-qemu-tests.lock
-flock -x 9
-WORK=$(mktemp -d /var/lib/libvirt/deskpool-restore-time-XXXXXX)
-chmod 0755 "$WORK"
+. "$HERE/test-seed-guest.sh"
+test_seed_setup restore-time
 name=dp-restoretime-$$
 cleanup() {
   virsh -q -c "$URI" destroy "$name" >/dev/null 2>&1 || true
@@ -34,42 +29,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
-qemu-img create -q -f qcow2 -b "$SEED/seed.qcow2" -F qcow2 "$WORK/$name.qcow2"
-cat >"$WORK/$name.xml" <<EOF
-<domain type='$TYPE'>
-  <name>$name</name>
-  <memory unit='MiB'>256</memory>
-  <vcpu>1</vcpu>
-  <sysinfo type='smbios'><system><entry name='serial'>$name</entry></system></sysinfo>
-  <os>
-    <type>hvm</type>
-    <kernel>$SEED/vmlinuz</kernel>
-    <initrd>$SEED/initrd.img</initrd>
-    <cmdline>$(cat "$SEED/cmdline")</cmdline>
-    <smbios mode='sysinfo'/>
-  </os>
-  <features><acpi/><apic/></features>
-  <devices>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='qcow2'/>
-      <source file='$WORK/$name.qcow2'/>
-      <target dev='vda' bus='virtio'/>
-    </disk>
-    <channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>
-  </devices>
-</domain>
-EOF
+test_seed_guest "$name"
 virsh -q -c "$URI" define "$WORK/$name.xml" >/dev/null
 
 now() { date +%s.%N; }
 since() { awk -v s="$1" -v e="$(now)" 'BEGIN {printf "%.2f", e - s}'; }
 # Waits until the agent answers with the guest's own name; prints the seconds since $1.
 agent_answers() {
-  local began=$1 give_up=$(( $(date +%s) + DEADLINE_SECS )) reply
+  local began=$1 give_up=$(( $(date +%s) + DEADLINE_SECS ))
   while :; do
     [ "$(date +%s)" -lt "$give_up" ] || die "the agent did not answer within $DEADLINE_SECS s"
-    if reply=$(virsh -c "$URI" qemu-agent-command "$name" '{"execute":"guest-get-host-name"}' 2>/dev/null); then
-      [[ $reply == *"\"host-name\":\"$name\""* ]] || die "the guest answered with another hostname: $reply"
+    if test_seed_agent_answers "$name"; then
       since "$began"
       return
     fi
