@@ -650,9 +650,8 @@ pub async fn restart(conn: HostConnection, desktop: ObservedDesktop) -> Outcome 
     }
 }
 
-/// Destroys a desktop: marks it retired first (so an interruption cannot bring it back into
-/// a pool), then stops it, undefines it and deletes its disk.
 /// A desktop to destroy, undefine and whose disk to delete.
+#[derive(Debug, Clone)]
 pub struct Removal {
     pub host: String,
     pub desktop: String,
@@ -661,10 +660,12 @@ pub struct Removal {
     pub creation_pool: String,
     pub now: i64,
     pub why: String,
-    /// `[engine] remove_timeout_secs`.
+    /// Past this, the removal is given up as stuck (`[engine] remove_timeout_secs`).
     pub limit: Duration,
 }
 
+/// Destroys a desktop: marks it retired first (so an interruption cannot bring it back into
+/// a pool), then stops it, undefines it and deletes its disk.
 pub async fn destroy(conn: HostConnection, removal: Removal) -> Outcome {
     let Removal {
         host,

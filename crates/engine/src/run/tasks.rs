@@ -248,28 +248,7 @@ async fn run(
             .await
             .into(),
         Job::Restart { desktop } => jobs::restart(conn(), desktop).await.into(),
-        Job::Destroy {
-            host,
-            desktop,
-            known,
-            creation_pool,
-            now,
-            why,
-            limit,
-        } => jobs::destroy(
-            conn(),
-            jobs::Removal {
-                host,
-                desktop,
-                known,
-                creation_pool,
-                now,
-                why,
-                limit,
-            },
-        )
-        .await
-        .into(),
+        Job::Destroy(removal) => jobs::destroy(conn(), removal).await.into(),
         Job::DeleteVolume {
             host,
             pool,

@@ -229,7 +229,7 @@ impl EngineState {
         let known = self.desktops.get(&desktop).map(|d| d.value.clone());
         self.spawn(
             JobKey::Desktop(desktop.clone()),
-            Job::Destroy {
+            Job::Destroy(crate::jobs::Removal {
                 host,
                 desktop,
                 known,
@@ -237,7 +237,7 @@ impl EngineState {
                 now: now.as_second(),
                 why,
                 limit: self.remove_limit(),
-            },
+            }),
         );
     }
 

@@ -105,16 +105,7 @@ pub enum Job {
     Restart {
         desktop: ObservedDesktop,
     },
-    Destroy {
-        host: String,
-        desktop: String,
-        known: Option<ObservedDesktop>,
-        creation_pool: String,
-        now: i64,
-        why: String,
-        /// Past this, the removal is given up as stuck (`[engine] remove_timeout_secs`).
-        limit: Duration,
-    },
+    Destroy(crate::jobs::Removal),
     DeleteVolume {
         host: String,
         pool: String,
@@ -166,7 +157,7 @@ impl Job {
             Job::Connect { .. } | Job::Activate { .. } | Job::Deactivate { .. } => Vec::new(),
             Job::Observe { host, .. }
             | Job::Create { host, .. }
-            | Job::Destroy { host, .. }
+            | Job::Destroy(crate::jobs::Removal { host, .. })
             | Job::DeleteVolume { host, .. }
             | Job::DeleteSeedCopy { host, .. } => vec![host],
             Job::Boot { desktop, .. }

@@ -66,7 +66,7 @@ fn destroyed(effects: &[Effect]) -> Vec<String> {
     acting_jobs(effects)
         .into_iter()
         .filter_map(|(_, job)| match job {
-            Job::Destroy { desktop, .. } => Some(desktop.clone()),
+            Job::Destroy(crate::jobs::Removal { desktop, .. }) => Some(desktop.clone()),
             _ => None,
         })
         .collect()

@@ -365,7 +365,7 @@ fn a_desktop_whose_boot_failed_too_often_is_destroyed() {
     );
     let destroyed = |effects: &[Effect]| {
         started_jobs(effects).into_iter().any(|(_, j)| {
-            matches!(j, Job::Destroy { desktop, why, .. }
+            matches!(j, Job::Destroy(crate::jobs::Removal { desktop, why, .. })
                 if *desktop == name && why == "failed too often")
         })
     };

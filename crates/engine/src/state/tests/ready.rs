@@ -182,7 +182,9 @@ fn a_silent_guest_is_probed_again_after_a_gap_and_given_up_at_its_timeout() {
     let destroy = acting_jobs(&effects)
         .into_iter()
         .find_map(|(id, j)| match j {
-            Job::Destroy { desktop, why, .. } if *desktop == name => Some((id, why.clone())),
+            Job::Destroy(crate::jobs::Removal { desktop, why, .. }) if *desktop == name => {
+                Some((id, why.clone()))
+            }
             _ => None,
         })
         .expect("the desktop is destroyed");
