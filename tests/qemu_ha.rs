@@ -197,15 +197,7 @@ impl Bed {
             self.settled(c);
             let all = self.world.domains(true);
             let running = self.world.domains(false);
-            let mut disks: Vec<String> = self
-                .world
-                .volumes()
-                .into_iter()
-                .filter(|v| v.starts_with("dp-"))
-                .collect();
-            disks.sort();
-            let mut want: Vec<String> = all.iter().map(|d| format!("{d}.qcow2")).collect();
-            want.sort();
+            let (disks, want) = self.world.disks_against(&all);
             if all == running && disks == want && all.len() >= BUFFER as usize {
                 return;
             }

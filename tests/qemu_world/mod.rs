@@ -385,16 +385,19 @@ impl World {
                 m.pool
             );
         }
-        let mut disks: Vec<String> = self
-            .volumes()
-            .into_iter()
-            .filter(|v| v.starts_with("dp-"))
-            .collect();
-        disks.sort();
-        let mut want: Vec<String> = all.iter().map(|d| format!("{d}.qcow2")).collect();
-        want.sort();
+        let (disks, want) = self.disks_against(&all);
         assert_eq!(disks, want, "one disk volume per desktop, no orphan");
         desktops
+    }
+
+    /// The desktops' disk volumes in the creation pool, and the disks `domains` have: both
+    /// sorted, equal when every desktop has its disk and no disk is an orphan.
+    pub fn disks_against(&self, domains: &[String]) -> (Vec<String>, Vec<String>) {
+        let mut disks = self.volumes_starting("dp-");
+        disks.sort();
+        let mut want: Vec<String> = domains.iter().map(|d| format!("{d}.qcow2")).collect();
+        want.sort();
+        (disks, want)
     }
 }
 
