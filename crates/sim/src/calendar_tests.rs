@@ -1,7 +1,7 @@
 //! Dated events and holidays from the configuration reach the planner the simulator replays
 //! through: an event raises the buffer before it starts, a holiday drops the weekday periods.
 
-use super::tests::{class_toml, sim_fleet};
+use super::tests::{class_toml, run_lines, sim_fleet};
 use super::*;
 use deskpool_core::policy::Fleet;
 
@@ -17,15 +17,7 @@ fn fleet(engine: &str, extra: &str) -> Fleet {
 }
 
 fn run(fleet: &Fleet, logins: &[String]) -> ClassReport {
-    let mut text = String::from("time,user,class,event\n");
-    for line in logins {
-        text.push_str(line);
-        text.push('\n');
-    }
-    let events = trace::parse(&text, fleet).unwrap();
-    simulate(fleet, &events, &SimOptions::default())
-        .classes
-        .remove(0)
+    run_lines(fleet, logins).0.classes.remove(0)
 }
 
 const TRAINING: &str = r#"

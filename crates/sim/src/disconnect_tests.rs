@@ -1,7 +1,7 @@
 //! Disconnects in a trace: under a grace, the user's next login within it gets the same desktop
 //! back at once; after it, or without a grace, a disconnect is a logout.
 
-use super::tests::{class_toml, sim_fleet};
+use super::tests::{class_toml, run_lines, sim_fleet};
 use super::*;
 use deskpool_core::policy::Fleet;
 
@@ -16,13 +16,7 @@ fn fleet(floor: u32, grace: u64) -> Fleet {
 }
 
 fn run(fleet: &Fleet, lines: &[&str]) -> (Report, Vec<HandOut>) {
-    let mut text = String::from("time,user,class,event\n");
-    for l in lines {
-        text.push_str(l);
-        text.push('\n');
-    }
-    let events = trace::parse(&text, fleet).unwrap();
-    simulate_with_hand_outs(fleet, &events, &SimOptions::default())
+    run_lines(fleet, lines)
 }
 
 const SESSION: [&str; 4] = [

@@ -2,7 +2,7 @@
 //! kept for its user (the first logouts too, made before the wave was recognised), so the
 //! reconnect after an outage is instant; a plain logout's desktop is never given back.
 
-use super::tests::{class_toml, sim_fleet};
+use super::tests::{class_toml, run_lines, sim_fleet};
 use super::*;
 use deskpool_core::policy::Fleet;
 
@@ -17,13 +17,7 @@ fn fleet(grace: u64) -> Fleet {
 }
 
 fn run(fleet: &Fleet, lines: &[String]) -> Report {
-    let mut text = String::from("time,user,class,event\n");
-    for l in lines {
-        text.push_str(l);
-        text.push('\n');
-    }
-    let events = trace::parse(&text, fleet).unwrap();
-    simulate(fleet, &events, &SimOptions::default())
+    run_lines(fleet, lines).0
 }
 
 /// 20 users log in from 08:00, all log out at 09:00:00 and are back from 09:01.

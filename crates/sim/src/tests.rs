@@ -26,6 +26,18 @@ pub(super) fn class_toml(name: &str, policy: &str) -> String {
     )
 }
 
+/// Simulates the trace of `lines` (`time,user,class,event` rows, the header added) on `fleet`
+/// with the default options: the report, and what each login got.
+pub(super) fn run_lines(fleet: &Fleet, lines: &[impl AsRef<str>]) -> (Report, Vec<HandOut>) {
+    let mut text = String::from("time,user,class,event\n");
+    for line in lines {
+        text.push_str(line.as_ref());
+        text.push('\n');
+    }
+    let events = trace::parse(&text, fleet).unwrap();
+    simulate_with_hand_outs(fleet, &events, &SimOptions::default())
+}
+
 /// One class `office` (cap `cap`, fixed buffer `floor`), one active host of 100 desktops.
 fn fleet(floor: u32, cap: u32) -> Fleet {
     let policy = format!(

@@ -37,17 +37,23 @@ fn probes(effects: &[Effect]) -> Vec<(JobId, &ObservedDesktop)> {
         .collect()
 }
 
-/// An engine whose create job for one desktop has just reported it booted at 1 s; returns the
-/// desktop's name and the effects of that report.
-fn booted_engine(class_extra: &str) -> (EngineState, String, Vec<Effect>) {
-    let (mut state, effects) =
-        connected_engine(ready_fleet(class_extra), Settings::default(), vec![]);
-    let (job_id, name) = match started_jobs(&effects)[..] {
+/// The one create among `effects`: its job and desktop name; and that desktop, booted.
+fn the_one_create(effects: &[Effect]) -> (JobId, String, ObservedDesktop) {
+    let (job_id, name) = match started_jobs(effects)[..] {
         [(id, Job::Create { name, .. })] => (id, name.clone()),
         ref other => panic!("one create expected: {other:?}"),
     };
     let mut desktop = creating(&name);
     desktop.running = true;
+    (job_id, name, desktop)
+}
+
+/// An engine whose create job for one desktop has just reported it booted at 1 s; returns the
+/// desktop's name and the effects of that report.
+fn booted_engine(class_extra: &str) -> (EngineState, String, Vec<Effect>) {
+    let (mut state, effects) =
+        connected_engine(ready_fleet(class_extra), Settings::default(), vec![]);
+    let (job_id, name, desktop) = the_one_create(&effects);
     let effects = state.apply(
         at(1.0),
         Input::JobDone {
@@ -320,12 +326,7 @@ fn the_steps_of_making_a_desktop_are_measured_up_to_its_guest_ready() {
         Settings::default(),
         vec![],
     );
-    let (job_id, name) = match started_jobs(&effects)[..] {
-        [(id, Job::Create { name, .. })] => (id, name.clone()),
-        ref other => panic!("one create expected: {other:?}"),
-    };
-    let mut desktop = creating(&name);
-    desktop.running = true;
+    let (job_id, name, desktop) = the_one_create(&effects);
     // Cloned in 2 s and booted in 3 s once their slots were held, reported at 5 s.
     let effects = state.apply(
         at(5.0),
@@ -375,10 +376,7 @@ fn step_times_are_kept_in_the_clocks_seconds_when_it_runs_faster() {
     };
     let (mut state, effects) =
         connected_engine(ready_fleet("ready = \"running\""), settings, vec![]);
-    let (job_id, name) = match started_jobs(&effects)[..] {
-        [(id, Job::Create { name, .. })] => (id, name.clone()),
-        ref other => panic!("one create expected: {other:?}"),
-    };
+    let (job_id, name, _) = the_one_create(&effects);
     let effects = state.apply(
         at(2.0),
         Input::JobDone {
