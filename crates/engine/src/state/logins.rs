@@ -505,16 +505,17 @@ impl EngineState {
         };
         let now = self.now().as_second();
         // A user who already has a desktop of the class again keeps that one.
+        let holding: std::collections::HashSet<&str> = self
+            .desktops
+            .values()
+            .map(|d| &d.value.meta)
+            .filter(|m| m.class == class && m.pool.is_assigned())
+            .filter_map(|m| m.user.as_deref())
+            .collect();
         let users: std::collections::HashSet<&str> = users
             .iter()
             .map(String::as_str)
-            .filter(|u| {
-                !self.desktops.values().any(|d| {
-                    d.value.meta.class == class
-                        && d.value.meta.pool.is_assigned()
-                        && d.value.meta.user.as_deref() == Some(*u)
-                })
-            })
+            .filter(|u| !holding.contains(u))
             .collect();
         let kept: Vec<ObservedDesktop> = self
             .desktops

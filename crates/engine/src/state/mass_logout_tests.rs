@@ -3,11 +3,17 @@
 //! the ledger's rule (`ledger::settling`, `ledger::kept_after_mass_logout`). A plain logout's
 //! desktop is never given back, and is destroyed once it no longer settles.
 
-use super::tests::{acting_jobs, assigned_to, at, connected_engine, desktop_done, fleet};
+use super::tests::{
+    acting_jobs, assign, assigned_to, at, buffered, connected_engine, desktop_done, fleet,
+};
 use super::*;
 
 fn with_grace(grace: u64) -> Fleet {
-    let mut f = fleet(&["h1"], 0, "");
+    with_grace_and_buffer(grace, 0)
+}
+
+fn with_grace_and_buffer(grace: u64, buffer: u32) -> Fleet {
+    let mut f = fleet(&["h1"], buffer, "");
     f.classes[0].policy.disconnect_grace_secs = grace;
     f
 }
@@ -140,4 +146,45 @@ fn a_plain_logout_is_never_given_back_and_is_destroyed_once_it_no_longer_settles
     let settled_at = 1 + deskpool_core::ledger::LOGOUT_SETTLE_SECS;
     let effects = state.apply(at(settled_at as f64 + 1.0), Input::Tick);
     assert_eq!(destroyed(&effects), vec![name.to_string()], "{effects:?}");
+}
+
+#[test]
+fn a_user_with_a_desktop_again_keeps_that_one_when_the_wave_is_recognised() {
+    let mut desktops: Vec<ObservedDesktop> = (0..6)
+        .map(|i| assigned_to(&format!("dp-office-00000000{i:02}"), &format!("user{i}")))
+        .collect();
+    desktops.push(buffered("dp-office-0000000099", "h1"));
+    let (mut state, _) =
+        connected_engine(with_grace_and_buffer(300, 1), Settings::default(), desktops);
+    // user0 logs out and straight back in: a fresh desktop from the buffer.
+    let effects = state.apply(at(1.0), release(100, "dp-office-0000000000"));
+    settle(&mut state, 1.01, &effects);
+    let effects = state.apply(at(1.05), assign(101, "user0", 0));
+    let job_id = acting_jobs(&effects)
+        .into_iter()
+        .find_map(|(id, job)| matches!(job, Job::Assign { .. }).then_some(id))
+        .unwrap_or_else(|| panic!("an assign job: {effects:?}"));
+    let outcome = Outcome::Assigned {
+        desktop: assigned_to("dp-office-0000000099", "user0"),
+        display: None,
+        address: None,
+    };
+    state.apply(at(1.1), Input::JobDone { job_id, outcome });
+    // The others log out: with user0's logout the wave is a mass logout.
+    for i in 1u32..6 {
+        let now = 1.2 + f64::from(i) * 0.02;
+        let effects = state.apply(
+            at(now),
+            release(100 + u64::from(i), &format!("dp-office-00000000{i:02}")),
+        );
+        settle(&mut state, now + 0.01, &effects);
+    }
+    let pool = |name: &str| state.desktops[name].value.meta.pool;
+    assert_eq!(pool("dp-office-0000000001"), PoolState::Disconnected);
+    assert_eq!(
+        pool("dp-office-0000000000"),
+        PoolState::Retired,
+        "user0 holds dp-office-0000000099 again; the old one is not kept for them too"
+    );
+    assert_eq!(pool("dp-office-0000000099"), PoolState::Production);
 }
